@@ -1,0 +1,13 @@
+"""gunicorn settings for the web process, read from the validated settings."""
+from core.settings import load_settings_or_exit
+
+_settings = load_settings_or_exit()
+
+bind = f"{_settings.bind_host}:{_settings.port}"
+# Threads, not processes: flask-sock WebSockets hold a thread each.
+worker_class = "gthread"
+workers = 1
+threads = 16
+timeout = 60
+graceful_timeout = 10
+accesslog = "-"

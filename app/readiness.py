@@ -1,0 +1,113 @@
+"""Readiness: is each service the web process depends on up, and is the chain fresh?
+
+Probes do one small I/O each and never raise; `evaluate_follower` and `summarize`
+are pure, so the rules are unit-tested without services.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+import redis
+from pymongo import MongoClient
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    required: bool
+    detail: str
+    latency_ms: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _timed(name: str, required: bool, probe: Callable[[], tuple[str, dict[str, Any]]]) -> Check:
+    started = time.perf_counter()
+    try:
+        detail, info = probe()
+    except Exception as error:  # a probe reports, it never breaks the endpoint
+        elapsed = (time.perf_counter() - started) * 1000
+        return Check(name, False, required, f"{type(error).__name__}: {_first_line(error)}",
+                     round(elapsed, 1))
+    elapsed = (time.perf_counter() - started) * 1000
+    return Check(name, True, required, detail, round(elapsed, 1), info)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else "no message"
+
+
+def probe_mongo(client: MongoClient) -> Check:
+    def ping() -> tuple[str, dict[str, Any]]:
+        client.admin.command("ping")
+        return "ping ok", {}
+
+    return _timed("mongodb", True, ping)
+
+
+def probe_redis(client: redis.Redis) -> Check:
+    def ping() -> tuple[str, dict[str, Any]]:
+        client.ping()
+        return "ping ok", {}
+
+    return _timed("redis", True, ping)
+
+
+def probe_broker(client: redis.Redis, queue_keys: dict[str, str]) -> Check:
+    """The Celery broker: reachable, and how many messages wait on each queue."""
+    def depths() -> tuple[str, dict[str, Any]]:
+        pipe = client.pipeline(transaction=False)
+        for key in queue_keys.values():
+            pipe.llen(key)
+        counts = dict(zip(queue_keys, pipe.execute()))
+        waiting = sum(counts.values())
+        return f"{waiting} messages waiting", {"queues": counts}
+
+    return _timed("broker", True, depths)
+
+
+def evaluate_heartbeat(name: str, doc: dict[str, Any] | None, now: datetime,
+                       max_age_s: float, required: bool, absent: str) -> Check:
+    """Pure: judge a component from its last heartbeat document."""
+    if doc is None:
+        return Check(name, not required, required, absent)
+    age = (now - doc["at"]).total_seconds()
+    info = {"last_seen_seconds_ago": round(age, 1), **doc.get("details", {})}
+    if age > max_age_s:
+        return Check(name, not required, required,
+                     f"last heartbeat {age:.0f}s ago (limit {max_age_s:.0f}s)", None, info)
+    return Check(name, True, required, f"last heartbeat {age:.0f}s ago", None, info)
+
+
+def evaluate_follower(doc: dict[str, Any] | None, now: datetime, max_lag_s: int,
+                      required: bool) -> Check:
+    """Pure: the follower is fresh when it reported recently and is close to the node's tip."""
+    check = evaluate_heartbeat("follower", doc, now, max_lag_s, required,
+                               "no follower has reported yet")
+    if doc is None or not check.ok:
+        return check
+    lag = doc.get("details", {}).get("lag_seconds")
+    if lag is not None and lag > max_lag_s:
+        return Check("follower", not required, required,
+                     f"{lag}s behind the node's tip (limit {max_lag_s}s)", None, check.info)
+    return check
+
+
+def summarize(checks: Iterable[Check]) -> tuple[bool, dict[str, Any]]:
+    """Pure: ready when every required check passes; `down` names the ones that do not."""
+    checks = list(checks)
+    down = [c.name for c in checks if c.required and not c.ok]
+    body = {
+        "ready": not down,
+        "down": down,
+        "checks": {
+            c.name: {"ok": c.ok, "required": c.required, "detail": c.detail,
+                     "latency_ms": c.latency_ms, "info": c.info}
+            for c in checks
+        },
+    }
+    return not down, body

@@ -1,0 +1,26 @@
+"""marshmallow schemas of the API's requests and responses (they also make the OpenAPI document)."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
+    mode = fields.String(required=True, metadata={"description": "paper or live"})
+    version = fields.String(required=True)
+
+
+class CheckSchema(Schema):
+    ok = fields.Boolean(required=True)
+    required = fields.Boolean(required=True,
+                              metadata={"description": "whether /ready fails when this is down"})
+    detail = fields.String(required=True)
+    latency_ms = fields.Float(allow_none=True)
+    info = fields.Dict(keys=fields.String())
+
+
+class ReadySchema(Schema):
+    ready = fields.Boolean(required=True)
+    down = fields.List(fields.String(), required=True,
+                       metadata={"description": "required services that are down"})
+    checks = fields.Dict(keys=fields.String(), values=fields.Nested(CheckSchema), required=True)

@@ -1,0 +1,1 @@
+"""Shared foundations: settings, errors, secrets and logging. No Flask, Celery or MongoDB here."""

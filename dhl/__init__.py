@@ -1,0 +1,1 @@
+"""The `dhl` command: run the stack and the operator tools."""

@@ -1,0 +1,3 @@
+from dhl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""`dhl`: the project's command line. Exit status 2 means bad arguments or settings."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from core.errors import ConfigError
+from core.settings import SPECS, load_settings, read_environment
+
+
+def _load_or_exit():  # type: ignore[no-untyped-def]
+    try:
+        return load_settings()
+    except ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from core.logging import configure_logging
+    from dhl.stack import run_stack
+
+    settings = _load_or_exit()
+    configure_logging(settings)
+    return run_stack(settings, read_environment())
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = _load_or_exit()
+    if args.explain:
+        for spec in SPECS:
+            print(f"{spec.variable:26} {spec.help}")
+        return 0
+    print(json.dumps(settings.public_view(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dhl", description="DH-Leverage: leveraged trading "
+                                                             "on Cardano")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the whole stack (paper mode by default) until Ctrl-C")
+    run.set_defaults(func=cmd_run)
+
+    config = sub.add_parser("config", help="validate the settings and print them, secrets hidden")
+    config.add_argument("--explain", action="store_true", help="list every variable and its use")
+    config.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

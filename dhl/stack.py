@@ -1,0 +1,127 @@
+"""`dhl run`: the whole system in one terminal, in paper mode on embedded defaults.
+
+It decides where Redis and MongoDB are (the operator's URLs, a Redis already on
+127.0.0.1:6379, or local servers it starts itself), creates the indexes, then runs
+every Procfile process with honcho until Ctrl-C, and stops the services it started
+after the processes that use them.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+import urllib.request
+from contextlib import ExitStack
+from typing import Mapping
+
+from core.settings import PROJECT_ROOT, Settings, settings_from_mapping
+from dhl.procfile import load_processes
+from dhl.services import (LocalService, ServiceError, mongo_answers, redis_answers, start_mongo,
+                          start_redis, wait_until)
+
+log = logging.getLogger("dhl.run")
+
+DEFAULT_LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def say(message: str) -> None:
+    print(f"dhl run | {message}", flush=True)
+
+
+def resolve_redis(settings: Settings, stack: ExitStack) -> str:
+    if "REDIS_URL" in settings.explicit:
+        if not redis_answers(settings.redis_url, timeout_s=2):
+            raise ServiceError(f"REDIS_URL is set but nothing answers there; start that Redis "
+                               f"or unset REDIS_URL to use a local one")
+        return settings.redis_url
+    if redis_answers(DEFAULT_LOCAL_REDIS):
+        say("using the Redis already running at 127.0.0.1:6379")
+        return DEFAULT_LOCAL_REDIS
+    service = start_redis(settings.data_dir / "redis")
+    stack.callback(_stop, service)
+    say(f"started an embedded Redis at {service.url} (data in {settings.data_dir / 'redis'})")
+    return service.url
+
+
+def resolve_mongo(settings: Settings, stack: ExitStack) -> str:
+    if "MONGO_URL" in settings.explicit:
+        if not mongo_answers(settings.mongo_url, timeout_ms=3000):
+            raise ServiceError("MONGO_URL is set but no MongoDB answers there; start it or "
+                               "unset MONGO_URL to use the embedded server")
+        return settings.mongo_url
+    service = start_mongo(settings.data_dir / "mongo")
+    stack.callback(_stop, service)
+    say(f"started the embedded MongoDB server (nx-27017) at {service.url} "
+        f"(data in {settings.data_dir / 'mongo'})")
+    return service.url
+
+
+def _stop(service: LocalService) -> None:
+    service.stop()
+    say(f"stopped the embedded {service.name}")
+
+
+def child_environment(environ: Mapping[str, str], settings: Settings, redis_url: str,
+                      mongo_url: str) -> dict[str, str]:
+    env = dict(environ)
+    env.update({
+        "REDIS_URL": redis_url,
+        "MONGO_URL": mongo_url,
+        "PORT": str(settings.port),
+        "FLOWER_PORT": str(settings.flower_port),
+        "PYTHONUNBUFFERED": "1",
+        # The Procfile's commands (gunicorn, celery) come from this virtual environment.
+        "PATH": os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")]),
+    })
+    return env
+
+
+def _announce_when_up(settings: Settings, stop: threading.Event) -> None:
+    host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
+    base = f"http://{host}:{settings.port}"
+
+    def healthy() -> bool:
+        with urllib.request.urlopen(base + "/health", timeout=1) as response:
+            return response.status == 200
+
+    if wait_until(lambda: stop.is_set() or healthy(), timeout_s=120, interval_s=0.5) \
+            and not stop.is_set():
+        say(f"API      {base}/   (health {base}/health, readiness {base}/ready)")
+        say(f"API docs {base}/docs   (OpenAPI {base}/openapi.json)")
+        say(f"Flower   http://127.0.0.1:{settings.flower_port}/")
+        say(f"mode     {settings.mode}; Ctrl-C stops everything")
+
+
+def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
+    from honcho.manager import Manager
+
+    from store.indexes import ensure_indexes
+    from store.mongo import connect
+
+    processes = load_processes(PROJECT_ROOT / "Procfile")
+    with ExitStack() as stack:
+        try:
+            redis_url = resolve_redis(settings, stack)
+            mongo_url = resolve_mongo(settings, stack)
+        except ServiceError as error:
+            print(f"dhl run: {error}", file=sys.stderr, flush=True)
+            return 1
+        env = child_environment(environ, settings, redis_url, mongo_url)
+        settings = settings_from_mapping(env)  # what the children will see, checked once here
+        client = connect(mongo_url)
+        ensure_indexes(client[settings.mongo_db])
+        client.close()
+
+        manager = Manager()
+        for name, command in processes.items():
+            manager.add_process(name, command, env=env, cwd=str(PROJECT_ROOT))
+        stop = threading.Event()
+        announcer = threading.Thread(target=_announce_when_up, args=(settings, stop), daemon=True)
+        announcer.start()
+        started = time.monotonic()
+        manager.loop()
+        stop.set()
+        say(f"all processes stopped after {time.monotonic() - started:.0f}s")
+        return manager.returncode or 0

@@ -1,0 +1,43 @@
+"""Every MongoDB index the project uses, declared in one place and created at start.
+
+Indexes are compared by their keys, never by name: nx-27017 renames them.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pymongo.database import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    keys: tuple[tuple[str, int], ...]
+    unique: bool = False
+
+
+#: collection -> its indexes besides `_id`.
+INDEXES: dict[str, tuple[IndexSpec, ...]] = {
+    # One document per component (worker, beat, follower), keyed by `_id`;
+    # `at` lets operators list the stale ones.
+    "heartbeats": (IndexSpec((("at", 1),)),),
+}
+
+
+def ensure_indexes(db: Database) -> list[str]:
+    """Create the declared indexes that are missing; returns what was created."""
+    created: list[str] = []
+    for collection, specs in INDEXES.items():
+        existing = {tuple(index["key"].items()) for index in db[collection].list_indexes()}
+        for spec in specs:
+            # Compare field names only: the test server reports every direction as ascending.
+            if any(tuple(k for k, _ in keys) == tuple(k for k, _ in spec.keys)
+                   for keys in existing):
+                continue
+            db[collection].create_index(list(spec.keys), unique=spec.unique)
+            created.append(f"{collection}:{','.join(k for k, _ in spec.keys)}")
+    if created:
+        log.info("created indexes: %s", ", ".join(created))
+    return created

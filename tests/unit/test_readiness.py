@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from app.readiness import Check, evaluate_follower, evaluate_heartbeat, summarize
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+def beat(seconds_ago: float, **details):
+    return {"at": NOW - timedelta(seconds=seconds_ago), "details": details}
+
+
+def test_summary_names_each_required_service_down():
+    ok, body = summarize([Check("mongodb", False, True, "down"), Check("redis", True, True, "ok"),
+                          Check("broker", False, True, "down"),
+                          Check("worker", False, False, "stale")])
+    assert ok is False
+    assert body["down"] == ["mongodb", "broker"]
+    assert body["checks"]["worker"]["required"] is False
+
+
+def test_summary_ready_when_required_checks_pass():
+    ok, body = summarize([Check("mongodb", True, True, "ok"), Check("worker", False, False, "x")])
+    assert ok is True and body == {**body, "ready": True, "down": []}
+
+
+def test_follower_absent_is_fine_unless_required():
+    assert evaluate_follower(None, NOW, 300, required=False).ok is True
+    check = evaluate_follower(None, NOW, 300, required=True)
+    assert (check.ok, check.detail) == (False, "no follower has reported yet")
+
+
+def test_follower_stale_or_lagging_fails_when_required():
+    assert evaluate_follower(beat(10, lag_seconds=20), NOW, 300, True).ok is True
+    stale = evaluate_follower(beat(400, lag_seconds=0), NOW, 300, True)
+    assert not stale.ok and "last heartbeat 400s ago" in stale.detail
+    lagging = evaluate_follower(beat(5, lag_seconds=1000), NOW, 300, True)
+    assert not lagging.ok and "1000s behind" in lagging.detail
+
+
+def test_heartbeat_reports_age_and_details():
+    check = evaluate_heartbeat("worker", beat(12, hostname="h1"), NOW, 60, False, "never")
+    assert check.ok and check.info == {"last_seen_seconds_ago": 12.0, "hostname": "h1"}
+    assert evaluate_heartbeat("worker", None, NOW, 60, False, "never").detail == "never"
