@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
+from store.heartbeats import Heartbeat
+
 import redis
 from pymongo import MongoClient
 
@@ -70,27 +72,27 @@ def probe_broker(client: redis.Redis, queue_keys: dict[str, str]) -> Check:
     return _timed("broker", True, depths)
 
 
-def evaluate_heartbeat(name: str, doc: dict[str, Any] | None, now: datetime,
+def evaluate_heartbeat(name: str, beat: Heartbeat | None, now: datetime,
                        max_age_s: float, required: bool, absent: str) -> Check:
-    """Pure: judge a component from its last heartbeat document."""
-    if doc is None:
+    """Pure: judge a component from its last heartbeat."""
+    if beat is None:
         return Check(name, not required, required, absent)
-    age = (now - doc["at"]).total_seconds()
-    info = {"last_seen_seconds_ago": round(age, 1), **doc.get("details", {})}
+    age = (now - beat.at).total_seconds()
+    info = {"last_seen_seconds_ago": round(age, 1), **beat.details}
     if age > max_age_s:
         return Check(name, not required, required,
                      f"last heartbeat {age:.0f}s ago (limit {max_age_s:.0f}s)", None, info)
     return Check(name, True, required, f"last heartbeat {age:.0f}s ago", None, info)
 
 
-def evaluate_follower(doc: dict[str, Any] | None, now: datetime, max_lag_s: int,
+def evaluate_follower(beat: Heartbeat | None, now: datetime, max_lag_s: int,
                       required: bool) -> Check:
     """Pure: the follower is fresh when it reported recently and is close to the node's tip."""
-    check = evaluate_heartbeat("follower", doc, now, max_lag_s, required,
+    check = evaluate_heartbeat("follower", beat, now, max_lag_s, required,
                                "no follower has reported yet")
-    if doc is None or not check.ok:
+    if beat is None or not check.ok:
         return check
-    lag = doc.get("details", {}).get("lag_seconds")
+    lag = beat.details.get("lag_seconds")
     if lag is not None and lag > max_lag_s:
         return Check("follower", not required, required,
                      f"{lag}s behind the node's tip (limit {max_lag_s}s)", None, check.info)

@@ -7,12 +7,16 @@ is not an option (the test server rejects it, see mongo-options.md). So:
   string. It is exact for the whole u64 range, and fixed width keeps string order
   equal to numeric order, so range queries and sorts still work;
 - a price or rate (`Decimal`) is stored as its canonical string, which
-  round-trips exactly, trailing zeros included.
+  round-trips exactly, trailing zeros included;
+- a point in time is stored as integer milliseconds since the Unix epoch (UTC):
+  nx-27017 turns a datetime written by `$set` on an existing document into a
+  naive string, and integers sort and compare the same on every server.
 
 Nothing outside store/ knows about these encodings.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
 U64_MAX = 2**64 - 1
@@ -58,3 +62,19 @@ def decode_decimal(stored: str) -> Decimal:
     if not value.is_finite():
         raise EncodingError(f"not a stored decimal: {stored!r}")
     return value
+
+
+def encode_time(moment: datetime) -> int:
+    if not isinstance(moment, datetime) or moment.tzinfo is None:
+        raise EncodingError(f"a time must be a timezone-aware datetime, got {moment!r}")
+    delta = moment - _EPOCH
+    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
+
+
+def decode_time(stored: int) -> datetime:
+    if isinstance(stored, bool) or not isinstance(stored, int):
+        raise EncodingError(f"not a stored time: {stored!r}")
+    return _EPOCH + timedelta(milliseconds=stored)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

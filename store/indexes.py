@@ -21,8 +21,8 @@ class IndexSpec:
 #: collection -> its indexes besides `_id`.
 INDEXES: dict[str, tuple[IndexSpec, ...]] = {
     # One document per component (worker, beat, follower), keyed by `_id`;
-    # `at` lets operators list the stale ones.
-    "heartbeats": (IndexSpec((("at", 1),)),),
+    # `at_ms` lets operators list the stale ones.
+    "heartbeats": (IndexSpec((("at_ms", 1),)),),
 }
 
 

@@ -49,6 +49,19 @@ def test_dotted_set_into_keyed_subdocument(db):
     assert db.c.find_one({"legs.L2.amt": "3"})["_id"] == "p"
 
 
+def test_set_replaces_a_subdocument_of_an_existing_document(db):
+    db.c.update_one({"_id": "h"}, {"$set": {"at_ms": 1, "details": {"pid": 1}}}, upsert=True)
+    db.c.update_one({"_id": "h"}, {"$set": {"at_ms": 2, "details": {"host": "x"}}}, upsert=True)
+    assert db.c.find_one({"_id": "h"}) == {"_id": "h", "at_ms": 2, "details": {"host": "x"}}
+
+
+def test_millisecond_timestamps_compare_as_integers(db):
+    db.c.insert_many([{"_id": str(i), "at_ms": 1_764_000_000_000 + i} for i in range(5)])
+    db.c.update_one({"_id": "0"}, {"$set": {"at_ms": 1_764_000_000_010}})
+    newest = db.c.find({"at_ms": {"$gte": 1_764_000_000_003}}).sort("at_ms", DESCENDING)
+    assert [d["_id"] for d in newest] == ["0", "4", "3"]
+
+
 def test_inc_and_unset(db):
     db.c.insert_one({"_id": "n", "count": 1, "gone": True})
     db.c.update_one({"_id": "n"}, {"$inc": {"count": 2}, "$unset": {"gone": ""}})

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store.codec import (U64_MAX, EncodingError, decode_decimal, decode_u64, encode_decimal,
-                         encode_u64)
+from store.codec import (U64_MAX, EncodingError, decode_decimal, decode_time, decode_u64,
+                         encode_decimal, encode_time, encode_u64)
 
 u64 = st.integers(min_value=0, max_value=U64_MAX)
 
@@ -51,3 +52,17 @@ def test_decimal_rejects_non_finite_and_floats(bad):
 def test_decimal_decode_rejects_corrupt_values(bad):
     with pytest.raises(EncodingError):
         decode_decimal(bad)
+
+
+@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1),
+                    timezones=st.just(timezone.utc)))
+def test_time_round_trips_to_the_millisecond(moment):
+    back = decode_time(encode_time(moment))
+    assert back == moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    assert back.tzinfo is not None
+
+
+@pytest.mark.parametrize("bad", [datetime(2026, 1, 1), "2026-01-01", 5])
+def test_time_rejects_naive_and_non_datetimes(bad):
+    with pytest.raises(EncodingError):
+        encode_time(bad)

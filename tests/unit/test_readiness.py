@@ -3,12 +3,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from app.readiness import Check, evaluate_follower, evaluate_heartbeat, summarize
+from store.heartbeats import Heartbeat
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
 
 def beat(seconds_ago: float, **details):
-    return {"at": NOW - timedelta(seconds=seconds_ago), "details": details}
+    return Heartbeat("x", NOW - timedelta(seconds=seconds_ago), details)
 
 
 def test_summary_names_each_required_service_down():

@@ -1,0 +1,29 @@
+# The two commands a newcomer needs: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install bench clean
+
+# Re-install whenever the dependencies or the package list change.
+$(STAMP): setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+## make run: set up and run the whole stack in paper mode until Ctrl-C (PORT, default 8000)
+run: $(STAMP)
+	$(BIN)/dhl run
+
+## make test: the MongoDB conformance tests first, then everything else
+test: $(STAMP)
+	$(BIN)/python -m pytest tests/conformance -q
+	$(BIN)/python -m pytest tests -q --ignore=tests/conformance
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis *.egg-info
