@@ -5,6 +5,7 @@ services up the same way. Everything listens on 127.0.0.1 only.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
@@ -20,6 +21,23 @@ from typing import Callable
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask Linux to send `sig` to this process when its parent dies.
+
+    Used as `preexec_fn` (and by dhl run's relays), so that a supervisor killed with
+    SIGKILL leaves no orphaned worker or server behind. A no-op elsewhere.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig))
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), sig)
 
 
 class ServiceError(RuntimeError):
@@ -112,7 +130,7 @@ def _spawn(name: str, argv: list[str], log_path: Path) -> subprocess.Popen[bytes
         # A session of its own: Ctrl-C in the terminal reaches `dhl run`, which then
         # stops the services last, after the processes that use them.
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=die_with_parent)
 
 
 def _started(service: LocalService, ready: Callable[[], bool], timeout_s: float) -> LocalService:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -18,8 +19,8 @@ from typing import Mapping
 
 from core.settings import PROJECT_ROOT, Settings, settings_from_mapping
 from dhl.procfile import load_processes
-from dhl.services import (LocalService, ServiceError, mongo_answers, redis_answers, start_mongo,
-                          start_redis, wait_until)
+from dhl.services import (LocalService, ServiceError, die_with_parent, mongo_answers,
+                          redis_answers, start_mongo, start_redis, wait_until)
 
 log = logging.getLogger("dhl.run")
 
@@ -94,9 +95,36 @@ def _announce_when_up(settings: Settings, stop: threading.Event) -> None:
         say(f"mode     {settings.mode}; Ctrl-C stops everything")
 
 
-def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
+def _orphan_proof_manager():  # type: ignore[no-untyped-def]
+    """A honcho Manager whose processes die with `dhl run`, even when it is SIGKILLed.
+
+    honcho relays each process's output through a forked helper that ignores SIGTERM:
+    the helper gets SIGKILL when `dhl run` dies, and the command (exec'd by the shell,
+    so it is the helper's direct child) gets SIGTERM when the helper dies.
+    """
+    from honcho import process as honcho_process
     from honcho.manager import Manager
 
+    class ChildPopen(honcho_process.Popen):
+        def __init__(self, cmd, **kwargs):  # type: ignore[no-untyped-def]
+            kwargs.setdefault("preexec_fn", die_with_parent)
+            super().__init__(f"exec {cmd}", **kwargs)
+
+    class Process(honcho_process.Process):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            self._child_ctor = ChildPopen
+
+        def run(self, events=None, ignore_signals=False):  # type: ignore[no-untyped-def]
+            die_with_parent(signal.SIGKILL)
+            super().run(events, ignore_signals)
+
+    manager = Manager()
+    manager._process_ctor = Process
+    return manager
+
+
+def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
     from store.indexes import ensure_indexes
     from store.mongo import connect
 
@@ -114,7 +142,7 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
         ensure_indexes(client[settings.mongo_db])
         client.close()
 
-        manager = Manager()
+        manager = _orphan_proof_manager()
         for name, command in processes.items():
             manager.add_process(name, command, env=env, cwd=str(PROJECT_ROOT))
         stop = threading.Event()

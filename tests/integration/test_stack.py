@@ -16,6 +16,7 @@ import pytest
 from core.settings import PROJECT_ROOT, settings_from_mapping
 from dhl import stack as stack_module
 from dhl.services import free_port, redis_answers, wait_until
+from tests.support.proctree import all_gone, descendants, kill_tree
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -52,8 +53,17 @@ def running_stack(redis_url, namespace, tmp_path):
         yield proc, port, flower_port, log_path
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                kill_tree(proc.pid)
+                proc.wait(timeout=30)
+
+
+def wait_ready(base: str, log_path: Path) -> None:
+    assert wait_until(lambda: get(base + "/ready")[0] == 200, timeout_s=120, interval_s=0.5), \
+        log_path.read_text(errors="replace")[-6000:]
 
 
 def test_make_run_stack_answers_ready_and_stops_cleanly(running_stack):
@@ -63,7 +73,7 @@ def test_make_run_stack_answers_ready_and_stops_cleanly(running_stack):
     def log() -> str:
         return log_path.read_text(errors="replace")
 
-    assert wait_until(lambda: get(base + "/ready")[0] == 200, timeout_s=120, interval_s=0.5), log()[-6000:]
+    wait_ready(base, log_path)
     status, body = get(base + "/ready")
     checks = json.loads(body)["checks"]
     assert all(checks[name]["ok"] for name in ("mongodb", "redis", "broker")), checks
@@ -83,10 +93,22 @@ def test_make_run_stack_answers_ready_and_stops_cleanly(running_stack):
     assert f"API      {base}/" in log() and "Flower" in log()
 
     mongo_port = int(log().split("(nx-27017) at mongodb://127.0.0.1:")[1].split("/")[0])
+    family = descendants(proc.pid)
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
     assert "stopped the embedded mongodb" in log()
+    assert all_gone(family, timeout_s=30)
     assert not port_open(port) and not port_open(flower_port) and not port_open(mongo_port)
+
+
+def test_killing_dhl_run_leaves_no_process_behind(running_stack):
+    proc, port, _, log_path = running_stack
+    wait_ready(f"http://127.0.0.1:{port}", log_path)
+    family = descendants(proc.pid)
+    assert len(family) >= 6  # web, worker, beat, flower, their relays, the MongoDB server
+    proc.kill()
+    proc.wait(timeout=10)
+    assert all_gone(family, timeout_s=60), [p for p in family if os.path.exists(f"/proc/{p}")]
 
 
 def test_embedded_redis_is_started_when_none_is_there(monkeypatch, tmp_path):

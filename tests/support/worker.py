@@ -12,7 +12,7 @@ from typing import Mapping
 from celery import Celery
 
 from core.settings import PROJECT_ROOT
-from dhl.services import wait_until
+from dhl.services import die_with_parent, wait_until
 from tasks.celeryconfig import QUEUES
 
 
@@ -27,7 +27,8 @@ class WorkerProcess:
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(argv, env={**os.environ, **env}, cwd=PROJECT_ROOT,
                                         stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                                        stdin=subprocess.DEVNULL, start_new_session=True,
+                                        preexec_fn=die_with_parent)
 
     def wait_ready(self, app: Celery, timeout_s: float = 60) -> None:
         def answers() -> bool:
