@@ -15,7 +15,8 @@ from store import heartbeats
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 
-WORKER_HEARTBEAT_MAX_AGE_S = 60
+#: A worker heartbeat older than this many beat periods counts as stale.
+WORKER_HEARTBEAT_PERIODS = 4
 
 
 def _version() -> str:
@@ -51,7 +52,8 @@ def ready():  # type: ignore[no-untyped-def]
                                         s.settings.follower_max_lag_seconds,
                                         s.settings.require_follower))
         checks.append(evaluate_heartbeat("worker", heartbeats.read(db, "worker"), now,
-                                         WORKER_HEARTBEAT_MAX_AGE_S, False,
+                                         WORKER_HEARTBEAT_PERIODS * s.settings.heartbeat_seconds,
+                                         False,
                                          "no worker has reported yet"))
     else:
         checks.append(Check("follower", not s.settings.require_follower,

@@ -45,7 +45,7 @@ def _first_line(error: Exception) -> str:
 
 def probe_mongo(client: MongoClient) -> Check:
     def ping() -> tuple[str, dict[str, Any]]:
-        client.admin.command("ping")
+        store_mongo.ping(client)
         return "ping ok", {}
 
     return _timed("mongodb", True, ping)
@@ -53,7 +53,7 @@ def probe_mongo(client: MongoClient) -> Check:
 
 def probe_redis(client: redis.Redis) -> Check:
     def ping() -> tuple[str, dict[str, Any]]:
-        client.ping()
+        store_redis.ping(client)
         return "ping ok", {}
 
     return _timed("redis", True, ping)
@@ -62,10 +62,7 @@ def probe_redis(client: redis.Redis) -> Check:
 def probe_broker(client: redis.Redis, queue_keys: dict[str, str]) -> Check:
     """The Celery broker: reachable, and how many messages wait on each queue."""
     def depths() -> tuple[str, dict[str, Any]]:
-        pipe = client.pipeline(transaction=False)
-        for key in queue_keys.values():
-            pipe.llen(key)
-        counts = dict(zip(queue_keys, pipe.execute()))
+        counts = store_redis.list_lengths(client, queue_keys)
         waiting = sum(counts.values())
         return f"{waiting} messages waiting", {"queues": counts}
 

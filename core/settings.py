@@ -78,6 +78,7 @@ class Settings:
     fixtures_dir: Path = PROJECT_ROOT.parent / "shared" / "fixtures"
     follower_max_lag_seconds: int = 300
     require_follower: bool = False
+    heartbeat_seconds: int = 15
     #: Names of the variables that were set explicitly (env or .env), so the stack
     #: runner knows which services the operator chose and which it should embed.
     explicit: frozenset[str] = frozenset()
@@ -328,6 +329,8 @@ SPECS: tuple[Spec, ...] = (
          "follower lag above which /ready fails"),
     Spec("REQUIRE_FOLLOWER", "require_follower", parse_bool,
          "fail /ready while no follower reports"),
+    Spec("HEARTBEAT_SECONDS", "heartbeat_seconds", parse_positive_int,
+         "how often beat asks a worker for a heartbeat"),
 )
 
 

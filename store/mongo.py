@@ -48,3 +48,8 @@ def close_all() -> None:
             if pid == os.getpid():
                 client.close()
         _clients.clear()
+
+
+def ping(client: MongoClient) -> None:
+    """Raises when the server does not answer within the client's selection timeout."""
+    client.admin.command("ping")

@@ -14,3 +14,15 @@ def connect(url: str, *, timeout_s: float = 5.0) -> redis.Redis:
 def key(settings: Settings, *parts: str) -> str:
     """`<namespace>:<part>:<part>...` so several deployments can share one Redis."""
     return ":".join((settings.redis_namespace, *parts))
+
+
+def ping(client: redis.Redis) -> None:
+    client.ping()
+
+
+def list_lengths(client: redis.Redis, keys: dict[str, str]) -> dict[str, int]:
+    """name -> length of the list at each key, in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    for key_name in keys.values():
+        pipe.llen(key_name)
+    return dict(zip(keys, pipe.execute()))

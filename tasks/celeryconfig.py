@@ -57,5 +57,5 @@ def build_config(settings: Settings) -> dict[str, Any]:
         "redbeat_key_prefix": f"{namespace}:redbeat:",
         "redbeat_lock_timeout": 60,
         "beat_max_loop_interval": 5,
-        "beat_schedule": beat_schedule(),
+        "beat_schedule": beat_schedule(settings),
     }

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-HEARTBEAT_SECONDS = 15.0
+from core.settings import Settings
 
 
-def beat_schedule() -> dict[str, dict[str, Any]]:
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    heartbeat = float(settings.heartbeat_seconds)
     return {
         "worker-heartbeat": {
             "task": "guards.heartbeat",
-            "schedule": HEARTBEAT_SECONDS,
+            "schedule": heartbeat,
             # A heartbeat older than two periods is stale anyway: do not let a
             # backlog of them pile up while workers are down.
-            "options": {"expires": HEARTBEAT_SECONDS * 2},
+            "options": {"expires": heartbeat * 2},
         },
     }

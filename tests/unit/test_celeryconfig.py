@@ -51,6 +51,11 @@ def test_every_scheduled_task_is_registered_and_routed():
 
     for module in TASK_MODULES:
         __import__(module)
-    for entry in beat_schedule().values():
+    for entry in beat_schedule(settings_from_mapping({})).values():
         assert entry["task"] in tasks.app.tasks
         assert entry["task"].split(".")[0] in QUEUES
+
+
+def test_heartbeat_period_comes_from_the_settings():
+    entry = beat_schedule(settings_from_mapping({"HEARTBEAT_SECONDS": "7"}))["worker-heartbeat"]
+    assert entry["schedule"] == 7.0 and entry["options"]["expires"] == 14.0
