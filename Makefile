@@ -20,8 +20,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dhl run
 
-## make test: the MongoDB conformance tests first, then everything else
+## make test: pyflakes, the MongoDB conformance tests, then everything else
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests/conformance -q
 	$(BIN)/python -m pytest tests -q --ignore=tests/conformance
 

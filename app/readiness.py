@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
-from store.heartbeats import Heartbeat
-
 import redis
 from pymongo import MongoClient
+
+from store import mongo as store_mongo
+from store import redis as store_redis
+from store.heartbeats import Heartbeat
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ def say(message: str) -> None:
 def resolve_redis(settings: Settings, stack: ExitStack) -> str:
     if "REDIS_URL" in settings.explicit:
         if not redis_answers(settings.redis_url, timeout_s=2):
-            raise ServiceError(f"REDIS_URL is set but nothing answers there; start that Redis "
-                               f"or unset REDIS_URL to use a local one")
+            raise ServiceError("REDIS_URL is set but nothing answers there; start that Redis "
+                               "or unset REDIS_URL to use a local one")
         return settings.redis_url
     if redis_answers(DEFAULT_LOCAL_REDIS):
         say("using the Redis already running at 127.0.0.1:6379")
