@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from chain.address import NodeAddress, parse_node_address
 from core.errors import ConfigError
 from core.secrets import Secret
 
@@ -39,19 +40,6 @@ class Network:
 
     def __str__(self) -> str:
         return self.name
-
-
-@dataclass(frozen=True)
-class NodeAddress:
-    """Where the Cardano node is: tcp://host:port (node-to-node) or unix:///path (node-to-client)."""
-
-    scheme: str  # "tcp" or "unix"
-    host: str = ""
-    port: int = 0
-    path: str = ""
-
-    def __str__(self) -> str:
-        return f"unix://{self.path}" if self.scheme == "unix" else f"tcp://{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -214,25 +202,14 @@ def parse_name(variable: str, raw: str) -> str:
 
 
 def parse_node(variable: str, raw: str) -> NodeAddress | None:
-    value = raw.strip()
-    if not value:
+    if not raw.strip():
         return None
-    expected = "tcp://host:port (a relay) or unix:///path/to/node.socket (own node)"
-    parts = urlsplit(value)
-    if parts.scheme == "unix":
-        path = parts.netloc + parts.path if parts.netloc else parts.path
-        if not path.startswith("/"):
-            raise ConfigError(variable, expected, repr(raw))
-        return NodeAddress("unix", path=path)
-    if parts.scheme == "tcp":
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if not parts.hostname or port is None or not 1 <= port <= 65535:
-            raise ConfigError(variable, expected, repr(raw))
-        return NodeAddress("tcp", host=parts.hostname, port=port)
-    raise ConfigError(variable, expected, repr(raw))
+    try:
+        return parse_node_address(raw)
+    except ValueError:
+        from chain.address import EXPECTED
+
+        raise ConfigError(variable, EXPECTED, repr(raw)) from None
 
 
 def parse_network(variable: str, raw: str) -> Network:

@@ -1,0 +1,42 @@
+"""Block-fetch, client side: ranges of whole blocks, streamed in a batch."""
+from __future__ import annotations
+
+from typing import AsyncIterator, Mapping
+
+from chain.errors import ChainError
+from chain.miniprotocols.blockfetch import messages, states
+from chain.mux import Channel
+from chain.points import Point
+from chain.statemachine import Agency, ProtocolPeer
+
+
+class BlockNotAvailable(ChainError):
+    """The node has none of the blocks of the range (NoBlocks)."""
+
+
+class BlockFetchClient:
+    def __init__(self, channel: Channel,
+                 timeouts: Mapping[str, float | None] | None = None) -> None:
+        self.peer = ProtocolPeer(channel, states.SPEC, Agency.CLIENT, messages.decode, timeouts)
+
+    async def fetch_range(self, start: Point, end: Point) -> AsyncIterator[bytes]:
+        """Yields each block of the inclusive range as CBOR of `[block_tag, block]`."""
+        await self.peer.send(messages.RequestRange(start, end))
+        reply = await self.peer.recv()
+        if isinstance(reply, messages.NoBlocks):
+            raise BlockNotAvailable(f"the node has no blocks from {start} to {end}")
+        while True:
+            item = await self.peer.recv()
+            if isinstance(item, messages.BatchDone):
+                return
+            assert isinstance(item, messages.Block)
+            yield item.wrapped
+
+    async def fetch(self, point: Point) -> bytes:
+        blocks = [b async for b in self.fetch_range(point, point)]
+        if len(blocks) != 1:
+            raise BlockNotAvailable(f"asked for one block at {point}, got {len(blocks)}")
+        return blocks[0]
+
+    async def done(self) -> None:
+        await self.peer.send(messages.ClientDone())
