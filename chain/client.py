@@ -34,8 +34,9 @@ async def open_bearer(address: NodeAddress, timeout_s: float
             opening = asyncio.open_unix_connection(address.path)
         else:
             opening = asyncio.open_connection(address.host, address.port)
-        return await asyncio.wait_for(opening, timeout_s)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(timeout_s):
+            return await opening
+    except TimeoutError:
         raise ConnectionClosed(f"could not connect to {address} within {timeout_s}s") from None
     except OSError as error:
         raise ConnectionClosed(f"could not connect to {address}: {error.strerror or error}") \

@@ -131,8 +131,11 @@ class Channel:
             if remaining is not None and remaining <= 0:
                 raise ProtocolTimeout(f"protocol {self.protocol}: no answer within {timeout}s")
             try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that lands as the wait completes, and a stopping follower would go on.
+                async with asyncio.timeout(remaining):
+                    await self._arrived.wait()
+            except TimeoutError:
                 raise ProtocolTimeout(f"protocol {self.protocol}: no answer within "
                                       f"{timeout}s") from None
 

@@ -67,6 +67,7 @@ class Settings:
     follower_max_lag_seconds: int = 300
     require_follower: bool = False
     heartbeat_seconds: int = 15
+    follow_from: object = "tip"  # "origin", "tip" or a chain.points.Point
     #: Names of the variables that were set explicitly (env or .env), so the stack
     #: runner knows which services the operator chose and which it should embed.
     explicit: frozenset[str] = frozenset()
@@ -212,6 +213,19 @@ def parse_node(variable: str, raw: str) -> NodeAddress | None:
         raise ConfigError(variable, EXPECTED, repr(raw)) from None
 
 
+def parse_start(variable: str, raw: str) -> object:
+    from chain.points import Point
+
+    value = raw.strip()
+    if value in ("origin", "tip"):
+        return value
+    try:
+        return Point.parse(value)
+    except ValueError:
+        raise ConfigError(variable, "origin, tip or SLOT.HASH (a 64-hex-digit block hash)",
+                          repr(raw)) from None
+
+
 def parse_network(variable: str, raw: str) -> Network:
     value = raw.strip().lower()
     if value in NETWORK_MAGICS:
@@ -308,6 +322,8 @@ SPECS: tuple[Spec, ...] = (
          "fail /ready while no follower reports"),
     Spec("HEARTBEAT_SECONDS", "heartbeat_seconds", parse_positive_int,
          "how often beat asks a worker for a heartbeat"),
+    Spec("FOLLOW_FROM", "follow_from", parse_start,
+         "where the follower starts without a saved cursor"),
 )
 
 

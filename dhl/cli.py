@@ -36,6 +36,15 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_follow(args: argparse.Namespace) -> int:
+    from core.logging import configure_logging
+    from dhl.follow import run_follower
+
+    settings = _load_or_exit()
+    configure_logging(settings)
+    return run_follower(settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dhl", description="DH-Leverage: leveraged trading "
                                                              "on Cardano")
@@ -47,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="validate the settings and print them, secrets hidden")
     config.add_argument("--explain", action="store_true", help="list every variable and its use")
     config.set_defaults(func=cmd_config)
+
+    follow = sub.add_parser("follow", help="the follower process: follow CARDANO_NODE")
+    follow.set_defaults(func=cmd_follow)
+
+    from dhl.chain_commands import add_chain_commands
+
+    add_chain_commands(sub)
     return parser
 
 

@@ -104,6 +104,7 @@ class LocalService:
     def port(self) -> int:
         return int(self.url.split(":")[2].split("/")[0])
 
+
     def alive(self) -> bool:
         return self.process.poll() is None
 
@@ -196,3 +197,29 @@ def start_mongo(data_dir: Path, port: int | None = None, in_memory: bool = False
     url = f"mongodb://{LOOPBACK}:{port}/?directConnection=true"
     service = LocalService("mongodb", url, _spawn("mongodb", argv, log_path), log_path)
     return _started(service, lambda: mongo_answers(url), timeout_s)
+
+
+def start_simulator(block_files: list[Path], data_dir: Path, *, network: str = "mainnet",
+                    port: int | None = None, initial: int | None = None,
+                    interval_s: float | None = None, extra_args: list[str] | None = None,
+                    timeout_s: float = 60.0) -> LocalService:
+    """`dhl simulate` serving recorded blocks over node-to-node TCP on loopback."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "dhl", "simulate", "--blocks", *map(str, block_files),
+            "--listen", f"tcp://{LOOPBACK}:{port}", "--network", network]
+    if initial is not None:
+        argv += ["--initial", str(initial)]
+    if interval_s is not None:
+        argv += ["--interval", str(interval_s)]
+    argv += extra_args or []
+    log_path = data_dir / f"simulator-{port}.log"
+    url = f"tcp://{LOOPBACK}:{port}"
+    service = LocalService("node simulator", url, _spawn("simulator", argv, log_path), log_path)
+    return _started(service, lambda: _port_open(port), timeout_s)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((LOOPBACK, port)) == 0

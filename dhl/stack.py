@@ -20,7 +20,7 @@ from typing import Mapping
 from core.settings import PROJECT_ROOT, Settings, settings_from_mapping
 from dhl.procfile import load_processes
 from dhl.services import (LocalService, ServiceError, die_with_parent, mongo_answers,
-                          redis_answers, start_mongo, start_redis, wait_until)
+                          redis_answers, start_mongo, start_redis, start_simulator, wait_until)
 
 log = logging.getLogger("dhl.run")
 
@@ -57,6 +57,30 @@ def resolve_mongo(settings: Settings, stack: ExitStack) -> str:
     say(f"started the embedded MongoDB server (nx-27017) at {service.url} "
         f"(data in {settings.data_dir / 'mongo'})")
     return service.url
+
+
+#: What the demo replays when no node is configured: 864 real linked preprod blocks.
+DEMO_CHUNK = ("cardano", "segments", "preprod-babbage-chunk01285", "01285.chunk")
+DEMO_INITIAL_BLOCKS = 50
+DEMO_BLOCK_INTERVAL_S = 2.0
+
+
+def resolve_node(settings: Settings, stack: ExitStack) -> dict[str, str] | None:
+    """Environment for the follower, or None when there is nothing to follow."""
+    if "CARDANO_NODE" in settings.explicit:
+        return {}
+    chunk = settings.fixtures_dir.joinpath(*DEMO_CHUNK)
+    if not chunk.is_file():
+        say(f"no CARDANO_NODE and no recorded blocks at {chunk}: the follower is not started "
+            "(set CARDANO_NODE, or FIXTURES_DIR to the recorded fixtures)")
+        return None
+    service = start_simulator([chunk], settings.data_dir / "simulator", network="preprod",
+                              initial=DEMO_INITIAL_BLOCKS, interval_s=DEMO_BLOCK_INTERVAL_S)
+    stack.callback(_stop, service)
+    say(f"started the node simulator at {service.url}: it replays {chunk.name}, 864 recorded "
+        f"preprod blocks ({DEMO_INITIAL_BLOCKS} at once, then one every "
+        f"{DEMO_BLOCK_INTERVAL_S:.0f}s)")
+    return {"CARDANO_NODE": service.url, "CARDANO_NETWORK": "preprod", "FOLLOW_FROM": "origin"}
 
 
 def _stop(service: LocalService) -> None:
@@ -133,10 +157,15 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
         try:
             redis_url = resolve_redis(settings, stack)
             mongo_url = resolve_mongo(settings, stack)
+            node_env = resolve_node(settings, stack)
         except ServiceError as error:
             print(f"dhl run: {error}", file=sys.stderr, flush=True)
             return 1
         env = child_environment(environ, settings, redis_url, mongo_url)
+        if node_env is None:
+            processes.pop("follower", None)
+        else:
+            env.update(node_env)
         settings = settings_from_mapping(env)  # what the children will see, checked once here
         client = connect(mongo_url)
         ensure_indexes(client[settings.mongo_db])

@@ -90,6 +90,15 @@ def test_make_run_stack_answers_ready_and_stops_cleanly(running_stack):
         return worker.get("detail", "").startswith("last heartbeat")
 
     assert wait_until(worker_seen, timeout_s=90, interval_s=1), log()[-6000:]
+
+    # node simulator -> follower -> MongoDB: the follower reports its progress in /ready.
+    if "the follower is not started" not in log():
+        def follower_seen() -> bool:
+            follower = json.loads(get(base + "/ready")[1])["checks"].get("follower", {})
+            return follower.get("info", {}).get("height", 0) >= 910412
+
+        assert wait_until(follower_seen, timeout_s=90, interval_s=1), log()[-6000:]
+        assert "roll forward: babbage block 910412" in log()
     assert f"API      {base}/" in log() and "Flower" in log()
 
     mongo_port = int(log().split("(nx-27017) at mongodb://127.0.0.1:")[1].split("/")[0])
@@ -105,7 +114,7 @@ def test_killing_dhl_run_leaves_no_process_behind(running_stack):
     proc, port, _, log_path = running_stack
     wait_ready(f"http://127.0.0.1:{port}", log_path)
     family = descendants(proc.pid)
-    assert len(family) >= 6  # web, worker, beat, flower, their relays, the MongoDB server
+    assert len(family) >= 6  # web, worker, beat, flower, follower, their relays, services
     proc.kill()
     proc.wait(timeout=10)
     assert all_gone(family, timeout_s=60), [p for p in family if os.path.exists(f"/proc/{p}")]

@@ -1,0 +1,35 @@
+"""The follower's persisted breadcrumbs: where it resumes after a restart."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from pymongo.database import Database
+
+from chain.follower import Crumb
+from store.codec import encode_time
+
+COLLECTION = "chain_cursor"
+
+
+class MongoCursorStore:
+    """One document per follower; its crumbs are `$set` as a whole array (storage rule 3)."""
+
+    def __init__(self, db: Database, name: str = "follower") -> None:
+        self.collection = db[COLLECTION]
+        self.name = name
+
+    def load(self) -> list[Crumb]:
+        doc = self.collection.find_one({"_id": self.name})
+        return [Crumb.from_json(c) for c in doc["crumbs"]] if doc else []
+
+    def save(self, crumbs: list[Crumb]) -> None:
+        newest = crumbs[0].to_json() if crumbs else {"slot": None, "hash": None, "height": 0}
+        self.collection.update_one(
+            {"_id": self.name},
+            {"$set": {"crumbs": [c.to_json() for c in crumbs], "slot": newest["slot"],
+                      "hash": newest["hash"], "height": newest["height"],
+                      "updated_ms": encode_time(datetime.now(timezone.utc))}},
+            upsert=True)
+
+    def reset(self) -> None:
+        self.collection.delete_one({"_id": self.name})
