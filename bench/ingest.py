@@ -6,7 +6,8 @@ ImmutableDB chunk. For each data set and path, the whole set is decoded repeated
 about BENCH_SECONDS and blocks/s and MB/s are printed.
 
   (a) baseline: cbor2.loads(bytes)
-  (b) ingest:   decode_block + block_mentions(watch set) + tx ids of every tx
+  (b) ingest:   decode_block + the watch-set pre-filter (Block.mentions: block_mentions
+                over the block body, the header holds no tx data) + tx ids of every tx
   (c) for reference, not part of the target: (b) plus Block.txs for every block
 
 Target: (b) at least 0.5 of (a). Peak memory is measured separately (tracemalloc slows
@@ -27,10 +28,11 @@ import cbor2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chain.ledger import block_mentions, decode_block  # noqa: E402
+from chain.ledger import block_mentions, decode_block  # noqa: E402  (after the path fix)
 from core.settings import load_settings  # noqa: E402
 
 BENCH_SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
+ROUNDS = 4
 
 # A watch set as the pipeline would hold it: a policy id minted in the wrapped Mary
 # block, a script hash paying into the mainnet Conway block, and two that occur nowhere.
@@ -66,7 +68,7 @@ def ingest(blocks: list[bytes]) -> int:
     n = 0
     for data in blocks:
         block = decode_block(data)
-        block_mentions(block.raw, WATCH)
+        block.mentions(WATCH)
         n += len(block.tx_ids)
     return n
 
@@ -75,21 +77,27 @@ def ingest_full(blocks: list[bytes]) -> int:
     n = 0
     for data in blocks:
         block = decode_block(data)
-        block_mentions(block.raw, WATCH)
-        n += len(block.txs)
+        block.mentions(WATCH)
+        n += len(block.txs)  # as if every block matched the watch set
     return n
 
 
-def timed(path: Callable[[list[bytes]], int], blocks: list[bytes]) -> float:
-    """Seconds per pass over `blocks`, repeating for about BENCH_SECONDS."""
-    start = time.perf_counter()
-    path(blocks)
-    once = time.perf_counter() - start
-    reps = max(1, int(BENCH_SECONDS / max(once, 1e-9)))
-    start = time.perf_counter()
-    for _ in range(reps):
-        path(blocks)
-    return (time.perf_counter() - start) / reps
+def timed(paths: list[Callable[[list[bytes]], int]], blocks: list[bytes]) -> list[float]:
+    """Best seconds per pass over `blocks` for each path. The paths take turns in
+    ROUNDS rounds (about BENCH_SECONDS per path in all), so a burst of load on the
+    machine hits them alike; the best pass of each is kept."""
+    best = [float("inf")] * len(paths)
+    for _ in range(ROUNDS):
+        for i, path in enumerate(paths):
+            start = time.perf_counter()
+            path(blocks)
+            once = time.perf_counter() - start
+            reps = max(1, int(BENCH_SECONDS / ROUNDS / max(once, 1e-9)))
+            for _ in range(reps):
+                start = time.perf_counter()
+                path(blocks)
+                best[i] = min(best[i], time.perf_counter() - start)
+    return best
 
 
 def peak_memory(path: Callable[[list[bytes]], int], blocks: list[bytes]) -> int:
@@ -113,17 +121,17 @@ def main() -> int:
     sets["all"] = sets["mainnet fixtures"] + sets["preprod chunk"]
     matched = sum(block_mentions(b, WATCH) for b in sets["all"])
     print(f"watch set: {len(WATCH)} needles; {matched} of {len(sets['all'])} blocks mention one")
-    print(f"{'data set':18} {'path':18} {'blocks/s':>10} {'MB/s':>8} {'ratio':>6} {'peak MiB':>9}")
+    print(f"{'data set':18} {'path':14} {'blocks/s':>10} {'MB/s':>8} {'ratio':>6} {'peak MiB':>9}")
+    paths = {"cbor2.loads": baseline, "ingest": ingest, "ingest + txs": ingest_full}
     for name, blocks in sets.items():
         size = sum(map(len, blocks))
-        base = timed(baseline, blocks)
-        for label, path in (("cbor2.loads", baseline), ("ingest", ingest), ("ingest + txs", ingest_full)):
-            seconds = base if path is baseline else timed(path, blocks)
+        seconds = dict(zip(paths, timed(list(paths.values()), blocks)))
+        for label, path in paths.items():
             peak = peak_memory(path, blocks) / 2**20
-            print(
-                f"{name:18} {label:18} {len(blocks) / seconds:10.0f} {size / seconds / 1e6:8.1f} "
-                f"{base / seconds:6.2f} {peak:9.2f}"
-            )
+            rate = len(blocks) / seconds[label]
+            ratio = seconds["cbor2.loads"] / seconds[label]
+            print(f"{name:18} {label:14} {rate:10.0f} {size / seconds[label] / 1e6:8.1f} "
+                  f"{ratio:6.2f} {peak:9.2f}")
         print(f"{'':18} ({len(blocks)} blocks, {size / 1e6:.2f} MB)")
     return 0
 

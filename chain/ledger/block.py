@@ -7,7 +7,7 @@ once per block of the chain, so the common path avoids needless Python calls.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 
@@ -25,6 +25,7 @@ from .header import (
     byron_kind,
     shelley_header_fields,
 )
+from .prefilter import block_mentions
 from .tx import Tx, shelley_tx
 from .witness import read_witnesses
 
@@ -117,6 +118,11 @@ class Block:
         """The chain-sync point `(slot, hash)` of this block."""
         return self.slot, self.hash
 
+    def mentions(self, needles: Iterable[bytes]) -> bool:
+        """`block_mentions` over the block body only: the header (about 850 bytes, all
+        of an empty block) holds keys, VRF proofs and signatures, never tx data."""
+        return block_mentions(self.raw, needles, self._header_span[1])
+
     @_lazy
     def tx_ids(self) -> list[bytes]:
         """Tx ids without building the txs: blake2b-256 over each body's original bytes."""
@@ -138,11 +144,10 @@ class Block:
         reader = Reader(self.raw)
         ids = self.tx_ids
         txs: list[Tx] = []
-        if self.era == "byron":
-            txs = [byron.byron_tx(reader, span, i, ids[i]) for i, span in enumerate(self._tx_spans)]
-            reader.release()
-            return txs
         for i, (start, end) in enumerate(self._tx_spans):
+            if self.era == "byron":
+                txs.append(byron.byron_tx(reader, (start, end), i, ids[i]))
+                continue
             body, _ = reader.item(start, f"tx {i} body")
             redeemers, datums = read_witnesses(reader, self._witness_spans[i][0], f"tx {i} witnesses")
             txs.append(

@@ -1,0 +1,88 @@
+"""The node-to-node client's protocols against the simulator over TCP."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from chain.address import NodeAddress
+from chain.client import NodeClient
+from chain.errors import HandshakeRefused
+from chain.ledger import decode_block
+from chain.miniprotocols.blockfetch.client import BlockNotAvailable
+from chain.points import Point
+from chain.simulator import SimulatorConfig
+from tests.support.simulator import PREPROD_MAGIC, SimulatorThread, preprod_blocks
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def sim():
+    blocks = preprod_blocks(30)
+    simulator = SimulatorThread(SimulatorConfig(blocks, PREPROD_MAGIC),
+                                NodeAddress("tcp", "127.0.0.1", 0))
+    yield simulator, blocks
+    simulator.stop()
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def test_block_fetch_ranges_and_batches(sim):
+    simulator, blocks = sim
+
+    async def scenario():
+        async with await NodeClient.connect(simulator.address, PREPROD_MAGIC) as client:
+            assert not client.node_to_client and client.version in (14, 15, 16)
+            fetched = [b async for b in client.blockfetch.fetch_range(blocks[3].point,
+                                                                      blocks[12].point)]
+            single = await client.blockfetch.fetch(blocks[20].point)
+            with pytest.raises(BlockNotAvailable):
+                await client.blockfetch.fetch(Point(1, bytes(32)))
+            again = await client.blockfetch.fetch(blocks[0].point)  # still usable after NoBlocks
+            return fetched, single, again
+
+    fetched, single, again = run(scenario())
+    assert [decode_block(b).hash for b in fetched] == [b.point.hash for b in blocks[3:13]]
+    assert decode_block(single).hash == blocks[20].point.hash
+    assert decode_block(again).hash == blocks[0].point.hash
+
+
+def test_keep_alive_echoes_cookies(sim):
+    simulator, _ = sim
+
+    async def scenario():
+        async with await NodeClient.connect(simulator.address, PREPROD_MAGIC,
+                                            keepalive_interval_s=None) as client:
+            for _ in range(3):
+                await client.keepalive.ping()
+            return client.keepalive.peer.state
+
+    assert run(scenario()) == "Client"
+
+
+def test_wrong_network_is_refused_by_the_node(sim):
+    simulator, _ = sim
+
+    async def scenario():
+        await NodeClient.connect(simulator.address, 764824073)
+
+    with pytest.raises(HandshakeRefused, match="magic mismatch"):
+        run(scenario())
+
+
+def test_intersect_finds_the_newest_known_point(sim):
+    simulator, blocks = sim
+
+    async def scenario():
+        async with await NodeClient.connect(simulator.address, PREPROD_MAGIC) as client:
+            unknown = Point(blocks[29].point.slot + 1, bytes(32))
+            found, tip = await client.chainsync.find_intersect(
+                [unknown, blocks[10].point, blocks[5].point])
+            missing, _ = await client.chainsync.find_intersect([unknown])
+            return found, tip, missing
+
+    found, tip, missing = run(scenario())
+    assert found == blocks[10].point and tip.point == blocks[29].point and missing is None
