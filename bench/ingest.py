@@ -28,7 +28,7 @@ import cbor2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chain.ledger import block_mentions, decode_block  # noqa: E402  (after the path fix)
+from chain.ledger import block_mentions, decode_block  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 
 BENCH_SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))

@@ -67,14 +67,3 @@ def read_blocks(path: Path, network_magic: int | None = None) -> list[Block]:
     if not blocks:
         raise BlockFileError(f"{path}: holds no block")
     return blocks
-
-
-def header_bytes(block: Block) -> bytes:
-    """The original bytes of the block's header (element 0 of the raw block array)."""
-    stream = io.BytesIO(block.raw)
-    first = stream.read(1)[0]
-    if first >> 5 != 4 or (first & 0x1F) > 23 and first != 0x9F:
-        raise BlockFileError("a block must be a small CBOR array")
-    start = stream.tell()
-    cbor2.CBORDecoder(stream).decode()
-    return block.raw[start:stream.tell()]

@@ -19,7 +19,6 @@ import cbor2
 from cbor2 import CBORTag
 
 from chain.address import NodeAddress
-from chain.blockfile import header_bytes
 from chain.errors import ChainError, PeerError
 from chain.ledger import Block
 from chain.miniprotocols import (BLOCKFETCH, CHAINSYNC_N2C, CHAINSYNC_N2N, HANDSHAKE, KEEPALIVE,
@@ -50,7 +49,7 @@ class SimBlock:
 
     @classmethod
     def of(cls, block: Block) -> "SimBlock":
-        header = header_bytes(block)
+        header = block.header_raw
         if block.block_tag <= 1:  # Byron: [0, [[kind, block size], #6.24(header)]]
             wrapper: Any = [0, [[block.block_tag, len(block.raw)], CBORTag(24, header)]]
         else:  # Shelley+: [HFC era index, #6.24(header)]

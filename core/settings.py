@@ -68,6 +68,7 @@ class Settings:
     require_follower: bool = False
     heartbeat_seconds: int = 15
     follow_from: object = "tip"  # "origin", "tip" or a chain.points.Point
+    venue_lease_seconds: int = 60
     #: Names of the variables that were set explicitly (env or .env), so the stack
     #: runner knows which services the operator chose and which it should embed.
     explicit: frozenset[str] = frozenset()
@@ -324,6 +325,8 @@ SPECS: tuple[Spec, ...] = (
          "how often beat asks a worker for a heartbeat"),
     Spec("FOLLOW_FROM", "follow_from", parse_start,
          "where the follower starts without a saved cursor"),
+    Spec("VENUE_LEASE_SECONDS", "venue_lease_seconds", parse_positive_int,
+         "how long a worker holds a venue before another may take over"),
 )
 
 

@@ -1,9 +1,8 @@
 """`dhl follow`: the follower process of the Procfile.
 
 Follows CARDANO_NODE from the breadcrumbs saved in MongoDB (or FOLLOW_FROM the first
-time) and hands each block to its sink. Today the sink logs each change and records
-the follower's heartbeat and lag for /ready; the block pipeline replaces it with the
-sink that enqueues one Celery task per block.
+time). Its sink stores each block, appends the event to the block log, pokes the
+watchers' Celery tasks, and records the follower's heartbeat and lag for /ready.
 """
 from __future__ import annotations
 
@@ -12,21 +11,40 @@ import logging
 import signal
 import time
 from datetime import datetime, timezone
+from typing import Callable, TypeVar
 
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from chain.follower import Follower, FollowerConfig
 from chain.ledger import Block
 from chain.points import Point, Tip
 from core.logging import configure_logging
 from core.settings import Settings, load_settings_or_exit
-from store import heartbeats
+from store import chain_log, heartbeats
 from store.chain_cursor import MongoCursorStore
 from store.mongo import database
 
 log = logging.getLogger("dhl.follow")
 
 HEARTBEAT_EVERY_S = 1.0
+T = TypeVar("T")
+
+
+STORE_RETRY_MAX_S = 30.0
+
+
+def _until_stored(action: Callable[[], T], what: str) -> T:
+    """MongoDB down is not a reason to skip a block: wait for it, loudly."""
+    delay = 0.5
+    while True:
+        try:
+            return action()
+        except PyMongoError as error:
+            log.warning("cannot %s (%s: %s); retrying in %.1fs", what, type(error).__name__,
+                        error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, STORE_RETRY_MAX_S)
 
 
 class LoggingHeartbeatSink:
@@ -60,15 +78,58 @@ class LoggingHeartbeatSink:
         self._beat(point, None, tip, force=True)
 
 
+class PipelineSink(LoggingHeartbeatSink):
+    """Block store + block log + a poke per watcher: the start of the block pipeline."""
+
+    def __init__(self, db: Database, poke: Callable[[str, int, int | None], object],
+                 watchers: list[str]) -> None:
+        super().__init__(db)
+        self.poke = poke
+        self.watchers = watchers
+        self.seq = _until_stored(lambda: chain_log.last_seq(db), "read the block log")
+
+    def _append(self, kind: str, slot: int, block_hash: str | None, height: int) -> None:
+        self.seq += 1
+        seq = self.seq
+        _until_stored(lambda: chain_log.append_event(self.db, seq, kind, slot, block_hash,
+                                                     height), "append to the block log")
+        for watcher in self.watchers:
+            try:
+                self.poke(watcher, seq, slot)
+            except Exception as error:  # the beat's catch-up pokes again
+                log.warning("could not enqueue %s for event %d: %s", watcher, seq, error)
+
+    def roll_forward(self, block: Block, tip: Tip) -> None:
+        block_hash = block.hash.hex()
+        _until_stored(lambda: chain_log.store_block(self.db, block_hash, block.slot,
+                                                    block.height, block.era, block.raw),
+                      "store the block")
+        self._append("forward", block.slot, block_hash, block.height)
+        super().roll_forward(block, tip)
+
+    def roll_backward(self, point: Point, tip: Tip) -> None:
+        height = 0
+        if point.hash is not None:
+            doc = self.db[chain_log.BLOCKS].find_one({"_id": point.hash.hex()}, {"height": 1})
+            height = doc["height"] if doc else 0
+        self._append("backward", -1 if point.slot is None else point.slot,
+                     None if point.hash is None else point.hash.hex(), height)
+        super().roll_backward(point, tip)
+
+
 def run_follower(settings: Settings) -> int:
     if settings.cardano_node is None:
         print("config error: CARDANO_NODE: expected tcp://host:port (a relay) or "
               "unix:///path/to/node.socket (own node) for the follower, got nothing", flush=True)
         return 2
+    from tasks.chain import _watchers, poke
+
     db = database(settings)
     config = FollowerConfig(address=settings.cardano_node, magic=settings.cardano_network.magic,
                             start=settings.follow_from)
-    follower = Follower(config, LoggingHeartbeatSink(db), MongoCursorStore(db))
+    watchers = sorted(_watchers())
+    sink = PipelineSink(db, poke, watchers)
+    follower = Follower(config, sink, MongoCursorStore(db))
     log.info("following %s on %s from %s", settings.cardano_node, settings.cardano_network,
              "the saved cursor" if follower.crumbs.crumbs else settings.follow_from)
 

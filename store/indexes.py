@@ -23,6 +23,17 @@ INDEXES: dict[str, tuple[IndexSpec, ...]] = {
     # One document per component (worker, beat, follower), keyed by `_id`;
     # `at_ms` lets operators list the stale ones.
     "heartbeats": (IndexSpec((("at_ms", 1),)),),
+    # The block log: events by number (unique: one writer, no gaps), blocks by height.
+    "chain_events": (IndexSpec((("seq", 1),), unique=True), IndexSpec((("hash", 1),)),
+                     IndexSpec((("height", 1),))),
+    "blocks": (IndexSpec((("height", 1),)),),
+    # UTxOs per venue: rollbacks select by created/spent slot, operators by address.
+    "venue_utxos": (IndexSpec((("venue", 1), ("created_slot", 1))),
+                    IndexSpec((("venue", 1), ("spent_slot", 1))),
+                    IndexSpec((("address", 1),)),
+                    IndexSpec((("spent_slot", 1),))),
+    "own_txs": (IndexSpec((("seen_slot", 1),)),),
+    "poison_blocks": (IndexSpec((("hash", 1),)),),
 }
 
 

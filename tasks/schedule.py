@@ -20,4 +20,9 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             # backlog of them pile up while workers are down.
             "options": {"expires": heartbeat * 2},
         },
+        "venues-catch-up": {
+            "task": "venues.catch_up",
+            "schedule": 30.0,
+            "options": {"expires": 60.0},
+        },
     }

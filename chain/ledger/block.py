@@ -32,7 +32,6 @@ from .witness import read_witnesses
 Span = tuple[int, int]
 _NONE: frozenset[int] = frozenset()
 T = TypeVar("T")
-_EMPTY_ARRAY, _EMPTY_MAP = 0x80, 0xA0
 
 
 class _lazy(Generic[T]):
@@ -149,7 +148,8 @@ class Block:
                 txs.append(byron.byron_tx(reader, (start, end), i, ids[i]))
                 continue
             body, _ = reader.item(start, f"tx {i} body")
-            redeemers, datums = read_witnesses(reader, self._witness_spans[i][0], f"tx {i} witnesses")
+            witness_start = self._witness_spans[i][0]
+            redeemers, datums = read_witnesses(reader, witness_start, f"tx {i} witnesses")
             txs.append(
                 shelley_tx(
                     body,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cbor2
 
@@ -106,8 +106,7 @@ def byron_header_fields(header: Any, kind: int, where: str) -> tuple[int, int, b
         name = "an EBB" if kind == BYRON_EBB else "a main block"
         raise LedgerError(f"{where}: header is not the header of {name}")
     consensus = header[3]
-    prev = _hash32(header[1], f"{where} prev hash")
-    assert prev is not None
+    prev = cast(bytes, _hash32(header[1], f"{where} prev hash"))  # not nullable: never None
     if kind == BYRON_EBB:  # consensus = [epoch, [difficulty]]
         epoch = _uint(consensus[0], f"{where} epoch")
         slot = epoch * BYRON_EPOCH_SLOTS

@@ -26,9 +26,11 @@ STAKE = "337b62cfff6403a06a3acbc34f8c46003c69fe79a3628cefa9c47251"
 
 @pytest.mark.parametrize("hex_bytes, text", [  # CIP-19 test vectors
     ("01" + PAYMENT + STAKE,
-     "addr1qx2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzer3n0d3vllmyqwsx5wktcd8cc3sq835lu7drv2xwl2wywfgse35a3x"),
+     "addr1qx2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzer3n0d3vllmyqwsx5wktcd8cc3sq835lu7drv2xwl2"
+     "wywfgse35a3x"),
     ("00" + PAYMENT + STAKE,
-     "addr_test1qz2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzer3n0d3vllmyqwsx5wktcd8cc3sq835lu7drv2xwl2wywfgs68faae"),
+     "addr_test1qz2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzer3n0d3vllmyqwsx5wktcd8cc3sq835lu7drv"
+     "2xwl2wywfgs68faae"),
     ("61" + PAYMENT, "addr1vx2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzers66hrl8"),
     ("e1" + STAKE, "stake1uyehkck0lajq8gr28t9uxnuvgcqrc6070x3k9r8048z8y5gh6ffgw"),
 ])
@@ -66,7 +68,8 @@ def test_unknown_address_types_are_refused(raw: bytes) -> None:
 @pytest.mark.parametrize("data, head", [
     (b"\x05", (0, 5, 1)), (b"\x18\xff", (0, 255, 2)), (b"\x19\x01\x00", (0, 256, 3)),
     (b"\x1a\x00\x01\x00\x00", (0, 65536, 5)), (b"\x1b" + (2**40).to_bytes(8, "big"), (0, 2**40, 9)),
-    (b"\x9f", (4, None, 1)), (b"\xbf", (5, None, 1)), (b"\x84", (4, 4, 1)), (b"\xd8\x18", (6, 24, 2)),
+    (b"\x9f", (4, None, 1)), (b"\xbf", (5, None, 1)), (b"\x84", (4, 4, 1)),
+    (b"\xd8\x18", (6, 24, 2)),
 ])
 def test_read_head(data: bytes, head: tuple) -> None:
     assert read_head(data, 0, "test") == head

@@ -1,0 +1,110 @@
+"""Applying the block log to one watcher: the heart of the block pipeline.
+
+`apply_pending` takes the watcher's lease, then applies the events after its cursor in
+order, each followed by a compare-and-set of the cursor. Applying an event twice
+changes nothing (upserts, and spends guarded by `spent_slot`), so a worker killed in
+the middle of a block leaves state that the next attempt completes exactly.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from chain.ledger import Block, LedgerError, decode_block
+from indexer.effects import block_effects
+from protocols.base import OwnTxWatcher, UtxoWatcher
+from store import chain_log, own_txs, utxos, venue_cursors
+from store.chain_log import ChainEvent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 200
+
+
+class PoisonBlock(Exception):
+    """A block this watcher cannot apply; it stops here until reprocessed."""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    venue: str
+    applied: int
+    busy: bool = False  # another worker holds the lease
+    poisoned: bool = False
+    more: bool = False  # the batch ended before the log did
+
+
+def apply_event(db: Database, watcher: UtxoWatcher | OwnTxWatcher, event: ChainEvent) -> None:
+    """Apply one event to one watcher's state. Idempotent."""
+    if event.kind == "backward":
+        if isinstance(watcher, OwnTxWatcher):
+            own_txs.rollback(db, event.slot)
+        else:
+            utxos.rollback(db, watcher.name, event.slot)
+        return
+    raw = chain_log.load_block(db, event.hash or "")
+    if raw is None:
+        raise PoisonBlock(f"block {event.hash} is not in the block store")
+    try:
+        block = decode_block(raw)
+    except LedgerError as error:
+        raise PoisonBlock(f"block {event.hash} does not decode: {error}") from None
+    apply_block(db, watcher, block)
+
+
+def apply_block(db: Database, watcher: UtxoWatcher | OwnTxWatcher, block: Block) -> None:
+    slot, height = block.slot, block.height
+    if isinstance(watcher, OwnTxWatcher):
+        if block.tx_count:
+            own_txs.mark_seen(db, [t.hex() for t in block.tx_ids], slot, height,
+                              block.hash.hex())
+        return
+    for effects in block_effects(block, watcher):
+        utxos.create(db, watcher.name, effects.created, slot, height)
+        mine = utxos.held(db, watcher.name, effects.spends)
+        if mine:
+            utxos.spend(db, watcher.name, sorted(mine), effects.tx_id, slot, height)
+
+
+def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
+                  lease_ms: int = 60_000, batch: int = DEFAULT_BATCH) -> ApplyResult:
+    venue = watcher.name
+    venue_cursors.ensure(db, venue)
+    cursor = venue_cursors.take_lease(db, venue, owner, lease_ms)
+    if cursor is None:
+        return ApplyResult(venue, 0, busy=True)
+    applied = 0
+    started = time.monotonic()
+    try:
+        if cursor.poisoned_seq is not None:
+            return ApplyResult(venue, 0, poisoned=True)
+        events = chain_log.events_after(db, cursor.seq, batch)
+        seq = cursor.seq
+        for event in events:
+            try:
+                apply_event(db, watcher, event)
+            except PyMongoError:
+                raise  # transient: the task retries, the cursor has not moved
+            except Exception as error:
+                reason = f"{type(error).__name__}: {error}"
+                log.error("POISON BLOCK: %s cannot apply event %d (%s at slot %d): %s\n%s",
+                          venue, event.seq, event.hash, event.slot, reason,
+                          traceback.format_exc(limit=5))
+                venue_cursors.poison(db, venue, event.seq, event.slot, event.hash, reason)
+                return ApplyResult(venue, applied, poisoned=True)
+            if not venue_cursors.advance(db, venue, owner, seq, event.seq, event.slot,
+                                         event.height, event.hash, lease_ms):
+                log.warning("%s: lost the cursor at event %d (another worker took over)",
+                            venue, event.seq)
+                return ApplyResult(venue, applied)
+            seq = event.seq
+            applied += 1
+        venue_cursors.record_rate(db, venue, applied, time.monotonic() - started)
+        return ApplyResult(venue, applied, more=len(events) == batch)
+    finally:
+        venue_cursors.release_lease(db, venue, owner)

@@ -1,0 +1,4 @@
+"""Importing this package registers every venue watcher (one import line per venue).
+
+The venues issue adds Liqwid, Surf and Levvy here.
+"""

@@ -1,0 +1,89 @@
+"""The block log: recent raw blocks and the ordered chain events every watcher applies.
+
+The follower is the only writer. Each RollForward stores its block (by hash) and appends
+a `forward` event; each RollBackward appends a `backward` event. Events are numbered
+1, 2, 3...; a watcher's cursor is the number of the last event it applied.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from pymongo import DESCENDING
+from pymongo.database import Database
+
+from store.codec import encode_time
+
+BLOCKS = "blocks"
+EVENTS = "chain_events"
+
+
+@dataclass(frozen=True)
+class ChainEvent:
+    seq: int
+    kind: str  # "forward" or "backward"
+    slot: int  # -1 for origin
+    hash: str | None
+    height: int
+
+    @classmethod
+    def of(cls, doc: dict) -> "ChainEvent":
+        return cls(doc["seq"], doc["kind"], doc["slot"], doc.get("hash"), doc["height"])
+
+
+def _event_id(seq: int) -> str:
+    return str(seq).zfill(20)
+
+
+def store_block(db: Database, block_hash: str, slot: int, height: int, era: str,
+                raw: bytes) -> None:
+    """Idempotent: the same block stored twice is one document."""
+    db[BLOCKS].update_one({"_id": block_hash},
+                          {"$set": {"slot": slot, "height": height, "era": era, "raw": raw}},
+                          upsert=True)
+
+
+def load_block(db: Database, block_hash: str) -> bytes | None:
+    doc = db[BLOCKS].find_one({"_id": block_hash})
+    return None if doc is None else bytes(doc["raw"])
+
+
+def last_seq(db: Database) -> int:
+    doc = next(iter(db[EVENTS].find({}, {"seq": 1}).sort("seq", DESCENDING).limit(1)), None)
+    return 0 if doc is None else doc["seq"]
+
+
+def append_event(db: Database, seq: int, kind: str, slot: int, block_hash: str | None,
+                 height: int) -> ChainEvent:
+    doc = {"_id": _event_id(seq), "seq": seq, "kind": kind, "slot": slot, "height": height,
+           "at_ms": encode_time(datetime.now(timezone.utc))}
+    if block_hash is not None:
+        doc["hash"] = block_hash
+    db[EVENTS].insert_one(doc)
+    return ChainEvent.of(doc)
+
+
+def events_after(db: Database, seq: int, limit: int) -> list[ChainEvent]:
+    cursor = db[EVENTS].find({"seq": {"$gt": seq}}).sort("seq", 1).limit(limit)
+    return [ChainEvent.of(doc) for doc in cursor]
+
+
+def events_for_block(db: Database, block_hash: str) -> list[ChainEvent]:
+    return [ChainEvent.of(d) for d in db[EVENTS].find({"hash": block_hash, "kind": "forward"})]
+
+
+def compact(db: Database, applied_by_all: int, keep_depth: int) -> tuple[int, int]:
+    """Drop events every watcher has applied and blocks deeper than `keep_depth` that no
+    remaining event needs. Returns (events, blocks) removed."""
+    top = next(iter(db[BLOCKS].find({}, {"height": 1}).sort("height", DESCENDING).limit(1)),
+               None)
+    if top is None:
+        return 0, 0
+    floor = top["height"] - keep_depth
+    events = db[EVENTS].delete_many({"seq": {"$lte": applied_by_all},
+                                     "height": {"$lt": floor}}).deleted_count
+    needed = set(db[EVENTS].distinct("hash"))
+    stale = [d["_id"] for d in db[BLOCKS].find({"height": {"$lt": floor}}, {"_id": 1})
+             if d["_id"] not in needed]
+    blocks = db[BLOCKS].delete_many({"_id": {"$in": stale}}).deleted_count if stale else 0
+    return events, blocks

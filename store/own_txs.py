@@ -1,0 +1,46 @@
+"""Our own submitted transactions: submitted, then seen on chain at a slot; a rollback past
+that slot re-opens them (they may land again, or need resubmitting)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pymongo.database import Database
+
+from store.codec import encode_time
+
+COLLECTION = "own_txs"
+NOT_SEEN = -1
+
+
+def record_submitted(db: Database, tx_id: str, purpose: str) -> None:
+    db[COLLECTION].update_one(
+        {"_id": tx_id},
+        {"$setOnInsert": {"state": "submitted", "purpose": purpose, "seen_slot": NOT_SEEN,
+                          "submitted_ms": encode_time(datetime.now(timezone.utc))}},
+        upsert=True)
+
+
+def mark_seen(db: Database, tx_ids: list[str], slot: int, height: int, block: str) -> int:
+    if not tx_ids:
+        return 0
+    return db[COLLECTION].update_many(
+        {"_id": {"$in": tx_ids}, "seen_slot": NOT_SEEN},
+        {"$set": {"state": "seen", "seen_slot": slot, "seen_height": height,
+                  "seen_block": block}}).modified_count
+
+
+def rollback(db: Database, slot: int) -> int:
+    return db[COLLECTION].update_many(
+        {"seen_slot": {"$gt": slot}},
+        {"$set": {"state": "submitted", "seen_slot": NOT_SEEN},
+         "$unset": {"seen_height": "", "seen_block": ""}}).modified_count
+
+
+def status(db: Database, tx_id: str, tip_height: int) -> dict[str, Any] | None:
+    doc = db[COLLECTION].find_one({"_id": tx_id})
+    if doc is None:
+        return None
+    seen = doc["seen_slot"] != NOT_SEEN
+    return {"tx_id": tx_id, "state": doc["state"], "seen_slot": doc["seen_slot"] if seen else None,
+            "confirmations": tip_height - doc["seen_height"] + 1 if seen else 0}

@@ -1,0 +1,99 @@
+"""UTxOs of the watchers, the Kupo way: each with the slot it was created and spent at
+(`spent_slot` -1 while unspent), so a rollback to slot P deletes what was created after P
+and un-spends what was spent after P — exactly, and as often as it is replayed."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pymongo.database import Database
+
+from indexer.effects import CreatedUtxo
+from store.codec import decode_u64, encode_u64
+
+COLLECTION = "venue_utxos"
+UNSPENT = -1
+
+
+def _doc_id(venue: str, ref: str) -> str:
+    return f"{venue}:{ref}"
+
+
+def created_doc(venue: str, utxo: CreatedUtxo, slot: int, height: int) -> dict[str, Any]:
+    out = utxo.out
+    doc: dict[str, Any] = {
+        "venue": venue, "ref": utxo.ref, "address": out.address,
+        "lovelace": encode_u64(out.lovelace),
+        "assets": [{"policy": p.hex(), "name": n.hex(), "qty": encode_u64(q)}
+                   for (p, n), q in sorted(out.assets.items())],
+        "created_slot": slot, "created_height": height, "created_tx": utxo.tx_id,
+    }
+    if out.datum_hash is not None:
+        doc["datum_hash"] = out.datum_hash.hex()
+    if out.inline_datum is not None:
+        doc["inline_datum"] = out.inline_datum
+    if out.script_ref is not None:
+        doc["script_ref"] = out.script_ref
+    if utxo.datum is not None:
+        doc["datum"] = utxo.datum
+    return doc
+
+
+def create(db: Database, venue: str, utxos: Iterable[CreatedUtxo], slot: int,
+           height: int) -> None:
+    for utxo in utxos:
+        # $setOnInsert for the spend: re-applying a block must not un-spend an output a
+        # later transaction already spent.
+        db[COLLECTION].update_one(
+            {"_id": _doc_id(venue, utxo.ref)},
+            {"$set": created_doc(venue, utxo, slot, height),
+             "$setOnInsert": {"spent_slot": UNSPENT}},
+            upsert=True)
+
+
+def spend(db: Database, venue: str, refs: list[str], tx_id: str, slot: int,
+          height: int) -> int:
+    if not refs:
+        return 0
+    result = db[COLLECTION].update_many(
+        {"_id": {"$in": [_doc_id(venue, r) for r in refs]}, "spent_slot": UNSPENT},
+        {"$set": {"spent_slot": slot, "spent_height": height, "spent_tx": tx_id}})
+    return result.modified_count
+
+
+def held(db: Database, venue: str, refs: list[str]) -> set[str]:
+    """Which of `refs` this venue has unspent (one query per block)."""
+    if not refs:
+        return set()
+    found = db[COLLECTION].find({"_id": {"$in": [_doc_id(venue, r) for r in refs]},
+                                 "spent_slot": UNSPENT}, {"ref": 1})
+    return {doc["ref"] for doc in found}
+
+
+def rollback(db: Database, venue: str, slot: int) -> None:
+    """Undo everything after `slot` (-1: origin). Idempotent."""
+    db[COLLECTION].delete_many({"venue": venue, "created_slot": {"$gt": slot}})
+    db[COLLECTION].update_many({"venue": venue, "spent_slot": {"$gt": slot}},
+                               {"$set": {"spent_slot": UNSPENT},
+                                "$unset": {"spent_height": "", "spent_tx": ""}})
+
+
+def unspent(db: Database, venues: list[str] | None = None,
+            addresses: list[str] | None = None) -> list[dict[str, Any]]:
+    """Current unspent UTxOs as operators see them, sorted by reference."""
+    query: dict[str, Any] = {"spent_slot": UNSPENT}
+    if venues:
+        query["venue"] = {"$in": venues}
+    if addresses:
+        query["address"] = {"$in": addresses}
+    seen: dict[str, dict[str, Any]] = {}
+    for doc in db[COLLECTION].find(query):
+        seen.setdefault(doc["ref"], {
+            "ref": doc["ref"], "address": doc["address"],
+            "lovelace": decode_u64(doc["lovelace"]),
+            "assets": {f"{a['policy']}.{a['name']}": decode_u64(a["qty"])
+                       for a in doc["assets"]},
+            "datum_hash": doc.get("datum_hash"),
+            "inline_datum": bytes(doc["inline_datum"]).hex() if "inline_datum" in doc else None,
+            "created_slot": doc["created_slot"],
+        })
+    return [seen[ref] for ref in sorted(seen)]

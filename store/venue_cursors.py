@@ -1,0 +1,121 @@
+"""Each watcher's cursor: the last chain event it applied, moved by compare-and-set.
+
+A worker first takes the watcher's lease (a compare-and-set on the cursor document), so
+only one worker applies a watcher's blocks at a time; every advance checks both the
+expected event number and the lease, so a worker that lost its lease (it stalled past
+the lease) can never move the cursor. A watcher stopped by a block its parser cannot
+handle is "poisoned" at that event until `dhl reprocess` clears it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.database import Database
+
+from store.codec import encode_time
+
+COLLECTION = "venue_cursors"
+POISON = "poison_blocks"
+
+
+def _now_ms() -> int:
+    return encode_time(datetime.now(timezone.utc))
+
+
+@dataclass(frozen=True)
+class Cursor:
+    venue: str
+    seq: int
+    slot: int
+    height: int
+    hash: str | None
+    poisoned_seq: int | None
+    updated_ms: int | None
+    applied: int
+    rate: float | None  # blocks per second of the last batch
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> "Cursor":
+        return cls(doc["_id"], doc["seq"], doc.get("slot", -1), doc.get("height", 0),
+                   doc.get("hash"), doc.get("poisoned_seq"), doc.get("updated_ms"),
+                   doc.get("applied", 0), doc.get("rate"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"venue": self.venue, "seq": self.seq, "slot": self.slot, "height": self.height,
+                "hash": self.hash, "poisoned_seq": self.poisoned_seq,
+                "blocks_per_second": self.rate}
+
+
+def ensure(db: Database, venue: str) -> None:
+    db[COLLECTION].update_one({"_id": venue},
+                              {"$setOnInsert": {"seq": 0, "slot": -1, "height": 0,
+                                                "lease_owner": "", "lease_until_ms": 0}},
+                              upsert=True)
+
+
+def read(db: Database, venue: str) -> Cursor | None:
+    doc = db[COLLECTION].find_one({"_id": venue})
+    return None if doc is None else Cursor.of(doc)
+
+
+def read_all(db: Database) -> list[Cursor]:
+    return [Cursor.of(d) for d in db[COLLECTION].find().sort("_id", 1)]
+
+
+def take_lease(db: Database, venue: str, owner: str, lease_ms: int) -> Cursor | None:
+    """The cursor if we now hold the lease; None while another worker holds it."""
+    now = _now_ms()
+    doc = db[COLLECTION].find_one_and_update(
+        {"_id": venue, "$or": [{"lease_until_ms": {"$lt": now}}, {"lease_owner": owner}]},
+        {"$set": {"lease_owner": owner, "lease_until_ms": now + lease_ms}},
+        return_document=ReturnDocument.AFTER)
+    return None if doc is None else Cursor.of(doc)
+
+
+def release_lease(db: Database, venue: str, owner: str) -> None:
+    db[COLLECTION].update_one({"_id": venue, "lease_owner": owner},
+                              {"$set": {"lease_owner": "", "lease_until_ms": 0}})
+
+
+def advance(db: Database, venue: str, owner: str, from_seq: int, to_seq: int, slot: int,
+            height: int, block_hash: str | None, lease_ms: int) -> bool:
+    """Compare-and-set from `from_seq` to `to_seq`, renewing the lease; False if we lost."""
+    now = _now_ms()
+    result = db[COLLECTION].update_one(
+        {"_id": venue, "seq": from_seq, "lease_owner": owner},
+        {"$set": {"seq": to_seq, "slot": slot, "height": height, "hash": block_hash,
+                  "updated_ms": now, "lease_until_ms": now + lease_ms},
+         "$inc": {"applied": 1}})
+    return result.modified_count == 1
+
+
+def record_rate(db: Database, venue: str, blocks: int, seconds: float) -> None:
+    if blocks and seconds > 0:
+        db[COLLECTION].update_one({"_id": venue}, {"$set": {"rate": round(blocks / seconds, 2)}})
+
+
+def poison(db: Database, venue: str, seq: int, slot: int, block_hash: str | None,
+           error: str) -> None:
+    db[POISON].update_one({"_id": f"{venue}:{seq}"},
+                          {"$set": {"venue": venue, "seq": seq, "slot": slot,
+                                    "hash": block_hash, "error": error, "at_ms": _now_ms()}},
+                          upsert=True)
+    db[COLLECTION].update_one({"_id": venue}, {"$set": {"poisoned_seq": seq}})
+
+
+def poisoned(db: Database) -> list[dict[str, Any]]:
+    return list(db[POISON].find().sort("_id", 1))
+
+
+def clear_poison(db: Database, block_hash: str) -> list[str]:
+    """Un-poison every watcher stopped at this block; returns their names."""
+    venues = []
+    for doc in db[POISON].find({"hash": block_hash}):
+        db[COLLECTION].update_one({"_id": doc["venue"], "poisoned_seq": doc["seq"]},
+                                  {"$unset": {"poisoned_seq": ""}})
+        db[POISON].delete_one({"_id": doc["_id"]})
+        venues.append(doc["venue"])
+    return venues
