@@ -69,6 +69,7 @@ class Settings:
     heartbeat_seconds: int = 15
     follow_from: object = "tip"  # "origin", "tip" or a chain.points.Point
     venue_lease_seconds: int = 60
+    venue_modules: tuple[str, ...] = ()
     #: Names of the variables that were set explicitly (env or .env), so the stack
     #: runner knows which services the operator chose and which it should embed.
     explicit: frozenset[str] = frozenset()
@@ -227,6 +228,14 @@ def parse_start(variable: str, raw: str) -> object:
                           repr(raw)) from None
 
 
+def parse_modules(variable: str, raw: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    for name in names:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise ConfigError(variable, "comma-separated Python module names", repr(name))
+    return names
+
+
 def parse_network(variable: str, raw: str) -> Network:
     value = raw.strip().lower()
     if value in NETWORK_MAGICS:
@@ -327,6 +336,8 @@ SPECS: tuple[Spec, ...] = (
          "where the follower starts without a saved cursor"),
     Spec("VENUE_LEASE_SECONDS", "venue_lease_seconds", parse_positive_int,
          "how long a worker holds a venue before another may take over"),
+    Spec("VENUE_MODULES", "venue_modules", parse_modules,
+         "extra Python modules that register venue watchers"),
 )
 
 
@@ -359,7 +370,7 @@ def settings_from_mapping(values: Mapping[str, str]) -> Settings:
 # An empty string for these is the same as unset (a blank line in .env).
 _EMPTY_MEANS_DEFAULT = frozenset(
     s.variable for s in SPECS
-    if s.variable not in ("CARDANO_NODE", "WATCH_ADDRESSES", "MASTER_KEY_FILE",
+    if s.variable not in ("CARDANO_NODE", "WATCH_ADDRESSES", "MASTER_KEY_FILE", "VENUE_MODULES",
                           "DEXHUNTER_PARTNER_ID", "CELERY_BROKER_URL")
 )
 

@@ -29,20 +29,28 @@ APPLY_TASK = "venues.apply"
 
 @lru_cache(maxsize=1)
 def _watchers() -> dict[str, UtxoWatcher | OwnTxWatcher]:
+    import importlib
+
     import protocols.venues  # noqa: F401  (registers every venue package)
 
-    return active_watchers(settings_of(app))
+    settings = settings_of(app)
+    for module in settings.venue_modules:
+        importlib.import_module(module)
+    return active_watchers(settings)
 
 
 def queued_flag(venue: str) -> str:
     return f"{settings_of(app).redis_namespace}:venue:{venue}:queued"
 
 
-def poke(venue: str, seq: int, slot: int | None = None, *, redis_client=None) -> bool:
+def poke(venue: str, seq: int, slot: int | None = None, *, force: bool = False) -> bool:
     """Enqueue `venues.apply` unless one is already waiting for this venue (so catching up
-    on history costs a task per batch, not a task per block). Returns whether it sent."""
-    client = redis_client or redis_connect(settings_of(app).redis_url)
-    if not client.set(queued_flag(venue), seq, nx=True, ex=30):
+    on history costs a task per batch, not a task per block). Returns whether it sent.
+
+    `force` sends regardless: the beat's catch-up uses it, since the task that set the
+    flag may have died with its worker."""
+    client = redis_connect(settings_of(app).redis_url)
+    if not client.set(queued_flag(venue), seq, nx=True, ex=30) and not force:
         return False
     shown = f"{APPLY_TASK}[{venue}]" + (f" @{slot}" if slot is not None else "")
     app.send_task(APPLY_TASK, args=[venue, seq], shadow=shown)
@@ -82,5 +90,5 @@ def catch_up() -> dict[str, int]:
         behind = last - (cursor.seq if cursor else 0)
         if behind > 0 and (cursor is None or cursor.poisoned_seq is None):
             poked[venue] = behind
-            poke(venue, last)
+            poke(venue, last, force=True)
     return poked

@@ -43,6 +43,15 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def kill(self) -> None:
+        """The whole worker dies at once (SIGKILL to its process group)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=20)
+        self._log.close()
+
     def stop(self, timeout_s: float = 20) -> None:
         if self.process.poll() is None:
             # The whole group: the prefork pool children too.

@@ -1,0 +1,205 @@
+"""The block pipeline with a real Redis, a real Celery worker (concurrency 2), the MongoDB
+server and the node simulator. Whatever happens on the way — shuffled and duplicated
+delivery, a worker killed mid-block, the follower killed mid-stream, rollbacks of 1, 3
+and 50 blocks — the final MongoDB state equals a straight single-threaded application of
+the surviving chain, document by document."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from chain.address import NodeAddress
+from chain.simulator import Rollback, SimulatorConfig
+from core.settings import PROJECT_ROOT, settings_from_mapping
+from dhl.services import die_with_parent, wait_until
+from store import chain_log, own_txs
+from store.indexes import ensure_indexes
+from store.mongo import connect
+from tasks.celery_app import make_celery
+from tests.support import demo_venue
+from tests.support.pipeline import (all_caught_up, apply_straight, rollback_script, snapshot,
+                                    watchers, write_log)
+from tests.support.proctree import descendants
+from tests.support.simulator import PREPROD_MAGIC, SimulatorThread, preprod_blocks
+from tests.support.worker import WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+ROLLBACKS = [(39, 1), (69, 3), (109, 50)]  # (after block index, depth)
+
+
+@pytest.fixture
+def pipeline_env(test_env):
+    return {**test_env, "CARDANO_NETWORK": "preprod", "WATCH_ADDRESSES": demo_venue.WALLET,
+            "VENUE_MODULES": "tests.support.demo_venue", "VENUE_LEASE_SECONDS": "2"}
+
+
+@pytest.fixture
+def pipeline(pipeline_env, namespace, tmp_path, redis_client):
+    settings = settings_from_mapping(pipeline_env)
+    client = connect(settings.mongo_url)
+    db, ref = client[namespace], client[namespace + "_ref"]
+    ensure_indexes(db)
+    app = make_celery(settings)
+    yield settings, db, ref, app
+    app.close()
+    client.drop_database(db.name)
+    client.drop_database(ref.name)
+    client.close()
+
+
+def start_worker(env, tmp_path, app, name="worker"):
+    worker = WorkerProcess(env, tmp_path / f"{name}.log", concurrency=2)
+    worker.wait_ready(app)
+    return worker
+
+
+def submitted_ids(blocks) -> list[str]:
+    # Some real transactions of the chunk play "ours": seen, re-opened by the 50-block
+    # rollback, and seen again.
+    ids = [b.tx_ids[0].hex() for b in blocks if b.tx_count][:6]
+    assert len(ids) == 6
+    return ids
+
+
+def wait_caught_up(db, app, names, timeout_s=180):
+    def done() -> bool:
+        if all_caught_up(db, names):
+            return True
+        app.send_task("venues.catch_up")  # what the beat does every 30 s
+        return False
+
+    assert wait_until(done, timeout_s, interval_s=1.0), "the venues did not catch up"
+
+
+def test_shuffled_and_duplicated_delivery(pipeline, pipeline_env, tmp_path):
+    settings, db, ref, app = pipeline
+    blocks = _blocks(140)
+    ids = submitted_ids(blocks)
+    for tx_id in ids:
+        own_txs.record_submitted(db, tx_id, "test")
+    ops = rollback_script(blocks, ROLLBACKS)
+    names = sorted(watchers(settings))
+    rng = random.Random(7)
+    worker = start_worker(pipeline_env, tmp_path, app)
+    try:
+        seq = 0
+        for start in range(0, len(ops), 12):
+            chunk = ops[start:start + 12]
+            seq_before = seq
+            seq = write_log(db, chunk, first_seq=seq + 1)
+            tasks = [(name, s) for name in names for s in range(seq_before + 1, seq + 1)]
+            tasks += rng.sample(tasks, len(tasks) // 3)  # duplicates
+            rng.shuffle(tasks)
+            for name, s in tasks:
+                app.send_task("venues.apply", args=[name, s])
+        wait_caught_up(db, app, names)
+    finally:
+        worker.stop()
+    apply_straight(ref, settings, blocks, ids)
+    assert snapshot(db) == snapshot(ref)
+    seen = [d for d in snapshot(db)[own_txs.COLLECTION] if d["state"] == "seen"]
+    assert len(seen) == 6
+    assert_substantial(snapshot(db))
+
+
+def test_worker_killed_mid_block(pipeline, pipeline_env, tmp_path):
+    settings, db, ref, app = pipeline
+    blocks = _blocks(140)
+    ops = rollback_script(blocks, ROLLBACKS)
+    names = sorted(watchers(settings))
+    rng = random.Random(11)
+    write_log(db, ops)
+    worker = start_worker(pipeline_env, tmp_path, app)
+    kills = 0
+    try:
+        for name in names:
+            app.send_task("venues.apply", args=[name, len(ops)])
+        for round_ in range(4):
+            time.sleep(rng.uniform(0.2, 0.8))
+            children = descendants(worker.process.pid)
+            if round_ < 3 and children:  # a pool process dies in the middle of its work
+                os.kill(rng.choice(sorted(children)), signal.SIGKILL)
+                kills += 1
+            else:  # the whole worker dies, and comes back
+                worker.kill()
+                worker = start_worker(pipeline_env, tmp_path, app, name="worker2")
+                kills += 1
+        wait_caught_up(db, app, names)
+    finally:
+        worker.stop()
+    assert kills == 4
+    apply_straight(ref, settings, blocks, [])
+    assert snapshot(db) == snapshot(ref)
+    assert_substantial(snapshot(db))
+
+
+def test_follower_killed_mid_stream_with_rollbacks(pipeline, pipeline_env, tmp_path):
+    settings, db, ref, app = pipeline
+    blocks = preprod_blocks(160)
+    sim = SimulatorThread(SimulatorConfig(blocks, PREPROD_MAGIC, initial=20, interval_s=0.05,
+                                          rollbacks=[Rollback(40, 1), Rollback(70, 3),
+                                                     Rollback(130, 50)]),
+                          NodeAddress("tcp", "127.0.0.1", 0))
+    env = {**os.environ, **pipeline_env, "CARDANO_NODE": str(sim.address),
+           "FOLLOW_FROM": "origin"}
+    worker = start_worker(pipeline_env, tmp_path, app)
+    rng = random.Random(5)
+    names = sorted(watchers(settings))
+    follower = None
+    try:
+        for attempt in range(5):
+            log = open(tmp_path / f"follower{attempt}.log", "wb")
+            follower = subprocess.Popen([sys.executable, "-m", "dhl", "follow"], env=env,
+                                        cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                        preexec_fn=die_with_parent)
+            if attempt < 4:
+                time.sleep(rng.uniform(1.0, 2.5))
+                follower.send_signal(signal.SIGKILL)
+                follower.wait(timeout=10)
+        last = blocks[-1].point.hash.hex()
+
+        def follower_at_tip() -> bool:
+            doc = db["chain_cursor"].find_one({"_id": "follower"})
+            return doc is not None and doc["hash"] == last
+
+        assert wait_until(follower_at_tip, 120, 0.5), (tmp_path / "follower4.log").read_text()
+        wait_caught_up(db, app, names)
+    finally:
+        if follower is not None and follower.poll() is None:
+            follower.terminate()
+            follower.wait(timeout=20)
+        worker.stop()
+        sim.stop()
+    assert chain_log.last_seq(db) > len(blocks)  # rollbacks and restarts happened
+    apply_straight(ref, settings, [_as_block(b) for b in blocks], [])
+    assert snapshot(db) == snapshot(ref)
+    assert_substantial(snapshot(db))
+
+
+def assert_substantial(state) -> None:
+    """The comparison means something: every watcher holds UTxOs, some of them spent."""
+    docs = state["venue_utxos"]
+    assert {d["venue"] for d in docs} == {"demo-script", "demo-policy", "wallets"}
+    assert sum(1 for d in docs if d["spent_slot"] != -1) > 20
+    assert any("datum" in d for d in docs)
+
+
+def _blocks(count):
+    from chain.blockfile import read_blocks
+    from tests.support.fixtures import fixtures_dir
+
+    chunk = fixtures_dir() / "cardano/segments/preprod-babbage-chunk01285/01285.chunk"
+    return read_blocks(chunk, PREPROD_MAGIC)[:count]
+
+
+def _as_block(sim_block):
+    from chain.ledger import decode_block
+
+    return decode_block(sim_block.wrapped)

@@ -1,0 +1,80 @@
+"""Helpers for block-pipeline tests: write a block log like the follower does, apply a
+straight chain single-threaded as the reference, and snapshot the derived state."""
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.database import Database
+
+from chain.ledger import Block
+from core.settings import Settings
+from indexer.apply import apply_pending
+from protocols.registry import active_watchers
+from store import chain_log, own_txs, utxos, venue_cursors
+from store.indexes import ensure_indexes
+
+
+def watchers(settings: Settings) -> dict[str, Any]:
+    import tests.support.demo_venue  # noqa: F401  (registers the demo watchers)
+
+    return active_watchers(settings)
+
+
+def rollback_script(blocks: list[Block], rollbacks: list[tuple[int, int]]) -> list[tuple]:
+    """Forward through `blocks`; after block index `after` roll back `depth` blocks, then go
+    on. The surviving chain is `blocks` itself."""
+    ops: list[tuple] = []
+    i = 0
+    pending = sorted(rollbacks)
+    while i < len(blocks):
+        ops.append(("forward", blocks[i]))
+        if pending and pending[0][0] == i:
+            _, depth = pending.pop(0)
+            i -= depth
+            ops.append(("backward", blocks[i] if i >= 0 else None))
+        i += 1
+    return ops
+
+
+def write_log(db: Database, ops: list[tuple], first_seq: int = 1) -> int:
+    seq = first_seq - 1
+    for kind, block in ops:
+        seq += 1
+        if kind == "forward":
+            chain_log.store_block(db, block.hash.hex(), block.slot, block.height, block.era,
+                                  block.raw)
+            chain_log.append_event(db, seq, "forward", block.slot, block.hash.hex(),
+                                   block.height)
+        elif block is None:
+            chain_log.append_event(db, seq, "backward", -1, None, 0)
+        else:
+            chain_log.append_event(db, seq, "backward", block.slot, block.hash.hex(),
+                                   block.height)
+    return seq
+
+
+def apply_straight(db: Database, settings: Settings, blocks: list[Block],
+                   submitted: list[str]) -> None:
+    """The reference: the surviving chain, applied in order by one process."""
+    ensure_indexes(db)
+    for tx_id in submitted:
+        own_txs.record_submitted(db, tx_id, "test")
+    write_log(db, [("forward", b) for b in blocks])
+    for watcher in watchers(settings).values():
+        while apply_pending(db, watcher, "reference", batch=10_000).more:
+            pass
+
+
+def snapshot(db: Database) -> dict[str, list[dict[str, Any]]]:
+    return {
+        utxos.COLLECTION: sorted(db[utxos.COLLECTION].find(), key=lambda d: d["_id"]),
+        own_txs.COLLECTION: sorted(({k: v for k, v in d.items() if k != "submitted_ms"}
+                                    for d in db[own_txs.COLLECTION].find()),
+                                   key=lambda d: d["_id"]),
+    }
+
+
+def all_caught_up(db: Database, names: list[str]) -> bool:
+    last = chain_log.last_seq(db)
+    cursors = {c.venue: c for c in venue_cursors.read_all(db)}
+    return all(name in cursors and cursors[name].seq == last for name in names)
