@@ -122,8 +122,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from chain.simulator import SimBlock, SimulatorConfig, serve_forever
 
     _stderr_logging()
+    files = args.blocks or default_segment(args.network.name)
+    if not files:
+        print(f"dhl simulate: --blocks is needed: no recorded segment for {args.network.name}",
+              file=sys.stderr)
+        return 2
     try:
-        blocks = [b for path in args.blocks for b in read_blocks(Path(path), args.network.magic)]
+        blocks = [b for path in files for b in read_blocks(Path(path), args.network.magic)]
     except BlockFileError as error:
         print(f"dhl simulate: {error}", file=sys.stderr)
         return 2
@@ -143,6 +148,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+#: The recorded real segments `dhl simulate --network NAME` serves without --blocks.
+SEGMENTS = {"preprod": ("cardano", "segments", "preprod-babbage-chunk01285", "01285.chunk"),
+            "preview": ("cardano", "segments", "preview-conway-argus-h3319101")}
+
+
+def default_segment(network: str) -> list[str]:
+    from core.settings import load_settings
+
+    parts = SEGMENTS.get(network)
+    if parts is None:
+        return []
+    path = load_settings().fixtures_dir.joinpath(*parts)
+    return [str(path)] if path.exists() else []
 
 
 def add_chain_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -177,7 +197,8 @@ def add_chain_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     tail.set_defaults(func=cmd_tail)
 
     sim = sub.add_parser("simulate", help="serve recorded blocks as a Cardano node would")
-    sim.add_argument("--blocks", required=True, nargs="+", metavar="FILE")
+    sim.add_argument("--blocks", nargs="+", metavar="FILE",
+                     help="default: the recorded segment of --network (preprod, preview)")
     sim.add_argument("--listen", required=True, type=node_arg, metavar="URL",
                      help="tcp://127.0.0.1:PORT (node-to-node) or unix:///path (node-to-client)")
     sim.add_argument("--network", default=network_arg("mainnet"), type=network_arg,

@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     from dhl.chain_commands import add_chain_commands
 
     add_chain_commands(sub)
+
+    from dhl.state_commands import add_state_commands
+
+    add_state_commands(sub)
     return parser
 
 

@@ -206,8 +206,10 @@ def start_simulator(block_files: list[Path], data_dir: Path, *, network: str = "
     """`dhl simulate` serving recorded blocks over node-to-node TCP on loopback."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "dhl", "simulate", "--blocks", *map(str, block_files),
-            "--listen", f"tcp://{LOOPBACK}:{port}", "--network", network]
+    argv = [sys.executable, "-m", "dhl", "simulate", "--listen", f"tcp://{LOOPBACK}:{port}",
+            "--network", network]
+    if block_files:  # none: the recorded segment of the network
+        argv += ["--blocks", *map(str, block_files)]
     if initial is not None:
         argv += ["--initial", str(initial)]
     if interval_s is not None:

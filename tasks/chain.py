@@ -92,3 +92,17 @@ def catch_up() -> dict[str, int]:
             poked[venue] = behind
             poke(venue, last, force=True)
     return poked
+
+
+@shared_task(name="chain.compact", ignore_result=True)
+def compact() -> dict[str, int]:
+    """Keep k blocks of raw history for replay; older events every watcher has applied,
+    and the blocks nothing needs any more, are final and go."""
+    from chain.follower import SECURITY_PARAM_K
+
+    db = database(settings_of(app))
+    cursors = venue_cursors.read_all(db)
+    if not cursors:
+        return {"events": 0, "blocks": 0}
+    events, blocks = chain_log.compact(db, min(c.seq for c in cursors), SECURITY_PARAM_K)
+    return {"events": events, "blocks": blocks}

@@ -20,6 +20,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             # backlog of them pile up while workers are down.
             "options": {"expires": heartbeat * 2},
         },
+        "chain-compact": {
+            "task": "chain.compact",
+            "schedule": 600.0,
+            "options": {"expires": 600.0},
+        },
         "venues-catch-up": {
             "task": "venues.catch_up",
             "schedule": 30.0,

@@ -119,3 +119,16 @@ def test_simulate_refuses_non_loopback_and_bad_files(tmp_path):
     assert result.returncode == 2 and "missing.hex" in result.stderr
     env_free = {k: v for k, v in os.environ.items()}
     assert env_free  # the environment is passed through untouched
+
+
+def test_simulate_serves_the_recorded_segment_of_its_network(tmp_path):
+    service = start_simulator([], tmp_path, network="preview")
+    try:
+        result = dhl("tail", "--node", service.url, "--network", "preview", "--from", "origin",
+                     "--limit", "2")
+    finally:
+        service.stop()
+    assert result.returncode == 0, result.stderr
+    forwards = [json.loads(x) for x in result.stdout.splitlines()][1:]
+    assert [f["height"] for f in forwards] == [3319101, 3319102]
+    assert forwards[0]["era"] == "conway"

@@ -1,0 +1,86 @@
+"""`dhl state utxos|cursors` and `dhl reprocess`: operators looking inside the pipeline."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from core.errors import ConfigError
+from core.settings import load_settings
+
+
+def _db():  # type: ignore[no-untyped-def]
+    from store.mongo import database
+
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return settings, database(settings)
+
+
+def cmd_utxos(args: argparse.Namespace) -> int:
+    from store import utxos
+
+    _, db = _db()
+    for row in utxos.unspent(db, venues=args.venue or None, addresses=args.address or None):
+        print(json.dumps(row, separators=(",", ":")))
+    return 0
+
+
+def cmd_cursors(args: argparse.Namespace) -> int:
+    from store import chain_log, venue_cursors
+    from store.chain_cursor import COLLECTION
+
+    _, db = _db()
+    follower = db[COLLECTION].find_one({"_id": "follower"}) or {}
+    last = chain_log.last_seq(db)
+    print(json.dumps({
+        "follower": {"slot": follower.get("slot"), "hash": follower.get("hash"),
+                     "height": follower.get("height"), "seq": last},
+        "venues": {c.venue: {**c.to_json(), "behind": last - c.seq}
+                   for c in venue_cursors.read_all(db)},
+        "poisoned": [{k: v for k, v in d.items() if k != "_id"}
+                     for d in venue_cursors.poisoned(db)],
+    }, indent=2))
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    from chain.points import Point
+    from store import venue_cursors
+
+    try:
+        point = Point.parse(args.point)
+    except ValueError as error:
+        print(f"dhl reprocess: {error}", file=sys.stderr)
+        return 2
+    settings, db = _db()
+    venues = venue_cursors.clear_poison(db, point.hash.hex())  # type: ignore[union-attr]
+    if not venues:
+        print(f"dhl reprocess: no watcher is stopped at block {args.point}", file=sys.stderr)
+        return 1
+    from tasks.chain import poke
+    from store import chain_log
+
+    last = chain_log.last_seq(db)
+    for venue in venues:
+        poke(venue, last, force=True)
+    print(json.dumps({"reprocessing": venues, "block": args.point}))
+    return 0
+
+
+def add_state_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    state = sub.add_parser("state", help="look inside the chain index")
+    state_sub = state.add_subparsers(dest="what", required=True, metavar="WHAT")
+    utxos = state_sub.add_parser("utxos", help="unspent UTxOs as JSON lines, sorted by reference")
+    utxos.add_argument("--address", action="append", default=[], metavar="ADDR")
+    utxos.add_argument("--venue", action="append", default=[], metavar="NAME")
+    utxos.set_defaults(func=cmd_utxos)
+    cursors = state_sub.add_parser("cursors", help="the follower's and each venue's cursor")
+    cursors.set_defaults(func=cmd_cursors)
+
+    reprocess = sub.add_parser("reprocess", help="re-run a poison block after a fix")
+    reprocess.add_argument("point", metavar="SLOT.HASH")
+    reprocess.set_defaults(func=cmd_reprocess)

@@ -1,0 +1,160 @@
+"""Operating the pipeline: poison blocks, `dhl reprocess`, `dhl state`, /ready and /metrics."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from app import create_app
+from core.settings import PROJECT_ROOT, settings_from_mapping
+from indexer.apply import apply_pending
+from store import utxos, venue_cursors
+from store.indexes import ensure_indexes
+from store.mongo import close_all, connect
+from tests.support import demo_venue
+from tests.support.pipeline import apply_straight, snapshot, watchers, write_log
+from tests.support.simulator import PREPROD_MAGIC
+
+pytestmark = pytest.mark.integration
+
+
+class Fragile(demo_venue.DemoScript):
+    """A parser with a bug: it cannot read constructor-1 datums."""
+
+    def decode_datum(self, datum_cbor):
+        reading = super().decode_datum(datum_cbor)
+        if reading and reading.get("constructor") == 1:
+            raise ValueError("unknown datum layout")
+        return reading
+
+
+@pytest.fixture
+def env(test_env):
+    return {**test_env, "CARDANO_NETWORK": "preprod", "WATCH_ADDRESSES": demo_venue.WALLET,
+            "VENUE_MODULES": "tests.support.demo_venue"}
+
+
+@pytest.fixture
+def stores(env, namespace, redis_client):
+    settings = settings_from_mapping(env)
+    client = connect(settings.mongo_url)
+    db, ref = client[namespace], client[namespace + "_ref"]
+    ensure_indexes(db)
+    yield settings, db, ref
+    client.drop_database(db.name)
+    client.drop_database(ref.name)
+    client.close()
+    close_all()
+
+
+def blocks(count):
+    from chain.blockfile import read_blocks
+    from tests.support.fixtures import fixtures_dir
+
+    chunk = fixtures_dir() / "cardano/segments/preprod-babbage-chunk01285/01285.chunk"
+    return read_blocks(chunk, PREPROD_MAGIC)[:count]
+
+
+def dhl(env, *args):
+    return subprocess.run([sys.executable, "-m", "dhl", *args], cwd=PROJECT_ROOT, text=True,
+                          capture_output=True, timeout=60, env={**os.environ, **env})
+
+
+def find_poison_constructor_block(chain) -> int:
+    for index, block in enumerate(chain):
+        for tx in block.txs:
+            for out in tx.outputs:
+                if demo_venue.SCRIPT_CREDENTIAL == out.address_bytes[1:29] and out.inline_datum:
+                    if demo_venue.DemoScript("x").decode_datum(out.inline_datum) \
+                            .get("constructor") == 1:
+                        return index
+    raise AssertionError("no constructor-1 datum in the chunk")
+
+
+def test_poison_block_stops_one_venue_until_reprocessed(stores, env):
+    settings, db, ref = stores
+    chain = blocks(200)
+    write_log(db, [("forward", b) for b in chain])
+    active = watchers(settings)
+    fragile = Fragile("demo-script", active["demo-script"].watch)
+    bad_index = find_poison_constructor_block(chain)
+    bad = chain[bad_index]
+
+    result = apply_pending(db, fragile, "w1", batch=10_000)
+    assert result.poisoned and result.applied == bad_index
+    for name, watcher in active.items():  # the others are not held up
+        if name != "demo-script":
+            assert apply_pending(db, watcher, "w1", batch=10_000).applied == 200
+    cursor = venue_cursors.read(db, "demo-script")
+    assert cursor.seq == bad_index and cursor.poisoned_seq == bad_index + 1
+    assert apply_pending(db, fragile, "w1").poisoned  # stays stopped, applies nothing
+
+    # Operators see it: /ready names it, `dhl state cursors` lists the poison block.
+    app = create_app(settings)
+    body = app.test_client().get("/ready").get_json()
+    assert "venues" in body["down"] and "demo-script" in body["checks"]["venues"]["detail"]
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'dhl_venue_poisoned{venue="demo-script"} 1.0' in metrics
+    assert 'dhl_venue_lag_events{venue="wallets"} 0.0' in metrics
+    app.extensions["dhl"].close()
+    cursors = json.loads(dhl(env, "state", "cursors").stdout)
+    assert cursors["poisoned"][0]["hash"] == bad.hash.hex()
+    assert "unknown datum layout" in cursors["poisoned"][0]["error"]
+
+    # After the fix, `dhl reprocess SLOT.HASH` re-runs it.
+    assert dhl(env, "reprocess", f"{bad.slot}.{'0' * 64}").returncode == 1
+    result = dhl(env, "reprocess", f"{bad.slot}.{bad.hash.hex()}")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["reprocessing"] == ["demo-script"]
+    assert apply_pending(db, active["demo-script"], "w1", batch=10_000).applied == 200 - bad_index
+
+    apply_straight(ref, settings, chain, [])
+    assert snapshot(db) == snapshot(ref)
+
+
+def test_state_utxos_and_cursors(stores, env):
+    settings, db, _ = stores
+    chain = blocks(150)
+    write_log(db, [("forward", b) for b in chain])
+    for watcher in watchers(settings).values():
+        apply_pending(db, watcher, "w1", batch=10_000)
+    result = dhl(env, "state", "utxos", "--venue", "demo-script")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows and [r["ref"] for r in rows] == sorted(r["ref"] for r in rows)
+    assert all(set(r) == {"ref", "address", "lovelace", "assets", "datum_hash", "inline_datum",
+                          "created_slot"} for r in rows)
+    assert rows == utxos.unspent(db, venues=["demo-script"])
+    assert all(r["address"] == "addr_test1wpu365zw7petuyvhng78y2l3534g4ammuuexldu5nkjf0sgz5xu88"
+               for r in rows)
+    wallet = [json.loads(x) for x in dhl(env, "state", "utxos", "--address",
+                                         demo_venue.WALLET).stdout.splitlines()]
+    assert wallet and all(r["address"] == demo_venue.WALLET for r in wallet)
+    cursors = json.loads(dhl(env, "state", "cursors").stdout)
+    assert cursors["follower"]["seq"] == 150
+    assert set(cursors["venues"]) == {"demo-policy", "demo-script", "own-txs", "wallets"}
+    assert all(v["behind"] == 0 for v in cursors["venues"].values())
+
+
+def test_compaction_keeps_k_blocks_and_what_a_watcher_still_needs(stores):
+    from store import chain_log
+
+    settings, db, ref = stores
+    chain = blocks(300)
+    write_log(db, [("forward", b) for b in chain])
+    active = watchers(settings)
+    for name, watcher in active.items():
+        apply_pending(db, watcher, "w1", batch=250 if name == "wallets" else 10_000)
+    applied_by_all = min(c.seq for c in venue_cursors.read_all(db))
+    assert applied_by_all == 250
+    events, removed = chain_log.compact(db, applied_by_all, keep_depth=100)
+    top = chain[-1].height
+    assert events == sum(1 for b in chain[:250] if b.height < top - 100)
+    assert removed == events  # every removed event's block goes with it
+    assert chain_log.load_block(db, chain[260].hash.hex()) is not None  # wallets needs it
+    assert apply_pending(db, active["wallets"], "w1", batch=10_000).applied == 50
+    apply_straight(ref, settings, chain, [])
+    assert snapshot(db) == snapshot(ref)  # compaction lost nothing a watcher needed
