@@ -88,11 +88,12 @@ class PipelineSink(LoggingHeartbeatSink):
         self.watchers = watchers
         self.seq = _until_stored(lambda: chain_log.last_seq(db), "read the block log")
 
-    def _append(self, kind: str, slot: int, block_hash: str | None, height: int) -> None:
+    def _append(self, kind: str, slot: int, block_hash: str | None, height: int,
+                txs: int | None = None) -> None:
         self.seq += 1
         seq = self.seq
         _until_stored(lambda: chain_log.append_event(self.db, seq, kind, slot, block_hash,
-                                                     height), "append to the block log")
+                                                     height, txs), "append to the block log")
         for watcher in self.watchers:
             try:
                 self.poke(watcher, seq, slot)
@@ -104,7 +105,7 @@ class PipelineSink(LoggingHeartbeatSink):
         _until_stored(lambda: chain_log.store_block(self.db, block_hash, block.slot,
                                                     block.height, block.era, block.raw),
                       "store the block")
-        self._append("forward", block.slot, block_hash, block.height)
+        self._append("forward", block.slot, block_hash, block.height, block.tx_count)
         super().roll_forward(block, tip)
 
     def roll_backward(self, point: Point, tip: Tip) -> None:

@@ -24,6 +24,9 @@ from store.chain_log import ChainEvent
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 200
+#: The cursor moves at least this often within a batch. Applying is idempotent, so a
+#: crash between two moves only repeats work; fewer writes make catching up faster.
+ADVANCE_EVERY = 25
 
 
 class PoisonBlock(Exception):
@@ -47,6 +50,8 @@ def apply_event(db: Database, watcher: UtxoWatcher | OwnTxWatcher, event: ChainE
         else:
             utxos.rollback(db, watcher.name, event.slot)
         return
+    if event.txs == 0:
+        return  # an empty block changes no watcher's state (most blocks are empty)
     raw = chain_log.load_block(db, event.hash or "")
     if raw is None:
         raise PoisonBlock(f"block {event.hash} is not in the block store")
@@ -71,6 +76,15 @@ def apply_block(db: Database, watcher: UtxoWatcher | OwnTxWatcher, block: Block)
             utxos.spend(db, watcher.name, sorted(mine), effects.tx_id, slot, height)
 
 
+def _move(db: Database, venue: str, owner: str, from_seq: int, to: ChainEvent,
+          lease_ms: int) -> bool:
+    if venue_cursors.advance(db, venue, owner, from_seq, to.seq, to.slot, to.height, to.hash,
+                             lease_ms):
+        return True
+    log.warning("%s: lost the cursor at event %d (another worker took over)", venue, to.seq)
+    return False
+
+
 def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
                   lease_ms: int = 60_000, batch: int = DEFAULT_BATCH) -> ApplyResult:
     venue = watcher.name
@@ -84,26 +98,31 @@ def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
         if cursor.poisoned_seq is not None:
             return ApplyResult(venue, 0, poisoned=True)
         events = chain_log.events_after(db, cursor.seq, batch)
-        seq = cursor.seq
+        moved_to = cursor.seq  # where the stored cursor is
+        done: ChainEvent | None = None  # the last event applied
         for event in events:
             try:
                 apply_event(db, watcher, event)
             except PyMongoError:
-                raise  # transient: the task retries, the cursor has not moved
+                raise  # transient: the task retries from the stored cursor
             except Exception as error:
                 reason = f"{type(error).__name__}: {error}"
                 log.error("POISON BLOCK: %s cannot apply event %d (%s at slot %d): %s\n%s",
                           venue, event.seq, event.hash, event.slot, reason,
                           traceback.format_exc(limit=5))
+                if done is not None and not _move(db, venue, owner, moved_to, done, lease_ms):
+                    return ApplyResult(venue, applied)
                 venue_cursors.poison(db, venue, event.seq, event.slot, event.hash, reason)
                 return ApplyResult(venue, applied, poisoned=True)
-            if not venue_cursors.advance(db, venue, owner, seq, event.seq, event.slot,
-                                         event.height, event.hash, lease_ms):
-                log.warning("%s: lost the cursor at event %d (another worker took over)",
-                            venue, event.seq)
-                return ApplyResult(venue, applied)
-            seq = event.seq
+            done = event
             applied += 1
+            if applied % ADVANCE_EVERY == 0:
+                if not _move(db, venue, owner, moved_to, done, lease_ms):
+                    return ApplyResult(venue, applied)
+                moved_to = done.seq
+        if done is not None and done.seq != moved_to:
+            if not _move(db, venue, owner, moved_to, done, lease_ms):
+                return ApplyResult(venue, applied)
         venue_cursors.record_rate(db, venue, applied, time.monotonic() - started)
         return ApplyResult(venue, applied, more=len(events) == batch)
     finally:

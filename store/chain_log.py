@@ -25,10 +25,12 @@ class ChainEvent:
     slot: int  # -1 for origin
     hash: str | None
     height: int
+    txs: int | None = None  # forward events: the block's tx count (0: nothing to apply)
 
     @classmethod
     def of(cls, doc: dict) -> "ChainEvent":
-        return cls(doc["seq"], doc["kind"], doc["slot"], doc.get("hash"), doc["height"])
+        return cls(doc["seq"], doc["kind"], doc["slot"], doc.get("hash"), doc["height"],
+                   doc.get("txs"))
 
 
 def _event_id(seq: int) -> str:
@@ -54,9 +56,11 @@ def last_seq(db: Database) -> int:
 
 
 def append_event(db: Database, seq: int, kind: str, slot: int, block_hash: str | None,
-                 height: int) -> ChainEvent:
+                 height: int, txs: int | None = None) -> ChainEvent:
     doc = {"_id": _event_id(seq), "seq": seq, "kind": kind, "slot": slot, "height": height,
            "at_ms": encode_time(datetime.now(timezone.utc))}
+    if txs is not None:
+        doc["txs"] = txs
     if block_hash is not None:
         doc["hash"] = block_hash
     db[EVENTS].insert_one(doc)

@@ -88,7 +88,7 @@ def advance(db: Database, venue: str, owner: str, from_seq: int, to_seq: int, sl
         {"_id": venue, "seq": from_seq, "lease_owner": owner},
         {"$set": {"seq": to_seq, "slot": slot, "height": height, "hash": block_hash,
                   "updated_ms": now, "lease_until_ms": now + lease_ms},
-         "$inc": {"applied": 1}})
+         "$inc": {"applied": to_seq - from_seq}})
     return result.modified_count == 1
 
 

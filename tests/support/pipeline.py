@@ -44,7 +44,7 @@ def write_log(db: Database, ops: list[tuple], first_seq: int = 1) -> int:
             chain_log.store_block(db, block.hash.hex(), block.slot, block.height, block.era,
                                   block.raw)
             chain_log.append_event(db, seq, "forward", block.slot, block.hash.hex(),
-                                   block.height)
+                                   block.height, block.tx_count)
         elif block is None:
             chain_log.append_event(db, seq, "backward", -1, None, 0)
         else:
