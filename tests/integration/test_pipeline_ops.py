@@ -158,3 +158,31 @@ def test_compaction_keeps_k_blocks_and_what_a_watcher_still_needs(stores):
     assert apply_pending(db, active["wallets"], "w1", batch=10_000).applied == 50
     apply_straight(ref, settings, chain, [])
     assert snapshot(db) == snapshot(ref)  # compaction lost nothing a watcher needed
+
+
+def test_own_transactions_are_seen_reopened_by_a_rollback_and_seen_again(stores):
+    from protocols.base import OwnTxWatcher
+    from store import own_txs
+
+    _, db, _ = stores
+    chain = blocks(40)
+    with_txs = [i for i, b in enumerate(chain) if b.tx_count]
+    first, second = with_txs[0], with_txs[1]
+    ours = chain[second].tx_ids[0].hex()
+    own_txs.record_submitted(db, ours, "open position 42")
+    assert own_txs.status(db, ours, tip_height=0)["state"] == "submitted"
+
+    ops = [("forward", b) for b in chain[:second + 3]]
+    ops.append(("backward", chain[first]))  # the block with our tx is rolled back
+    seq = write_log(db, ops)
+    watcher = OwnTxWatcher()
+    apply_pending(db, watcher, "w1", batch=second + 3)  # up to just before the rollback
+    seen = own_txs.status(db, ours, tip_height=chain[second + 2].height)
+    assert seen["state"] == "seen" and seen["seen_slot"] == chain[second].slot
+    assert seen["confirmations"] == 3
+    apply_pending(db, watcher, "w1")
+    assert own_txs.status(db, ours, chain[first].height) == {
+        "tx_id": ours, "state": "submitted", "seen_slot": None, "confirmations": 0}
+    write_log(db, [("forward", b) for b in chain[first + 1:]], first_seq=seq + 1)
+    apply_pending(db, watcher, "w1")
+    assert own_txs.status(db, ours, chain[-1].height)["seen_slot"] == chain[second].slot
