@@ -25,6 +25,8 @@ from dhl.services import (LocalService, ServiceError, die_with_parent, mongo_ans
 log = logging.getLogger("dhl.run")
 
 DEFAULT_LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+#: Written in DATA_DIR while `dhl run` runs: where its services are, for `dhl state`.
+RUNTIME_ENV = "run.env"
 
 
 def say(message: str) -> None:
@@ -166,11 +168,20 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
             processes.pop("follower", None)
         else:
             env.update(node_env)
+        operator_set = settings.explicit
         settings = settings_from_mapping(env)  # what the children will see, checked once here
         client = connect(mongo_url)
         ensure_indexes(client[settings.mongo_db])
         client.close()
 
+        runtime = settings.data_dir / RUNTIME_ENV
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Only what this run chose itself: an operator's URLs (and their passwords) are
+        # theirs to keep, not written to disk.
+        runtime.write_text("".join(f"{k}={env[k]}\n" for k in
+                                   ("MONGO_URL", "REDIS_URL", "CARDANO_NODE", "CARDANO_NETWORK")
+                                   if env.get(k) and k not in operator_set))
+        stack.callback(runtime.unlink, missing_ok=True)
         manager = _orphan_proof_manager()
         for name, command in processes.items():
             manager.add_process(name, command, env=env, cwd=str(PROJECT_ROOT))

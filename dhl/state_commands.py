@@ -3,21 +3,39 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
+from pymongo.errors import PyMongoError
+
 from core.errors import ConfigError
-from core.settings import load_settings
+from core.settings import load_settings, redact_url
 
 
 def _db():  # type: ignore[no-untyped-def]
-    from store.mongo import database
+    """The settings and database of the stack: the operator's, or the one `dhl run` is
+    running now (its embedded services are on ports it chose; it writes them down)."""
+    from dotenv import dotenv_values
+
+    from dhl.stack import RUNTIME_ENV
+    from store.mongo import database, ping
 
     try:
         settings = load_settings()
+        runtime = settings.data_dir / RUNTIME_ENV
+        if "MONGO_URL" not in settings.explicit and runtime.is_file():
+            settings = load_settings({**dotenv_values(runtime), **os.environ})
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    return settings, database(settings)
+    db = database(settings)
+    try:
+        ping(db.client)
+    except PyMongoError as error:
+        print(f"dhl: cannot reach MongoDB at {redact_url(settings.mongo_url)}: "
+              f"{type(error).__name__} (is the stack running? set MONGO_URL)", file=sys.stderr)
+        raise SystemExit(1) from None
+    return settings, db
 
 
 def cmd_utxos(args: argparse.Namespace) -> int:

@@ -186,3 +186,13 @@ def test_own_transactions_are_seen_reopened_by_a_rollback_and_seen_again(stores)
     write_log(db, [("forward", b) for b in chain[first + 1:]], first_seq=seq + 1)
     apply_pending(db, watcher, "w1")
     assert own_txs.status(db, ours, chain[-1].height)["seen_slot"] == chain[second].slot
+
+
+def test_state_without_mongodb_is_one_clear_line(env):
+    from dhl.services import free_port
+
+    result = dhl({**env, "MONGO_URL": f"mongodb://127.0.0.1:{free_port()}/"}, "state",
+                 "cursors")
+    assert result.returncode == 1
+    assert result.stderr.startswith("dhl: cannot reach MongoDB at mongodb://127.0.0.1:")
+    assert "Traceback" not in result.stderr
