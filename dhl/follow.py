@@ -111,8 +111,8 @@ class PipelineSink(LoggingHeartbeatSink):
     def roll_backward(self, point: Point, tip: Tip) -> None:
         height = 0
         if point.hash is not None:
-            doc = self.db[chain_log.BLOCKS].find_one({"_id": point.hash.hex()}, {"height": 1})
-            height = doc["height"] if doc else 0
+            height = _until_stored(lambda: chain_log.block_height(self.db, point.hash.hex()),
+                                   "read the block store") or 0
         self._append("backward", -1 if point.slot is None else point.slot,
                      None if point.hash is None else point.hash.hex(), height)
         super().roll_backward(point, tip)

@@ -78,12 +78,11 @@ def redis_answers(url: str, timeout_s: float = 0.5) -> bool:
 
 
 def mongo_answers(url: str, timeout_ms: int = 500) -> bool:
-    from pymongo import MongoClient
+    from store.mongo import connect, ping
 
-    client: MongoClient = MongoClient(url, serverSelectionTimeoutMS=timeout_ms,
-                                      connectTimeoutMS=timeout_ms)
+    client = connect(url, timeout_ms=timeout_ms, app_name="dhl-probe")
     try:
-        client.admin.command("ping")
+        ping(client)
         return True
     except Exception:
         return False

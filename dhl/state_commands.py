@@ -48,15 +48,12 @@ def cmd_utxos(args: argparse.Namespace) -> int:
 
 
 def cmd_cursors(args: argparse.Namespace) -> int:
-    from store import chain_log, venue_cursors
-    from store.chain_cursor import COLLECTION
+    from store import chain_cursor, chain_log, venue_cursors
 
     _, db = _db()
-    follower = db[COLLECTION].find_one({"_id": "follower"}) or {}
     last = chain_log.last_seq(db)
     print(json.dumps({
-        "follower": {"slot": follower.get("slot"), "hash": follower.get("hash"),
-                     "height": follower.get("height"), "seq": last},
+        "follower": {**chain_cursor.summary(db), "seq": last},
         "venues": {c.venue: {**c.to_json(), "behind": last - c.seq}
                    for c in venue_cursors.read_all(db)},
         "poisoned": [{k: v for k, v in d.items() if k != "_id"}

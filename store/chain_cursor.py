@@ -33,3 +33,9 @@ class MongoCursorStore:
 
     def reset(self) -> None:
         self.collection.delete_one({"_id": self.name})
+
+
+def summary(db: Database, name: str = "follower") -> dict[str, object]:
+    """Where a follower is: slot, hash and height of its newest breadcrumb."""
+    doc = db[COLLECTION].find_one({"_id": name}) or {}
+    return {"slot": doc.get("slot"), "hash": doc.get("hash"), "height": doc.get("height")}

@@ -50,6 +50,11 @@ def load_block(db: Database, block_hash: str) -> bytes | None:
     return None if doc is None else bytes(doc["raw"])
 
 
+def block_height(db: Database, block_hash: str) -> int | None:
+    doc = db[BLOCKS].find_one({"_id": block_hash}, {"height": 1})
+    return None if doc is None else doc["height"]
+
+
 def last_seq(db: Database) -> int:
     doc = next(iter(db[EVENTS].find({}, {"seq": 1}).sort("seq", DESCENDING).limit(1)), None)
     return 0 if doc is None else doc["seq"]
