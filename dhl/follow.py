@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 from chain.follower import Follower, FollowerConfig
 from chain.ledger import Block
 from chain.points import Point, Tip
+from core.errors import ConfigError
 from core.logging import configure_logging
 from core.settings import Settings, load_settings_or_exit
 from store import chain_log, heartbeats
@@ -125,10 +126,14 @@ def run_follower(settings: Settings) -> int:
         return 2
     from tasks.chain import _watchers, poke
 
+    try:
+        watchers = sorted(_watchers())
+    except ConfigError as error:
+        print(f"config error: {error}", flush=True)
+        return 2
     db = database(settings)
     config = FollowerConfig(address=settings.cardano_node, magic=settings.cardano_network.magic,
                             start=settings.follow_from)
-    watchers = sorted(_watchers())
     sink = PipelineSink(db, poke, watchers)
     follower = Follower(config, sink, MongoCursorStore(db))
     log.info("following %s on %s from %s", settings.cardano_node, settings.cardano_network,

@@ -25,6 +25,21 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+def load_venue_modules(names: tuple[str, ...]) -> None:
+    """Import the modules that register venues (VENUE_MODULES); a missing one is a
+    configuration error, reported at start rather than at the first block."""
+    import importlib
+
+    from core.errors import ConfigError
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise ConfigError("VENUE_MODULES", "importable Python modules",
+                              f"{name!r} ({error})") from None
+
+
 def wallet_watcher(settings: Settings) -> UtxoWatcher:
     from pycardano import Address
 

@@ -41,6 +41,23 @@ def _fresh_connections(**kwargs) -> None:  # type: ignore[no-untyped-def]
 
 
 @worker_init.connect
+def _check_watchers(**kwargs) -> None:  # type: ignore[no-untyped-def]
+    # A venue module that does not import must stop the worker now, in one line,
+    # not fail every block later.
+    import os
+    import sys
+
+    from core.errors import ConfigError
+    from tasks.chain import _watchers
+
+    try:
+        _watchers()
+    except ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr, flush=True)
+        os._exit(2)
+
+
+@worker_init.connect
 def _create_indexes(**kwargs) -> None:  # type: ignore[no-untyped-def]
     # Indexes are created at start by every process that writes; a worker must still
     # start while MongoDB is down (its tasks then retry), so a failure is only logged.

@@ -16,7 +16,7 @@ from pymongo.errors import PyMongoError
 
 from indexer.apply import apply_pending
 from protocols.base import OwnTxWatcher, UtxoWatcher
-from protocols.registry import active_watchers
+from protocols.registry import active_watchers, load_venue_modules
 from store import chain_log, venue_cursors
 from store.mongo import database
 from store.redis import connect as redis_connect
@@ -29,13 +29,10 @@ APPLY_TASK = "venues.apply"
 
 @lru_cache(maxsize=1)
 def _watchers() -> dict[str, UtxoWatcher | OwnTxWatcher]:
-    import importlib
-
     import protocols.venues  # noqa: F401  (registers every venue package)
 
     settings = settings_of(app)
-    for module in settings.venue_modules:
-        importlib.import_module(module)
+    load_venue_modules(settings.venue_modules)
     return active_watchers(settings)
 
 

@@ -47,3 +47,17 @@ def test_good_settings_print_without_secrets():
     assert result.returncode == 0, result.stderr
     assert "partner-secret-xyz" not in result.stdout and "mongo-pass-1" not in result.stdout
     assert '"DEXHUNTER_PARTNER_ID": "***"' in result.stdout
+
+
+@pytest.mark.parametrize("argv", [
+    [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--queues=venues"],
+    [f"{BIN}/dhl", "follow"],
+], ids=["celery-worker", "dhl-follow"])
+def test_a_venue_module_that_does_not_import_stops_the_process(argv):
+    result = run(argv, VENUE_MODULES="no_such_venue_module",
+                 CARDANO_NODE="tcp://127.0.0.1:1")
+    assert result.returncode == 2
+    out = result.stdout + result.stderr
+    assert "config error: VENUE_MODULES: expected importable Python modules, got " \
+           "'no_such_venue_module'" in out
+    assert "Traceback" not in out
