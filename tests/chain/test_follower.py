@@ -142,3 +142,28 @@ def test_breadcrumbs_keep_recent_points_dense_and_old_ones_sparse():
     crumbs.backward(ORIGIN)
     assert crumbs.crumbs == []
     assert thin([]) == [] and thin([Crumb(ORIGIN, 0)]) == [Crumb(ORIGIN, 0)]
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_blocks_of_every_era_travel_both_protocols(transport, tmp_path):
+    """One real block per era (Byron EBB and main to Conway), served N2N (headers, then
+    block-fetch) and N2C (whole blocks): each arrives with its own hash."""
+    from chain.blockfile import read_blocks
+    from chain.simulator import SimBlock
+    from tests.support.fixtures import cardano
+
+    names = ["wrapped-byron-ebb-mainnet-genesis-epoch0.hex",
+             "byron-block-mainnet-slot4471207.hex", "wrapped-byron-block-mainnet-5c196e73.hex",
+             "wrapped-shelley-block-mainnet-slot7948610.hex",
+             "shelley-block-mainnet-slot16156972.hex", "allegra-block-mainnet-slot23068573.hex",
+             "mary-block-mainnet-slot39916670.hex", "alonzo-block-mainnet-slot72316767.hex",
+             "babbage-block-mainnet-slot76204984.hex", "conway-block-mainnet-slot159835207.hex"]
+    blocks = [SimBlock.of(b) for name in names for b in read_blocks(cardano(name))]
+    address = (NodeAddress("tcp", "127.0.0.1", 0) if transport == "tcp"
+               else unix_address(tmp_path))
+    sim = SimulatorThread(SimulatorConfig(blocks, 764824073), address)
+    try:
+        sink, _ = follow(sim.address, 764824073, limit=len(blocks))
+    finally:
+        sim.stop()
+    assert effective_chain(sink.events) == [b.point.hash.hex() for b in blocks]
