@@ -27,7 +27,7 @@ from cbor2 import CBORTag
 from chain.address import NodeAddress
 from chain.client import NodeClient
 from chain.errors import ChainError, DecodeError, IntersectNotFound, PeerError
-from chain.ledger import Block, LedgerError, decode_block, decode_header
+from chain.ledger import Block, HeaderView, LedgerError, decode_block, decode_header
 from chain.miniprotocols.blockfetch.client import BlockNotAvailable
 from chain.miniprotocols.chainsync import messages as cs
 from chain.points import ORIGIN, Point, Tip
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 #: Blocks deeper than this are final on Cardano (the security parameter k).
 SECURITY_PARAM_K = 2160
 DENSE_CRUMBS = 16
+#: Blocks fetched in one block-fetch range while the node is ahead of us.
+FETCH_BATCH = 50
 
 
 class Sink(Protocol):
@@ -146,6 +148,7 @@ class FollowerConfig:
     magic: int
     start: str | Point = "tip"  # "origin", "tip" or a point: where to start with no cursor
     limit: int | None = None  # stop after this many roll-forwards (None: follow forever)
+    stop_at: bytes | None = None  # stop once the block with this hash is applied
     max_attempts: int | None = None  # give up after this many failed connections in a row
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
@@ -172,8 +175,13 @@ class Follower:
 
     @property
     def finished(self) -> bool:
-        return self._stopping or (self.config.limit is not None
-                                  and self.forwards >= self.config.limit)
+        if self._stopping:
+            return True
+        if self.config.limit is not None and self.forwards >= self.config.limit:
+            return True
+        crumbs = self.crumbs.crumbs
+        return (self.config.stop_at is not None and bool(crumbs)
+                and crumbs[0].point.hash == self.config.stop_at)
 
     def stop(self) -> None:
         """Stop following (from a signal handler on the loop): no reconnect after this."""
@@ -246,33 +254,68 @@ class Follower:
 
     async def _session(self, client: NodeClient) -> None:
         await self._intersect(client)
+        # Node-to-node: headers announced but whose blocks are not fetched yet. While the
+        # node is ahead, they are fetched as one range: one round trip per batch, not per
+        # block. Nothing is delivered (or saved) before its block arrived, so a session
+        # that breaks with headers pending loses nothing: they are asked for again.
+        pending: list[HeaderView] = []
         while not self.finished:
             update = await client.chainsync.request_next()
             self.tip = update.tip
             if isinstance(update, cs.RollBackward):
-                await asyncio.to_thread(self.sink.roll_backward, update.point, update.tip)
-                self.crumbs.backward(update.point)
+                # Pending headers after the rollback point are on an abandoned fork.
+                keep = update.point.slot if update.point.slot is not None else -1
+                await self._deliver(client, [h for h in pending if h.slot <= keep])
+                pending = []
+                await asyncio.to_thread(self._accept_backward, update.point, update.tip)
+            elif client.node_to_client:
+                block = self._whole_block(update)
+                await asyncio.to_thread(self._accept_forward, block, update.tip)
             else:
-                block = await self._block_of(client, update)
-                await asyncio.to_thread(self.sink.roll_forward, block, update.tip)
-                self.crumbs.forward(Point(block.slot, block.hash), block.height)
-                self.forwards += 1
-            # Only now, with the sink done, does the cursor move.
-            await asyncio.to_thread(self.cursor.save, self.crumbs.crumbs)
+                header = decode_header(update.content)
+                pending.append(header)
+                wanted = (self.config.limit - self.forwards if self.config.limit is not None
+                          else FETCH_BATCH)
+                if (header.hash == update.tip.point.hash or len(pending) >= FETCH_BATCH
+                        or len(pending) >= wanted):
+                    await self._deliver(client, pending)
+                    pending = []
         await client.chainsync.done()
 
-    async def _block_of(self, client: NodeClient, update: cs.RollForward) -> Block:
-        if client.node_to_client:
-            content = update.content
-            if not (isinstance(content, CBORTag) and content.tag == 24
-                    and isinstance(content.value, bytes)):
-                raise DecodeError("node-to-client RollForward must carry #6.24(bytes)")
-            return decode_block(content.value, network_magic=self.config.magic)
-        header = decode_header(update.content)
+    def _accept_forward(self, block: Block, tip: Tip) -> None:
+        self.sink.roll_forward(block, tip)
+        self.crumbs.forward(Point(block.slot, block.hash), block.height)
+        self.forwards += 1
+        # Only now, with the sink done, does the cursor move.
+        self.cursor.save(self.crumbs.crumbs)
+
+    def _accept_backward(self, point: Point, tip: Tip) -> None:
+        self.sink.roll_backward(point, tip)
+        self.crumbs.backward(point)
+        self.cursor.save(self.crumbs.crumbs)
+
+    def _whole_block(self, update: cs.RollForward) -> Block:
+        content = update.content
+        if not (isinstance(content, CBORTag) and content.tag == 24
+                and isinstance(content.value, bytes)):
+            raise DecodeError("node-to-client RollForward must carry #6.24(bytes)")
+        return decode_block(content.value, network_magic=self.config.magic)
+
+    async def _deliver(self, client: NodeClient, headers: list[HeaderView]) -> None:
+        """Fetch the blocks of `headers` as one range and hand them to the sink in order."""
+        if not headers:
+            return
         assert client.blockfetch is not None
-        block = decode_block(await client.blockfetch.fetch(Point(header.slot, header.hash)),
-                             network_magic=self.config.magic)
-        if block.hash != header.hash:
-            raise DecodeError(f"block-fetch sent block {block.hash.hex()} for header "
-                              f"{header.hash.hex()}")
-        return block
+        first, last = headers[0], headers[-1]
+        fetched = [decode_block(raw, network_magic=self.config.magic) async for raw in
+                   client.blockfetch.fetch_range(Point(first.slot, first.hash),
+                                                 Point(last.slot, last.hash))]
+        if [b.hash for b in fetched] != [h.hash for h in headers]:
+            raise DecodeError(f"block-fetch sent {len(fetched)} blocks that are not the "
+                              f"{len(headers)} announced headers")
+        tip = self.tip
+        assert tip is not None
+        for block in fetched:
+            if self.finished:  # a limit or stop point inside the batch
+                return
+            await asyncio.to_thread(self._accept_forward, block, tip)

@@ -19,7 +19,7 @@ from protocols.base import OwnTxWatcher, UtxoWatcher
 from protocols.registry import active_watchers, load_venue_modules
 from store import chain_log, venue_cursors
 from store.mongo import database
-from store.redis import connect as redis_connect
+from store.redis import client_for
 from tasks.celery_app import app, settings_of
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def poke(venue: str, seq: int, slot: int | None = None, *, force: bool = False) 
 
     `force` sends regardless: the beat's catch-up uses it, since the task that set the
     flag may have died with its worker."""
-    client = redis_connect(settings_of(app).redis_url)
+    client = client_for(settings_of(app).redis_url)
     if not client.set(queued_flag(venue), seq, nx=True, ex=30) and not force:
         return False
     shown = f"{APPLY_TASK}[{venue}]" + (f" @{slot}" if slot is not None else "")
@@ -58,7 +58,7 @@ def poke(venue: str, seq: int, slot: int | None = None, *, force: bool = False) 
              autoretry_for=(PyMongoError,), retry_backoff=True, retry_backoff_max=30)
 def apply_venue(self, venue: str, seq: int) -> dict[str, object]:
     settings = settings_of(app)
-    redis_connect(settings.redis_url).delete(queued_flag(venue))
+    client_for(settings.redis_url).delete(queued_flag(venue))
     watcher = _watchers().get(venue)
     if watcher is None:
         log.warning("venues.apply: no watcher named %r is registered; dropped", venue)

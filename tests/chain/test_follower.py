@@ -64,7 +64,8 @@ def test_follows_rollbacks(tcp):
     rollbacks = [Rollback(10, 1), Rollback(20, 3), Rollback(59, 50)]
     sim = SimulatorThread(SimulatorConfig(blocks, PREPROD_MAGIC, rollbacks=rollbacks), tcp)
     try:
-        sink, cursor = follow(sim.address, PREPROD_MAGIC, limit=60 + 1 + 3 + 50)
+        sink, cursor = follow(sim.address, PREPROD_MAGIC, limit=None,
+                              stop_at=blocks[-1].point.hash)
     finally:
         sim.stop()
     # AFTER counts roll-forwards served on the connection, re-served blocks included:
