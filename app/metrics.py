@@ -42,7 +42,9 @@ class PipelineCollector(Collector):
             for name, key, text in (("dhl_follower_slot", "slot", "slot the follower is at"),
                                     ("dhl_follower_tip_slot", "tip_slot", "the node's tip slot"),
                                     ("dhl_follower_lag_seconds", "lag_seconds",
-                                     "follower lag behind the node's tip")):
+                                     "follower lag behind the node's tip"),
+                                    ("dhl_follower_blocks_per_second", "blocks_per_second",
+                                     "blocks the follower took per second lately")):
                 value = follower.details.get(key)
                 if value is not None:
                     gauge = GaugeMetricFamily(name, text)

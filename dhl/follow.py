@@ -54,24 +54,34 @@ class LoggingHeartbeatSink:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._last_beat = 0.0
+        self._rate_since = time.monotonic()
+        self._blocks_since_beat = 0
+        self._rate = 0.0
 
     def _beat(self, point: Point, height: int | None, tip: Tip, force: bool) -> None:
         now = time.monotonic()
         if not force and now - self._last_beat < HEARTBEAT_EVERY_S:
             return
         self._last_beat = now
+        if self._blocks_since_beat and now > self._rate_since:
+            # The rate over the blocks since the last measure; a beat with no new block
+            # (a rollback) keeps the last figure.
+            self._rate = self._blocks_since_beat / (now - self._rate_since)
+            self._rate_since, self._blocks_since_beat = now, 0
+        rate = self._rate
         tip_slot = tip.point.slot or 0
         lag = max(tip_slot - (point.slot or 0), 0)  # one slot is one second since Shelley
         heartbeats.record(self.db, "follower", datetime.now(timezone.utc),
                           {"slot": point.slot, "height": height,
                            "hash": point.hash.hex() if point.hash else None,
                            "tip_slot": tip.point.slot, "tip_height": tip.block_no,
-                           "lag_seconds": lag})
+                           "lag_seconds": lag, "blocks_per_second": round(rate, 2)})
 
     def roll_forward(self, block: Block, tip: Tip) -> None:
         log.info("roll forward: %s block %d at slot %d, %d txs, %s", block.era, block.height,
                  block.slot, block.tx_count, block.hash.hex())
         at_tip = tip.point.hash == block.hash
+        self._blocks_since_beat += 1
         self._beat(Point(block.slot, block.hash), block.height, tip, force=at_tip)
 
     def roll_backward(self, point: Point, tip: Tip) -> None:

@@ -196,3 +196,31 @@ def test_state_without_mongodb_is_one_clear_line(env):
     assert result.returncode == 1
     assert result.stderr.startswith("dhl: cannot reach MongoDB at mongodb://127.0.0.1:")
     assert "Traceback" not in result.stderr
+
+
+def test_follower_progress_reaches_ready_and_metrics(stores):
+    from chain.points import Point, Tip
+    from dhl.follow import PipelineSink
+
+    settings, db, _ = stores
+    chain = blocks(30)
+    pokes = []
+    sink = PipelineSink(db, lambda venue, seq, slot: pokes.append((venue, seq)), ["wallets"])
+    tip = Tip(Point(chain[-1].slot, chain[-1].hash), chain[-1].height)
+    for block in chain:
+        sink.roll_forward(block, tip)
+    sink.roll_backward(Point(chain[20].slot, chain[20].hash), tip)
+    assert pokes == [("wallets", seq) for seq in range(1, 32)]
+    app = create_app(settings)
+    client = app.test_client()
+    follower = client.get("/ready").get_json()["checks"]["follower"]["info"]
+    assert follower["slot"] == chain[20].slot and follower["lag_seconds"] == \
+        chain[-1].slot - chain[20].slot
+    assert follower["blocks_per_second"] > 0
+    text = client.get("/metrics").get_data(as_text=True)
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                  if line and not line.startswith("#"))
+    assert float(values["dhl_follower_slot"]) == chain[20].slot
+    assert float(values["dhl_chain_events"]) == 31
+    assert float(values["dhl_follower_blocks_per_second"]) > 0
+    app.extensions["dhl"].close()
