@@ -100,12 +100,18 @@ class Breadcrumbs:
         self.crumbs = thin([Crumb(point, height)] + self.crumbs)
 
     def backward(self, point: Point) -> None:
-        """Drop every crumb after `point` (a rollback)."""
+        """Drop every crumb after `point` (a rollback). Back at origin, the crumbs say so:
+        an empty list would mean "never followed" and start from FOLLOW_FROM instead."""
         if point.is_origin:
-            self.crumbs = []
+            self.crumbs = [Crumb(ORIGIN, 0)]
             return
-        self.crumbs = [c for c in self.crumbs if c.point.slot is not None
-                       and c.point.slot <= point.slot]  # type: ignore[operator]
+        kept = [c for c in self.crumbs
+                if c.point.slot is None or c.point.slot <= point.slot]  # type: ignore[operator]
+        if not kept or kept[0].point != point:
+            # The point itself may have been thinned out; it is where we are now.
+            height = kept[0].height if kept else 0
+            kept.insert(0, Crumb(point, height))
+        self.crumbs = kept
 
     def points(self) -> list[Point]:
         return [c.point for c in self.crumbs]

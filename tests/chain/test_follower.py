@@ -141,30 +141,26 @@ def test_breadcrumbs_keep_recent_points_dense_and_old_ones_sparse():
     crumbs.backward(Point(2990, (2990).to_bytes(32, "big")))
     assert crumbs.crumbs[0].height == 2990
     crumbs.backward(ORIGIN)
-    assert crumbs.crumbs == []
+    assert crumbs.points() == [ORIGIN]  # "at origin", not "never followed"
+    crumbs.forward(Point(5, bytes(32)), 1)
+    crumbs.backward(Point(3, bytes(31) + b"\x01"))  # a point thinned out or never seen
+    assert crumbs.points()[0] == Point(3, bytes(31) + b"\x01")
+    assert crumbs.points()[-1] == ORIGIN
     assert thin([]) == [] and thin([Crumb(ORIGIN, 0)]) == [Crumb(ORIGIN, 0)]
 
 
-@pytest.mark.parametrize("transport", ["tcp", "unix"])
-def test_blocks_of_every_era_travel_both_protocols(transport, tmp_path):
-    """One real block per era (Byron EBB and main to Conway), served N2N (headers, then
-    block-fetch) and N2C (whole blocks): each arrives with its own hash."""
-    from chain.blockfile import read_blocks
-    from chain.simulator import SimBlock
-    from tests.support.fixtures import cardano
-
-    names = ["wrapped-byron-ebb-mainnet-genesis-epoch0.hex",
-             "byron-block-mainnet-slot4471207.hex", "wrapped-byron-block-mainnet-5c196e73.hex",
-             "wrapped-shelley-block-mainnet-slot7948610.hex",
-             "shelley-block-mainnet-slot16156972.hex", "allegra-block-mainnet-slot23068573.hex",
-             "mary-block-mainnet-slot39916670.hex", "alonzo-block-mainnet-slot72316767.hex",
-             "babbage-block-mainnet-slot76204984.hex", "conway-block-mainnet-slot159835207.hex"]
-    blocks = [SimBlock.of(b) for name in names for b in read_blocks(cardano(name))]
-    address = (NodeAddress("tcp", "127.0.0.1", 0) if transport == "tcp"
-               else unix_address(tmp_path))
-    sim = SimulatorThread(SimulatorConfig(blocks, 764824073), address)
+def test_a_follower_rolled_back_to_origin_resumes_there(tcp):
+    # What a follower saves after a rollback to origin: it must resume at origin, not
+    # take "no cursor" for a first start and jump to FOLLOW_FROM (here the tip).
+    crumbs = Breadcrumbs()
+    crumbs.backward(ORIGIN)
+    cursor = MemoryCursor()
+    cursor.save(crumbs.crumbs)
+    blocks = preprod_blocks(10)
+    sim = SimulatorThread(SimulatorConfig(blocks, PREPROD_MAGIC), tcp)
     try:
-        sink, _ = follow(sim.address, 764824073, limit=len(blocks))
+        sink, _ = follow(sim.address, PREPROD_MAGIC, limit=3, cursor=cursor, start="tip")
     finally:
         sim.stop()
-    assert effective_chain(sink.events) == [b.point.hash.hex() for b in blocks]
+    assert sink.events[0] == ("backward", None, None)
+    assert effective_chain(sink.events) == [b.point.hash.hex() for b in blocks[:3]]
