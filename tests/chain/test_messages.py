@@ -13,7 +13,7 @@ from chain.miniprotocols.handshake.versions import N2C_VERSIONS, proposal
 from chain.miniprotocols.keepalive import messages as ka
 from chain.miniprotocols.localtxsubmission import messages as lts
 from chain.points import ORIGIN, Point, Tip
-from tests.support.fixtures import cardano, fixtures_dir, hex_bytes
+from tests.support.fixtures import fixtures_dir, hex_bytes
 
 VECTORS = [
     ("msg-chainsync-requestnext.hex", cs.decode, cs.RequestNext),
@@ -102,7 +102,7 @@ def test_malformed_chainsync_messages_are_decode_errors(obj):
 def test_n2c_rollforward_carries_the_whole_block():
     raw = hex_bytes("msg-chainsync-n2c-rollforward-shelley-testnet-02b1c561.hex")
     message = cs.decode(cbor2.loads(raw))
-    tag, block = cbor2.loads(message.content.value)
-    assert tag == 2
-    assert cbor2.dumps(block) == hex_bytes("shelley-block-testnet-02b1c561.hex") or \
-        cardano("shelley-block-testnet-02b1c561.hex").exists()
+    wrapped = message.content.value
+    assert wrapped[:2] == b"\x82\x02"  # [2 (Shelley), block]
+    # The block inside is byte for byte the recorded raw block.
+    assert wrapped[2:] == hex_bytes("shelley-block-testnet-02b1c561.hex")
