@@ -69,11 +69,17 @@ def apply_block(db: Database, watcher: UtxoWatcher | OwnTxWatcher, block: Block)
             own_txs.mark_seen(db, [t.hex() for t in block.tx_ids], slot, height,
                               block.hash.hex())
         return
-    for effects in block_effects(block, watcher):
-        utxos.create(db, watcher.name, effects.created, slot, height)
-        mine = utxos.held(db, watcher.name, effects.spends)
-        if mine:
-            utxos.spend(db, watcher.name, sorted(mine), effects.tx_id, slot, height)
+    effects = block_effects(block, watcher)
+    if not effects:
+        return
+    # Outputs first, all at once: a later tx of the block may spend an earlier one's.
+    utxos.create(db, watcher.name, [c for e in effects for c in e.created], slot, height)
+    # Then one query for which consumed inputs this watcher holds, one write for the spends.
+    held = utxos.held(db, watcher.name, [ref for e in effects for ref in e.spends])
+    if held:
+        utxos.spend_all(db, watcher.name,
+                        [(e.tx_id, sorted(r for r in e.spends if r in held)) for e in effects],
+                        slot, height)
 
 
 def _move(db: Database, venue: str, owner: str, from_seq: int, to: ChainEvent,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from pymongo import UpdateMany, UpdateOne
 from pymongo.database import Database
 
 from indexer.effects import CreatedUtxo
@@ -40,24 +41,26 @@ def created_doc(venue: str, utxo: CreatedUtxo, slot: int, height: int) -> dict[s
 
 def create(db: Database, venue: str, utxos: Iterable[CreatedUtxo], slot: int,
            height: int) -> None:
-    for utxo in utxos:
-        # $setOnInsert for the spend: re-applying a block must not un-spend an output a
-        # later transaction already spent.
-        db[COLLECTION].update_one(
-            {"_id": _doc_id(venue, utxo.ref)},
-            {"$set": created_doc(venue, utxo, slot, height),
-             "$setOnInsert": {"spent_slot": UNSPENT}},
-            upsert=True)
+    """One round trip for all of a block's new outputs."""
+    # $setOnInsert for the spend: re-applying a block must not un-spend an output a
+    # later transaction already spent.
+    ops = [UpdateOne({"_id": _doc_id(venue, utxo.ref)},
+                     {"$set": created_doc(venue, utxo, slot, height),
+                      "$setOnInsert": {"spent_slot": UNSPENT}}, upsert=True)
+           for utxo in utxos]
+    if ops:
+        db[COLLECTION].bulk_write(ops, ordered=True)
 
 
-def spend(db: Database, venue: str, refs: list[str], tx_id: str, slot: int,
-          height: int) -> int:
-    if not refs:
-        return 0
-    result = db[COLLECTION].update_many(
-        {"_id": {"$in": [_doc_id(venue, r) for r in refs]}, "spent_slot": UNSPENT},
-        {"$set": {"spent_slot": slot, "spent_height": height, "spent_tx": tx_id}})
-    return result.modified_count
+def spend_all(db: Database, venue: str, spends: list[tuple[str, list[str]]], slot: int,
+              height: int) -> None:
+    """One round trip for all of a block's spends: (spending tx id, refs) per tx."""
+    ops = [UpdateMany({"_id": {"$in": [_doc_id(venue, r) for r in refs]},
+                       "spent_slot": UNSPENT},
+                      {"$set": {"spent_slot": slot, "spent_height": height, "spent_tx": tx_id}})
+           for tx_id, refs in spends if refs]
+    if ops:
+        db[COLLECTION].bulk_write(ops, ordered=True)
 
 
 def held(db: Database, venue: str, refs: list[str]) -> set[str]:

@@ -14,7 +14,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 pytestmark = pytest.mark.integration
@@ -197,6 +197,21 @@ def test_bulk_write_unordered_reports_duplicates(db):
                         ordered=False)
     assert [e["index"] for e in caught.value.details["writeErrors"]] == [1]
     assert db.c.count_documents({}) == 3
+
+
+def test_bulk_write_ordered_upserts_and_guarded_update_many(db):
+    ops = [UpdateOne({"_id": f"u{i}"}, {"$set": {"q": "1", "sub": {"a": i}},
+                                        "$setOnInsert": {"spent": -1}}, upsert=True)
+           for i in range(3)]
+    db.c.bulk_write(ops, ordered=True)
+    db.c.bulk_write([UpdateMany({"_id": {"$in": ["u0", "u1"]}, "spent": -1},
+                                {"$set": {"spent": 7, "by": "t1"}}),
+                     UpdateMany({"_id": {"$in": ["u1", "u2"]}, "spent": -1},
+                                {"$set": {"spent": 8, "by": "t2"}})], ordered=True)
+    db.c.bulk_write(ops, ordered=True)  # replayed: $setOnInsert leaves the spends alone
+    docs = {d["_id"]: (d["spent"], d.get("by"), d["sub"]) for d in db.c.find()}
+    assert docs == {"u0": (7, "t1", {"a": 0}), "u1": (7, "t1", {"a": 1}),
+                    "u2": (8, "t2", {"a": 2})}
 
 
 def test_delete_one_and_many(db):
