@@ -46,6 +46,9 @@ class Sink(Protocol):
 
     def roll_backward(self, point: Point, tip: Tip) -> None: ...
 
+    # Optional: `roll_forward_batch(blocks, tip)` takes consecutive blocks at once (the
+    # follower uses it for block-fetch ranges); without it they come one by one.
+
 
 class CursorStore(Protocol):
     def load(self) -> list["Crumb"]: ...
@@ -321,7 +324,24 @@ class Follower:
                               f"{len(headers)} announced headers")
         tip = self.tip
         assert tip is not None
-        for block in fetched:
-            if self.finished:  # a limit or stop point inside the batch
-                return
-            await asyncio.to_thread(self._accept_forward, block, tip)
+        # A limit or stop point inside the range cuts it there.
+        if self.config.limit is not None:
+            fetched = fetched[:max(self.config.limit - self.forwards, 0)]
+        if self.config.stop_at is not None:
+            hashes = [b.hash for b in fetched]
+            if self.config.stop_at in hashes:
+                fetched = fetched[:hashes.index(self.config.stop_at) + 1]
+        if not fetched:
+            return
+        if hasattr(self.sink, "roll_forward_batch"):
+            await asyncio.to_thread(self._accept_forwards, fetched, tip)
+        else:
+            for block in fetched:
+                await asyncio.to_thread(self._accept_forward, block, tip)
+
+    def _accept_forwards(self, blocks: list[Block], tip: Tip) -> None:
+        self.sink.roll_forward_batch(blocks, tip)  # type: ignore[attr-defined]
+        for block in blocks:
+            self.crumbs.forward(Point(block.slot, block.hash), block.height)
+        self.forwards += len(blocks)
+        self.cursor.save(self.crumbs.crumbs)

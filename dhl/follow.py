@@ -88,6 +88,10 @@ class LoggingHeartbeatSink:
         log.info("roll backward to %s", point)
         self._beat(point, None, tip, force=True)
 
+    def roll_forward_batch(self, blocks: list[Block], tip: Tip) -> None:
+        for block in blocks:
+            LoggingHeartbeatSink.roll_forward(self, block, tip)
+
 
 class PipelineSink(LoggingHeartbeatSink):
     """Block store + block log + a poke per watcher: the start of the block pipeline."""
@@ -105,6 +109,9 @@ class PipelineSink(LoggingHeartbeatSink):
         seq = self.seq
         _until_stored(lambda: chain_log.append_event(self.db, seq, kind, slot, block_hash,
                                                      height, txs), "append to the block log")
+        self._poke_all(seq, slot)
+
+    def _poke_all(self, seq: int, slot: int) -> None:
         for watcher in self.watchers:
             try:
                 self.poke(watcher, seq, slot)
@@ -118,6 +125,18 @@ class PipelineSink(LoggingHeartbeatSink):
                       "store the block")
         self._append("forward", block.slot, block_hash, block.height, block.tx_count)
         super().roll_forward(block, tip)
+
+    def roll_forward_batch(self, blocks: list[Block], tip: Tip) -> None:
+        """Blocks fetched as one range: stored, logged and poked in a few round trips."""
+        stored = [chain_log.StoredBlock(b.hash.hex(), b.slot, b.height, b.era, b.raw,
+                                        b.tx_count) for b in blocks]
+        _until_stored(lambda: chain_log.store_blocks(self.db, stored), "store the blocks")
+        first = self.seq + 1
+        _until_stored(lambda: chain_log.append_forwards(self.db, first, stored),
+                      "append to the block log")
+        self.seq += len(stored)
+        self._poke_all(self.seq, stored[-1].slot)
+        super().roll_forward_batch(blocks, tip)
 
     def roll_backward(self, point: Point, tip: Tip) -> None:
         height = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from pymongo import DESCENDING
+from pymongo import DESCENDING, UpdateOne
 from pymongo.database import Database
 
 from store.codec import encode_time
@@ -37,12 +37,28 @@ def _event_id(seq: int) -> str:
     return str(seq).zfill(20)
 
 
+@dataclass(frozen=True)
+class StoredBlock:
+    hash: str
+    slot: int
+    height: int
+    era: str
+    raw: bytes
+    txs: int
+
+
+def store_blocks(db: Database, blocks: list[StoredBlock]) -> None:
+    """Idempotent: a block stored twice is one document. One round trip for the list."""
+    if blocks:
+        db[BLOCKS].bulk_write([
+            UpdateOne({"_id": b.hash}, {"$set": {"slot": b.slot, "height": b.height,
+                                                 "era": b.era, "raw": b.raw}}, upsert=True)
+            for b in blocks], ordered=True)
+
+
 def store_block(db: Database, block_hash: str, slot: int, height: int, era: str,
                 raw: bytes) -> None:
-    """Idempotent: the same block stored twice is one document."""
-    db[BLOCKS].update_one({"_id": block_hash},
-                          {"$set": {"slot": slot, "height": height, "era": era, "raw": raw}},
-                          upsert=True)
+    store_blocks(db, [StoredBlock(block_hash, slot, height, era, raw, 0)])
 
 
 def load_block(db: Database, block_hash: str) -> bytes | None:
@@ -60,16 +76,36 @@ def last_seq(db: Database) -> int:
     return 0 if doc is None else doc["seq"]
 
 
-def append_event(db: Database, seq: int, kind: str, slot: int, block_hash: str | None,
-                 height: int, txs: int | None = None) -> ChainEvent:
+def _event_doc(seq: int, kind: str, slot: int, block_hash: str | None, height: int,
+               txs: int | None) -> dict:
     doc = {"_id": _event_id(seq), "seq": seq, "kind": kind, "slot": slot, "height": height,
            "at_ms": encode_time(datetime.now(timezone.utc))}
     if txs is not None:
         doc["txs"] = txs
     if block_hash is not None:
         doc["hash"] = block_hash
-    db[EVENTS].insert_one(doc)
+    return doc
+
+
+def _insert_once(db: Database, docs: list[dict]) -> None:
+    # Upserts with $setOnInsert, not inserts: when a write reached the server but its
+    # answer was lost, the retry finds the event there and changes nothing.
+    db[EVENTS].bulk_write([UpdateOne({"_id": d["_id"]}, {"$setOnInsert": d}, upsert=True)
+                           for d in docs], ordered=True)
+
+
+def append_event(db: Database, seq: int, kind: str, slot: int, block_hash: str | None,
+                 height: int, txs: int | None = None) -> ChainEvent:
+    doc = _event_doc(seq, kind, slot, block_hash, height, txs)
+    _insert_once(db, [doc])
     return ChainEvent.of(doc)
+
+
+def append_forwards(db: Database, first_seq: int, blocks: list[StoredBlock]) -> None:
+    """Forward events `first_seq`, `first_seq + 1`... for `blocks`, in one round trip."""
+    if blocks:
+        _insert_once(db, [_event_doc(first_seq + i, "forward", b.slot, b.hash, b.height, b.txs)
+                          for i, b in enumerate(blocks)])
 
 
 def events_after(db: Database, seq: int, limit: int) -> list[ChainEvent]:

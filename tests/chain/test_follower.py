@@ -164,3 +164,30 @@ def test_a_follower_rolled_back_to_origin_resumes_there(tcp):
         sim.stop()
     assert sink.events[0] == ("backward", None, None)
     assert effective_chain(sink.events) == [b.point.hash.hex() for b in blocks[:3]]
+
+
+class BatchSink(RecordingSink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def roll_forward_batch(self, blocks, tip) -> None:
+        self.batches.append(len(blocks))
+        for block in blocks:
+            self.roll_forward(block, tip)
+
+
+def test_block_fetch_ranges_reach_a_batch_sink_whole_and_in_order(tcp):
+    blocks = preprod_blocks(120)
+    rollbacks = [Rollback(30, 3), Rollback(80, 50)]
+    sim = SimulatorThread(SimulatorConfig(blocks, PREPROD_MAGIC, rollbacks=rollbacks), tcp)
+    try:
+        sink, cursor = follow(sim.address, PREPROD_MAGIC, limit=None, sink=BatchSink(),
+                              stop_at=blocks[-1].point.hash)
+        limited, _ = follow(sim.address, PREPROD_MAGIC, limit=7, sink=BatchSink())
+    finally:
+        sim.stop()
+    assert effective_chain(sink.events) == [b.point.hash.hex() for b in blocks]
+    assert max(sink.batches) > 1 and len(sink.batches) < 20  # ranges, not block by block
+    assert cursor.crumbs[0].point == blocks[-1].point
+    assert sum(limited.batches) == 7  # a limit inside a range cuts it there
