@@ -92,33 +92,45 @@ def test_messages_span_segments_and_segments_hold_several_messages():
     asyncio.run(scenario())
 
 
-def test_peer_errors_surface_on_the_waiting_channel():
+def peer_error_scenario(check) -> None:
+    """A client muxer reading protocol 2 from a node whose bytes `check` writes and judges."""
     async def scenario():
         client, node, server = await pair()
         client.channel(2)
         client.start()
-        node.channel(2)
-        # Wrong mode bit: the node writes as if it were the initiator.
+        try:
+            await check(client, node)
+        finally:
+            await client.close()
+            await node.close()
+            server.close()
+
+    asyncio.run(scenario())
+
+
+def test_wrong_mode_bit_is_a_mux_error():
+    async def check(client, node):
+        # The node writes as if it were the initiator.
         node.writer.write(encode_segment(2, False, b"\x80"))
         await node.writer.drain()
         with pytest.raises(MuxError, match="mode bit"):
             await client.channel(2).recv(100, 5)
-        await client.close()
-        await node.close()
 
-        client, node, server2 = await pair()
-        client.channel(2)
-        client.start()
+    peer_error_scenario(check)
+
+
+def test_segment_for_a_protocol_not_running_is_a_mux_error():
+    async def check(client, node):
         node.writer.write(encode_segment(9, True, b"\x80"))
         await node.writer.drain()
         with pytest.raises(MuxError, match="protocol 9"):
             await client.channel(2).recv(100, 5)
-        await client.close()
-        await node.close()
 
-        client, node, server3 = await pair()
-        client.channel(2)
-        client.start()
+    peer_error_scenario(check)
+
+
+def test_silence_oversize_and_hang_up_surface_on_the_waiting_channel():
+    async def check(client, node):
         with pytest.raises(ProtocolTimeout):
             await client.channel(2).recv(100, 0.2)
         node.writer.write(encode_segment(2, True, b"\x5a\x00\x01\x00\x00" + bytes(1000)))
@@ -128,8 +140,5 @@ def test_peer_errors_surface_on_the_waiting_channel():
         node.writer.close()
         with pytest.raises(ConnectionClosed):
             await client.channel(2).recv(10**6, 5)
-        await client.close()
-        for s in (server, server2, server3):
-            s.close()
 
-    asyncio.run(scenario())
+    peer_error_scenario(check)

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from chain.address import NodeAddress
-from chain.simulator import Rollback, SimulatorConfig
+from chain.simulator import Rollback, SimBlock, SimulatorConfig
 from core.settings import PROJECT_ROOT, settings_from_mapping
 from dhl.services import die_with_parent, wait_until
 from store import chain_log, own_txs
@@ -26,7 +26,7 @@ from tests.support import demo_venue
 from tests.support.pipeline import (all_caught_up, apply_straight, rollback_script, snapshot,
                                     watchers, write_log)
 from tests.support.proctree import descendants
-from tests.support.simulator import PREPROD_MAGIC, SimulatorThread, preprod_blocks
+from tests.support.simulator import PREPROD_MAGIC, SimulatorThread, preprod_chain
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -80,7 +80,7 @@ def wait_caught_up(db, app, names, timeout_s=180):
 
 def test_shuffled_and_duplicated_delivery(pipeline, pipeline_env, tmp_path):
     settings, db, ref, app = pipeline
-    blocks = _blocks(140)
+    blocks = preprod_chain(140)
     ids = submitted_ids(blocks)
     for tx_id in ids:
         own_txs.record_submitted(db, tx_id, "test")
@@ -111,7 +111,7 @@ def test_shuffled_and_duplicated_delivery(pipeline, pipeline_env, tmp_path):
 
 def test_worker_killed_mid_block(pipeline, pipeline_env, tmp_path):
     settings, db, ref, app = pipeline
-    blocks = _blocks(140)
+    blocks = preprod_chain(140)
     ops = rollback_script(blocks, ROLLBACKS)
     names = sorted(watchers(settings))
     rng = random.Random(11)
@@ -142,7 +142,8 @@ def test_worker_killed_mid_block(pipeline, pipeline_env, tmp_path):
 
 def test_follower_killed_mid_stream_with_rollbacks(pipeline, pipeline_env, tmp_path):
     settings, db, ref, app = pipeline
-    blocks = preprod_blocks(160)
+    chain = preprod_chain(160)
+    blocks = [SimBlock.of(b) for b in chain]
     sim = SimulatorThread(SimulatorConfig(blocks, PREPROD_MAGIC, initial=20, interval_s=0.05,
                                           rollbacks=[Rollback(40, 1), Rollback(70, 3),
                                                      Rollback(130, 50)]),
@@ -178,7 +179,7 @@ def test_follower_killed_mid_stream_with_rollbacks(pipeline, pipeline_env, tmp_p
         worker.stop()
         sim.stop()
     assert chain_log.last_seq(db) > len(blocks)  # rollbacks and restarts happened
-    apply_straight(ref, settings, [_as_block(b) for b in blocks], [])
+    apply_straight(ref, settings, chain, [])
     assert snapshot(db) == snapshot(ref)
     assert_substantial(snapshot(db))
 
@@ -189,17 +190,3 @@ def assert_substantial(state) -> None:
     assert {d["venue"] for d in docs} == {"demo-script", "demo-policy", "wallets"}
     assert sum(1 for d in docs if d["spent_slot"] != -1) > 20
     assert any("datum" in d for d in docs)
-
-
-def _blocks(count):
-    from chain.blockfile import read_blocks
-    from tests.support.fixtures import fixtures_dir
-
-    chunk = fixtures_dir() / "cardano/segments/preprod-babbage-chunk01285/01285.chunk"
-    return read_blocks(chunk, PREPROD_MAGIC)[:count]
-
-
-def _as_block(sim_block):
-    from chain.ledger import decode_block
-
-    return decode_block(sim_block.wrapped)

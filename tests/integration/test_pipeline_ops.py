@@ -16,7 +16,7 @@ from store.indexes import ensure_indexes
 from store.mongo import close_all, connect
 from tests.support import demo_venue
 from tests.support.pipeline import apply_straight, snapshot, watchers, write_log
-from tests.support.simulator import PREPROD_MAGIC
+from tests.support.simulator import preprod_chain as blocks
 
 pytestmark = pytest.mark.integration
 
@@ -48,14 +48,6 @@ def stores(env, namespace, redis_client):
     client.drop_database(ref.name)
     client.close()
     close_all()
-
-
-def blocks(count):
-    from chain.blockfile import read_blocks
-    from tests.support.fixtures import fixtures_dir
-
-    chunk = fixtures_dir() / "cardano/segments/preprod-babbage-chunk01285/01285.chunk"
-    return read_blocks(chunk, PREPROD_MAGIC)[:count]
 
 
 def dhl(env, *args):

@@ -7,16 +7,21 @@ from pathlib import Path
 
 from chain.address import NodeAddress
 from chain.blockfile import read_blocks
+from chain.ledger import Block
 from chain.simulator import SimBlock, Simulator, SimulatorConfig
 from tests.support.fixtures import fixtures_dir
 
 PREPROD_MAGIC = 1
 
 
-def preprod_blocks(count: int | None = None) -> list[SimBlock]:
+def preprod_chain(count: int | None = None) -> list[Block]:
+    """The first `count` of the 864 linked blocks of the recorded preprod chunk."""
     chunk = fixtures_dir() / "cardano" / "segments" / "preprod-babbage-chunk01285" / "01285.chunk"
-    blocks = read_blocks(chunk, PREPROD_MAGIC)
-    return [SimBlock.of(b) for b in blocks[:count]]
+    return read_blocks(chunk, PREPROD_MAGIC)[:count]
+
+
+def preprod_blocks(count: int | None = None) -> list[SimBlock]:
+    return [SimBlock.of(b) for b in preprod_chain(count)]
 
 
 def preview_blocks() -> list[SimBlock]:
