@@ -7,11 +7,11 @@ from importlib.metadata import PackageNotFoundError, version
 from flask import current_app
 from flask_smorest import Blueprint
 
-from app.readiness import (Check, evaluate_follower, evaluate_heartbeat, evaluate_venues,
+from app.readiness import (Check, evaluate_follower, evaluate_heartbeat, evaluate_watchers,
                            probe_broker, probe_mongo, probe_redis, summarize)
 from app.schemas import HealthSchema, ReadySchema
 from app.services import services
-from store import chain_log, heartbeats, venue_cursors
+from store import chain_log, heartbeats, watcher_cursors
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 
@@ -55,7 +55,7 @@ def ready():  # type: ignore[no-untyped-def]
                                          WORKER_HEARTBEAT_PERIODS * s.settings.heartbeat_seconds,
                                          False,
                                          "no worker has reported yet"))
-        checks.append(evaluate_venues(venue_cursors.read_all(db), chain_log.last_seq(db)))
+        checks.append(evaluate_watchers(watcher_cursors.read_all(db), chain_log.last_seq(db)))
     else:
         checks.append(Check("follower", not s.settings.require_follower,
                             s.settings.require_follower, "unknown: MongoDB is down"))

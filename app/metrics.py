@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app.services import services
-from store import chain_log, heartbeats, venue_cursors
+from store import chain_log, heartbeats, watcher_cursors
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class PipelineCollector(Collector):
         db = s.mongo_probe_client[s.settings.mongo_db]
         try:
             last = chain_log.last_seq(db)
-            cursors = venue_cursors.read_all(db)
+            cursors = watcher_cursors.read_all(db)
             follower = heartbeats.read(db, "follower")
         except Exception as error:  # MongoDB down: no figures, /ready says why
             log.warning("metrics unavailable: %s", type(error).__name__)
@@ -50,20 +50,20 @@ class PipelineCollector(Collector):
                     gauge = GaugeMetricFamily(name, text)
                     gauge.add_metric([], value)
                     yield gauge
-        seq = GaugeMetricFamily("dhl_venue_cursor_seq", "last block-log event applied",
-                                labels=["venue"])
-        behind = GaugeMetricFamily("dhl_venue_lag_events", "block-log events not yet applied",
-                                   labels=["venue"])
-        poisoned = GaugeMetricFamily("dhl_venue_poisoned", "1 when stopped at a poison block",
-                                     labels=["venue"])
-        rate = GaugeMetricFamily("dhl_venue_blocks_per_second",
-                                 "blocks per second of the last batch", labels=["venue"])
+        seq = GaugeMetricFamily("dhl_watcher_cursor_seq", "last block-log event applied",
+                                labels=["watcher"])
+        behind = GaugeMetricFamily("dhl_watcher_lag_events", "block-log events not yet applied",
+                                   labels=["watcher"])
+        poisoned = GaugeMetricFamily("dhl_watcher_poisoned", "1 when stopped at a poison block",
+                                     labels=["watcher"])
+        rate = GaugeMetricFamily("dhl_watcher_blocks_per_second",
+                                 "blocks per second of the last batch", labels=["watcher"])
         for cursor in cursors:
-            seq.add_metric([cursor.venue], cursor.seq)
-            behind.add_metric([cursor.venue], last - cursor.seq)
-            poisoned.add_metric([cursor.venue], 0 if cursor.poisoned_seq is None else 1)
+            seq.add_metric([cursor.watcher], cursor.seq)
+            behind.add_metric([cursor.watcher], last - cursor.seq)
+            poisoned.add_metric([cursor.watcher], 0 if cursor.poisoned_seq is None else 1)
             if cursor.rate is not None:
-                rate.add_metric([cursor.venue], cursor.rate)
+                rate.add_metric([cursor.watcher], cursor.rate)
         yield from (seq, behind, poisoned, rate)
 
 

@@ -98,17 +98,17 @@ def evaluate_follower(beat: Heartbeat | None, now: datetime, max_lag_s: int,
     return check
 
 
-def evaluate_venues(cursors: list[Any], last_seq: int) -> Check:
+def evaluate_watchers(cursors: list[Any], last_seq: int) -> Check:
     """Pure: every watcher's progress through the block log; a poisoned one is down."""
-    info = {c.venue: {"seq": c.seq, "behind": last_seq - c.seq, "slot": c.slot,
+    info = {c.watcher: {"seq": c.seq, "behind": last_seq - c.seq, "slot": c.slot,
                       "poisoned_seq": c.poisoned_seq, "blocks_per_second": c.rate}
             for c in cursors}
-    stopped = sorted(c.venue for c in cursors if c.poisoned_seq is not None)
+    stopped = sorted(c.watcher for c in cursors if c.poisoned_seq is not None)
     if stopped:
-        return Check("venues", False, True, f"stopped at a poison block: {', '.join(stopped)} "
+        return Check("watchers", False, True, f"stopped at a poison block: {', '.join(stopped)} "
                      "(see `dhl state cursors`, then `dhl reprocess SLOT.HASH`)", None, info)
     behind = max((last_seq - c.seq for c in cursors), default=0)
-    return Check("venues", True, True, f"{len(cursors)} watchers, at most {behind} events "
+    return Check("watchers", True, True, f"{len(cursors)} watchers, at most {behind} events "
                  "behind the block log", None, info)
 
 

@@ -6,7 +6,7 @@ Measured in the same run, on the recorded preprod chunk (864 real blocks):
 - ingest only: decoding the blocks in-process (what bench/ingest.py measures);
 - straight: applying the chain to every watcher in one process, no Celery, no network;
 - end to end with 1 and 2 worker processes: simulator -> `dhl follow` (N2N chain-sync +
-  block-fetch) -> block log -> `venues.apply` tasks on a real Celery worker -> MongoDB,
+  block-fetch) -> block log -> `watchers.apply` tasks on a real Celery worker -> MongoDB,
   timed until every watcher's cursor is at the last block;
 - the Celery hop: what the end-to-end run costs per block beyond the straight one, and
   how many tasks ran per block (pokes are coalesced, so catching up costs a task per
@@ -33,7 +33,7 @@ from chain.ledger import decode_block  # noqa: E402
 from chain.simulator import SimBlock, SimulatorConfig  # noqa: E402
 from core.settings import load_settings, settings_from_mapping  # noqa: E402
 from dhl.services import die_with_parent, redis_answers, start_mongo, wait_until  # noqa: E402
-from store import chain_log, venue_cursors  # noqa: E402
+from store import chain_log, watcher_cursors  # noqa: E402
 from store.indexes import ensure_indexes  # noqa: E402
 from store.mongo import connect  # noqa: E402
 
@@ -92,7 +92,7 @@ def end_to_end(env: dict[str, str], blocks, workers: int, logs: Path) -> tuple[f
     worker_log = logs / f"worker-{workers}.log"
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--loglevel=INFO",
-         f"--concurrency={workers}", "--queues=chain,venues,execution,guards",
+         f"--concurrency={workers}", "--queues=chain,watchers,execution,guards",
          f"--hostname=bench-{namespace}@localhost", "--without-mingle", "--without-gossip"],
         env=run_env, cwd=ROOT, stdout=open(worker_log, "wb"), stderr=subprocess.STDOUT,
         start_new_session=True, preexec_fn=die_with_parent)
@@ -105,7 +105,7 @@ def end_to_end(env: dict[str, str], blocks, workers: int, logs: Path) -> tuple[f
 
     def done() -> bool:
         last = chain_log.last_seq(db)
-        cursors = {c.venue: c.seq for c in venue_cursors.read_all(db)}
+        cursors = {c.watcher: c.seq for c in watcher_cursors.read_all(db)}
         return last >= len(blocks) + 1 and all(cursors.get(n) == last for n in names)
 
     finished = wait_until(done, timeout_s=600, interval_s=0.05)
@@ -114,7 +114,7 @@ def end_to_end(env: dict[str, str], blocks, workers: int, logs: Path) -> tuple[f
         proc.terminate()
         proc.wait(timeout=30)
     sim.stop()
-    tasks = worker_log.read_text(errors="replace").count("Task venues.apply[")
+    tasks = worker_log.read_text(errors="replace").count("Task watchers.apply[")
     client.drop_database(namespace)
     client.close()
     if not finished:
@@ -153,7 +153,7 @@ def main() -> int:
     for label, rate, tasks in (("1 worker", one, tasks_one), ("2 workers", two, tasks_two)):
         hop_ms = max(1000 / rate - 1000 / straight, 0.0)
         print(f"celery hop, {label}: {hop_ms:.2f} ms per block beyond the straight apply; "
-              f"{tasks} venues.apply tasks for {n} blocks x 4 watchers "
+              f"{tasks} watchers.apply tasks for {n} blocks x 4 watchers "
               f"({tasks / (n * 4):.3f} tasks per block per watcher)")
     return 0
 

@@ -68,7 +68,8 @@ class Settings:
     require_follower: bool = False
     heartbeat_seconds: int = 15
     follow_from: object = "tip"  # "origin", "tip" or a chain.points.Point
-    venue_lease_seconds: int = 60
+    watcher_lease_seconds: int = 60
+    follower_lease_seconds: int = 15
     venue_modules: tuple[str, ...] = ()
     #: Names of the variables that were set explicitly (env or .env), so the stack
     #: runner knows which services the operator chose and which it should embed.
@@ -334,7 +335,10 @@ SPECS: tuple[Spec, ...] = (
          "how often beat asks a worker for a heartbeat"),
     Spec("FOLLOW_FROM", "follow_from", parse_start,
          "where the follower starts without a saved cursor"),
-    Spec("VENUE_LEASE_SECONDS", "venue_lease_seconds", parse_positive_int,
+    Spec("FOLLOWER_LEASE_SECONDS", "follower_lease_seconds", parse_positive_int,
+         "how long the follower that writes the block log holds it; a standby follower "
+         "takes over this long after the writer stops renewing"),
+    Spec("WATCHER_LEASE_SECONDS", "watcher_lease_seconds", parse_positive_int,
          "how long a worker holds a venue before another may take over"),
     Spec("VENUE_MODULES", "venue_modules", parse_modules,
          "extra Python modules that register venue watchers"),

@@ -42,29 +42,29 @@ def cmd_utxos(args: argparse.Namespace) -> int:
     from store import utxos
 
     _, db = _db()
-    for row in utxos.unspent(db, venues=args.venue or None, addresses=args.address or None):
+    for row in utxos.unspent(db, watchers=args.watcher or None, addresses=args.address or None):
         print(json.dumps(row, separators=(",", ":")))
     return 0
 
 
 def cmd_cursors(args: argparse.Namespace) -> int:
-    from store import chain_cursor, chain_log, venue_cursors
+    from store import chain_cursor, chain_log, watcher_cursors
 
     _, db = _db()
     last = chain_log.last_seq(db)
     print(json.dumps({
         "follower": {**chain_cursor.summary(db), "seq": last},
-        "venues": {c.venue: {**c.to_json(), "behind": last - c.seq}
-                   for c in venue_cursors.read_all(db)},
+        "watchers": {c.watcher: {**c.to_json(), "behind": last - c.seq}
+                   for c in watcher_cursors.read_all(db)},
         "poisoned": [{k: v for k, v in d.items() if k != "_id"}
-                     for d in venue_cursors.poisoned(db)],
+                     for d in watcher_cursors.poisoned(db)],
     }, indent=2))
     return 0
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
     from chain.points import Point
-    from store import venue_cursors
+    from store import watcher_cursors
 
     try:
         point = Point.parse(args.point)
@@ -72,17 +72,19 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
         print(f"dhl reprocess: {error}", file=sys.stderr)
         return 2
     settings, db = _db()
-    venues = venue_cursors.clear_poison(db, point.hash.hex())  # type: ignore[union-attr]
-    if not venues:
+    watchers = watcher_cursors.clear_poison(db, point.hash.hex())  # type: ignore[union-attr]
+    if not watchers:
         print(f"dhl reprocess: no watcher is stopped at block {args.point}", file=sys.stderr)
         return 1
-    from tasks.chain import poke
     from store import chain_log
+    from tasks.celery_app import make_celery
+    from tasks.chain import poke
 
     last = chain_log.last_seq(db)
-    for venue in venues:
-        poke(venue, last, force=True)
-    print(json.dumps({"reprocessing": venues, "block": args.point}))
+    app = make_celery(settings)
+    for watcher in watchers:
+        poke(app, watcher, last, force=True)
+    print(json.dumps({"reprocessing": watchers, "block": args.point}))
     return 0
 
 
@@ -91,9 +93,9 @@ def add_state_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     state_sub = state.add_subparsers(dest="what", required=True, metavar="WHAT")
     utxos = state_sub.add_parser("utxos", help="unspent UTxOs as JSON lines, sorted by reference")
     utxos.add_argument("--address", action="append", default=[], metavar="ADDR")
-    utxos.add_argument("--venue", action="append", default=[], metavar="NAME")
+    utxos.add_argument("--watcher", action="append", default=[], metavar="NAME")
     utxos.set_defaults(func=cmd_utxos)
-    cursors = state_sub.add_parser("cursors", help="the follower's and each venue's cursor")
+    cursors = state_sub.add_parser("cursors", help="the follower's and each watcher's cursor")
     cursors.set_defaults(func=cmd_cursors)
 
     reprocess = sub.add_parser("reprocess", help="re-run a poison block after a fix")

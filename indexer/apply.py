@@ -17,8 +17,9 @@ from pymongo.errors import PyMongoError
 
 from chain.ledger import Block, LedgerError, decode_block
 from indexer.effects import block_effects
-from protocols.base import OwnTxWatcher, UtxoWatcher
-from store import chain_log, own_txs, utxos, venue_cursors
+from indexer.watchers import OwnTxWatcher
+from protocols.base import UtxoWatcher
+from store import chain_log, own_txs, utxos, watcher_cursors
 from store.chain_log import ChainEvent
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class PoisonBlock(Exception):
 
 @dataclass(frozen=True)
 class ApplyResult:
-    venue: str
+    name: str
     applied: int
     busy: bool = False  # another worker holds the lease
     poisoned: bool = False
@@ -82,27 +83,27 @@ def apply_block(db: Database, watcher: UtxoWatcher | OwnTxWatcher, block: Block)
                         slot, height)
 
 
-def _move(db: Database, venue: str, owner: str, from_seq: int, to: ChainEvent,
+def _move(db: Database, name: str, owner: str, from_seq: int, to: ChainEvent,
           lease_ms: int) -> bool:
-    if venue_cursors.advance(db, venue, owner, from_seq, to.seq, to.slot, to.height, to.hash,
+    if watcher_cursors.advance(db, name, owner, from_seq, to.seq, to.slot, to.height, to.hash,
                              lease_ms):
         return True
-    log.warning("%s: lost the cursor at event %d (another worker took over)", venue, to.seq)
+    log.warning("%s: lost the cursor at event %d (another worker took over)", name, to.seq)
     return False
 
 
 def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
                   lease_ms: int = 60_000, batch: int = DEFAULT_BATCH) -> ApplyResult:
-    venue = watcher.name
-    venue_cursors.ensure(db, venue)
-    cursor = venue_cursors.take_lease(db, venue, owner, lease_ms)
+    name = watcher.name
+    watcher_cursors.ensure(db, name)
+    cursor = watcher_cursors.take_lease(db, name, owner, lease_ms)
     if cursor is None:
-        return ApplyResult(venue, 0, busy=True)
+        return ApplyResult(name, 0, busy=True)
     applied = 0
     started = time.monotonic()
     try:
         if cursor.poisoned_seq is not None:
-            return ApplyResult(venue, 0, poisoned=True)
+            return ApplyResult(name, 0, poisoned=True)
         events = chain_log.events_after(db, cursor.seq, batch)
         moved_to = cursor.seq  # where the stored cursor is
         done: ChainEvent | None = None  # the last event applied
@@ -114,22 +115,22 @@ def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
             except Exception as error:
                 reason = f"{type(error).__name__}: {error}"
                 log.error("POISON BLOCK: %s cannot apply event %d (%s at slot %d): %s\n%s",
-                          venue, event.seq, event.hash, event.slot, reason,
+                          name, event.seq, event.hash, event.slot, reason,
                           traceback.format_exc(limit=5))
-                if done is not None and not _move(db, venue, owner, moved_to, done, lease_ms):
-                    return ApplyResult(venue, applied)
-                venue_cursors.poison(db, venue, event.seq, event.slot, event.hash, reason)
-                return ApplyResult(venue, applied, poisoned=True)
+                if done is not None and not _move(db, name, owner, moved_to, done, lease_ms):
+                    return ApplyResult(name, applied)
+                watcher_cursors.poison(db, name, event.seq, event.slot, event.hash, reason)
+                return ApplyResult(name, applied, poisoned=True)
             done = event
             applied += 1
             if applied % ADVANCE_EVERY == 0:
-                if not _move(db, venue, owner, moved_to, done, lease_ms):
-                    return ApplyResult(venue, applied)
+                if not _move(db, name, owner, moved_to, done, lease_ms):
+                    return ApplyResult(name, applied)
                 moved_to = done.seq
         if done is not None and done.seq != moved_to:
-            if not _move(db, venue, owner, moved_to, done, lease_ms):
-                return ApplyResult(venue, applied)
-        venue_cursors.record_rate(db, venue, applied, time.monotonic() - started)
-        return ApplyResult(venue, applied, more=len(events) == batch)
+            if not _move(db, name, owner, moved_to, done, lease_ms):
+                return ApplyResult(name, applied)
+        watcher_cursors.record_rate(db, name, applied, time.monotonic() - started)
+        return ApplyResult(name, applied, more=len(events) == batch)
     finally:
-        venue_cursors.release_lease(db, venue, owner)
+        watcher_cursors.release_lease(db, name, owner)

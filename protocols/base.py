@@ -1,7 +1,7 @@
 """What a chain watcher is: something whose state in MongoDB follows the chain.
 
-Every lending venue is one (its pool, loan and order UTxOs); so are our wallets (the
-UTxOs of managed and WATCH_ADDRESSES addresses) and our own submitted transactions.
+Every lending venue is one (its pool, loan and order UTxOs); so are our wallets and our
+own submitted transactions (those two live in indexer/watchers.py).
 The indexer applies each watcher's state block by block in chain order, and undoes it
 exactly on a rollback; a watcher only says what it watches and how to read it.
 """
@@ -39,11 +39,3 @@ class UtxoWatcher:
         Venues override this with their schema; the result must follow store/'s rules
         (no floats, quantities as strings, no nested arrays)."""
         return None
-
-
-@dataclass
-class OwnTxWatcher:
-    """Our own submitted transactions: seen in which block, undone by rollbacks."""
-
-    name: str = "own-txs"
-    kind: str = "own-txs"

@@ -1,22 +1,24 @@
-"""The registry of chain watchers: adding a venue is adding one package that registers.
+"""The registry of lending venues: adding a venue is adding one package that registers.
 
-`active_watchers(settings)` is what the follower and the workers run: every registered
-venue, our wallets (WATCH_ADDRESSES and, later, the managed wallets) and our own txs.
+indexer/watchers.py runs every registered venue beside the engine's own watchers (our
+wallets and our own transactions).
 """
 from __future__ import annotations
 
 from typing import Callable
 
 from core.settings import Settings
-from protocols.base import OwnTxWatcher, UtxoWatcher, Watch
+from protocols.base import UtxoWatcher
 
 Factory = Callable[[Settings], UtxoWatcher]
 
 _REGISTRY: dict[str, Factory] = {}
+#: The engine's own watchers (indexer/watchers.py); no venue may take these names.
+RESERVED = frozenset({"wallets", "own-txs"})
 
 
 def register(name: str, factory: Factory) -> None:
-    if name in _REGISTRY or name in ("wallets", "own-txs"):
+    if name in _REGISTRY or name in RESERVED:
         raise ValueError(f"a watcher named {name!r} is already registered")
     _REGISTRY[name] = factory
 
@@ -40,17 +42,5 @@ def load_venue_modules(names: tuple[str, ...]) -> None:
                               f"{name!r} ({error})") from None
 
 
-def wallet_watcher(settings: Settings) -> UtxoWatcher:
-    from pycardano import Address
-
-    addresses = frozenset(bytes(Address.from_primitive(a).to_primitive())
-                          for a in settings.watch_addresses)
-    return UtxoWatcher("wallets", Watch(addresses=addresses))
-
-
-def active_watchers(settings: Settings) -> dict[str, UtxoWatcher | OwnTxWatcher]:
-    watchers: dict[str, UtxoWatcher | OwnTxWatcher] = {
-        name: factory(settings) for name, factory in sorted(_REGISTRY.items())}
-    watchers["wallets"] = wallet_watcher(settings)
-    watchers["own-txs"] = OwnTxWatcher()
-    return watchers
+def registered_venues(settings: Settings) -> dict[str, UtxoWatcher]:
+    return {name: factory(settings) for name, factory in sorted(_REGISTRY.items())}

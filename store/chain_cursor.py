@@ -1,11 +1,15 @@
-"""The follower's persisted breadcrumbs: where it resumes after a restart."""
+"""The follower's persisted breadcrumbs: where it resumes after a restart.
+
+Stored as plain documents (`{"slot", "hash", "height"}`, newest first); turning them into
+the chain's points is the caller's business, so store/ knows nothing of the follower.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from pymongo.database import Database
 
-from chain.follower import Crumb
 from store.codec import encode_time
 
 COLLECTION = "chain_cursor"
@@ -18,15 +22,15 @@ class MongoCursorStore:
         self.collection = db[COLLECTION]
         self.name = name
 
-    def load(self) -> list[Crumb]:
+    def load(self) -> list[dict[str, Any]]:
         doc = self.collection.find_one({"_id": self.name})
-        return [Crumb.from_json(c) for c in doc["crumbs"]] if doc else []
+        return list(doc["crumbs"]) if doc else []
 
-    def save(self, crumbs: list[Crumb]) -> None:
-        newest = crumbs[0].to_json() if crumbs else {"slot": None, "hash": None, "height": 0}
+    def save(self, crumbs: list[dict[str, Any]]) -> None:
+        newest = crumbs[0] if crumbs else {"slot": None, "hash": None, "height": 0}
         self.collection.update_one(
             {"_id": self.name},
-            {"$set": {"crumbs": [c.to_json() for c in crumbs], "slot": newest["slot"],
+            {"$set": {"crumbs": crumbs, "slot": newest["slot"],
                       "hash": newest["hash"], "height": newest["height"],
                       "updated_ms": encode_time(datetime.now(timezone.utc))}},
             upsert=True)

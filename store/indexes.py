@@ -27,9 +27,9 @@ INDEXES: dict[str, tuple[IndexSpec, ...]] = {
     "chain_events": (IndexSpec((("seq", 1),), unique=True), IndexSpec((("hash", 1),)),
                      IndexSpec((("height", 1),))),
     "blocks": (IndexSpec((("height", 1),)),),
-    # UTxOs per venue: rollbacks select by created/spent slot, operators by address.
-    "venue_utxos": (IndexSpec((("venue", 1), ("created_slot", 1))),
-                    IndexSpec((("venue", 1), ("spent_slot", 1))),
+    # UTxOs per watcher: rollbacks select by created/spent slot, operators by address.
+    "watcher_utxos": (IndexSpec((("watcher", 1), ("created_slot", 1))),
+                    IndexSpec((("watcher", 1), ("spent_slot", 1))),
                     IndexSpec((("address", 1),)),
                     IndexSpec((("spent_slot", 1),))),
     "own_txs": (IndexSpec((("seen_slot", 1),)),),

@@ -11,18 +11,18 @@ from pymongo.database import Database
 from indexer.effects import CreatedUtxo
 from store.codec import decode_u64, encode_u64
 
-COLLECTION = "venue_utxos"
+COLLECTION = "watcher_utxos"
 UNSPENT = -1
 
 
-def _doc_id(venue: str, ref: str) -> str:
-    return f"{venue}:{ref}"
+def _doc_id(watcher: str, ref: str) -> str:
+    return f"{watcher}:{ref}"
 
 
-def created_doc(venue: str, utxo: CreatedUtxo, slot: int, height: int) -> dict[str, Any]:
+def created_doc(watcher: str, utxo: CreatedUtxo, slot: int, height: int) -> dict[str, Any]:
     out = utxo.out
     doc: dict[str, Any] = {
-        "venue": venue, "ref": utxo.ref, "address": out.address,
+        "watcher": watcher, "ref": utxo.ref, "address": out.address,
         "lovelace": encode_u64(out.lovelace),
         "assets": [{"policy": p.hex(), "name": n.hex(), "qty": encode_u64(q)}
                    for (p, n), q in sorted(out.assets.items())],
@@ -39,23 +39,23 @@ def created_doc(venue: str, utxo: CreatedUtxo, slot: int, height: int) -> dict[s
     return doc
 
 
-def create(db: Database, venue: str, utxos: Iterable[CreatedUtxo], slot: int,
+def create(db: Database, watcher: str, utxos: Iterable[CreatedUtxo], slot: int,
            height: int) -> None:
     """One round trip for all of a block's new outputs."""
     # $setOnInsert for the spend: re-applying a block must not un-spend an output a
     # later transaction already spent.
-    ops = [UpdateOne({"_id": _doc_id(venue, utxo.ref)},
-                     {"$set": created_doc(venue, utxo, slot, height),
+    ops = [UpdateOne({"_id": _doc_id(watcher, utxo.ref)},
+                     {"$set": created_doc(watcher, utxo, slot, height),
                       "$setOnInsert": {"spent_slot": UNSPENT}}, upsert=True)
            for utxo in utxos]
     if ops:
         db[COLLECTION].bulk_write(ops, ordered=True)
 
 
-def spend_all(db: Database, venue: str, spends: list[tuple[str, list[str]]], slot: int,
+def spend_all(db: Database, watcher: str, spends: list[tuple[str, list[str]]], slot: int,
               height: int) -> None:
     """One round trip for all of a block's spends: (spending tx id, refs) per tx."""
-    ops = [UpdateMany({"_id": {"$in": [_doc_id(venue, r) for r in refs]},
+    ops = [UpdateMany({"_id": {"$in": [_doc_id(watcher, r) for r in refs]},
                        "spent_slot": UNSPENT},
                       {"$set": {"spent_slot": slot, "spent_height": height, "spent_tx": tx_id}})
            for tx_id, refs in spends if refs]
@@ -63,29 +63,29 @@ def spend_all(db: Database, venue: str, spends: list[tuple[str, list[str]]], slo
         db[COLLECTION].bulk_write(ops, ordered=True)
 
 
-def held(db: Database, venue: str, refs: list[str]) -> set[str]:
-    """Which of `refs` this venue has unspent (one query per block)."""
+def held(db: Database, watcher: str, refs: list[str]) -> set[str]:
+    """Which of `refs` this watcher has unspent (one query per block)."""
     if not refs:
         return set()
-    found = db[COLLECTION].find({"_id": {"$in": [_doc_id(venue, r) for r in refs]},
+    found = db[COLLECTION].find({"_id": {"$in": [_doc_id(watcher, r) for r in refs]},
                                  "spent_slot": UNSPENT}, {"ref": 1})
     return {doc["ref"] for doc in found}
 
 
-def rollback(db: Database, venue: str, slot: int) -> None:
+def rollback(db: Database, watcher: str, slot: int) -> None:
     """Undo everything after `slot` (-1: origin). Idempotent."""
-    db[COLLECTION].delete_many({"venue": venue, "created_slot": {"$gt": slot}})
-    db[COLLECTION].update_many({"venue": venue, "spent_slot": {"$gt": slot}},
+    db[COLLECTION].delete_many({"watcher": watcher, "created_slot": {"$gt": slot}})
+    db[COLLECTION].update_many({"watcher": watcher, "spent_slot": {"$gt": slot}},
                                {"$set": {"spent_slot": UNSPENT},
                                 "$unset": {"spent_height": "", "spent_tx": ""}})
 
 
-def unspent(db: Database, venues: list[str] | None = None,
+def unspent(db: Database, watchers: list[str] | None = None,
             addresses: list[str] | None = None) -> list[dict[str, Any]]:
     """Current unspent UTxOs as operators see them, sorted by reference."""
     query: dict[str, Any] = {"spent_slot": UNSPENT}
-    if venues:
-        query["venue"] = {"$in": venues}
+    if watchers:
+        query["watcher"] = {"$in": watchers}
     if addresses:
         query["address"] = {"$in": addresses}
     seen: dict[str, dict[str, Any]] = {}

@@ -1,5 +1,12 @@
-"""The Celery application: `celery -A tasks worker|beat|flower` finds it as `tasks.app`."""
+"""The Celery application, built from explicit settings.
+
+`make_celery(settings)` is the one way to build it; `celery -A tasks worker|beat|flower`
+gets the app built from the environment (`app_from_environment`). Tasks read the
+settings of the app that runs them (`settings_of(task.app)`), never a global.
+"""
 from __future__ import annotations
+
+from functools import lru_cache
 
 from celery import Celery
 from celery.signals import after_setup_logger, worker_init, worker_process_init
@@ -14,22 +21,32 @@ TASK_MODULES = ["tasks.system", "tasks.chain"]
 def make_celery(settings: Settings) -> Celery:
     from tasks.celeryconfig import build_config
 
-    app = Celery("dhl", include=TASK_MODULES)
+    app = Celery("dhl", include=TASK_MODULES, set_as_current=True)
     app.config_from_object(build_config(settings))
     app.conf.dhl_settings = settings
     return app
+
+
+@lru_cache(maxsize=1)
+def app_from_environment() -> Celery:
+    """The app of `celery -A tasks`: settings from the environment, one config line and
+    exit 2 when they are wrong."""
+    return make_celery(load_settings_or_exit())
 
 
 def settings_of(app: Celery) -> Settings:
     return app.conf.dhl_settings
 
 
-app = make_celery(load_settings_or_exit())
+def _current_settings() -> Settings:
+    from celery import current_app
+
+    return settings_of(current_app)
 
 
 @after_setup_logger.connect
 def _redact_logs(logger, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-    configure_logging(settings_of(app))
+    configure_logging(_current_settings())
 
 
 @worker_process_init.connect
@@ -41,17 +58,17 @@ def _fresh_connections(**kwargs) -> None:  # type: ignore[no-untyped-def]
 
 
 @worker_init.connect
-def _check_watchers(**kwargs) -> None:  # type: ignore[no-untyped-def]
+def _check_watchers(sender=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
     # A venue module that does not import must stop the worker now, in one line,
     # not fail every block later.
     import os
     import sys
 
     from core.errors import ConfigError
-    from tasks.chain import _watchers
+    from tasks.chain import watchers_of
 
     try:
-        _watchers()
+        watchers_of(_current_settings())
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr, flush=True)
         os._exit(2)
@@ -66,7 +83,7 @@ def _create_indexes(**kwargs) -> None:  # type: ignore[no-untyped-def]
     from store.indexes import ensure_indexes
     from store.mongo import connect
 
-    settings = settings_of(app)
+    settings = _current_settings()
     client = connect(settings.mongo_url)
     try:
         ensure_indexes(client[settings.mongo_db])

@@ -25,8 +25,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": 600.0,
             "options": {"expires": 600.0},
         },
-        "venues-catch-up": {
-            "task": "venues.catch_up",
+        "watchers-catch-up": {
+            "task": "watchers.catch_up",
             "schedule": 30.0,
             "options": {"expires": 60.0},
         },

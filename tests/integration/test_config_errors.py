@@ -50,7 +50,7 @@ def test_good_settings_print_without_secrets():
 
 
 @pytest.mark.parametrize("argv", [
-    [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--queues=venues"],
+    [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--queues=watchers"],
     [f"{BIN}/dhl", "follow"],
 ], ids=["celery-worker", "dhl-follow"])
 def test_a_venue_module_that_does_not_import_stops_the_process(argv):

@@ -37,7 +37,8 @@ ROLLBACKS = [(39, 1), (69, 3), (109, 50)]  # (after block index, depth)
 @pytest.fixture
 def pipeline_env(test_env):
     return {**test_env, "CARDANO_NETWORK": "preprod", "WATCH_ADDRESSES": demo_venue.WALLET,
-            "VENUE_MODULES": "tests.support.demo_venue", "VENUE_LEASE_SECONDS": "2"}
+            "VENUE_MODULES": "tests.support.demo_venue", "WATCHER_LEASE_SECONDS": "2",
+            "FOLLOWER_LEASE_SECONDS": "2"}
 
 
 @pytest.fixture
@@ -72,10 +73,10 @@ def wait_caught_up(db, app, names, timeout_s=180):
     def done() -> bool:
         if all_caught_up(db, names):
             return True
-        app.send_task("venues.catch_up")  # what the beat does every 30 s
+        app.send_task("watchers.catch_up")  # what the beat does every 30 s
         return False
 
-    assert wait_until(done, timeout_s, interval_s=1.0), "the venues did not catch up"
+    assert wait_until(done, timeout_s, interval_s=1.0), "the watchers did not catch up"
 
 
 def test_shuffled_and_duplicated_delivery(pipeline, pipeline_env, tmp_path):
@@ -98,7 +99,7 @@ def test_shuffled_and_duplicated_delivery(pipeline, pipeline_env, tmp_path):
             tasks += rng.sample(tasks, len(tasks) // 3)  # duplicates
             rng.shuffle(tasks)
             for name, s in tasks:
-                app.send_task("venues.apply", args=[name, s])
+                app.send_task("watchers.apply", args=[name, s])
         wait_caught_up(db, app, names)
     finally:
         worker.stop()
@@ -120,7 +121,7 @@ def test_worker_killed_mid_block(pipeline, pipeline_env, tmp_path):
     kills = 0
     try:
         for name in names:
-            app.send_task("venues.apply", args=[name, len(ops)])
+            app.send_task("watchers.apply", args=[name, len(ops)])
         for round_ in range(4):
             time.sleep(rng.uniform(0.2, 0.8))
             children = descendants(worker.process.pid)
@@ -186,7 +187,7 @@ def test_follower_killed_mid_stream_with_rollbacks(pipeline, pipeline_env, tmp_p
 
 def assert_substantial(state) -> None:
     """The comparison means something: every watcher holds UTxOs, some of them spent."""
-    docs = state["venue_utxos"]
-    assert {d["venue"] for d in docs} == {"demo-script", "demo-policy", "wallets"}
+    docs = state["watcher_utxos"]
+    assert {d["watcher"] for d in docs} == {"demo-script", "demo-policy", "wallets"}
     assert sum(1 for d in docs if d["spent_slot"] != -1) > 20
     assert any("datum" in d for d in docs)

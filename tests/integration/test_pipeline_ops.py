@@ -11,11 +11,11 @@ import pytest
 from app import create_app
 from core.settings import PROJECT_ROOT, settings_from_mapping
 from indexer.apply import apply_pending
-from store import utxos, venue_cursors
+from store import utxos, watcher_cursors
 from store.indexes import ensure_indexes
 from store.mongo import close_all, connect
 from tests.support import demo_venue
-from tests.support.pipeline import apply_straight, snapshot, watchers, write_log
+from tests.support.pipeline import apply_straight, leading_sink, snapshot, watchers, write_log
 from tests.support.simulator import preprod_chain as blocks
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,7 @@ def find_poison_constructor_block(chain) -> int:
     raise AssertionError("no constructor-1 datum in the chunk")
 
 
-def test_poison_block_stops_one_venue_until_reprocessed(stores, env):
+def test_poison_block_stops_one_watcher_until_reprocessed(stores, env):
     settings, db, ref = stores
     chain = blocks(200)
     write_log(db, [("forward", b) for b in chain])
@@ -80,17 +80,17 @@ def test_poison_block_stops_one_venue_until_reprocessed(stores, env):
     for name, watcher in active.items():  # the others are not held up
         if name != "demo-script":
             assert apply_pending(db, watcher, "w1", batch=10_000).applied == 200
-    cursor = venue_cursors.read(db, "demo-script")
+    cursor = watcher_cursors.read(db, "demo-script")
     assert cursor.seq == bad_index and cursor.poisoned_seq == bad_index + 1
     assert apply_pending(db, fragile, "w1").poisoned  # stays stopped, applies nothing
 
     # Operators see it: /ready names it, `dhl state cursors` lists the poison block.
     app = create_app(settings)
     body = app.test_client().get("/ready").get_json()
-    assert "venues" in body["down"] and "demo-script" in body["checks"]["venues"]["detail"]
+    assert "watchers" in body["down"] and "demo-script" in body["checks"]["watchers"]["detail"]
     metrics = app.test_client().get("/metrics").get_data(as_text=True)
-    assert 'dhl_venue_poisoned{venue="demo-script"} 1.0' in metrics
-    assert 'dhl_venue_lag_events{venue="wallets"} 0.0' in metrics
+    assert 'dhl_watcher_poisoned{watcher="demo-script"} 1.0' in metrics
+    assert 'dhl_watcher_lag_events{watcher="wallets"} 0.0' in metrics
     app.extensions["dhl"].close()
     cursors = json.loads(dhl(env, "state", "cursors").stdout)
     assert cursors["poisoned"][0]["hash"] == bad.hash.hex()
@@ -113,13 +113,13 @@ def test_state_utxos_and_cursors(stores, env):
     write_log(db, [("forward", b) for b in chain])
     for watcher in watchers(settings).values():
         apply_pending(db, watcher, "w1", batch=10_000)
-    result = dhl(env, "state", "utxos", "--venue", "demo-script")
+    result = dhl(env, "state", "utxos", "--watcher", "demo-script")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert rows and [r["ref"] for r in rows] == sorted(r["ref"] for r in rows)
     assert all(set(r) == {"ref", "address", "lovelace", "assets", "datum_hash", "inline_datum",
                           "created_slot"} for r in rows)
-    assert rows == utxos.unspent(db, venues=["demo-script"])
+    assert rows == utxos.unspent(db, watchers=["demo-script"])
     assert all(r["address"] == "addr_test1wpu365zw7petuyvhng78y2l3534g4ammuuexldu5nkjf0sgz5xu88"
                for r in rows)
     wallet = [json.loads(x) for x in dhl(env, "state", "utxos", "--address",
@@ -127,8 +127,8 @@ def test_state_utxos_and_cursors(stores, env):
     assert wallet and all(r["address"] == demo_venue.WALLET for r in wallet)
     cursors = json.loads(dhl(env, "state", "cursors").stdout)
     assert cursors["follower"]["seq"] == 150
-    assert set(cursors["venues"]) == {"demo-policy", "demo-script", "own-txs", "wallets"}
-    assert all(v["behind"] == 0 for v in cursors["venues"].values())
+    assert set(cursors["watchers"]) == {"demo-policy", "demo-script", "own-txs", "wallets"}
+    assert all(v["behind"] == 0 for v in cursors["watchers"].values())
 
 
 def test_compaction_keeps_k_blocks_and_what_a_watcher_still_needs(stores):
@@ -140,7 +140,7 @@ def test_compaction_keeps_k_blocks_and_what_a_watcher_still_needs(stores):
     active = watchers(settings)
     for name, watcher in active.items():
         apply_pending(db, watcher, "w1", batch=250 if name == "wallets" else 10_000)
-    applied_by_all = min(c.seq for c in venue_cursors.read_all(db))
+    applied_by_all = min(c.seq for c in watcher_cursors.read_all(db))
     assert applied_by_all == 250
     events, removed = chain_log.compact(db, applied_by_all, keep_depth=100)
     top = chain[-1].height
@@ -153,7 +153,7 @@ def test_compaction_keeps_k_blocks_and_what_a_watcher_still_needs(stores):
 
 
 def test_own_transactions_are_seen_reopened_by_a_rollback_and_seen_again(stores):
-    from protocols.base import OwnTxWatcher
+    from indexer.watchers import OwnTxWatcher
     from store import own_txs
 
     _, db, _ = stores
@@ -192,12 +192,11 @@ def test_state_without_mongodb_is_one_clear_line(env):
 
 def test_follower_progress_reaches_ready_and_metrics(stores):
     from chain.points import Point, Tip
-    from dhl.follow import PipelineSink
 
     settings, db, _ = stores
     chain = blocks(30)
     pokes = []
-    sink = PipelineSink(db, lambda venue, seq, slot: pokes.append((venue, seq)), ["wallets"])
+    sink = leading_sink(db, lambda watcher, seq, slot: pokes.append((watcher, seq)), ["wallets"])
     tip = Tip(Point(chain[-1].slot, chain[-1].hash), chain[-1].height)
     for block in chain:
         sink.roll_forward(block, tip)

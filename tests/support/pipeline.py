@@ -9,8 +9,8 @@ from pymongo.database import Database
 from chain.ledger import Block
 from core.settings import Settings
 from indexer.apply import apply_pending
-from protocols.registry import active_watchers
-from store import chain_log, own_txs, utxos, venue_cursors
+from indexer.watchers import active_watchers
+from store import chain_log, own_txs, utxos, watcher_cursors
 from store.indexes import ensure_indexes
 
 
@@ -76,5 +76,23 @@ def snapshot(db: Database) -> dict[str, list[dict[str, Any]]]:
 
 def all_caught_up(db: Database, names: list[str]) -> bool:
     last = chain_log.last_seq(db)
-    cursors = {c.venue: c for c in venue_cursors.read_all(db)}
+    cursors = {c.watcher: c for c in watcher_cursors.read_all(db)}
     return all(name in cursors and cursors[name].seq == last for name in names)
+
+
+def leading_sink(db: Database, poke: Any, watchers: list[str], owner: str = "test-follower"):
+    """A PipelineSink as the follower builds it, holding the block-log lease."""
+    import logging
+
+    from core.retry import Outage
+    from indexer.log_writer import LogWriter
+    from indexer.sink import FollowerStatus, PipelineSink
+
+    log = logging.getLogger("tests.follow")
+    mongo, broker = Outage("MongoDB", log), Outage("the broker", log)
+    writer = LogWriter(db, owner, 30.0, "test-node", mongo)
+    assert writer.wait_for_lease(lambda: False)
+    sink = PipelineSink(db, poke, watchers, writer, FollowerStatus("test-node", owner), mongo,
+                        broker)
+    sink.start()
+    return sink

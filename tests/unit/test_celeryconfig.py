@@ -25,7 +25,7 @@ def test_at_least_once_delivery():
 
 def test_each_queue_has_its_own_binding():
     c = config()
-    assert QUEUES == ("chain", "venues", "execution", "guards")
+    assert QUEUES == ("chain", "watchers", "execution", "guards")
     bindings = {(q.name, q.exchange.name, q.routing_key) for q in c["task_queues"]}
     assert bindings == {(q, q, q) for q in QUEUES}
     for queue in QUEUES:
@@ -46,13 +46,13 @@ def test_single_beat_through_redbeat():
 
 
 def test_every_scheduled_task_is_registered_and_routed():
-    import tasks
-    from tasks.celery_app import TASK_MODULES
+    from tasks.celery_app import TASK_MODULES, make_celery
 
+    app = make_celery(settings_from_mapping({}))
     for module in TASK_MODULES:
         __import__(module)
     for entry in beat_schedule(settings_from_mapping({})).values():
-        assert entry["task"] in tasks.app.tasks
+        assert entry["task"] in app.tasks
         assert entry["task"].split(".")[0] in QUEUES
 
 

@@ -4,8 +4,9 @@ import pytest
 
 from core.errors import ConfigError
 from core.settings import settings_from_mapping
-from protocols.base import OwnTxWatcher, UtxoWatcher, Watch
-from protocols.registry import active_watchers, load_venue_modules, register, unregister
+from indexer.watchers import OwnTxWatcher, active_watchers
+from protocols.base import UtxoWatcher, Watch
+from protocols.registry import load_venue_modules, register, unregister
 
 MAINNET_ADDR = ("addr1qx2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzer3n0d3vllmyqwsx5wktcd8cc3s"
                 "q835lu7drv2xwl2wywfgse35a3x")

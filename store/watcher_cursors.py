@@ -17,7 +17,7 @@ from pymongo.database import Database
 
 from store.codec import encode_time
 
-COLLECTION = "venue_cursors"
+COLLECTION = "watcher_cursors"
 POISON = "poison_blocks"
 
 
@@ -27,7 +27,7 @@ def _now_ms() -> int:
 
 @dataclass(frozen=True)
 class Cursor:
-    venue: str
+    watcher: str
     seq: int
     slot: int
     height: int
@@ -44,20 +44,20 @@ class Cursor:
                    doc.get("applied", 0), doc.get("rate"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"venue": self.venue, "seq": self.seq, "slot": self.slot, "height": self.height,
+        return {"watcher": self.watcher, "seq": self.seq, "slot": self.slot, "height": self.height,
                 "hash": self.hash, "poisoned_seq": self.poisoned_seq,
                 "blocks_per_second": self.rate}
 
 
-def ensure(db: Database, venue: str) -> None:
-    db[COLLECTION].update_one({"_id": venue},
+def ensure(db: Database, watcher: str) -> None:
+    db[COLLECTION].update_one({"_id": watcher},
                               {"$setOnInsert": {"seq": 0, "slot": -1, "height": 0,
                                                 "lease_owner": "", "lease_until_ms": 0}},
                               upsert=True)
 
 
-def read(db: Database, venue: str) -> Cursor | None:
-    doc = db[COLLECTION].find_one({"_id": venue})
+def read(db: Database, watcher: str) -> Cursor | None:
+    doc = db[COLLECTION].find_one({"_id": watcher})
     return None if doc is None else Cursor.of(doc)
 
 
@@ -65,45 +65,45 @@ def read_all(db: Database) -> list[Cursor]:
     return [Cursor.of(d) for d in db[COLLECTION].find().sort("_id", 1)]
 
 
-def take_lease(db: Database, venue: str, owner: str, lease_ms: int) -> Cursor | None:
+def take_lease(db: Database, watcher: str, owner: str, lease_ms: int) -> Cursor | None:
     """The cursor if we now hold the lease; None while another worker holds it."""
     now = _now_ms()
     doc = db[COLLECTION].find_one_and_update(
-        {"_id": venue, "$or": [{"lease_until_ms": {"$lt": now}}, {"lease_owner": owner}]},
+        {"_id": watcher, "$or": [{"lease_until_ms": {"$lt": now}}, {"lease_owner": owner}]},
         {"$set": {"lease_owner": owner, "lease_until_ms": now + lease_ms}},
         return_document=ReturnDocument.AFTER)
     return None if doc is None else Cursor.of(doc)
 
 
-def release_lease(db: Database, venue: str, owner: str) -> None:
-    db[COLLECTION].update_one({"_id": venue, "lease_owner": owner},
+def release_lease(db: Database, watcher: str, owner: str) -> None:
+    db[COLLECTION].update_one({"_id": watcher, "lease_owner": owner},
                               {"$set": {"lease_owner": "", "lease_until_ms": 0}})
 
 
-def advance(db: Database, venue: str, owner: str, from_seq: int, to_seq: int, slot: int,
+def advance(db: Database, watcher: str, owner: str, from_seq: int, to_seq: int, slot: int,
             height: int, block_hash: str | None, lease_ms: int) -> bool:
     """Compare-and-set from `from_seq` to `to_seq`, renewing the lease; False if we lost."""
     now = _now_ms()
     result = db[COLLECTION].update_one(
-        {"_id": venue, "seq": from_seq, "lease_owner": owner},
+        {"_id": watcher, "seq": from_seq, "lease_owner": owner},
         {"$set": {"seq": to_seq, "slot": slot, "height": height, "hash": block_hash,
                   "updated_ms": now, "lease_until_ms": now + lease_ms},
          "$inc": {"applied": to_seq - from_seq}})
     return result.modified_count == 1
 
 
-def record_rate(db: Database, venue: str, blocks: int, seconds: float) -> None:
+def record_rate(db: Database, watcher: str, blocks: int, seconds: float) -> None:
     if blocks and seconds > 0:
-        db[COLLECTION].update_one({"_id": venue}, {"$set": {"rate": round(blocks / seconds, 2)}})
+        db[COLLECTION].update_one({"_id": watcher}, {"$set": {"rate": round(blocks / seconds, 2)}})
 
 
-def poison(db: Database, venue: str, seq: int, slot: int, block_hash: str | None,
+def poison(db: Database, watcher: str, seq: int, slot: int, block_hash: str | None,
            error: str) -> None:
-    db[POISON].update_one({"_id": f"{venue}:{seq}"},
-                          {"$set": {"venue": venue, "seq": seq, "slot": slot,
+    db[POISON].update_one({"_id": f"{watcher}:{seq}"},
+                          {"$set": {"watcher": watcher, "seq": seq, "slot": slot,
                                     "hash": block_hash, "error": error, "at_ms": _now_ms()}},
                           upsert=True)
-    db[COLLECTION].update_one({"_id": venue}, {"$set": {"poisoned_seq": seq}})
+    db[COLLECTION].update_one({"_id": watcher}, {"$set": {"poisoned_seq": seq}})
 
 
 def poisoned(db: Database) -> list[dict[str, Any]]:
@@ -112,10 +112,10 @@ def poisoned(db: Database) -> list[dict[str, Any]]:
 
 def clear_poison(db: Database, block_hash: str) -> list[str]:
     """Un-poison every watcher stopped at this block; returns their names."""
-    venues = []
+    watchers = []
     for doc in db[POISON].find({"hash": block_hash}):
-        db[COLLECTION].update_one({"_id": doc["venue"], "poisoned_seq": doc["seq"]},
+        db[COLLECTION].update_one({"_id": doc["watcher"], "poisoned_seq": doc["seq"]},
                                   {"$unset": {"poisoned_seq": ""}})
         db[POISON].delete_one({"_id": doc["_id"]})
-        venues.append(doc["venue"])
-    return venues
+        watchers.append(doc["watcher"])
+    return watchers

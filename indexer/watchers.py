@@ -1,0 +1,51 @@
+"""Every chain watcher the pipeline runs: the registered lending venues, our wallets and
+our own transactions.
+
+The venues come from protocols/ (one package per lending venue, registered by name);
+the wallets and own-txs watchers are the engine's own and live here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.settings import Settings
+from protocols.base import UtxoWatcher, Watch
+from protocols.registry import load_venue_modules, registered_venues
+
+WALLETS = "wallets"
+OWN_TXS = "own-txs"
+
+
+@dataclass
+class OwnTxWatcher:
+    """Our own submitted transactions: seen in which block, undone by rollbacks."""
+
+    name: str = OWN_TXS
+    kind: str = "own-txs"
+
+
+Watcher = UtxoWatcher | OwnTxWatcher
+
+
+def wallet_watcher(settings: Settings) -> UtxoWatcher:
+    from pycardano import Address
+
+    addresses = frozenset(bytes(Address.from_primitive(a).to_primitive())
+                          for a in settings.watch_addresses)
+    return UtxoWatcher(WALLETS, Watch(addresses=addresses))
+
+
+def active_watchers(settings: Settings) -> dict[str, Watcher]:
+    """What the follower and the workers run. Imports VENUE_MODULES first, so a module
+    that does not import is a ConfigError at start."""
+    import protocols.venues  # noqa: F401  (registers every venue package)
+
+    load_venue_modules(settings.venue_modules)
+    watchers: dict[str, Watcher] = dict(registered_venues(settings))
+    watchers[WALLETS] = wallet_watcher(settings)
+    watchers[OWN_TXS] = OwnTxWatcher()
+    return watchers
+
+
+def watcher_names(settings: Settings) -> list[str]:
+    return sorted(active_watchers(settings))
