@@ -11,12 +11,19 @@ from app.readiness import (Check, evaluate_follower, evaluate_heartbeat, evaluat
                            probe_broker, probe_mongo, probe_redis, summarize)
 from app.schemas import HealthSchema, ReadySchema
 from app.services import services
+from core.settings import Settings
 from store import chain_log, heartbeats, watcher_cursors
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 
 #: A worker heartbeat older than this many beat periods counts as stale.
 WORKER_HEARTBEAT_PERIODS = 4
+
+
+def follower_stale_after_s(settings: Settings) -> float:
+    """The follower reports every fifth of its lease (indexer/log_writer.py): a report
+    older than two leases was left by a follower that is gone."""
+    return max(2.0 * settings.follower_lease_seconds, 10.0)
 
 
 def _version() -> str:
@@ -50,7 +57,8 @@ def ready():  # type: ignore[no-untyped-def]
         db = s.mongo_probe_client[s.settings.mongo_db]
         checks.append(evaluate_follower(heartbeats.read(db, "follower"), now,
                                         s.settings.follower_max_lag_seconds,
-                                        s.settings.require_follower))
+                                        s.settings.require_follower,
+                                        follower_stale_after_s(s.settings)))
         checks.append(evaluate_heartbeat("worker", heartbeats.read(db, "worker"), now,
                                          WORKER_HEARTBEAT_PERIODS * s.settings.heartbeat_seconds,
                                          False,

@@ -85,17 +85,35 @@ def evaluate_heartbeat(name: str, beat: Heartbeat | None, now: datetime,
 
 
 def evaluate_follower(beat: Heartbeat | None, now: datetime, max_lag_s: int,
-                      required: bool) -> Check:
-    """Pure: the follower is fresh when it reported recently and is close to the node's tip."""
-    check = evaluate_heartbeat("follower", beat, now, max_lag_s, required,
+                      required: bool, stale_after_s: float = 30.0) -> Check:
+    """Pure: the follower is ready when it reported within `stale_after_s` (it reports
+    every few seconds while alive, so an older report was left by a process that is gone),
+    is connected to its node, has had a block within `max_lag_s`, and is close to the
+    node's tip."""
+    check = evaluate_heartbeat("follower", beat, now, stale_after_s, required,
                                "no follower has reported yet")
     if beat is None or not check.ok:
         return check
-    lag = beat.details.get("lag_seconds")
+    details, info = beat.details, dict(check.info)
+    node = details.get("node", "the node")
+
+    def down(detail: str) -> Check:
+        return Check("follower", not required, required, detail, None, info)
+
+    if details.get("connected") is False:
+        problem = details.get("problem")
+        return down(f"not connected to {node}" + (f": {problem}" if problem else ""))
+    last_block_ms = details.get("last_block_ms")
+    if last_block_ms is not None:
+        age = now.timestamp() - last_block_ms / 1000
+        info["last_block_seconds_ago"] = round(age, 1)
+        if age > max_lag_s:
+            return down(f"connected to {node}, but no block for {age:.0f}s "
+                        f"(limit {max_lag_s}s)")
+    lag = details.get("lag_seconds")
     if lag is not None and lag > max_lag_s:
-        return Check("follower", not required, required,
-                     f"{lag}s behind the node's tip (limit {max_lag_s}s)", None, check.info)
-    return check
+        return down(f"{lag}s behind the tip of {node} (limit {max_lag_s}s)")
+    return Check("follower", True, required, f"connected to {node}; {check.detail}", None, info)
 
 
 def evaluate_watchers(cursors: list[Any], last_seq: int) -> Check:

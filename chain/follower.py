@@ -48,6 +48,7 @@ class Sink(Protocol):
 
     # Optional: `roll_forward_batch(blocks, tip)` takes consecutive blocks at once (the
     # follower uses it for block-fetch ranges); without it they come one by one.
+    # Optional: `disconnected(problem)` hears of every lost or failed connection.
 
 
 class CursorStore(Protocol):
@@ -226,6 +227,9 @@ class Follower:
                     await client.close()
             if self._stopping:
                 return
+            disconnected = getattr(self.sink, "disconnected", None)
+            if disconnected is not None:
+                await asyncio.to_thread(disconnected, problem)
             if self.forwards > before:
                 failures, delay = 0, self.config.backoff_initial_s
             failures += 1

@@ -13,7 +13,6 @@ import traceback
 from dataclasses import dataclass
 
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
 
 from chain.ledger import Block, LedgerError, decode_block
 from indexer.effects import block_effects
@@ -21,6 +20,7 @@ from indexer.watchers import OwnTxWatcher
 from protocols.base import UtxoWatcher
 from store import chain_log, own_txs, utxos, watcher_cursors
 from store.chain_log import ChainEvent
+from store.transient import is_retryable
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +110,12 @@ def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
         for event in events:
             try:
                 apply_event(db, watcher, event)
-            except PyMongoError:
-                raise  # transient: the task retries from the stored cursor
             except Exception as error:
+                if is_retryable(error):
+                    # Not the block's fault (MongoDB, Redis, a venue API timing out): the
+                    # task retries from the stored cursor; only a block that cannot be
+                    # applied is poison.
+                    raise
                 reason = f"{type(error).__name__}: {error}"
                 log.error("POISON BLOCK: %s cannot apply event %d (%s at slot %d): %s\n%s",
                           name, event.seq, event.hash, event.slot, reason,

@@ -45,6 +45,7 @@ class FollowerStatus:
         self.tip: Tip | None = None
         self.last_block_ms: int | None = None  # wall-clock time the last block came in
         self.rate = 0.0
+        self.problem: str | None = None  # why the last connection failed
 
     def details(self) -> dict[str, object]:
         point, tip = self.point, self.tip
@@ -56,7 +57,7 @@ class FollowerStatus:
                 "hash": point.hash.hex() if point is not None and point.hash else None,
                 "tip_slot": tip_slot, "tip_height": None if tip is None else tip.block_no,
                 "lag_seconds": lag, "blocks_per_second": round(self.rate, 2),
-                "last_block_ms": self.last_block_ms}
+                "last_block_ms": self.last_block_ms, "problem": self.problem}
 
 
 class PipelineSink:
@@ -114,7 +115,7 @@ class PipelineSink:
             log.info("roll forward: %s block %d at slot %d, %d txs, %s", block.era,
                      block.height, block.slot, block.tx_count, block.hash.hex())
         last = blocks[-1]
-        self.status.connected = True
+        self.status.connected, self.status.problem = True, None
         self.status.point, self.status.height, self.status.tip = (
             Point(last.slot, last.hash), last.height, tip)
         self.status.last_block_ms = int(time.time() * 1000)
@@ -130,8 +131,13 @@ class PipelineSink:
         self._append("backward", -1 if point.slot is None else point.slot,
                      None if point.hash is None else point.hash.hex(), height)
         log.info("roll backward to %s", point)
-        self.status.connected = True
+        self.status.connected, self.status.problem = True, None
         self.status.point, self.status.height, self.status.tip = point, height, tip
+        self.beat(force=True)
+
+    def disconnected(self, problem: str) -> None:
+        """The follower lost (or could not make) its connection to the node."""
+        self.status.connected, self.status.problem = False, problem
         self.beat(force=True)
 
     # -- pokes -----------------------------------------------------------------------

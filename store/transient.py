@@ -24,6 +24,17 @@ REDIS_OUTAGES: tuple[type[BaseException], ...] = (
 STORE_OUTAGES = MONGO_OUTAGES + REDIS_OUTAGES
 
 
+#: What a task retries rather than blames on the block: any failure of the stores (an
+#: unexpected MongoDB error is the pipeline's problem, not the block's) and anything the
+#: project marks as transient (a venue API's timeout or 5xx).
+RETRYABLE: tuple[type[BaseException], ...] = (
+    TransientError, mongo_errors.PyMongoError, redis.exceptions.RedisError)
+
+
+def is_retryable(error: BaseException) -> bool:
+    return isinstance(error, RETRYABLE)
+
+
 def is_store_outage(error: BaseException) -> bool:
     return isinstance(error, STORE_OUTAGES)
 

@@ -12,7 +12,6 @@ import socket
 from functools import lru_cache
 
 from celery import Celery, shared_task
-from pymongo.errors import PyMongoError
 
 from core.settings import Settings
 from indexer.apply import apply_pending
@@ -20,6 +19,7 @@ from indexer.watchers import Watcher, active_watchers
 from store import chain_log, watcher_cursors
 from store.mongo import database
 from store.redis import client_for
+from store.transient import RETRYABLE
 from tasks.celery_app import settings_of
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def poke(app: Celery, watcher: str, seq: int, slot: int | None = None, *,
 
 
 @shared_task(name=APPLY_TASK, bind=True, ignore_result=True, max_retries=None,
-             autoretry_for=(PyMongoError,), retry_backoff=True, retry_backoff_max=30)
+             autoretry_for=RETRYABLE, retry_backoff=True, retry_backoff_max=30)
 def apply_watcher(self, watcher: str, seq: int) -> dict[str, object]:
     settings = settings_of(self.app)
     client_for(settings.redis_url).delete(queued_flag(settings, watcher))

@@ -29,6 +29,12 @@ pytestmark = pytest.mark.integration
 LEASE_S = 2
 
 
+def served(count: int, **config):
+    chain = preprod_chain(count)
+    sim_config = SimulatorConfig([SimBlock.of(b) for b in chain], PREPROD_MAGIC, **config)
+    return chain, sim_config
+
+
 class FollowerProcess:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path

@@ -17,6 +17,7 @@ import pytest
 from chain.address import NodeAddress
 from chain.simulator import Rollback, SimBlock, SimulatorConfig
 from core.settings import PROJECT_ROOT, settings_from_mapping
+from protocols.registry import unregister
 from dhl.services import die_with_parent, wait_until
 from store import chain_log, own_txs
 from store.indexes import ensure_indexes
@@ -191,3 +192,38 @@ def assert_substantial(state) -> None:
     assert {d["watcher"] for d in docs} == {"demo-script", "demo-policy", "wallets"}
     assert sum(1 for d in docs if d["spent_slot"] != -1) > 20
     assert any("datum" in d for d in docs)
+
+
+def test_a_venue_api_timeout_is_retried_never_poison(pipeline, pipeline_env, tmp_path):
+    """Errors are classed by type: a venue API that times out (TransientError) makes the
+    task retry with backoff; the block is not poisoned, and once the API answers the
+    watcher catches up to exactly the straight application."""
+    settings, db, ref, app = pipeline
+    down = tmp_path / "venue-api-down"
+    down.touch()
+    env = {**pipeline_env, "VENUE_MODULES": "tests.support.demo_venue,tests.support.api_venue",
+           "DEMO_VENUE_API_DOWN": str(down)}
+    settings = settings_from_mapping(env)
+    blocks = preprod_chain(120)
+    write_log(db, [("forward", b) for b in blocks])
+    worker = start_worker(env, tmp_path, app)
+    try:
+        app.send_task("watchers.apply", args=["demo-api", 1])
+        assert wait_until(lambda: "VenueTimeout" in worker.log(), 60), worker.log()
+        time.sleep(2.0)  # a few retries while the API is down
+        from store import watcher_cursors
+
+        cursor = watcher_cursors.read(db, "demo-api")
+        assert cursor is not None and cursor.poisoned_seq is None
+        assert cursor.seq < len(blocks)
+        assert "POISON" not in worker.log()
+        down.unlink()  # the API answers again
+        wait_caught_up(db, app, sorted(watchers(settings)))
+    finally:
+        worker.stop()
+    try:
+        apply_straight(ref, settings, blocks, [])
+    finally:
+        unregister("demo-api")  # the registry is per process: keep it out of other tests
+    assert snapshot(db)["watcher_utxos"] == snapshot(ref)["watcher_utxos"]
+    assert any(d["watcher"] == "demo-api" and "datum" in d for d in snapshot(db)["watcher_utxos"])

@@ -34,10 +34,26 @@ def test_follower_absent_is_fine_unless_required():
 
 def test_follower_stale_or_lagging_fails_when_required():
     assert evaluate_follower(beat(10, lag_seconds=20), NOW, 300, True).ok is True
-    stale = evaluate_follower(beat(400, lag_seconds=0), NOW, 300, True)
-    assert not stale.ok and "last heartbeat 400s ago" in stale.detail
+    stale = evaluate_follower(beat(40, lag_seconds=0), NOW, 300, True, stale_after_s=30)
+    assert not stale.ok and "last heartbeat 40s ago" in stale.detail
     lagging = evaluate_follower(beat(5, lag_seconds=1000), NOW, 300, True)
     assert not lagging.ok and "1000s behind" in lagging.detail
+
+
+def test_follower_not_connected_or_without_blocks_is_down():
+    node = "tcp://relay.example:3001"
+    lost = evaluate_follower(beat(1, node=node, connected=False, problem="ConnectionRefused"),
+                             NOW, 300, True)
+    assert not lost.ok
+    assert lost.detail == f"not connected to {node}: ConnectionRefused"
+    last_block_ms = (NOW.timestamp() - 400) * 1000
+    silent = evaluate_follower(beat(1, node=node, connected=True, last_block_ms=last_block_ms,
+                                    lag_seconds=0), NOW, 300, True)
+    assert not silent.ok and "no block for 400s" in silent.detail
+    fresh = evaluate_follower(beat(1, node=node, connected=True,
+                                   last_block_ms=(NOW.timestamp() - 20) * 1000), NOW, 300, True)
+    assert fresh.ok and fresh.detail.startswith(f"connected to {node}")
+    assert fresh.info["last_block_seconds_ago"] == 20.0
 
 
 def test_heartbeat_reports_age_and_details():
