@@ -20,9 +20,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dhl run
 
-## make test: pyflakes, the MongoDB conformance tests, then everything else
+## make test: pyflakes, mypy (chain, core, store, protocols), the MongoDB conformance
+## tests, then everything else
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest tests/conformance -q
 	$(BIN)/python -m pytest tests -q --ignore=tests/conformance
 

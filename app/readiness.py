@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 import redis
-from pymongo import MongoClient
 
 from store import mongo as store_mongo
+from store.mongo import MongoClient
 from store import redis as store_redis
 from store.heartbeats import Heartbeat
 

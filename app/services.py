@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 import redis
 from flask import Flask, current_app
-from pymongo import MongoClient
 
 from core.settings import Settings
 from store import mongo as store_mongo
 from store import redis as store_redis
+from store.mongo import MongoClient
 from tasks.celeryconfig import QUEUES
 
 #: Readiness probes must answer fast when a service is gone, so their clients give up sooner.

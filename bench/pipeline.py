@@ -62,14 +62,27 @@ def ingest_rate(blocks) -> float:
     return rounds * len(raws) / (time.perf_counter() - started)
 
 
-def straight_rate(env: dict[str, str], blocks) -> float:
-    from tests.support.pipeline import apply_straight
+def apply_straight(db, settings, blocks) -> None:
+    """The baseline: the block log written in one go, each watcher applied in one process."""
+    from indexer.apply import apply_pending
+    from indexer.watchers import active_watchers
 
+    ensure_indexes(db)
+    stored = [chain_log.StoredBlock(b.hash.hex(), b.slot, b.height, b.era, b.raw, b.tx_count)
+              for b in blocks]
+    chain_log.store_blocks(db, stored)
+    chain_log.append_forwards(db, 1, stored)
+    for watcher in active_watchers(settings).values():
+        while apply_pending(db, watcher, "bench", batch=10_000).more:
+            pass
+
+
+def straight_rate(env: dict[str, str], blocks) -> float:
     settings = settings_from_mapping(env)
     client = connect(settings.mongo_url)
     db = client[f"bench_straight_{uuid.uuid4().hex[:6]}"]
     started = time.perf_counter()
-    apply_straight(db, settings, blocks, [])
+    apply_straight(db, settings, blocks)
     elapsed = time.perf_counter() - started
     client.drop_database(db.name)
     client.close()
@@ -77,7 +90,7 @@ def straight_rate(env: dict[str, str], blocks) -> float:
 
 
 def end_to_end(env: dict[str, str], blocks, workers: int, logs: Path) -> tuple[float, int]:
-    from tests.support.simulator import SimulatorThread
+    from chain.simulator_thread import SimulatorThread
 
     namespace = f"bench_{uuid.uuid4().hex[:8]}"
     run_env = {**os.environ, **env, "MONGO_DB": namespace, "REDIS_NAMESPACE": namespace,
@@ -134,7 +147,7 @@ def main() -> int:
         logs = Path(tmp)
         mongo = start_mongo(logs / "mongo", in_memory=True)
         env = {"MONGO_URL": mongo.url, "REDIS_URL": redis_url, "CARDANO_NETWORK": "preprod",
-               "WATCH_ADDRESSES": WALLET, "VENUE_MODULES": "tests.support.demo_venue"}
+               "WATCH_ADDRESSES": WALLET, "VENUE_MODULES": "protocols.demo"}
         try:
             ingest = ingest_rate(blocks)
             straight = straight_rate(env, blocks)

@@ -76,7 +76,8 @@ def decode_one(buffer: bytearray) -> tuple[Any, bytes] | None:
         return None
     except (cbor2.CBORDecodeError, ValueError, RecursionError, OverflowError) as error:
         raise DecodeError(f"malformed CBOR: {error}") from None
-    if obj is cbor2.break_marker:  # a stray "break" byte is not an item
+    # A stray "break" byte is not an item (break_marker is missing from cbor2's stubs).
+    if obj is cbor2.break_marker:  # type: ignore[attr-defined]
         raise DecodeError("malformed CBOR: a break code outside an indefinite-length item")
     end = stream.tell()
     raw = bytes(buffer[:end])

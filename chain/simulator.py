@@ -304,7 +304,7 @@ class Simulator:
         self.config = config
         self.chain = SimChain(config)
         self.connections = 0
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._grower: asyncio.Task[None] | None = None
 
     async def start(self, address: NodeAddress) -> None:

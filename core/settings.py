@@ -9,6 +9,7 @@ paper-mode stack.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from chain.address import NodeAddress, parse_node_address
+from core.node_address import EXPECTED as NODE_EXPECTED
+from core.node_address import NodeAddress, parse_node_address
 from core.errors import ConfigError
 from core.secrets import Secret
 
@@ -67,7 +69,7 @@ class Settings:
     follower_max_lag_seconds: int = 300
     require_follower: bool = False
     heartbeat_seconds: int = 15
-    follow_from: object = "tip"  # "origin", "tip" or a chain.points.Point
+    follow_from: str = "tip"  # "origin", "tip" or "SLOT.HASH"
     watcher_lease_seconds: int = 60
     follower_lease_seconds: int = 15
     venue_modules: tuple[str, ...] = ()
@@ -211,22 +213,22 @@ def parse_node(variable: str, raw: str) -> NodeAddress | None:
     try:
         return parse_node_address(raw)
     except ValueError:
-        from chain.address import EXPECTED
-
-        raise ConfigError(variable, EXPECTED, repr(raw)) from None
+        raise ConfigError(variable, NODE_EXPECTED, repr(raw)) from None
 
 
-def parse_start(variable: str, raw: str) -> object:
-    from chain.points import Point
+_POINT = re.compile(r"[0-9]+\.[0-9a-fA-F]{64}")
 
+
+def parse_start(variable: str, raw: str) -> str:
+    """`origin`, `tip` or `SLOT.HASH`; the follower turns the last into a chain point."""
     value = raw.strip()
     if value in ("origin", "tip"):
         return value
-    try:
-        return Point.parse(value)
-    except ValueError:
-        raise ConfigError(variable, "origin, tip or SLOT.HASH (a 64-hex-digit block hash)",
-                          repr(raw)) from None
+    if _POINT.fullmatch(value):
+        slot, block_hash = value.split(".")
+        return f"{int(slot)}.{block_hash.lower()}"
+    raise ConfigError(variable, "origin, tip or SLOT.HASH (a 64-hex-digit block hash)",
+                      repr(raw))
 
 
 def parse_modules(variable: str, raw: str) -> tuple[str, ...]:

@@ -6,7 +6,6 @@ import json
 import os
 import sys
 
-from pymongo.errors import PyMongoError
 
 from core.errors import ConfigError
 from core.settings import load_settings, redact_url
@@ -18,7 +17,7 @@ def _db():  # type: ignore[no-untyped-def]
     from dotenv import dotenv_values
 
     from dhl.stack import RUNTIME_ENV
-    from store.mongo import database, ping
+    from store.mongo import PyMongoError, database, ping
 
     try:
         settings = load_settings()

@@ -12,7 +12,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from pymongo.database import Database
+from store.mongo import Database
 
 from chain.ledger import Block, LedgerError, decode_block
 from indexer.effects import block_effects

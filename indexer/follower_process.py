@@ -14,6 +14,7 @@ import socket
 import threading
 
 from chain.follower import Follower, FollowerConfig
+from chain.points import Point
 from core.retry import Outage
 from core.settings import Settings
 from indexer.log_writer import LogWriter, LostLease
@@ -55,6 +56,11 @@ def run_follower(settings: Settings, poke: Poke, watchers: list[str]) -> int:
     return 0
 
 
+def start_point(follow_from: str) -> str | Point:
+    """FOLLOW_FROM as the follower takes it: "origin", "tip" or a point."""
+    return follow_from if follow_from in ("origin", "tip") else Point.parse(follow_from)
+
+
 def _lead(settings: Settings, db: object, writer: LogWriter, poke: Poke, watchers: list[str],
           mongo: Outage, broker: Outage, owner: str, current: dict[str, object],
           stopping: threading.Event) -> None:
@@ -67,7 +73,7 @@ def _lead(settings: Settings, db: object, writer: LogWriter, poke: Poke, watcher
         cursor = LeasedCursor(db, writer, mongo)  # type: ignore[arg-type]
         config = FollowerConfig(address=settings.cardano_node,
                                 magic=settings.cardano_network.magic,
-                                start=settings.follow_from)  # type: ignore[arg-type]
+                                start=start_point(settings.follow_from))
         follower = Follower(config, sink, cursor)
     except LostLease as error:
         log.warning("%s; standing by", error)

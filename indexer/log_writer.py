@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Callable
 
-from pymongo.database import Database
+from store.mongo import Database
 
 from core.retry import Outage, until_done
 from store import writer_lease

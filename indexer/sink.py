@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, TypeVar
 
-from pymongo.database import Database
+from store.mongo import Database
 
 from chain.follower import Crumb
 from chain.ledger import Block

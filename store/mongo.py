@@ -6,6 +6,11 @@ import threading
 
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+# Other packages name these through store/, so pymongo is imported here only.
+__all__ = ["Database", "MongoClient", "PyMongoError", "client_for", "close_all", "connect",
+           "database", "ping"]
 
 from core.settings import Settings
 

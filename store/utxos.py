@@ -3,16 +3,44 @@
 and un-spends what was spent after P — exactly, and as often as it is replayed."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 from pymongo import UpdateMany, UpdateOne
 from pymongo.database import Database
 
-from indexer.effects import CreatedUtxo
 from store.codec import decode_u64, encode_u64
 
 COLLECTION = "watcher_utxos"
 UNSPENT = -1
+
+
+class Output(Protocol):
+    @property
+    def address(self) -> str: ...
+    @property
+    def lovelace(self) -> int: ...
+    @property
+    def assets(self) -> dict[tuple[bytes, bytes], int]: ...
+    @property
+    def datum_hash(self) -> bytes | None: ...
+    @property
+    def inline_datum(self) -> bytes | None: ...
+    @property
+    def script_ref(self) -> bytes | None: ...
+
+
+class CreatedUtxo(Protocol):
+    """What a block created for a watcher (indexer/effects.py makes them; store/ only
+    needs their shape, so it does not import the indexer)."""
+
+    @property
+    def ref(self) -> str: ...
+    @property
+    def tx_id(self) -> str: ...
+    @property
+    def out(self) -> Output: ...
+    @property
+    def datum(self) -> dict[str, Any] | None: ...
 
 
 def _doc_id(watcher: str, ref: str) -> str:

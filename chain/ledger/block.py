@@ -208,7 +208,7 @@ def _block_tag(data: bytes, pos: int) -> tuple[int, int]:
         raise LedgerError("block: a 2-element array whose first element is not a block tag")
     if tag not in ERA_BY_TAG:
         raise LedgerError(f"block: unknown block tag {tag}")
-    return tag, after  # type: ignore[return-value]
+    return tag, after
 
 
 def _decode_raw(raw: bytes, tag: int | None, network_magic: int | None) -> Block:

@@ -146,6 +146,7 @@ def decode_header(wrapped_header: object) -> HeaderView:
     if type(index) is not int or index not in ERA_BY_HFC_INDEX:
         raise LedgerError(f"{where}: unknown era index {index!r:.20}")
     era = ERA_BY_HFC_INDEX[index]
+    prev: bytes | None  # the genesis successor has none
     if era == "byron":
         if not isinstance(content, (list, tuple)) or len(content) != 2:
             raise LedgerError(f"{where}: Byron header is not [[kind, size], header]")

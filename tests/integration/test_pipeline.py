@@ -23,7 +23,7 @@ from store import chain_log, own_txs
 from store.indexes import ensure_indexes
 from store.mongo import connect
 from tasks.celery_app import make_celery
-from tests.support import demo_venue
+from protocols import demo as demo_venue
 from tests.support.pipeline import (all_caught_up, apply_straight, rollback_script, snapshot,
                                     watchers, write_log)
 from tests.support.proctree import descendants
@@ -38,7 +38,7 @@ ROLLBACKS = [(39, 1), (69, 3), (109, 50)]  # (after block index, depth)
 @pytest.fixture
 def pipeline_env(test_env):
     return {**test_env, "CARDANO_NETWORK": "preprod", "WATCH_ADDRESSES": demo_venue.WALLET,
-            "VENUE_MODULES": "tests.support.demo_venue", "WATCHER_LEASE_SECONDS": "2",
+            "VENUE_MODULES": "protocols.demo", "WATCHER_LEASE_SECONDS": "2",
             "FOLLOWER_LEASE_SECONDS": "2"}
 
 
@@ -201,7 +201,7 @@ def test_a_venue_api_timeout_is_retried_never_poison(pipeline, pipeline_env, tmp
     settings, db, ref, app = pipeline
     down = tmp_path / "venue-api-down"
     down.touch()
-    env = {**pipeline_env, "VENUE_MODULES": "tests.support.demo_venue,tests.support.api_venue",
+    env = {**pipeline_env, "VENUE_MODULES": "protocols.demo,tests.support.api_venue",
            "DEMO_VENUE_API_DOWN": str(down)}
     settings = settings_from_mapping(env)
     blocks = preprod_chain(120)

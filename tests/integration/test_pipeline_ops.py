@@ -14,7 +14,7 @@ from indexer.apply import apply_pending
 from store import utxos, watcher_cursors
 from store.indexes import ensure_indexes
 from store.mongo import close_all, connect
-from tests.support import demo_venue
+from protocols import demo as demo_venue
 from tests.support.pipeline import apply_straight, leading_sink, snapshot, watchers, write_log
 from tests.support.simulator import preprod_chain as blocks
 
@@ -34,7 +34,7 @@ class Fragile(demo_venue.DemoScript):
 @pytest.fixture
 def env(test_env):
     return {**test_env, "CARDANO_NETWORK": "preprod", "WATCH_ADDRESSES": demo_venue.WALLET,
-            "VENUE_MODULES": "tests.support.demo_venue"}
+            "VENUE_MODULES": "protocols.demo"}
 
 
 @pytest.fixture

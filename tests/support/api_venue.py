@@ -1,5 +1,5 @@
 """A venue watcher that needs its venue's API to read a datum, for tests of transient
-failures. Imported through VENUE_MODULES (with tests.support.demo_venue)."""
+failures. Imported through VENUE_MODULES (with protocols.demo)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ from typing import Any
 from core.errors import TransientError
 from protocols.base import Watch
 from protocols.registry import register, unregister
-from tests.support.demo_venue import SCRIPT_CREDENTIAL, DemoScript
+from protocols.demo import SCRIPT_CREDENTIAL, DemoScript
 
 
 class VenueTimeout(TransientError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo.database import Database
+from store.mongo import Database
 
 from chain.ledger import Block
 from core.settings import Settings
@@ -15,7 +15,7 @@ from store.indexes import ensure_indexes
 
 
 def watchers(settings: Settings) -> dict[str, Any]:
-    import tests.support.demo_venue  # noqa: F401  (registers the demo watchers)
+    import protocols.demo  # noqa: F401  (registers the demo watchers)
 
     return active_watchers(settings)
 

@@ -1,17 +1,18 @@
 """The node simulator on a real socket, in a background thread, for tests."""
 from __future__ import annotations
 
-import asyncio
-import threading
 from pathlib import Path
 
 from chain.address import NodeAddress
 from chain.blockfile import read_blocks
 from chain.ledger import Block
-from chain.simulator import SimBlock, Simulator, SimulatorConfig
+from chain.simulator import SimBlock
+from chain.simulator_thread import SimulatorThread
 from tests.support.fixtures import fixtures_dir
 
 PREPROD_MAGIC = 1
+__all__ = ["PREPROD_MAGIC", "SimulatorThread", "preprod_blocks", "preprod_chain",
+           "preview_blocks", "unix_address"]
 
 
 def preprod_chain(count: int | None = None) -> list[Block]:
@@ -27,28 +28,6 @@ def preprod_blocks(count: int | None = None) -> list[SimBlock]:
 def preview_blocks() -> list[SimBlock]:
     folder = fixtures_dir() / "cardano" / "segments" / "preview-conway-argus-h3319101"
     return [SimBlock.of(b) for b in read_blocks(folder, 2)]
-
-
-class SimulatorThread:
-    def __init__(self, config: SimulatorConfig, address: NodeAddress) -> None:
-        self.config = config
-        self.loop = asyncio.new_event_loop()
-        self.simulator = Simulator(config)
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.simulator.start(address), self.loop).result(10)
-        if address.scheme == "tcp":
-            address = NodeAddress("tcp", address.host, self.simulator.port)
-        self.address = address
-
-    @property
-    def submitted(self) -> list[tuple[int, bytes]]:
-        return self.simulator.chain.submitted
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.simulator.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
 
 
 def unix_address(tmp_path: Path) -> NodeAddress:

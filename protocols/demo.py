@@ -1,5 +1,7 @@
-"""Venue watchers for tests over the recorded preprod chunk: a script address with many
-outputs spent within the chunk, and a minting policy. Imported through VENUE_MODULES."""
+"""Demo watchers over the recorded preprod chunk: a script address with many outputs
+spent within the chunk, and a minting policy. Registered only when VENUE_MODULES names
+this module; the tests and the benchmarks use them, and they are the smallest example of
+a watcher (docs/adding-a-venue.md). Not a lending venue."""
 from __future__ import annotations
 
 from typing import Any
