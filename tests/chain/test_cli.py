@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from core.settings import PROJECT_ROOT
-from dhl.services import free_port, start_simulator
+from stack.services import free_port, start_simulator
 from tests.support.fixtures import cardano
 
 pytestmark = pytest.mark.integration

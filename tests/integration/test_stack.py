@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from core.settings import PROJECT_ROOT, settings_from_mapping
-from dhl import stack as stack_module
-from dhl.services import free_port, redis_answers, wait_until
+from stack import runner as stack_module
+from stack.services import free_port, redis_answers, wait_until
 from tests.support.proctree import all_gone, descendants, kill_tree
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

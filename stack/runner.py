@@ -1,4 +1,5 @@
-"""`dhl run`: the whole system in one terminal, in paper mode on embedded defaults.
+"""The stack runner behind `dhl run`: the whole system in one terminal, in paper mode
+on embedded defaults.
 
 It decides where Redis and MongoDB are (the operator's URLs, a Redis already on
 127.0.0.1:6379, or local servers it starts itself), creates the indexes, then runs
@@ -18,8 +19,8 @@ from contextlib import ExitStack
 from typing import Mapping
 
 from core.settings import PROJECT_ROOT, Settings, settings_from_mapping
-from dhl.procfile import load_processes
-from dhl.services import (LocalService, ServiceError, die_with_parent, mongo_answers,
+from stack.procfile import load_processes
+from stack.services import (LocalService, ServiceError, die_with_parent, mongo_answers,
                           redis_answers, start_mongo, start_redis, start_simulator, wait_until)
 
 log = logging.getLogger("dhl.run")
