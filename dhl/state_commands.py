@@ -17,7 +17,7 @@ def _db():  # type: ignore[no-untyped-def]
     running now (its embedded services are on ports it chose; it writes them down)."""
     from dotenv import dotenv_values
 
-    from stack.runner import RUNTIME_ENV
+    from stack.runtime_env import RUNTIME_ENV
     from store.mongo import database, ping
 
     try:

@@ -15,7 +15,8 @@ import pytest
 import redis as redis_lib
 
 from core.settings import Settings, settings_from_mapping
-from stack.services import LocalService, redis_answers, start_mongo, start_redis
+from stack.processes import LocalService
+from stack.services import redis_answers, start_mongo, start_redis
 from store import mongo as store_mongo
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"

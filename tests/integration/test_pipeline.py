@@ -17,7 +17,7 @@ import pytest
 from chain.address import NodeAddress
 from chain.simulator import Rollback, SimBlock, SimulatorConfig
 from core.settings import PROJECT_ROOT, settings_from_mapping
-from stack.services import die_with_parent, wait_until
+from stack.processes import die_with_parent, wait_until
 from store import chain_log, own_txs
 from store.indexes import ensure_indexes
 from store.mongo import connect

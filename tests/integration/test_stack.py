@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from core.settings import PROJECT_ROOT, settings_from_mapping
-from stack import runner as stack_module
-from stack.services import free_port, redis_answers, wait_until
+from stack import resolve as stack_module
+from stack.processes import ServiceError, free_port, wait_until
+from stack.services import redis_answers
 from tests.support.proctree import all_gone, descendants, kill_tree
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -134,5 +135,5 @@ def test_embedded_redis_is_started_when_none_is_there(monkeypatch, tmp_path):
 def test_unreachable_explicit_redis_is_a_clear_error(tmp_path):
     settings = settings_from_mapping({"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
                                       "DATA_DIR": str(tmp_path)})
-    with ExitStack() as stack, pytest.raises(stack_module.ServiceError, match="REDIS_URL"):
+    with ExitStack() as stack, pytest.raises(ServiceError, match="REDIS_URL"):
         stack_module.resolve_redis(settings, stack)
