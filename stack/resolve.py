@@ -10,10 +10,13 @@ from contextlib import ExitStack
 from core.settings import Settings
 from stack.console import say
 from stack.processes import LocalService, ServiceError
-from stack.services import (mongo_answers, redis_answers, start_mongo, start_redis,
-                            start_simulator)
+from stack.services import (MONGO_DATABASES, mongo_answers, redis_answers, start_mongo,
+                            start_redis, start_simulator)
 
 DEFAULT_LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+#: Where earlier versions kept every database in one nx-27017 file.
+OLD_SINGLE_FILE = "dhl.db"
 
 #: What the demo replays when no node is configured: 864 real linked preprod blocks.
 DEMO_CHUNK = ("cardano", "segments", "preprod-babbage-chunk01285", "01285.chunk")
@@ -42,10 +45,14 @@ def resolve_mongo(settings: Settings, cleanup: ExitStack) -> str:
             raise ServiceError("MONGO_URL is set but no MongoDB answers there; start it or "
                                "unset MONGO_URL to use the embedded server")
         return settings.mongo_url
-    service = start_mongo(settings.data_dir / "mongo")
+    data_dir = settings.data_dir / "mongo"
+    service = start_mongo(data_dir)
     cleanup.callback(_stop, service)
     say(f"started the embedded MongoDB server (nx-27017) at {service.url} "
-        f"(data in {settings.data_dir / 'mongo'})")
+        f"(a file per database in {data_dir / MONGO_DATABASES}, log {service.log_path})")
+    if (data_dir / OLD_SINGLE_FILE).exists():
+        say(f"{data_dir / OLD_SINGLE_FILE} held every database in one file and is no longer "
+            "read; delete it (and its nx-* logs) when you do not need it")
     return service.url
 
 

@@ -79,24 +79,63 @@ def nx_27017_binary() -> str | None:
     return shutil.which("nx-27017")
 
 
+#: Inside a MongoDB data directory: one SQLite file per database, the server's pid file,
+#: and its one log.
+MONGO_DATABASES = "db"
+MONGO_PID_FILE = "nx.pid"
+MONGO_LOG = "mongo.log"
+
+
 def start_mongo(data_dir: Path, port: int | None = None, in_memory: bool = False,
                 timeout_s: float = 30.0) -> LocalService:
-    """The nx-27017 MongoDB wire-protocol server (pinned in setup.cfg's `embedded` extra)."""
+    """The nx-27017 MongoDB wire-protocol server (pinned in setup.cfg's `embedded` extra).
+
+    `--data-dir` gives every database its own SQLite file (or its own in-memory store):
+    with one file, all databases share their collections, and dropping one empties all.
+    """
     binary = nx_27017_binary()
     if binary is None:
         raise ServiceError("nx-27017 is not installed: `pip install -e '.[embedded]'` "
                            "(or set MONGO_URL to a real MongoDB)")
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    db = "memory" if in_memory else str(data_dir / "dhl.db")
-    argv = [binary, "--db", db, "--host", LOOPBACK, "-p", str(port),
-            "--log-file", str(data_dir / f"nx-{port}.log"),
-            "--pid-file", str(data_dir / f"nx-{port}.pid")]
-    log_path = data_dir / f"nx-{port}.out"
+    pid_file = data_dir / MONGO_PID_FILE
+    for stale in [pid_file, *data_dir.glob("nx-*.pid")]:  # nx-PORT.pid: earlier versions'
+        clear_stale_pid_file(stale)
+    databases = "memory" if in_memory else str(data_dir / MONGO_DATABASES)
+    # Its own log file would repeat every line it also writes to stderr, which goes to
+    # the one log below.
+    argv = [binary, "--data-dir", databases, "--host", LOOPBACK, "-p", str(port),
+            "--log-file", os.devnull, "--pid-file", str(pid_file)]
+    log_path = data_dir / MONGO_LOG
     url = f"mongodb://{LOOPBACK}:{port}/?directConnection=true"
     process, offset = spawn("mongodb", argv, log_path)
     return started(LocalService("mongodb", url, process, log_path), lambda: mongo_answers(url),
                    timeout_s, offset)
+
+
+def clear_stale_pid_file(pid_file: Path) -> None:
+    """Remove a pid file left by a server that is gone; refuse if the server still runs.
+
+    nx-27017 will not start while its pid file names a live process, so a file left by
+    a killed server would block every later start once its pid is reused.
+    """
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        pid = None
+    if pid is not None and _is_nx_27017(pid):
+        raise ServiceError(f"nx-27017 already serves {pid_file.parent} (pid {pid}); stop it, "
+                           "or use another DATA_DIR")
+    pid_file.unlink(missing_ok=True)
+
+
+def _is_nx_27017(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False  # gone (or not Linux: then the file is taken as stale)
+    return b"nx-27017" in command or b"nx_27017" in command
 
 
 def start_simulator(block_files: list[Path], data_dir: Path, *, network: str = "mainnet",
