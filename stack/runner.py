@@ -1,10 +1,13 @@
 """The stack runner behind `dhl run`: the whole system in one terminal, in paper mode
 on embedded defaults.
 
-It decides where Redis and MongoDB are (the operator's URLs, a Redis already on
-127.0.0.1:6379, or local servers it starts itself), creates the indexes, then runs
-every Procfile process with honcho until Ctrl-C, and stops the services it started
-after the processes that use them.
+In order: it locks DATA_DIR (one stack per data directory), checks where it will
+listen, decides where Redis and MongoDB are (the operator's URLs, a Redis already on
+127.0.0.1:6379, or local servers it starts itself), claims its Redis namespace, creates
+the indexes, then runs every Procfile process with honcho until Ctrl-C, and stops the
+services it started after the processes that use them. A stack with another DATA_DIR
+shares nothing with it: not the data, the namespace, the ports nor gunicorn's control
+socket.
 """
 from __future__ import annotations
 
@@ -12,27 +15,36 @@ import os
 import sys
 import threading
 import time
-import urllib.request
 from contextlib import ExitStack
 from typing import Mapping
 
+from core.errors import ConfigError
 from core.settings import PROJECT_ROOT, Settings, settings_from_mapping
+from stack import lock
+from stack.announce import announce_when_up, web_base
 from stack.console import say
 from stack.honcho_manager import orphan_proof_manager
+from stack.namespace import claim_namespace, namespace_for
+from stack.ports import Listen, choose_listen
 from stack.procfile import load_processes
-from stack.processes import ServiceError, wait_until
+from stack.processes import LOOPBACK, ServiceError
 from stack.resolve import resolve_mongo, resolve_node, resolve_redis
 from stack.runtime_env import write_runtime_env
 
 
-def child_environment(environ: Mapping[str, str], settings: Settings, redis_url: str,
-                      mongo_url: str) -> dict[str, str]:
+def child_environment(environ: Mapping[str, str], settings: Settings, listen: Listen,
+                      namespace: str, redis_url: str, mongo_url: str) -> dict[str, str]:
+    """What every Procfile process sees: the choices made here, over the operator's."""
     env = dict(environ)
     env.update({
         "REDIS_URL": redis_url,
         "MONGO_URL": mongo_url,
-        "PORT": str(settings.port),
-        "FLOWER_PORT": str(settings.flower_port),
+        "REDIS_NAMESPACE": namespace,
+        "PORT": str(listen.port),
+        "FLOWER_PORT": str(listen.flower_port),
+        "FLOWER_URL": settings.flower_url or f"http://{LOOPBACK}:{listen.flower_port}/",
+        # gunicorn's control socket lives in DATA_DIR: every child must agree on it.
+        "DATA_DIR": str(settings.data_dir),
         "PYTHONUNBUFFERED": "1",
         # The Procfile's commands (gunicorn, celery) come from this virtual environment.
         "PATH": os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")]),
@@ -40,20 +52,13 @@ def child_environment(environ: Mapping[str, str], settings: Settings, redis_url:
     return env
 
 
-def _announce_when_up(settings: Settings, stop: threading.Event) -> None:
-    host = "127.0.0.1" if settings.bind_host in ("0.0.0.0", "::") else settings.bind_host
-    base = f"http://{host}:{settings.port}"
-
-    def healthy() -> bool:
-        with urllib.request.urlopen(base + "/health", timeout=1) as response:
-            return response.status == 200
-
-    if wait_until(lambda: stop.is_set() or healthy(), timeout_s=120, interval_s=0.5) \
-            and not stop.is_set():
-        say(f"API      {base}/   (health {base}/health, readiness {base}/ready)")
-        say(f"API docs {base}/docs   (OpenAPI {base}/openapi.json)")
-        say(f"Flower   http://127.0.0.1:{settings.flower_port}/")
-        say(f"mode     {settings.mode}; Ctrl-C stops everything")
+def _say_moved(settings: Settings, listen: Listen) -> None:
+    if listen.port != settings.port:
+        say(f"port {settings.port} is taken: the web process listens on {listen.port} "
+            "(set PORT to choose)")
+    if listen.flower_port != settings.flower_port:
+        say(f"port {settings.flower_port} is taken: Flower listens on {listen.flower_port} "
+            "(set FLOWER_PORT to choose)")
 
 
 def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
@@ -63,13 +68,26 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
     processes = load_processes(PROJECT_ROOT / "Procfile")
     with ExitStack() as cleanup:
         try:
+            # First the lock: a second stack in this DATA_DIR must not touch anything.
+            held = cleanup.enter_context(lock.acquire(settings.data_dir))
+            listen = choose_listen(settings)  # before any process starts
+            namespace = namespace_for(settings)
+            web = web_base(settings.bind_host, listen.port) + "/"
+            held.describe(web=web, flower=f"http://{LOOPBACK}:{listen.flower_port}/",
+                          namespace=namespace)
+            _say_moved(settings, listen)
             redis_url = resolve_redis(settings, cleanup)
+            cleanup.enter_context(claim_namespace(redis_url, namespace, settings.data_dir,
+                                                  {"web": web}))
             mongo_url = resolve_mongo(settings, cleanup)
             node_env = resolve_node(settings, cleanup)
+        except ConfigError as error:
+            print(f"config error: {error}", file=sys.stderr, flush=True)
+            return 2
         except ServiceError as error:
             print(f"dhl run: {error}", file=sys.stderr, flush=True)
             return 1
-        env = child_environment(environ, settings, redis_url, mongo_url)
+        env = child_environment(environ, settings, listen, namespace, redis_url, mongo_url)
         if node_env is None:
             processes.pop("follower", None)
         else:
@@ -86,7 +104,7 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
         for name, command in processes.items():
             manager.add_process(name, command, env=env, cwd=str(PROJECT_ROOT))
         stop = threading.Event()
-        announcer = threading.Thread(target=_announce_when_up, args=(settings, stop), daemon=True)
+        announcer = threading.Thread(target=announce_when_up, args=(settings, stop), daemon=True)
         announcer.start()
         started = time.monotonic()
         manager.loop()
