@@ -43,9 +43,13 @@ class DataDirLock:
 
 def acquire(data_dir: Path) -> DataDirLock:
     """Lock `data_dir` for this process, or raise ConfigConflict naming the holder."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        raise ConfigConflict("DATA_DIR", f"{data_dir} cannot be used ({error.strerror}); "
+                                         "give a directory this user may write") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

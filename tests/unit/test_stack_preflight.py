@@ -80,6 +80,13 @@ def test_one_lock_per_data_dir(tmp_path: Path):
     assert not lock.is_held(tmp_path)
 
 
+def test_a_data_dir_that_cannot_be_made_is_named(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ConfigConflict, match=rf"^DATA_DIR: {blocker}/var cannot be used \("):
+        lock.acquire(blocker / "var")
+
+
 def test_namespace_from_data_dir_unless_set(tmp_path: Path):
     a = namespace_for(settings_from_mapping({"DATA_DIR": str(tmp_path / "a")}))
     b = namespace_for(settings_from_mapping({"DATA_DIR": str(tmp_path / "b")}))
