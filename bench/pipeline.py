@@ -32,7 +32,8 @@ from chain.blockfile import read_blocks  # noqa: E402
 from chain.ledger import decode_block  # noqa: E402
 from chain.simulator import SimBlock, SimulatorConfig  # noqa: E402
 from core.settings import load_settings, settings_from_mapping  # noqa: E402
-from dhl.services import die_with_parent, redis_answers, start_mongo, wait_until  # noqa: E402
+from stack.processes import die_with_parent, wait_until  # noqa: E402
+from stack.services import redis_answers, start_mongo  # noqa: E402
 from store import chain_log, watcher_cursors  # noqa: E402
 from store.indexes import ensure_indexes  # noqa: E402
 from store.mongo import connect  # noqa: E402

@@ -23,3 +23,14 @@ class ConfigError(AppError):
         self.got = got
         shown = "nothing" if got is None else got
         super().__init__(f"{variable}: expected {expected}, got {shown}")
+
+
+class ConfigConflict(ConfigError):
+    """A well-formed setting this machine cannot honour now: a port in use, a data
+    directory or a key namespace taken by another stack. `str()` is the operator's line."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        AppError.__init__(self, f"{variable}: {problem}")
+        self.variable = variable
+        self.expected = problem
+        self.got = None

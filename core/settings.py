@@ -50,6 +50,7 @@ class Settings:
     port: int = 8000
     bind_host: str = "127.0.0.1"
     flower_port: int = 5555
+    flower_url: str = ""  # empty: the web index does not link to Flower
     log_level: str = "INFO"
     mongo_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
     mongo_db: str = "dhl"
@@ -199,6 +200,10 @@ def parse_optional_redis_url(variable: str, raw: str) -> str:
     return parse_redis_url(variable, raw) if raw.strip() else ""
 
 
+def parse_optional_http_url(variable: str, raw: str) -> str:
+    return parse_http_url(variable, raw) if raw.strip() else ""
+
+
 def parse_name(variable: str, raw: str) -> str:
     """A database name or key namespace: letters, digits, '-' and '_' only."""
     value = raw.strip()
@@ -308,6 +313,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("PORT", "port", parse_port, "HTTP port of the web process"),
     Spec("BIND_HOST", "bind_host", parse_host, "address the web process listens on"),
     Spec("FLOWER_PORT", "flower_port", parse_port, "port of Flower (Celery monitoring)"),
+    Spec("FLOWER_URL", "flower_url", parse_optional_http_url,
+         "Flower's address, linked from the web index at /; dhl run sets it"),
     Spec("LOG_LEVEL", "log_level", _choice(LOG_LEVELS, upper=True), "logging level"),
     Spec("MONGO_URL", "mongo_url", parse_mongo_url, "MongoDB; unset: embedded nx-27017"),
     Spec("MONGO_DB", "mongo_db", parse_name, "MongoDB database name"),

@@ -19,7 +19,7 @@ def _load_or_exit():  # type: ignore[no-untyped-def]
 
 def cmd_run(args: argparse.Namespace) -> int:
     from core.logging import configure_logging
-    from dhl.stack import run_stack
+    from stack.runner import run_stack
 
     settings = _load_or_exit()
     configure_logging(settings)

@@ -14,16 +14,17 @@ from core.settings import load_settings, redact_url
 def _db():  # type: ignore[no-untyped-def]
     """The settings and database of the stack: the operator's, or the one `dhl run` is
     running now (its embedded services are on ports it chose; it writes them down)."""
-    from dotenv import dotenv_values
-
-    from dhl.stack import RUNTIME_ENV
+    from stack.runtime_env import read_runtime_env
     from store.mongo import PyMongoError, database, ping
 
     try:
         settings = load_settings()
-        runtime = settings.data_dir / RUNTIME_ENV
-        if "MONGO_URL" not in settings.explicit and runtime.is_file():
-            settings = load_settings({**dotenv_values(runtime), **os.environ})
+        if "MONGO_URL" not in settings.explicit:
+            # Into the environment, under what the operator set: Celery's app reads it
+            # too, so `dhl reprocess` pokes the stack's queues in its Redis namespace.
+            for key, value in read_runtime_env(settings.data_dir).items():
+                os.environ.setdefault(key, value)
+            settings = load_settings()
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

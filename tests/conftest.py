@@ -15,7 +15,8 @@ import pytest
 import redis as redis_lib
 
 from core.settings import Settings, settings_from_mapping
-from dhl.services import LocalService, redis_answers, start_mongo, start_redis
+from stack.processes import LocalService
+from stack.services import redis_answers, start_mongo, start_redis
 from store import mongo as store_mongo
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -23,7 +24,8 @@ LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 
 @pytest.fixture(scope="session")
 def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """TEST_MONGO_URL if given, else an nx-27017 server started for the session."""
+    """TEST_MONGO_URL if given, else an nx-27017 server started for the session (in memory,
+    each database in a store of its own: dropping a test's database leaves the others)."""
     given = os.environ.get("TEST_MONGO_URL")
     if given:
         yield given

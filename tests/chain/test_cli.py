@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from core.settings import PROJECT_ROOT
-from dhl.services import free_port, start_simulator
+from stack.processes import free_port
+from stack.services import start_simulator
 from tests.support.fixtures import cardano
 
 pytestmark = pytest.mark.integration

@@ -124,7 +124,7 @@ def test_a_bad_peer_is_one_log_line_and_a_reconnect(tcp, caplog, mode):
 
 def test_unreachable_node_gives_up_after_its_attempts():
     from chain.follower import Unreachable
-    from dhl.services import free_port
+    from stack.processes import free_port
 
     address = NodeAddress("tcp", "127.0.0.1", free_port())
     with pytest.raises(Unreachable, match="gave up after 3 attempts"):

@@ -12,7 +12,7 @@ import pytest
 from chain.address import NodeAddress
 from chain.simulator import Rollback, SimulatorConfig
 from core.settings import PROJECT_ROOT
-from dhl.services import die_with_parent
+from stack.processes import die_with_parent
 from tests.support.chainlog import effective_chain, read_events
 from tests.support.simulator import PREPROD_MAGIC, SimulatorThread, preprod_blocks
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
+from core.settings import settings_from_mapping
 
 pytestmark = pytest.mark.integration
 
@@ -46,3 +47,30 @@ def test_metrics_speak_prometheus(client):
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
     assert "dhl_store_up 1.0" in response.get_data(as_text=True)
+
+
+def test_root_lists_the_links_as_json_or_html(client):
+    expected = {"health": "/health", "ready": "/ready", "metrics": "/metrics", "docs": "/docs",
+                "openapi": "/openapi.json"}
+    plain = client.get("/")  # no Accept header: JSON
+    assert plain.status_code == 200 and plain.is_json and "Accept" in plain.vary
+    assert plain.get_json() == {"service": "DH-Leverage", "mode": "paper", "links": expected}
+    for path in expected.values():
+        assert client.get(path).status_code in (200, 503), path  # /ready: 503 without workers
+
+    browser = client.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert browser.status_code == 200 and browser.mimetype == "text/html"
+    assert all(f'<a href="{path}">' in browser.get_data(as_text=True)
+               for path in expected.values())
+    assert "flower" not in browser.get_data(as_text=True).lower()  # none configured
+
+
+def test_root_links_flower_when_configured(test_env, redis_client):
+    app = create_app(settings_from_mapping({**test_env, "FLOWER_URL": "http://127.0.0.1:5599/"}))
+    try:
+        client = app.test_client()
+        assert client.get("/").get_json()["links"]["flower"] == "http://127.0.0.1:5599/"
+        page = client.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+        assert '<a href="http://127.0.0.1:5599/">' in page
+    finally:
+        app.extensions["dhl"].close()

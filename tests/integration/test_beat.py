@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import PROJECT_ROOT
-from dhl.services import die_with_parent, wait_until
+from stack.processes import die_with_parent, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,8 @@ import redis as redis_lib
 from app import create_app
 from chain.address import NodeAddress
 from core.settings import settings_from_mapping
-from dhl.services import free_port, start_redis, wait_until
+from stack.processes import free_port, wait_until
+from stack.services import start_redis
 from store import chain_log
 from tests.integration.test_follower_lease import FollowerProcess, served
 from tests.support.simulator import SimulatorThread

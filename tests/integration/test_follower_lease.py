@@ -18,7 +18,8 @@ import pytest
 from chain.address import NodeAddress
 from chain.simulator import Rollback, SimBlock, SimulatorConfig
 from core.settings import PROJECT_ROOT
-from dhl.services import die_with_parent, free_port, start_mongo, wait_until
+from stack.processes import die_with_parent, free_port, wait_until
+from stack.services import start_mongo
 from store import chain_log, writer_lease
 from store.mongo import connect
 from tests.support.chainlog import effective_chain

@@ -18,7 +18,7 @@ from chain.address import NodeAddress
 from chain.simulator import Rollback, SimBlock, SimulatorConfig
 from core.settings import PROJECT_ROOT, settings_from_mapping
 from protocols.registry import unregister
-from dhl.services import die_with_parent, wait_until
+from stack.processes import die_with_parent, wait_until
 from store import chain_log, own_txs
 from store.indexes import ensure_indexes
 from store.mongo import connect

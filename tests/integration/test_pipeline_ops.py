@@ -181,7 +181,7 @@ def test_own_transactions_are_seen_reopened_by_a_rollback_and_seen_again(stores)
 
 
 def test_state_without_mongodb_is_one_clear_line(env):
-    from dhl.services import free_port
+    from stack.processes import free_port
 
     result = dhl({**env, "MONGO_URL": f"mongodb://127.0.0.1:{free_port()}/"}, "state",
                  "cursors")

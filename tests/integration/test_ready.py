@@ -7,7 +7,7 @@ import pytest
 
 from app import create_app
 from core.settings import settings_from_mapping
-from dhl.services import start_mongo, start_redis
+from stack.services import start_mongo, start_redis
 from store import heartbeats
 from store.mongo import close_all, database
 

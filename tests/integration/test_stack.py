@@ -1,131 +1,293 @@
-"""`dhl run` brings the whole stack up on embedded defaults and takes it all down on Ctrl-C."""
+"""`dhl run` brings the whole stack up on embedded defaults and takes it all down on Ctrl-C;
+a second one in the same DATA_DIR refuses, one with another DATA_DIR runs apart.
+
+Starting a stack costs seconds of both cores, so the tests of one running stack share
+it (module scope) and run in file order; the last of them stops it.
+"""
 from __future__ import annotations
 
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+import redis as redis_lib
 
 from core.settings import PROJECT_ROOT, settings_from_mapping
-from dhl import stack as stack_module
-from dhl.services import free_port, redis_answers, wait_until
+from stack import lock
+from stack import resolve as stack_module
+from stack.namespace import claim_key, namespace_for
+from stack.processes import ServiceError, free_port, port_open, wait_until
+from stack.runtime_env import read_runtime_env
+from stack.services import redis_answers
 from tests.support.proctree import all_gone, descendants, kill_tree
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+DHL = os.path.join(os.path.dirname(sys.executable), "dhl")
+#: Settings of the machine or a .env that would make these stacks something else.
+NOT_INHERITED = ("MONGO_URL", "MONGO_DB", "PORT", "FLOWER_PORT", "FLOWER_URL", "BIND_HOST",
+                 "REDIS_NAMESPACE", "DATA_DIR", "CARDANO_NODE")
 
-def get(url: str) -> tuple[int, bytes]:
+
+def get(url: str, accept: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
     try:
-        with urllib.request.urlopen(url, timeout=3) as response:
+        with urllib.request.urlopen(request, timeout=3) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
 
 
-def port_open(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.settimeout(0.3)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+def stack_env(redis_url: str, data_dir: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+    env.update({"REDIS_URL": redis_url, "DATA_DIR": str(data_dir), **settings})
+    return env
 
 
-@pytest.fixture
-def running_stack(redis_url, namespace, tmp_path):
-    port, flower_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("MONGO_URL", "PORT")}
-    env.update({"PORT": str(port), "FLOWER_PORT": str(flower_port), "REDIS_URL": redis_url,
-                "REDIS_NAMESPACE": namespace, "MONGO_DB": namespace,
-                "DATA_DIR": str(tmp_path / "data")})
-    log_path = tmp_path / "stack.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "dhl"), "run"],
-                                env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        yield proc, port, flower_port, log_path
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+def dhl_run_once(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A `dhl run` expected to refuse at once."""
+    return subprocess.run([DHL, "run"], env=env, cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+@dataclass
+class Stack:
+    proc: subprocess.Popen[bytes]
+    port: int
+    flower_port: int
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def namespace(self) -> str:
+        return namespace_for(settings_from_mapping({"DATA_DIR": str(self.data_dir)}))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def ready(self) -> bool:
+        return get(self.base + "/ready")[0] == 200
+
+    def wait_ready(self) -> None:
+        assert wait_until(self.ready, timeout_s=120, interval_s=0.5), self.log()[-6000:]
+
+    def stop(self) -> int:
+        """Ctrl-C, as an operator stops it; the whole tree is killed if that hangs."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
             try:
-                proc.wait(timeout=60)
+                self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                kill_tree(proc.pid)
-                proc.wait(timeout=30)
+                kill_tree(self.proc.pid)
+                self.proc.wait(timeout=30)
+        return int(self.proc.returncode)
 
 
-def wait_ready(base: str, log_path: Path) -> None:
-    assert wait_until(lambda: get(base + "/ready")[0] == 200, timeout_s=120, interval_s=0.5), \
-        log_path.read_text(errors="replace")[-6000:]
+def start_stack(tmp: Path, redis_url: str, **settings: str) -> Stack:
+    port, flower_port = free_port(), free_port()
+    data_dir = tmp / "data"
+    env = stack_env(redis_url, data_dir, PORT=str(port), FLOWER_PORT=str(flower_port),
+                    **settings)
+    log_path = tmp / "stack.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([DHL, "run"], env=env, cwd=PROJECT_ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    return Stack(proc, port, flower_port, data_dir, log_path)
 
 
-def test_make_run_stack_answers_ready_and_stops_cleanly(running_stack):
-    proc, port, flower_port, log_path = running_stack
-    base = f"http://127.0.0.1:{port}"
+@pytest.fixture(scope="module")
+def first(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One full stack (follower included) with no REDIS_NAMESPACE: derived from DATA_DIR."""
+    started = start_stack(tmp_path_factory.mktemp("first"), redis_url)
+    try:
+        yield started
+    finally:
+        started.stop()
+        _forget_namespace(redis_url, started.namespace)
 
-    def log() -> str:
-        return log_path.read_text(errors="replace")
 
-    wait_ready(base, log_path)
-    status, body = get(base + "/ready")
-    checks = json.loads(body)["checks"]
+def _forget_namespace(redis_url: str, namespace: str) -> None:
+    client = redis_lib.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{namespace}:*", count=500))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def test_stack_answers_ready(first: Stack):
+    first.wait_ready()
+    checks = json.loads(get(first.base + "/ready")[1])["checks"]
     assert all(checks[name]["ok"] for name in ("mongodb", "redis", "broker")), checks
 
-    status, body = get(base + "/openapi.json")
+    status, body = get(first.base + "/openapi.json")
     assert status == 200 and "/ready" in json.loads(body)["paths"]
-    assert get(base + "/docs")[0] == 200
-    assert wait_until(lambda: get(f"http://127.0.0.1:{flower_port}/healthcheck")[0] == 200,
-                      timeout_s=60, interval_s=0.5), log()[-6000:]
+    assert get(first.base + "/docs")[0] == 200
+    assert wait_until(lambda: get(f"http://127.0.0.1:{first.flower_port}/healthcheck")[0] == 200,
+                      timeout_s=60, interval_s=0.5), first.log()[-6000:]
 
     # beat -> broker -> worker -> MongoDB: the worker heartbeat shows up in /ready.
     def worker_seen() -> bool:
-        worker = json.loads(get(base + "/ready")[1])["checks"].get("worker", {})
+        worker = json.loads(get(first.base + "/ready")[1])["checks"].get("worker", {})
         return worker.get("detail", "").startswith("last heartbeat")
 
-    assert wait_until(worker_seen, timeout_s=90, interval_s=1), log()[-6000:]
+    assert wait_until(worker_seen, timeout_s=90, interval_s=1), first.log()[-6000:]
 
     # node simulator -> follower -> MongoDB: the follower reports its progress in /ready.
-    if "the follower is not started" not in log():
+    if "the follower is not started" not in first.log():
         def follower_seen() -> bool:
-            follower = json.loads(get(base + "/ready")[1])["checks"].get("follower", {})
+            follower = json.loads(get(first.base + "/ready")[1])["checks"].get("follower", {})
             return follower.get("info", {}).get("height", 0) >= 910412
 
-        assert wait_until(follower_seen, timeout_s=90, interval_s=1), log()[-6000:]
-        assert "roll forward: babbage block 910412" in log()
-    assert f"API      {base}/" in log() and "Flower" in log()
+        assert wait_until(follower_seen, timeout_s=90, interval_s=1), first.log()[-6000:]
+        assert "roll forward: babbage block 910412" in first.log()
+    assert f"API      {first.base}/" in first.log() and "Flower" in first.log()
 
-    mongo_port = int(log().split("(nx-27017) at mongodb://127.0.0.1:")[1].split("/")[0])
-    family = descendants(proc.pid)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=60)
-    assert "stopped the embedded mongodb" in log()
+
+def test_root_url_of_the_banner_lists_the_links(first: Stack):
+    first.wait_ready()
+    status, body = get(first.base + "/")
+    assert status == 200
+    links = json.loads(body)["links"]
+    assert links["flower"] == f"http://127.0.0.1:{first.flower_port}/"
+    assert all(get(first.base + links[name])[0] == 200
+               for name in ("health", "ready", "metrics", "docs", "openapi"))
+    status, page = get(first.base + "/", accept="text/html")
+    assert status == 200 and b'<a href="/ready">' in page
+
+
+def test_the_stack_keeps_its_own_namespace_and_control_socket(first: Stack, redis_url: str):
+    first.wait_ready()
+    assert read_runtime_env(first.data_dir)["REDIS_NAMESPACE"] == first.namespace
+    assert first.namespace.startswith("dhl-")
+    client = redis_lib.Redis.from_url(redis_url)
+    claim = json.loads(client.get(claim_key(first.namespace)))
+    client.close()
+    assert (claim["pid"], claim["data_dir"]) == (first.proc.pid, str(first.data_dir))
+    assert stat.S_ISSOCK((first.data_dir / "gunicorn.ctl").stat().st_mode)
+
+
+def test_second_run_in_the_same_data_dir_refuses_in_one_line(first: Stack, redis_url: str):
+    first.wait_ready()
+    runtime_before = (first.data_dir / "run.env").read_text()
+    family_before = descendants(first.proc.pid)
+
+    second = dhl_run_once(stack_env(redis_url, first.data_dir, PORT=str(free_port()),
+                                    FLOWER_PORT=str(free_port())))
+
+    assert second.returncode == 2
+    assert second.stdout == ""
+    assert second.stderr.splitlines() == [
+        f"config error: DATA_DIR: {first.data_dir} is in use by the stack running as pid "
+        f"{first.proc.pid} (web {first.base}/); stop it, or give this one another DATA_DIR"]
+    assert first.proc.poll() is None and first.ready()
+    assert (first.data_dir / "run.env").read_text() == runtime_before
+    assert descendants(first.proc.pid) == family_before
+
+
+def test_a_taken_port_is_one_line_naming_it_and_nothing_starts(first: Stack, redis_url: str,
+                                                               tmp_path: Path):
+    first.wait_ready()
+    for variable, taken in (("PORT", first.port), ("FLOWER_PORT", first.flower_port)):
+        settings = {"PORT": str(free_port()), "FLOWER_PORT": str(free_port()),
+                    variable: str(taken)}
+        data_dir = tmp_path / variable
+        refused = dhl_run_once(stack_env(redis_url, data_dir, **settings))
+
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.splitlines() == [
+            f"config error: {variable}: 127.0.0.1:{taken} is in use (set {variable} to "
+            "another port, or stop what listens there)"]
+        assert refused.stdout == ""  # no service was started, none stopped
+        assert sorted(p.name for p in data_dir.iterdir()) == ["run.lock"]
+        assert not lock.is_held(data_dir)
+    assert first.ready()
+
+
+def test_a_stack_with_another_data_dir_runs_apart(first: Stack, redis_url: str,
+                                                 tmp_path: Path):
+    first.wait_ready()
+    runtime_before = (first.data_dir / "run.env").read_text()
+    # No follower (no recorded blocks there): apartness is what this stack is for.
+    other = start_stack(tmp_path, redis_url, FIXTURES_DIR=str(tmp_path / "no-fixtures"))
+    try:
+        other.wait_ready()
+        mine, theirs = read_runtime_env(first.data_dir), read_runtime_env(other.data_dir)
+        assert mine["REDIS_NAMESPACE"] != theirs["REDIS_NAMESPACE"] == other.namespace
+        assert mine["MONGO_URL"] != theirs["MONGO_URL"]
+        assert (other.data_dir / "gunicorn.ctl").exists()
+        assert lock.read_holder(other.data_dir)["web"] == f"{other.base}/"
+        family = descendants(other.proc.pid)
+    finally:
+        assert other.stop() in (0, 130), other.log()[-6000:]  # 130: stopped by Ctrl-C
+        _forget_namespace(redis_url, other.namespace)
     assert all_gone(family, timeout_s=30)
-    assert not port_open(port) and not port_open(flower_port) and not port_open(mongo_port)
+    assert not (other.data_dir / "run.env").exists()
+
+    # Nothing of the first stack's was touched.
+    assert first.proc.poll() is None and first.ready()
+    assert get(f"http://127.0.0.1:{first.flower_port}/healthcheck")[0] == 200
+    assert (first.data_dir / "run.env").read_text() == runtime_before
+    assert stat.S_ISSOCK((first.data_dir / "gunicorn.ctl").stat().st_mode)
+    client = redis_lib.Redis.from_url(redis_url)
+    assert client.exists(claim_key(first.namespace)) and \
+        not client.exists(claim_key(other.namespace))
+    client.close()
 
 
-def test_killing_dhl_run_leaves_no_process_behind(running_stack):
-    proc, port, _, log_path = running_stack
-    wait_ready(f"http://127.0.0.1:{port}", log_path)
-    family = descendants(proc.pid)
-    assert len(family) >= 6  # web, worker, beat, flower, follower, their relays, services
-    proc.kill()
-    proc.wait(timeout=10)
-    assert all_gone(family, timeout_s=60), [p for p in family if os.path.exists(f"/proc/{p}")]
+def test_stack_stops_cleanly_on_ctrl_c(first: Stack, redis_url: str):
+    first.wait_ready()
+    mongo_port = int(first.log().split("(nx-27017) at mongodb://127.0.0.1:")[1].split("/")[0])
+    family = descendants(first.proc.pid)
+
+    assert first.stop() in (0, 130)
+    assert "stopped the embedded mongodb" in first.log()
+    assert all_gone(family, timeout_s=30)
+    assert not any(port_open(p) for p in (first.port, first.flower_port, mongo_port))
+    assert not (first.data_dir / "run.env").exists() and not lock.is_held(first.data_dir)
+    client = redis_lib.Redis.from_url(redis_url)
+    assert not client.exists(claim_key(first.namespace))
+    client.close()
+
+
+def test_killing_dhl_run_leaves_no_process_behind(redis_url: str, namespace: str,
+                                                  tmp_path: Path):
+    killed = start_stack(tmp_path, redis_url, REDIS_NAMESPACE=namespace, MONGO_DB=namespace)
+    try:
+        killed.wait_ready()
+        family = descendants(killed.proc.pid)
+        assert len(family) >= 6  # web, worker, beat, flower, follower, their relays, services
+        killed.proc.kill()
+        killed.proc.wait(timeout=10)
+        assert all_gone(family, timeout_s=60), \
+            [p for p in family if os.path.exists(f"/proc/{p}")]
+        # The DATA_DIR lock died with the stack: a new `dhl run` may start there.
+        assert not lock.is_held(killed.data_dir)
+    finally:
+        killed.stop()
+        _forget_namespace(redis_url, namespace)
 
 
 def test_embedded_redis_is_started_when_none_is_there(monkeypatch, tmp_path):
     closed = free_port()
     monkeypatch.setattr(stack_module, "DEFAULT_LOCAL_REDIS", f"redis://127.0.0.1:{closed}/0")
     settings = settings_from_mapping({"DATA_DIR": str(tmp_path)})
-    with ExitStack() as stack:
-        url = stack_module.resolve_redis(settings, stack)
+    with ExitStack() as cleanup:
+        url = stack_module.resolve_redis(settings, cleanup)
         assert url != stack_module.DEFAULT_LOCAL_REDIS and redis_answers(url)
         assert Path(tmp_path / "redis").is_dir()
     assert not redis_answers(url)
@@ -134,5 +296,5 @@ def test_embedded_redis_is_started_when_none_is_there(monkeypatch, tmp_path):
 def test_unreachable_explicit_redis_is_a_clear_error(tmp_path):
     settings = settings_from_mapping({"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
                                       "DATA_DIR": str(tmp_path)})
-    with ExitStack() as stack, pytest.raises(stack_module.ServiceError, match="REDIS_URL"):
-        stack_module.resolve_redis(settings, stack)
+    with ExitStack() as cleanup, pytest.raises(ServiceError, match="REDIS_URL"):
+        stack_module.resolve_redis(settings, cleanup)

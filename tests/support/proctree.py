@@ -5,7 +5,7 @@ import os
 import signal
 from pathlib import Path
 
-from dhl.services import wait_until
+from stack.processes import wait_until
 
 
 def _parents() -> dict[int, int]:

@@ -12,7 +12,7 @@ from typing import Mapping
 from celery import Celery
 
 from core.settings import PROJECT_ROOT
-from dhl.services import die_with_parent, wait_until
+from stack.processes import die_with_parent, wait_until
 from tasks.celeryconfig import QUEUES
 
 

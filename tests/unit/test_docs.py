@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from core.settings import PROJECT_ROOT, SPECS
-from dhl.procfile import load_processes
+from stack.procfile import load_processes
 
 
 def test_every_setting_is_documented():
