@@ -1,5 +1,5 @@
-"""Helpers for block-pipeline tests: write a block log like the follower does, apply a
-straight chain single-threaded as the reference, and snapshot the derived state."""
+"""Helpers for block-pipeline tests: write a block log like the follower does, snapshot
+the derived state, and the state it must equal (tests/support/reference.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,6 +12,7 @@ from indexer.apply import apply_pending
 from indexer.watchers import active_watchers
 from store import chain_log, own_txs, utxos, watcher_cursors
 from store.indexes import ensure_indexes
+from tests.support.reference import reference_state
 
 
 def watchers(settings: Settings) -> dict[str, Any]:
@@ -53,9 +54,18 @@ def write_log(db: Database, ops: list[tuple], first_seq: int = 1) -> int:
     return seq
 
 
+def expected_state(settings: Settings, blocks: list[Block],
+                   submitted: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """What `snapshot()` must show once the pipeline has applied the surviving chain
+    `blocks`, with `submitted` recorded as our own txs (purpose "test"): a fold written
+    apart from the pipeline, so agreeing with it means right, not just repeatable."""
+    return reference_state(blocks, watchers(settings), submitted)
+
+
 def apply_straight(db: Database, settings: Settings, blocks: list[Block],
                    submitted: list[str]) -> None:
-    """The reference: the surviving chain, applied in order by one process."""
+    """The pipeline's own code, applied in order by one process (bench/pipeline.py times
+    it). Not a reference: it shares every line with what it would check."""
     ensure_indexes(db)
     for tx_id in submitted:
         own_txs.record_submitted(db, tx_id, "test")
