@@ -109,9 +109,9 @@ def test_crafted_chain_follows_the_ledger_rules(active, crafted):
 
 
 def test_recorded_output_and_its_spend(active):
-    # Found by decoding the raw blocks with cbor2 alone: block 52 of the chunk (slot
-    # 27757309) pays the demo script at output 2 of 07e1d477..., block 55 (slot 27757430)
-    # lists that output first among the inputs of bd471c6a...
+    # Checked on the raw blocks with plain cbor2: block 52 of the chunk (slot 27757309)
+    # has a tx whose output 2 pays 2 ADA to the demo script, and block 55 (slot 27757430)
+    # lists 07e1d477...#2 first among the inputs of its tx bd471c6a...
     created = "07e1d477be21569d4b1303c49d435f3b6d710fc4d1cb2d6ff8838f5ecc42fe0c#2"
     spender = "bd471c6af6db1bf5fbd73728b1556aa7362bcd043139a1727df15b94a426eba0"
     chain = preprod_chain(60)
