@@ -17,7 +17,7 @@ from chain.follower import Follower, FollowerConfig
 from chain.points import Point
 from core.retry import Outage
 from core.settings import Settings
-from indexer.log_writer import LogWriter, LostLease
+from indexer.log_writer import LogWriter, LostLease, Stopping
 from indexer.sink import FollowerStatus, LeasedCursor, PipelineSink, Poke
 from store.mongo import database
 
@@ -37,6 +37,7 @@ def run_follower(settings: Settings, poke: Poke, watchers: list[str]) -> int:
 
     def stop(*_: object) -> None:
         stopping.set()
+        writer.stop_writing()
         follower, loop = current.get("follower"), current.get("loop")
         if isinstance(follower, Follower) and isinstance(loop, asyncio.AbstractEventLoop):
             loop.call_soon_threadsafe(follower.stop)
@@ -78,6 +79,8 @@ def _lead(settings: Settings, db: object, writer: LogWriter, poke: Poke, watcher
     except LostLease as error:
         log.warning("%s; standing by", error)
         return
+    except Stopping:
+        return
     log.info("following %s on %s from %s, block log at event %d", settings.cardano_node,
              settings.cardano_network, "the saved cursor" if follower.crumbs.crumbs
              else settings.follow_from, sink.seq)
@@ -98,7 +101,7 @@ def _lead(settings: Settings, db: object, writer: LogWriter, poke: Poke, watcher
         asyncio.run(main())
     except LostLease as error:
         log.warning("%s; this follower stops writing and stands by", error)
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, Stopping):
         pass
     finally:
         current.clear()

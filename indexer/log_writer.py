@@ -27,6 +27,10 @@ class LostLease(Exception):
     """This follower no longer holds the block-log lease: it must stop writing."""
 
 
+class Stopping(Exception):
+    """The follower was asked to stop: a write waiting for MongoDB gives up."""
+
+
 class LogWriter:
     def __init__(self, db: Database, owner: str, lease_s: float, node: str,
                  mongo: Outage, poll_s: float | None = None) -> None:
@@ -39,6 +43,7 @@ class LogWriter:
         self.term: int | None = None
         self._valid_until = 0.0  # monotonic: writes are refused from here on
         self._lost = threading.Event()
+        self._stopping = threading.Event()
         self._stop_keeper = threading.Event()
         self._keeper: threading.Thread | None = None
 
@@ -57,7 +62,7 @@ class LogWriter:
                 if not is_transient(error):
                     raise
                 self.mongo.failed(error, "take the block-log lease")
-                time.sleep(self.poll_s)
+                self._stopping.wait(self.poll_s)
                 continue
             if lease is not None:
                 self.term = lease.term
@@ -72,12 +77,23 @@ class LogWriter:
                          "lease until %s); taking over if it stops renewing", holder.owner,
                          holder.term, holder.node or "?", until)
                 announced = True
-            time.sleep(self.poll_s)
+            self._stopping.wait(self.poll_s)
         return False
 
     # -- leading ---------------------------------------------------------------------
+    def stop_writing(self) -> None:
+        """From the signal handler: writes (and their waits) end with Stopping."""
+        self._stopping.set()
+
+    def sleep(self, seconds: float) -> None:
+        """A retry's wait, cut short by a stop."""
+        if self._stopping.wait(seconds):
+            raise Stopping("the follower is stopping")
+
     def check(self) -> None:
-        """Raise LostLease unless we may write now."""
+        """Raise LostLease unless we may write now (Stopping once asked to stop)."""
+        if self._stopping.is_set():
+            raise Stopping("the follower is stopping")
         if self._lost.is_set():
             raise LostLease(f"the block-log lease (term {self.term}) was taken by another "
                             "follower")

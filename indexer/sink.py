@@ -89,7 +89,7 @@ class PipelineSink:
         def guarded() -> T:
             self.writer.check()  # LostLease is no outage: it stops the writes
             return action()
-        return until_done(guarded, doing, self.mongo, is_transient)
+        return until_done(guarded, doing, self.mongo, is_transient, sleep=self.writer.sleep)
 
     def _append(self, kind: str, slot: int, block_hash: str | None, height: int) -> None:
         seq = self.seq + 1
@@ -199,7 +199,7 @@ class LeasedCursor:
 
     def load(self) -> list[Crumb]:
         docs = until_done(self.store.load, "load the follower's cursor", self.mongo,
-                          is_transient)
+                          is_transient, sleep=self.writer.sleep)
         return [Crumb.from_json(d) for d in docs]
 
     def save(self, crumbs: list[Crumb]) -> None:
@@ -208,4 +208,5 @@ class LeasedCursor:
         def guarded() -> None:
             self.writer.check()
             self.store.save(docs)
-        until_done(guarded, "save the follower's cursor", self.mongo, is_transient)
+        until_done(guarded, "save the follower's cursor", self.mongo, is_transient,
+                   sleep=self.writer.sleep)

@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from core.settings import Settings
 from stack.console import say
 from stack.processes import LocalService, ServiceError
+from stack.supervisor import Supervised
 from stack.services import (MONGO_DATABASES, mongo_answers, redis_answers, start_mongo,
                             start_redis, start_simulator)
 
@@ -33,8 +34,9 @@ def resolve_redis(settings: Settings, cleanup: ExitStack) -> str:
     if redis_answers(DEFAULT_LOCAL_REDIS):
         say("using the Redis already running at 127.0.0.1:6379")
         return DEFAULT_LOCAL_REDIS
-    service = start_redis(settings.data_dir / "redis")
-    cleanup.callback(_stop, service)
+    redis_dir = settings.data_dir / "redis"
+    service = start_redis(redis_dir)
+    cleanup.callback(Supervised(service, lambda port: start_redis(redis_dir, port=port)).stop)
     say(f"started an embedded Redis at {service.url} (data in {settings.data_dir / 'redis'})")
     return service.url
 
@@ -47,7 +49,7 @@ def resolve_mongo(settings: Settings, cleanup: ExitStack) -> str:
         return settings.mongo_url
     data_dir = settings.data_dir / "mongo"
     service = start_mongo(data_dir)
-    cleanup.callback(_stop, service)
+    cleanup.callback(Supervised(service, lambda port: start_mongo(data_dir, port=port)).stop)
     say(f"started the embedded MongoDB server (nx-27017) at {service.url} "
         f"(a file per database in {data_dir / MONGO_DATABASES}, log {service.log_path})")
     if (data_dir / OLD_SINGLE_FILE).exists():

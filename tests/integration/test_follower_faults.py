@@ -18,7 +18,8 @@ from core.settings import settings_from_mapping
 from stack.processes import free_port, wait_until
 from stack.services import start_redis
 from store import chain_log
-from tests.integration.test_follower_lease import FollowerProcess, served
+from tests.integration.test_follower_lease import served
+from tests.support.follower import FollowerProcess
 from tests.support.simulator import SimulatorThread
 
 pytestmark = pytest.mark.integration

@@ -8,21 +8,17 @@ the chain the node served, numbered 1, 2, 3... with no gap and no duplicate.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from chain.address import NodeAddress
 from chain.simulator import Rollback, SimBlock, SimulatorConfig
-from core.settings import PROJECT_ROOT
-from stack.processes import die_with_parent, free_port, wait_until
+from stack.processes import free_port, wait_until
 from stack.services import start_mongo
 from store import chain_log, writer_lease
 from store.mongo import connect
 from tests.support.chainlog import effective_chain
+from tests.support.follower import FollowerProcess
 from tests.support.simulator import PREPROD_MAGIC, SimulatorThread, preprod_chain
 
 pytestmark = pytest.mark.integration
@@ -34,35 +30,6 @@ def served(count: int, **config):
     chain = preprod_chain(count)
     sim_config = SimulatorConfig([SimBlock.of(b) for b in chain], PREPROD_MAGIC, **config)
     return chain, sim_config
-
-
-class FollowerProcess:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "dhl", "follow"], env=env,
-                                        cwd=PROJECT_ROOT, stdout=self._log,
-                                        stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-
-    def said(self, text: str) -> bool:
-        return text in self.log_path.read_text(errors="replace")
-
-    @property
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.running:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
 
 
 def served_chain(count: int):

@@ -1,8 +1,9 @@
 """The block pipeline with a real Redis, a real Celery worker (concurrency 2), the MongoDB
 server and the node simulator. Whatever happens on the way — shuffled and duplicated
 delivery, a worker killed mid-block, the follower killed mid-stream, rollbacks of 1, 3
-and 50 blocks — the final MongoDB state equals a straight single-threaded application of
-the surviving chain, document by document."""
+and 50 blocks — the final MongoDB state equals, document by document, the reference
+state of the surviving chain: a fold by the ledger rules written apart from the pipeline
+(tests/support/reference.py)."""
 from __future__ import annotations
 
 import os
@@ -24,7 +25,7 @@ from store.indexes import ensure_indexes
 from store.mongo import connect
 from tasks.celery_app import make_celery
 from protocols import demo as demo_venue
-from tests.support.pipeline import (all_caught_up, apply_straight, rollback_script, snapshot,
+from tests.support.pipeline import (all_caught_up, expected_state, rollback_script, snapshot,
                                     watchers, write_log)
 from tests.support.proctree import descendants
 from tests.support.simulator import PREPROD_MAGIC, SimulatorThread, preprod_chain
@@ -46,13 +47,12 @@ def pipeline_env(test_env):
 def pipeline(pipeline_env, namespace, tmp_path, redis_client):
     settings = settings_from_mapping(pipeline_env)
     client = connect(settings.mongo_url)
-    db, ref = client[namespace], client[namespace + "_ref"]
+    db = client[namespace]
     ensure_indexes(db)
     app = make_celery(settings)
-    yield settings, db, ref, app
+    yield settings, db, app
     app.close()
     client.drop_database(db.name)
-    client.drop_database(ref.name)
     client.close()
 
 
@@ -81,7 +81,7 @@ def wait_caught_up(db, app, names, timeout_s=180):
 
 
 def test_shuffled_and_duplicated_delivery(pipeline, pipeline_env, tmp_path):
-    settings, db, ref, app = pipeline
+    settings, db, app = pipeline
     blocks = preprod_chain(140)
     ids = submitted_ids(blocks)
     for tx_id in ids:
@@ -104,15 +104,14 @@ def test_shuffled_and_duplicated_delivery(pipeline, pipeline_env, tmp_path):
         wait_caught_up(db, app, names)
     finally:
         worker.stop()
-    apply_straight(ref, settings, blocks, ids)
-    assert snapshot(db) == snapshot(ref)
+    assert snapshot(db) == expected_state(settings, blocks, ids)
     seen = [d for d in snapshot(db)[own_txs.COLLECTION] if d["state"] == "seen"]
     assert len(seen) == 6
     assert_substantial(snapshot(db))
 
 
 def test_worker_killed_mid_block(pipeline, pipeline_env, tmp_path):
-    settings, db, ref, app = pipeline
+    settings, db, app = pipeline
     blocks = preprod_chain(140)
     ops = rollback_script(blocks, ROLLBACKS)
     names = sorted(watchers(settings))
@@ -137,13 +136,12 @@ def test_worker_killed_mid_block(pipeline, pipeline_env, tmp_path):
     finally:
         worker.stop()
     assert kills == 4
-    apply_straight(ref, settings, blocks, [])
-    assert snapshot(db) == snapshot(ref)
+    assert snapshot(db) == expected_state(settings, blocks, [])
     assert_substantial(snapshot(db))
 
 
 def test_follower_killed_mid_stream_with_rollbacks(pipeline, pipeline_env, tmp_path):
-    settings, db, ref, app = pipeline
+    settings, db, app = pipeline
     chain = preprod_chain(160)
     blocks = [SimBlock.of(b) for b in chain]
     sim = SimulatorThread(SimulatorConfig(blocks, PREPROD_MAGIC, initial=20, interval_s=0.05,
@@ -181,8 +179,7 @@ def test_follower_killed_mid_stream_with_rollbacks(pipeline, pipeline_env, tmp_p
         worker.stop()
         sim.stop()
     assert chain_log.last_seq(db) > len(blocks)  # rollbacks and restarts happened
-    apply_straight(ref, settings, chain, [])
-    assert snapshot(db) == snapshot(ref)
+    assert snapshot(db) == expected_state(settings, chain, [])
     assert_substantial(snapshot(db))
 
 
@@ -198,7 +195,7 @@ def test_a_venue_api_timeout_is_retried_never_poison(pipeline, pipeline_env, tmp
     """Errors are classed by type: a venue API that times out (TransientError) makes the
     task retry with backoff; the block is not poisoned, and once the API answers the
     watcher catches up to exactly the straight application."""
-    settings, db, ref, app = pipeline
+    settings, db, app = pipeline
     down = tmp_path / "venue-api-down"
     down.touch()
     env = {**pipeline_env, "VENUE_MODULES": "protocols.demo,tests.support.api_venue",
@@ -222,8 +219,8 @@ def test_a_venue_api_timeout_is_retried_never_poison(pipeline, pipeline_env, tmp
     finally:
         worker.stop()
     try:
-        apply_straight(ref, settings, blocks, [])
+        expected = expected_state(settings, blocks, [])
     finally:
         unregister("demo-api")  # the registry is per process: keep it out of other tests
-    assert snapshot(db)["watcher_utxos"] == snapshot(ref)["watcher_utxos"]
+    assert snapshot(db)["watcher_utxos"] == expected["watcher_utxos"]
     assert any(d["watcher"] == "demo-api" and "datum" in d for d in snapshot(db)["watcher_utxos"])

@@ -12,10 +12,11 @@ from app import create_app
 from core.settings import PROJECT_ROOT, settings_from_mapping
 from indexer.apply import apply_pending
 from store import utxos, watcher_cursors
+from store.codec import decode_u64, encode_u64
 from store.indexes import ensure_indexes
 from store.mongo import close_all, connect
 from protocols import demo as demo_venue
-from tests.support.pipeline import apply_straight, leading_sink, snapshot, watchers, write_log
+from tests.support.pipeline import expected_state, leading_sink, snapshot, watchers, write_log
 from tests.support.simulator import preprod_chain as blocks
 
 pytestmark = pytest.mark.integration
@@ -41,11 +42,10 @@ def env(test_env):
 def stores(env, namespace, redis_client):
     settings = settings_from_mapping(env)
     client = connect(settings.mongo_url)
-    db, ref = client[namespace], client[namespace + "_ref"]
+    db = client[namespace]
     ensure_indexes(db)
-    yield settings, db, ref
+    yield settings, db
     client.drop_database(db.name)
-    client.drop_database(ref.name)
     client.close()
     close_all()
 
@@ -67,7 +67,7 @@ def find_poison_constructor_block(chain) -> int:
 
 
 def test_poison_block_stops_one_watcher_until_reprocessed(stores, env):
-    settings, db, ref = stores
+    settings, db = stores
     chain = blocks(200)
     write_log(db, [("forward", b) for b in chain])
     active = watchers(settings)
@@ -103,12 +103,11 @@ def test_poison_block_stops_one_watcher_until_reprocessed(stores, env):
     assert json.loads(result.stdout)["reprocessing"] == ["demo-script"]
     assert apply_pending(db, active["demo-script"], "w1", batch=10_000).applied == 200 - bad_index
 
-    apply_straight(ref, settings, chain, [])
-    assert snapshot(db) == snapshot(ref)
+    assert snapshot(db) == expected_state(settings, chain, [])
 
 
 def test_state_utxos_and_cursors(stores, env):
-    settings, db, _ = stores
+    settings, db = stores
     chain = blocks(150)
     write_log(db, [("forward", b) for b in chain])
     for watcher in watchers(settings).values():
@@ -134,7 +133,7 @@ def test_state_utxos_and_cursors(stores, env):
 def test_compaction_keeps_k_blocks_and_what_a_watcher_still_needs(stores):
     from store import chain_log
 
-    settings, db, ref = stores
+    settings, db = stores
     chain = blocks(300)
     write_log(db, [("forward", b) for b in chain])
     active = watchers(settings)
@@ -148,15 +147,80 @@ def test_compaction_keeps_k_blocks_and_what_a_watcher_still_needs(stores):
     assert removed == events  # every removed event's block goes with it
     assert chain_log.load_block(db, chain[260].hash.hex()) is not None  # wallets needs it
     assert apply_pending(db, active["wallets"], "w1", batch=10_000).applied == 50
-    apply_straight(ref, settings, chain, [])
-    assert snapshot(db) == snapshot(ref)  # compaction lost nothing a watcher needed
+    # Compaction lost nothing a watcher needed.
+    assert snapshot(db) == expected_state(settings, chain, [])
+
+
+def test_crafted_chain_with_invalid_txs_and_rollbacks(stores):
+    """What the recorded chain lacks: invalid txs (collateral taken, collateral return
+    created), outputs spent in the block that created them, datums by hash; rolled back
+    one block, then to the origin, and applied again."""
+    from store import own_txs
+    from tests.support.crafted import demo_chain
+    from tests.support.pipeline import rollback_script
+
+    settings, db = stores
+    chain = demo_chain(blocks(3))
+    ours = [chain.id("B"), chain.id("C"), chain.id("E"), "99" * 32]
+    for tx_id in ours:
+        own_txs.record_submitted(db, tx_id, "test")
+    write_log(db, rollback_script(chain.blocks, [(1, 1), (2, 3)]))
+    for watcher in watchers(settings).values():
+        assert apply_pending(db, watcher, "w1", batch=10_000).applied == 9
+    state = snapshot(db)
+    assert state == expected_state(settings, chain.blocks, ours)
+    assert any(d["ref"] == chain.ref("C", 2) for d in state["watcher_utxos"])
+
+
+def test_the_comparison_catches_one_wrong_document(stores):
+    """Agreeing with the reference means something: any one document off, missing or
+    extra in the pipeline's result fails the comparison."""
+    from store import own_txs
+
+    settings, db = stores
+    chain = blocks(140)
+    ours = [b.tx_ids[0].hex() for b in chain if b.tx_count][:3]
+    for tx_id in ours:
+        own_txs.record_submitted(db, tx_id, "test")
+    write_log(db, [("forward", b) for b in chain])
+    for watcher in watchers(settings).values():
+        apply_pending(db, watcher, "w1", batch=10_000)
+    expected = expected_state(settings, chain, ours)
+    assert snapshot(db) == expected
+    saved = {name: list(db[name].find()) for name in (utxos.COLLECTION, own_txs.COLLECTION)}
+    coll = db[utxos.COLLECTION]
+    spent = coll.find_one({"watcher": "demo-script", "spent_slot": {"$ne": -1},
+                           "datum": {"$exists": True}})
+    tokens = next(d for d in coll.find() if len(d["assets"]) > 1)
+    one = {"_id": spent["_id"]}
+    corruptions = [
+        lambda: coll.delete_one(one),
+        lambda: coll.update_one(one, {"$set": {"spent_slot": -1},
+                                      "$unset": {"spent_height": "", "spent_tx": ""}}),
+        lambda: coll.update_one(one, {"$set": {"spent_tx": "00" * 32}}),
+        lambda: coll.update_one(one, {"$set": {"spent_height": spent["spent_height"] + 1}}),
+        lambda: coll.update_one(one, {"$unset": {"datum": ""}}),
+        lambda: coll.update_one({"_id": tokens["_id"]}, {
+            "$set": {"lovelace": encode_u64(decode_u64(tokens["lovelace"]) + 1)}}),
+        lambda: coll.update_one({"_id": tokens["_id"]},
+                                {"$set": {"assets": tokens["assets"][::-1]}}),
+        lambda: coll.insert_one({**tokens, "_id": tokens["_id"] + "0", "ref": "extra"}),
+        lambda: own_txs.rollback(db, chain[0].slot),  # our seen txs back to "submitted"
+    ]
+    for corrupt in corruptions:
+        corrupt()
+        assert snapshot(db) != expected
+        for name, docs in saved.items():  # put back what the pipeline wrote
+            db[name].delete_many({})
+            db[name].insert_many(docs)
+        assert snapshot(db) == expected
 
 
 def test_own_transactions_are_seen_reopened_by_a_rollback_and_seen_again(stores):
     from indexer.watchers import OwnTxWatcher
     from store import own_txs
 
-    _, db, _ = stores
+    _, db = stores
     chain = blocks(40)
     with_txs = [i for i, b in enumerate(chain) if b.tx_count]
     first, second = with_txs[0], with_txs[1]
@@ -193,7 +257,7 @@ def test_state_without_mongodb_is_one_clear_line(env):
 def test_follower_progress_reaches_ready_and_metrics(stores):
     from chain.points import Point, Tip
 
-    settings, db, _ = stores
+    settings, db = stores
     chain = blocks(30)
     pokes = []
     sink = leading_sink(db, lambda watcher, seq, slot: pokes.append((watcher, seq)), ["wallets"])

@@ -28,7 +28,12 @@ from stack import resolve as stack_module
 from stack.namespace import claim_key, namespace_for
 from stack.processes import ServiceError, free_port, port_open, wait_until
 from stack.runtime_env import read_runtime_env
-from stack.services import redis_answers
+from stack.services import MONGO_PID_FILE, redis_answers
+from store import chain_log
+from store.mongo import PyMongoError, connect
+from tests.support.chainlog import effective_chain
+from tests.support.follower import FollowerProcess
+from tests.support.simulator import preprod_chain
 from tests.support.proctree import all_gone, descendants, kill_tree
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -247,6 +252,53 @@ def test_a_stack_with_another_data_dir_runs_apart(first: Stack, redis_url: str,
     assert client.exists(claim_key(first.namespace)) and \
         not client.exists(claim_key(other.namespace))
     client.close()
+
+
+def test_the_stack_survives_its_mongodb_killed_and_a_second_follower(first: Stack,
+                                                                    tmp_path: Path):
+    """The replay goes on through the embedded MongoDB server killed (the stack starts it
+    again) and a second follower started against the same database (it stands by): no
+    process of the stack exits, and the block log, folded, is the served chain."""
+    first.wait_ready()
+    if "the follower is not started" in first.log():
+        pytest.skip("no recorded blocks to replay: " + first.log().split("\n")[0])
+    runtime = read_runtime_env(first.data_dir)
+    client = connect(runtime["MONGO_URL"])
+    db = client[settings_from_mapping(runtime).mongo_db]
+    processes = descendants(first.proc.pid)
+    mongo_pid = int((first.data_dir / "mongo" / MONGO_PID_FILE).read_text())
+    seq_before = chain_log.last_seq(db)
+    os.kill(mongo_pid, signal.SIGKILL)
+    second = None
+    try:
+        assert wait_until(lambda: "the embedded mongodb is back at" in first.log(), 60), \
+            first.log()[-4000:]
+        second = FollowerProcess({**os.environ, **runtime}, tmp_path / "second-follower.log")
+        assert wait_until(lambda: second.said("standby: the block log is written by"), 30), \
+            second.log_path.read_text()
+        # The stack's follower goes on writing the log after the outage.
+        assert wait_until(lambda: _last_seq(db) >= seq_before + 3, 60), first.log()[-4000:]
+        assert first.proc.poll() is None and second.running
+        survivors = descendants(first.proc.pid)
+        assert processes - {mongo_pid} <= survivors, "a process of the stack exited"
+        assert wait_until(first.ready, 60), get(first.base + "/ready")[1]
+        events = chain_log.events_after(db, 0, 100_000)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        folded = effective_chain([(e.kind, e.slot, e.hash) for e in events])
+        served = [b.hash.hex() for b in preprod_chain()]
+        assert len(folded) > 50 and folded == served[:len(folded)]
+        assert not second.said("block-log lease taken")
+    finally:
+        if second is not None:
+            second.stop()
+        client.close()
+
+
+def _last_seq(db) -> int:
+    try:
+        return chain_log.last_seq(db)
+    except PyMongoError:
+        return 0
 
 
 def test_stack_stops_cleanly_on_ctrl_c(first: Stack, redis_url: str):

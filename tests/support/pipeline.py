@@ -1,5 +1,5 @@
-"""Helpers for block-pipeline tests: write a block log like the follower does, apply a
-straight chain single-threaded as the reference, and snapshot the derived state."""
+"""Helpers for block-pipeline tests: write a block log like the follower does, snapshot
+the derived state, and the state it must equal (tests/support/reference.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,10 +8,9 @@ from store.mongo import Database
 
 from chain.ledger import Block
 from core.settings import Settings
-from indexer.apply import apply_pending
 from indexer.watchers import active_watchers
 from store import chain_log, own_txs, utxos, watcher_cursors
-from store.indexes import ensure_indexes
+from tests.support.reference import reference_state
 
 
 def watchers(settings: Settings) -> dict[str, Any]:
@@ -53,16 +52,12 @@ def write_log(db: Database, ops: list[tuple], first_seq: int = 1) -> int:
     return seq
 
 
-def apply_straight(db: Database, settings: Settings, blocks: list[Block],
-                   submitted: list[str]) -> None:
-    """The reference: the surviving chain, applied in order by one process."""
-    ensure_indexes(db)
-    for tx_id in submitted:
-        own_txs.record_submitted(db, tx_id, "test")
-    write_log(db, [("forward", b) for b in blocks])
-    for watcher in watchers(settings).values():
-        while apply_pending(db, watcher, "reference", batch=10_000).more:
-            pass
+def expected_state(settings: Settings, blocks: list[Block],
+                   submitted: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """What `snapshot()` must show once the pipeline has applied the surviving chain
+    `blocks`, with `submitted` recorded as our own txs (purpose "test"): a fold written
+    apart from the pipeline, so agreeing with it means right, not just repeatable."""
+    return reference_state(blocks, watchers(settings), submitted)
 
 
 def snapshot(db: Database) -> dict[str, list[dict[str, Any]]]:
