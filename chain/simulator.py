@@ -30,12 +30,13 @@ from chain.miniprotocols.chainsync.server import chainsync_server
 from chain.miniprotocols.handshake.server import serve_handshake
 from chain.miniprotocols.keepalive.server import serve_keepalive
 from chain.miniprotocols.localtxsubmission.server import serve_local_tx_submission
-from chain.mux import Muxer, encode_segment
+from chain.mux import Muxer, encode_segment, split_message
 from chain.points import ORIGIN, Point, Tip
+from chain.statemachine import ProtocolPeer
 
 log = logging.getLogger(__name__)
 
-FAULTS = ("garbage", "wrong-magic", "refuse", "oversized", "agency", "stall")
+FAULTS = ("garbage", "wrong-magic", "refuse", "oversized", "agency", "agency-forward", "stall")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -202,7 +203,8 @@ class Session:
 
     async def misbehave_now(self) -> str | None:
         """Carry out the connection's fault if it is due. Returns "stall" when the session
-        must stop answering, "extra" when it must add a message nobody asked for."""
+        must stop answering, "extra" or "repeat" when it must add to its answer messages
+        nobody asked for."""
         if self.fault is None or self.served < self.fault.after:
             return None
         mode, self.fault = self.fault.mode, None
@@ -220,6 +222,8 @@ class Session:
             return "stall"
         if mode == "agency":
             return "extra"
+        if mode == "agency-forward":
+            return "repeat"
         if mode == "stall":
             return "stall"
         return None
@@ -245,10 +249,21 @@ class Session:
                     async with self.chain.changed:
                         await self.chain.changed.wait()
                     reply = self.next_update()
-            await peer.send(reply)
-            if action == "extra":
-                # The client has agency now: any message from us is out of turn.
-                await self.mux._write(encode_segment(channel.protocol, True, cbor2.dumps([1])))
+            if action in ("extra", "repeat"):
+                await self.send_with_unasked(peer, reply, action)
+            else:
+                await peer.send(reply)
+
+    async def send_with_unasked(self, peer: ProtocolPeer, reply: cs.Message, action: str) -> None:
+        """The answer, then in the same segment (so the client gets them at once, whatever
+        the timing) messages nobody asked for. "extra": two AwaitReply: with nothing else
+        requested the first is out of turn; with requests in flight the first passes for
+        the next answer's and the second is one too many for it. "repeat": the answer
+        again: out of turn, or in flight a RollForward that does not extend the chain."""
+        peer.machine.sending(reply.TYPE)
+        unasked = cbor2.dumps([1]) * 2 if action == "extra" else reply.encode()
+        for piece in split_message(reply.encode() + unasked):
+            await self.mux._write(encode_segment(peer.channel.protocol, True, piece))
 
     def intersect(self, points: list[Point]) -> cs.Message:
         for point in points:
