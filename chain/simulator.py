@@ -13,7 +13,7 @@ import logging
 import os
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import cbor2
 from cbor2 import CBORTag
@@ -152,7 +152,8 @@ class Session:
     """One client connection."""
 
     def __init__(self, chain: SimChain, config: SimulatorConfig, mux: Muxer,
-                 node_to_client: bool, fault: Fault | None, name: str) -> None:
+                 node_to_client: bool, fault: Fault | None, name: str,
+                 note_in_flight: Callable[[int], None] = lambda count: None) -> None:
         self.chain = chain
         self.config = config
         self.mux = mux
@@ -162,6 +163,7 @@ class Session:
         self.cursor = -1  # index of the last block this client has
         self.rollback_to: int | None = None  # a RollBackward owed to the client
         self.served = 0
+        self.note_in_flight = note_in_flight
 
     async def run(self) -> None:
         mux = self.mux
@@ -239,6 +241,7 @@ class Session:
                 await peer.send(self.intersect(request.points))
                 continue
             assert isinstance(request, cs.RequestNext)
+            self.note_in_flight(peer.machine.unanswered)  # this one and those pipelined behind it
             action = await self.misbehave_now()
             if action == "stall":
                 await asyncio.Event().wait()  # until the client hangs up
@@ -319,6 +322,7 @@ class Simulator:
         self.config = config
         self.chain = SimChain(config)
         self.connections = 0
+        self.most_in_flight = 0  # the most RequestNext a client had waiting here at once
         self._server: asyncio.AbstractServer | None = None
         self._grower: asyncio.Task[None] | None = None
 
@@ -334,7 +338,8 @@ class Simulator:
             name = f"connection {number}"
             mux = Muxer(reader, writer, initiator=False)
             try:
-                await Session(self.chain, self.config, mux, n2c, fault, name).run()
+                await Session(self.chain, self.config, mux, n2c, fault, name,
+                              self._note_in_flight).run()
             except PeerError as error:
                 log.info("%s ended: %s", name, error)
             except Exception:
@@ -350,6 +355,9 @@ class Simulator:
             self._server = await asyncio.start_server(on_connect, address.host, address.port)
         if self.config.interval_s:
             self._grower = asyncio.create_task(self.chain.grow(self.config.interval_s))
+
+    def _note_in_flight(self, count: int) -> None:
+        self.most_in_flight = max(self.most_in_flight, count)
 
     @property
     def port(self) -> int:
