@@ -48,6 +48,9 @@ FETCH_BATCH = 50
 #: Chain-sync requests kept in flight while the node is ahead: a round trip to a relay
 #: 50 ms away then brings up to 100 headers, not one.
 PIPELINE_DEPTH = 100
+#: Block-fetch ranges in flight at once, fetched ahead of the sink: the round trip and
+#: the sink's work overlap instead of taking turns.
+FETCH_AHEAD = 4
 #: Announced blocks not yet handed to the sink beyond which no more are requested, so a
 #: slow sink does not let headers pile up.
 MAX_AHEAD = 500
@@ -279,13 +282,16 @@ class Follower:
 
     async def _session(self, client: NodeClient) -> None:
         head = await self._intersect(client)
-        # Two tasks: chain-sync keeps its requests in flight and queues what the node
-        # announces; delivery fetches the announced blocks in ranges and hands them to the
-        # sink. Nothing is delivered (or saved) before its block arrived, so a session that
-        # breaks with blocks announced loses nothing: they are asked for again.
+        # Chain-sync keeps its requests in flight and queues what the node announces;
+        # over node-to-node a fetcher gets the announced blocks in ranges, ahead of
+        # delivery, which hands them to the sink in order. Nothing is delivered (or
+        # saved) before its block arrived, so a session that breaks with blocks
+        # announced loses nothing: they are asked for again.
         backlog = Backlog()
-        tasks = [asyncio.create_task(self._sync(client, backlog, head), name="chain-sync"),
-                 asyncio.create_task(self._deliver_all(client, backlog), name="delivery")]
+        jobs = [self._sync(client, backlog, head), self._deliver_all(backlog)]
+        if not client.node_to_client:
+            jobs.append(self._fetch_ahead(client, backlog))
+        tasks = [asyncio.create_task(job) for job in jobs]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in tasks:
@@ -307,7 +313,7 @@ class Follower:
             while chainsync.in_flight < wanted:
                 await chainsync.request()
             if chainsync.in_flight == 0:
-                await backlog.taken()  # the sink is far behind: wait until it takes some
+                await backlog.changed()  # the sink is far behind: wait until it takes some
                 continue
             update = await chainsync.next_update()
             if isinstance(update, cs.AwaitReply):
@@ -356,56 +362,66 @@ class Follower:
             return Announced(block.header, block)
         return Announced(decode_header(update.content))
 
-    async def _deliver_all(self, client: NodeClient, backlog: "Backlog") -> None:
-        """Hand the backlog to the sink in order until the follower is finished."""
+    async def _deliver_all(self, backlog: "Backlog") -> None:
+        """Hand the backlog to the sink in order, as its blocks arrive, until finished."""
         while not self.finished:
-            if not backlog.items:
-                await backlog.added()
+            if backlog.items and isinstance(backlog.items[0], Rewind):
+                rewind = backlog.pop_rewind()
+                await self._in_thread(self._accept_backward, rewind.point, rewind.tip)
                 continue
-            first = backlog.items[0]
-            if isinstance(first, Rewind):
-                backlog.pop_rewind()
-                await self._in_thread(self._accept_backward, first.point, first.tip)
+            run = backlog.ready(FETCH_BATCH)
+            if not run:
+                await backlog.changed()  # announced, fetched or cut
+                continue
+            backlog.take(len(run))
+            blocks = self._up_to_goal([a.block for a in run if a.block is not None])
+            if not blocks:
+                continue
+            tip = self.tip
+            assert tip is not None
+            if hasattr(self.sink, "roll_forward_batch"):
+                await self._in_thread(self._accept_forwards, blocks, tip)
             else:
-                await self._deliver_run(client, backlog)
+                for block in blocks:
+                    await self._in_thread(self._accept_forward, block, tip)
 
-    async def _deliver_run(self, client: NodeClient, backlog: "Backlog") -> None:
-        """Fetch the announced blocks at the front as one range and hand over what is
-        still wanted when they arrive: a rollback may have cut some meanwhile."""
-        batch = backlog.front(FETCH_BATCH)
-        try:
-            blocks = await self._blocks_of(client, batch)
-        except BlockNotAvailable:
-            if backlog.still_front(batch) == len(batch):
-                raise
-            return  # a rollback abandoned some of them, and the node dropped them: fine
-        kept = backlog.still_front(batch)
-        backlog.take(kept)
-        blocks = self._up_to_goal(blocks[:kept])
-        if not blocks:
-            return
-        tip = self.tip
-        assert tip is not None
-        if hasattr(self.sink, "roll_forward_batch"):
-            await self._in_thread(self._accept_forwards, blocks, tip)
-        else:
-            for block in blocks:
-                await self._in_thread(self._accept_forward, block, tip)
-
-    async def _blocks_of(self, client: NodeClient, batch: list["Announced"]) -> list[Block]:
-        """The blocks of consecutive announcements: node-to-client sent them whole;
-        node-to-node fetches them as one block-fetch range, checked against the headers."""
-        if client.node_to_client:
-            return [a.block for a in batch if a.block is not None]
-        assert client.blockfetch is not None
-        first, last = batch[0].header, batch[-1].header
-        fetched = [decode_block(raw, network_magic=self.config.magic) async for raw in
-                   client.blockfetch.fetch_range(Point(first.slot, first.hash),
-                                                 Point(last.slot, last.hash))]
-        if [b.hash for b in fetched] != [a.header.hash for a in batch]:
-            raise DecodeError(f"block-fetch sent {len(fetched)} blocks that are not the "
-                              f"{len(batch)} announced headers")
-        return fetched
+    async def _fetch_ahead(self, client: NodeClient, backlog: "Backlog") -> None:
+        """Node-to-node: fetch the announced blocks as block-fetch ranges of up to
+        FETCH_BATCH, with up to FETCH_AHEAD ranges in flight, each checked against its
+        headers. A rollback may cut a range while it is on its way: its blocks then go
+        to announcements no longer queued, and are dropped with them."""
+        blockfetch = client.blockfetch
+        assert blockfetch is not None
+        ranges: deque[list[Announced]] = deque()
+        while True:
+            while len(ranges) < FETCH_AHEAD:
+                run = backlog.unrequested(FETCH_BATCH)
+                if not run:
+                    break
+                for item in run:
+                    item.requested = True
+                ranges.append(run)
+                first, last = run[0].header, run[-1].header
+                await blockfetch.request_range(Point(first.slot, first.hash),
+                                               Point(last.slot, last.hash))
+            if not ranges:
+                await backlog.changed()
+                continue
+            run = ranges.popleft()
+            try:
+                raws = await blockfetch.receive_range()
+            except BlockNotAvailable:
+                kept = backlog.queued(run)
+                if len(kept) == len(run):
+                    raise
+                for item in kept:  # a rollback cut the rest: ask again for what it kept
+                    item.requested = False
+                continue
+            blocks = [decode_block(raw, network_magic=self.config.magic) for raw in raws]
+            if [b.hash for b in blocks] != [a.header.hash for a in run]:
+                raise DecodeError(f"block-fetch sent {len(blocks)} blocks that are not the "
+                                  f"{len(run)} announced headers")
+            backlog.attach(run, blocks)
 
     def _up_to_goal(self, blocks: list[Block]) -> list[Block]:
         """A limit or stop point inside a run of blocks cuts it there."""
@@ -478,12 +494,14 @@ class _Head:
                 f"{self.point.hash.hex()[:16]} (slot {self.point.slot})")
 
 
-@dataclass
+@dataclass(eq=False)
 class Announced:
-    """A block chain-sync announced: its header, and over node-to-client the block itself."""
+    """A block chain-sync announced: its header, and the block once it is here (over
+    node-to-client it comes with the announcement)."""
 
     header: HeaderView
     block: Block | None = None
+    requested: bool = False  # its block-fetch range has been asked for
 
 
 @dataclass
@@ -497,21 +515,20 @@ class Rewind:
 class Backlog:
     """What chain-sync announced and the sink has not taken yet, in the node's order.
 
-    The chain-sync task appends; the delivery task works from the front. A rollback cuts
-    what it abandons at once, even announcements whose blocks are being fetched: delivery
-    hands the sink only what is still at the front when the blocks arrive.
+    Chain-sync appends, the fetcher attaches blocks, delivery takes from the front. A
+    rollback cuts what it abandons at once, even announcements whose blocks are on
+    their way: only what is still queued when its block arrives reaches the sink.
     """
 
     def __init__(self) -> None:
         self.items: deque[Announced | Rewind] = deque()
         self.headers = 0  # announcements queued
-        self._added = asyncio.Event()
-        self._taken = asyncio.Event()
+        self._changed = asyncio.Event()
 
     def announce(self, item: Announced) -> None:
         self.items.append(item)
         self.headers += 1
-        self._added.set()
+        self._changed.set()
 
     def rewind(self, rewind: Rewind) -> None:
         """Drop everything queued after the rollback point, then queue the rollback. When
@@ -527,7 +544,7 @@ class Backlog:
             if isinstance(self.items.pop(), Announced):
                 self.headers -= 1
         self.items.append(rewind)
-        self._added.set()
+        self._changed.set()
 
     def header_at(self, point: Point) -> HeaderView | None:
         for item in self.items:
@@ -535,42 +552,51 @@ class Backlog:
                 return item.header
         return None
 
-    def front(self, limit: int) -> list[Announced]:
-        """The announcements at the front, up to the first rollback, at most `limit`."""
+    def unrequested(self, limit: int) -> list[Announced]:
+        """The first run of consecutive announcements whose blocks nobody asked for yet, up
+        to `limit` (never across a rollback: a range is one chain)."""
         run: list[Announced] = []
         for item in self.items:
-            if not isinstance(item, Announced) or len(run) == limit:
+            if isinstance(item, Announced) and item.block is None and not item.requested:
+                run.append(item)
+                if len(run) == limit:
+                    break
+            elif run:
+                break
+        return run
+
+    def queued(self, run: list[Announced]) -> list[Announced]:
+        """Those of `run` still queued (a rollback may have cut some)."""
+        ids = {id(item) for item in self.items}
+        return [item for item in run if id(item) in ids]
+
+    def attach(self, run: list[Announced], blocks: list[Block]) -> None:
+        for item, block in zip(run, blocks):
+            item.block = block
+        self._changed.set()
+
+    def ready(self, limit: int) -> list[Announced]:
+        """The announcements at the front whose blocks are here, up to `limit`."""
+        run: list[Announced] = []
+        for item in self.items:
+            if not isinstance(item, Announced) or item.block is None or len(run) == limit:
                 break
             run.append(item)
         return run
-
-    def still_front(self, batch: list[Announced]) -> int:
-        """How much of `batch` (taken from `front`) is still at the front: a rollback since
-        may have cut its tail, or all of it."""
-        count = 0
-        for item, mine in zip(self.items, batch):
-            if item is not mine:
-                break
-            count += 1
-        return count
 
     def take(self, count: int) -> None:
         for _ in range(count):
             self.items.popleft()
         self.headers -= count
-        self._taken.set()
+        self._changed.set()
 
-    def pop_rewind(self) -> None:
-        assert isinstance(self.items[0], Rewind)
-        self.items.popleft()
-        self._taken.set()
+    def pop_rewind(self) -> Rewind:
+        rewind = self.items.popleft()
+        assert isinstance(rewind, Rewind)
+        self._changed.set()
+        return rewind
 
-    async def added(self) -> None:
-        """Until something is queued."""
-        self._added.clear()
-        await self._added.wait()
-
-    async def taken(self) -> None:
-        """Until delivery takes something."""
-        self._taken.clear()
-        await self._taken.wait()
+    async def changed(self) -> None:
+        """Until the next change (something queued, fetched, cut or taken)."""
+        self._changed.clear()
+        await self._changed.wait()
