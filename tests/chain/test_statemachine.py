@@ -22,6 +22,12 @@ def test_tables_are_closed_and_terminate(spec):
             assert not state.transitions
         else:
             assert state.transitions
+        for msg_type, end in state.pipelined.items():
+            # A pipelined message is one the state allows, and its exchange ends where
+            # the same side may send it again.
+            assert msg_type in state.transitions
+            assert spec.states[end].agency is state.agency
+            assert msg_type in spec.states[end].pipelined
     assert any(s.agency is Agency.NOBODY for s in spec.states.values())
 
 
