@@ -23,8 +23,15 @@ class DecodeError(PeerError):
     """A message that is not valid CBOR, or not a message of its protocol."""
 
 
-class AgencyError(PeerError):
-    """A message sent or received out of turn (the state table says the other side speaks)."""
+class ProtocolViolation(PeerError):
+    """The peer broke a protocol's rules: a message out of turn or not allowed in its
+    state, or a chain that does not hold together (a header that is not the child of the
+    one before)."""
+
+
+class AgencyError(ProtocolViolation):
+    """A message sent or received out of turn (the state table says the other side speaks),
+    or one its state does not allow."""
 
 
 class MessageTooLarge(PeerError):

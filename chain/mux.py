@@ -18,11 +18,11 @@ import logging
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import cbor2
 
-from chain.errors import (ConnectionClosed, DecodeError, MessageTooLarge, MuxError,
+from chain.errors import (ConnectionClosed, DecodeError, MessageTooLarge, MuxError, PeerError,
                           ProtocolTimeout)
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,12 @@ def decode_one(buffer: bytearray) -> tuple[Any, bytes] | None:
 
 
 class Channel:
-    """One mini-protocol's two byte streams on a muxer."""
+    """One mini-protocol's two byte streams on a muxer.
+
+    A protocol peer `listen`s to it: the muxer's reader then calls it as bytes arrive, so
+    messages are checked the moment they come in. `recv` reads whole items off the bytes
+    directly, for channels nobody listens to (tests of the mux itself).
+    """
 
     def __init__(self, mux: "Muxer", protocol: int) -> None:
         self.mux = mux
@@ -94,9 +99,18 @@ class Channel:
         self._buffer = bytearray()
         self._arrived = asyncio.Event()
         self._send_lock = asyncio.Lock()
+        self._listener: Callable[[], None] | None = None
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever bytes arrive, and now for any that came before."""
+        self._listener = listener
+        if self._buffer:
+            listener()
 
     def _feed(self, payload: bytes) -> None:
         self._buffer += payload
+        if self._listener is not None:
+            self._listener()
         self._arrived.set()
 
     def _wake(self) -> None:
@@ -106,6 +120,34 @@ class Channel:
     def pending(self) -> int:
         return len(self._buffer)
 
+    def take(self, limit: int) -> tuple[Any, bytes] | None:
+        """The next whole message off the bytes, if there is one, within `limit` bytes."""
+        taken = decode_one(self._buffer)
+        if taken is not None:
+            if len(taken[1]) > limit:
+                raise MessageTooLarge(f"protocol {self.protocol}: message of "
+                                      f"{len(taken[1])} bytes over the {limit}-byte limit")
+            return taken
+        if len(self._buffer) > limit:
+            raise MessageTooLarge(f"protocol {self.protocol}: over {limit} bytes pending "
+                                  "without a whole message")
+        return None
+
+    async def wait(self, deadline: float | None, timeout: float | None) -> None:
+        """Until more bytes arrive or the connection fails; ProtocolTimeout at `deadline`."""
+        self._arrived.clear()
+        remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
+        if remaining is not None and remaining <= 0:
+            raise ProtocolTimeout(f"protocol {self.protocol}: no answer within {timeout}s")
+        try:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that lands as the wait completes, and a stopping follower would go on.
+            async with asyncio.timeout(remaining):
+                await self._arrived.wait()
+        except TimeoutError:
+            raise ProtocolTimeout(f"protocol {self.protocol}: no answer within "
+                                  f"{timeout}s") from None
+
     async def send(self, payload: bytes) -> None:
         async with self._send_lock:
             for piece in split_message(payload):
@@ -113,32 +155,14 @@ class Channel:
 
     async def recv(self, limit: int, timeout: float | None) -> tuple[Any, bytes]:
         """The next whole message, within `limit` bytes and `timeout` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         while True:
-            taken = decode_one(self._buffer)
+            taken = self.take(limit)
             if taken is not None:
-                if len(taken[1]) > limit:
-                    raise MessageTooLarge(f"protocol {self.protocol}: message of "
-                                          f"{len(taken[1])} bytes over the {limit}-byte limit")
                 return taken
-            if len(self._buffer) > limit:
-                raise MessageTooLarge(f"protocol {self.protocol}: over {limit} bytes pending "
-                                      "without a whole message")
             if self.mux.error is not None:
                 raise self.mux.error
-            self._arrived.clear()
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                raise ProtocolTimeout(f"protocol {self.protocol}: no answer within {timeout}s")
-            try:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-                # that lands as the wait completes, and a stopping follower would go on.
-                async with asyncio.timeout(remaining):
-                    await self._arrived.wait()
-            except TimeoutError:
-                raise ProtocolTimeout(f"protocol {self.protocol}: no answer within "
-                                      f"{timeout}s") from None
+            await self.wait(deadline, timeout)
 
 
 class Muxer:
@@ -187,11 +211,13 @@ class Muxer:
                 if channel is None:
                     raise MuxError(f"segment for protocol {header.protocol}, which is not running")
                 channel._feed(payload)
+                if self.error is not None:
+                    return  # a protocol peer found a violation in what arrived: stop here
         except asyncio.IncompleteReadError:
             self._fail(ConnectionClosed("the peer closed the connection"))
         except (ConnectionError, OSError) as error:
             self._fail(ConnectionClosed(f"connection lost: {error}"))
-        except MuxError as error:
+        except PeerError as error:  # MuxError, or a protocol violation found on arrival
             self._fail(error)
         except asyncio.CancelledError:
             self._fail(ConnectionClosed("connection closed"))

@@ -13,7 +13,7 @@ import logging
 import os
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import cbor2
 from cbor2 import CBORTag
@@ -30,12 +30,13 @@ from chain.miniprotocols.chainsync.server import chainsync_server
 from chain.miniprotocols.handshake.server import serve_handshake
 from chain.miniprotocols.keepalive.server import serve_keepalive
 from chain.miniprotocols.localtxsubmission.server import serve_local_tx_submission
-from chain.mux import Muxer, encode_segment
+from chain.mux import Muxer, encode_segment, split_message
 from chain.points import ORIGIN, Point, Tip
+from chain.statemachine import ProtocolPeer
 
 log = logging.getLogger(__name__)
 
-FAULTS = ("garbage", "wrong-magic", "refuse", "oversized", "agency", "stall")
+FAULTS = ("garbage", "wrong-magic", "refuse", "oversized", "agency", "agency-forward", "stall")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -151,7 +152,8 @@ class Session:
     """One client connection."""
 
     def __init__(self, chain: SimChain, config: SimulatorConfig, mux: Muxer,
-                 node_to_client: bool, fault: Fault | None, name: str) -> None:
+                 node_to_client: bool, fault: Fault | None, name: str,
+                 note_in_flight: Callable[[int], None] = lambda count: None) -> None:
         self.chain = chain
         self.config = config
         self.mux = mux
@@ -161,6 +163,7 @@ class Session:
         self.cursor = -1  # index of the last block this client has
         self.rollback_to: int | None = None  # a RollBackward owed to the client
         self.served = 0
+        self.note_in_flight = note_in_flight
 
     async def run(self) -> None:
         mux = self.mux
@@ -202,7 +205,8 @@ class Session:
 
     async def misbehave_now(self) -> str | None:
         """Carry out the connection's fault if it is due. Returns "stall" when the session
-        must stop answering, "extra" when it must add a message nobody asked for."""
+        must stop answering, "extra" or "repeat" when it must add to its answer messages
+        nobody asked for."""
         if self.fault is None or self.served < self.fault.after:
             return None
         mode, self.fault = self.fault.mode, None
@@ -220,6 +224,8 @@ class Session:
             return "stall"
         if mode == "agency":
             return "extra"
+        if mode == "agency-forward":
+            return "repeat"
         if mode == "stall":
             return "stall"
         return None
@@ -235,6 +241,7 @@ class Session:
                 await peer.send(self.intersect(request.points))
                 continue
             assert isinstance(request, cs.RequestNext)
+            self.note_in_flight(peer.machine.unanswered)  # this one and those pipelined behind it
             action = await self.misbehave_now()
             if action == "stall":
                 await asyncio.Event().wait()  # until the client hangs up
@@ -245,10 +252,21 @@ class Session:
                     async with self.chain.changed:
                         await self.chain.changed.wait()
                     reply = self.next_update()
-            await peer.send(reply)
-            if action == "extra":
-                # The client has agency now: any message from us is out of turn.
-                await self.mux._write(encode_segment(channel.protocol, True, cbor2.dumps([1])))
+            if action in ("extra", "repeat"):
+                await self.send_with_unasked(peer, reply, action)
+            else:
+                await peer.send(reply)
+
+    async def send_with_unasked(self, peer: ProtocolPeer, reply: cs.Message, action: str) -> None:
+        """The answer, then in the same segment (so the client gets them at once, whatever
+        the timing) messages nobody asked for. "extra": two AwaitReply: with nothing else
+        requested the first is out of turn; with requests in flight the first passes for
+        the next answer's and the second is one too many for it. "repeat": the answer
+        again: out of turn, or in flight a RollForward that does not extend the chain."""
+        peer.machine.sending(reply.TYPE)
+        unasked = cbor2.dumps([1]) * 2 if action == "extra" else reply.encode()
+        for piece in split_message(reply.encode() + unasked):
+            await self.mux._write(encode_segment(peer.channel.protocol, True, piece))
 
     def intersect(self, points: list[Point]) -> cs.Message:
         for point in points:
@@ -304,6 +322,7 @@ class Simulator:
         self.config = config
         self.chain = SimChain(config)
         self.connections = 0
+        self.most_in_flight = 0  # the most RequestNext a client had waiting here at once
         self._server: asyncio.Server | None = None
         self._grower: asyncio.Task[None] | None = None
 
@@ -319,7 +338,8 @@ class Simulator:
             name = f"connection {number}"
             mux = Muxer(reader, writer, initiator=False)
             try:
-                await Session(self.chain, self.config, mux, n2c, fault, name).run()
+                await Session(self.chain, self.config, mux, n2c, fault, name,
+                              self._note_in_flight).run()
             except PeerError as error:
                 log.info("%s ended: %s", name, error)
             except Exception:
@@ -335,6 +355,9 @@ class Simulator:
             self._server = await asyncio.start_server(on_connect, address.host, address.port)
         if self.config.interval_s:
             self._grower = asyncio.create_task(self.chain.grow(self.config.interval_s))
+
+    def _note_in_flight(self, count: int) -> None:
+        self.most_in_flight = max(self.most_in_flight, count)
 
     @property
     def port(self) -> int:

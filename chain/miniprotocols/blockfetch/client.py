@@ -32,6 +32,24 @@ class BlockFetchClient:
             assert isinstance(item, messages.Block)
             yield item.wrapped
 
+    async def request_range(self, start: Point, end: Point) -> None:
+        """Ask for a range without waiting: several may be in flight (pipelining);
+        `receive_range` gives their blocks in order."""
+        await self.peer.send(messages.RequestRange(start, end))
+
+    async def receive_range(self) -> list[bytes]:
+        """The blocks of the oldest range asked for, each as CBOR of `[block_tag, block]`."""
+        reply = await self.peer.recv()
+        if isinstance(reply, messages.NoBlocks):
+            raise BlockNotAvailable("the node has none of the blocks of a range asked for")
+        blocks: list[bytes] = []
+        while True:
+            item = await self.peer.recv()
+            if isinstance(item, messages.BatchDone):
+                return blocks
+            assert isinstance(item, messages.Block)
+            blocks.append(item.wrapped)
+
     async def fetch(self, point: Point) -> bytes:
         blocks = [b async for b in self.fetch_range(point, point)]
         if len(blocks) != 1:

@@ -16,6 +16,7 @@ class ChainSyncClient:
         self.node_to_client = node_to_client
         self.peer = ProtocolPeer(channel, states.spec(node_to_client), Agency.CLIENT,
                                  messages.decode, timeouts)
+        self._in_flight = 0
 
     async def find_intersect(self, points: list[Point]) -> tuple[Point | None, Tip]:
         """The newest of `points` on the node's chain (None if none is), and the node's tip."""
@@ -29,14 +30,35 @@ class ChainSyncClient:
         assert isinstance(reply, messages.IntersectNotFound)
         return None, reply.tip
 
-    async def request_next(self) -> messages.RollForward | messages.RollBackward:
-        """The next update; waits through AwaitReply while the node is at its tip."""
+    @property
+    def in_flight(self) -> int:
+        """RequestNext sent whose RollForward/RollBackward we have not taken yet."""
+        return self._in_flight
+
+    async def request(self) -> None:
+        """Send one RequestNext. Several may be in flight (pipelining); `next_update`
+        gives their answers in order."""
+        self._in_flight += 1  # counted before the bytes leave: a cancelled send still counts
         await self.peer.send(messages.RequestNext())
+
+    async def next_update(self) -> messages.RollForward | messages.RollBackward | \
+            messages.AwaitReply:
+        """The next message answering the oldest request in flight: AwaitReply when the
+        node is at its tip (the real answer follows), then RollForward or RollBackward."""
         reply = await self.peer.recv()
-        while isinstance(reply, messages.AwaitReply):
-            reply = await self.peer.recv()
-        assert isinstance(reply, (messages.RollForward, messages.RollBackward))
+        if isinstance(reply, (messages.RollForward, messages.RollBackward)):
+            self._in_flight -= 1
+        else:
+            assert isinstance(reply, messages.AwaitReply)
         return reply
+
+    async def request_next(self) -> messages.RollForward | messages.RollBackward:
+        """One request, unpipelined: the next update, waiting through AwaitReply."""
+        await self.request()
+        while True:
+            reply = await self.next_update()
+            if not isinstance(reply, messages.AwaitReply):
+                return reply
 
     async def done(self) -> None:
         await self.peer.send(messages.Done())

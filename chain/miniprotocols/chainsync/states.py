@@ -11,7 +11,10 @@ def spec(node_to_client: bool) -> ProtocolSpec:
     limit = LARGE_BYTE_LIMIT if node_to_client else SMALL_BYTE_LIMIT
     must_reply = None if node_to_client else MUST_REPLY_N2N_S
     return ProtocolSpec("chain-sync", {
-        "Idle": State("Idle", Agency.CLIENT, {0: "CanAwait", 4: "Intersect", 7: "Done"}),
+        # RequestNext may be pipelined: the client sends more before the first is answered,
+        # and each exchange ends back in Idle (ouroboros-network ChainSync/ClientPipelined).
+        "Idle": State("Idle", Agency.CLIENT, {0: "CanAwait", 4: "Intersect", 7: "Done"},
+                      pipelined={0: "Idle"}),
         "CanAwait": State("CanAwait", Agency.SERVER, {1: "MustReply", 2: "Idle", 3: "Idle"},
                           SHORT_WAIT_S, limit),
         "MustReply": State("MustReply", Agency.SERVER, {2: "Idle", 3: "Idle"}, must_reply, limit),
