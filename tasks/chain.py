@@ -102,8 +102,10 @@ def catch_up(self) -> dict[str, int]:
 @shared_task(name="chain.compact", bind=True, ignore_result=True)
 def compact(self) -> dict[str, int]:
     """Bounded growth (indexer/compaction.py): the block log keeps what a watcher or a
-    restarted follower may still need."""
+    restarted follower may still need, and spent UTxOs go once final (plus
+    SPENT_UTXO_RETENTION_BLOCKS)."""
     from chain.follower import SECURITY_PARAM_K
 
     settings = settings_of(self.app)
-    return compact_all(database(settings), watchers_of(settings), SECURITY_PARAM_K)
+    return compact_all(database(settings), watchers_of(settings), SECURITY_PARAM_K,
+                       settings.spent_utxo_retention_blocks)

@@ -1,4 +1,5 @@
-"""Bounded growth: the block log does not grow under rollback churn."""
+"""Bounded growth: the block log does not grow under rollback churn, and spent UTxOs go
+once no rollback can bring them back (unless SPENT_UTXO_RETENTION_BLOCKS keeps them)."""
 from __future__ import annotations
 
 import random
@@ -10,7 +11,7 @@ from chain.points import Point, Tip
 from core.settings import settings_from_mapping
 from indexer.apply import apply_pending
 from indexer.compaction import compact_all
-from store import chain_log, watcher_cursors
+from store import chain_log, utxos, watcher_cursors
 from store.chain_cursor import MongoCursorStore
 from store.indexes import ensure_indexes
 from store.mongo import close_all, connect
@@ -20,6 +21,8 @@ from tests.support.pipeline import (apply_straight, leading_sink, rollback_scrip
 from tests.support.simulator import preprod_chain
 
 pytestmark = pytest.mark.integration
+
+KEEP_ALL_SPENT = 10**9  # retention that keeps every spent UTxO: isolates the block log
 
 
 @pytest.fixture
@@ -68,7 +71,7 @@ def test_the_block_log_stays_bounded_under_rollback_churn(stores):
     tip = 110  # blocks of `chain` on the log's chain
     write_log(db, [("forward", b) for b in chain[:tip]])
     apply_all(db, active)
-    compact_all(db, active, k)
+    compact_all(db, active, k, KEEP_ALL_SPENT)
     sizes = []
     for _ in range(rounds):
         # Churn near the tip: the tip moves on a little, and again and again the chain
@@ -85,7 +88,7 @@ def test_the_block_log_stays_bounded_under_rollback_churn(stores):
         apply_all(db, active, {"wallets": behind(db, "wallets") // 2})
         lagging = behind(db, "wallets")
         assert lagging > 0
-        compact_all(db, active, k)
+        compact_all(db, active, k, KEEP_ALL_SPENT)
         counts = chain_log.counts(db)
         assert counts["events"] == lagging  # all the unapplied ones, nothing else
         assert [e.seq for e in chain_log.events_after(db, 0, 10_000)] == \
@@ -98,7 +101,7 @@ def test_the_block_log_stays_bounded_under_rollback_churn(stores):
         assert counts["blocks"] <= k + 1
 
     apply_all(db, active)  # the laggard catches up with what was kept for it
-    compact_all(db, active, k)
+    compact_all(db, active, k, KEEP_ALL_SPENT)
     assert chain_log.counts(db) == {"events": 1, "blocks": k + 1}
     # More blocks after the compactions: numbering goes on, and the state is exactly the
     # straight application of the surviving chain.
@@ -120,7 +123,7 @@ def test_a_restarted_follower_rolls_back_to_a_breadcrumb_deeper_than_k(stores):
     MongoCursorStore(db).save([c.to_json() for c in crumbs.crumbs])
     apply_all(db, active)
 
-    compact_all(db, active, k)
+    compact_all(db, active, k, KEEP_ALL_SPENT)
     floor = chain[99].height - k
     deep = [c for c in crumbs.crumbs if c.height < floor]
     assert len(deep) >= 3
@@ -148,3 +151,77 @@ def test_a_restarted_follower_rolls_back_to_a_breadcrumb_deeper_than_k(stores):
     assert watcher_cursors.read(db, "wallets").height == chain[-1].height
     apply_straight(ref, settings, chain, [])
     assert snapshot(db) == snapshot(ref)
+
+
+def final_removed(docs: list[dict], floor: int) -> list[dict]:
+    """The expected state: what a straight application holds, less spends below `floor`."""
+    return [d for d in docs if d["spent_slot"] == utxos.UNSPENT or d["spent_height"] >= floor]
+
+
+def test_spent_utxos_go_once_final_and_a_rollback_within_k_still_restores(stores):
+    settings, db, ref = stores
+    k = 47  # the floor is then the height of a block with spends: they are not final yet
+    chain = preprod_chain(300)
+    active = watchers(settings)
+    write_log(db, [("forward", b) for b in chain])
+    apply_all(db, active)
+    before = snapshot(db)[utxos.COLLECTION]
+    floor = chain[-1].height - k
+    final = [d for d in before if d["spent_slot"] != utxos.UNSPENT and d["spent_height"] < floor]
+    recent = [d for d in before if d["spent_slot"] != utxos.UNSPENT and d["spent_height"] >= floor]
+    unspent = [d for d in before if d["spent_slot"] == utxos.UNSPENT]
+    assert len(final) >= 20 and len(recent) >= 5 and len(unspent) >= 5
+    assert any(d["spent_height"] == floor for d in recent)
+
+    assert compact_all(db, active, k, 0)["spent_utxos"] == len(final)
+    assert snapshot(db)[utxos.COLLECTION] == final_removed(before, floor)
+    assert compact_all(db, active, k, 0)["spent_utxos"] == 0  # nothing more is final yet
+
+    # A rollback of 30 blocks (within k) un-spends and deletes exactly what it must.
+    depth = 30
+    assert any(d["spent_height"] > chain[-1 - depth].height for d in recent)
+    seq = write_log(db, [("backward", chain[-1 - depth])], first_seq=chain_log.last_seq(db) + 1)
+    apply_all(db, active)
+    apply_straight(ref, settings, chain[:-depth], [])
+    assert snapshot(db)[utxos.COLLECTION] == final_removed(snapshot(ref)[utxos.COLLECTION],
+                                                           floor)
+    # Forward again: the same state as the whole chain applied straight, less the final.
+    write_log(db, [("forward", b) for b in chain[-depth:]], first_seq=seq + 1)
+    apply_all(db, active)
+    assert snapshot(db)[utxos.COLLECTION] == final_removed(before, floor)
+
+
+def test_the_compact_task_keeps_spent_utxos_for_the_retention_setting(stores, env,
+                                                                      monkeypatch):
+    import chain.follower
+    import tasks.chain  # noqa: F401  (registers chain.compact)
+    from tasks.celery_app import make_celery
+
+    settings, db, _ = stores
+    monkeypatch.setattr(chain.follower, "SECURITY_PARAM_K", 50)  # the recorded chain is short
+    chain = preprod_chain(300)
+    write_log(db, [("forward", b) for b in chain])
+    apply_all(db, watchers(settings))
+    before = snapshot(db)[utxos.COLLECTION]
+    top = chain[-1].height
+
+    def run_task(retention: str) -> dict[str, int]:
+        app = make_celery(settings_from_mapping({**env,
+                                                 "SPENT_UTXO_RETENTION_BLOCKS": retention}))
+        try:
+            return app.tasks["chain.compact"].apply().get()
+        finally:
+            app.close()
+
+    # Kept for 250 blocks beyond k: nothing of a 300-block chain is that old yet...
+    first = run_task("250")
+    assert first == {"events": 299, "blocks": 300 - 51, "spent_utxos": 0}
+    assert chain_log.counts(db) == {"events": 1, "blocks": 51}
+    assert snapshot(db)[utxos.COLLECTION] == before
+    # ...100 beyond k: only what was spent more than 150 blocks deep goes...
+    result = run_task("100")
+    assert result["spent_utxos"] > 0
+    assert snapshot(db)[utxos.COLLECTION] == final_removed(before, top - 150)
+    # ...and the default prunes once final.
+    assert run_task("0")["spent_utxos"] > 0
+    assert snapshot(db)[utxos.COLLECTION] == final_removed(before, top - 50)
