@@ -72,6 +72,7 @@ class Settings:
     heartbeat_seconds: int = 15
     follow_from: str = "tip"  # "origin", "tip" or "SLOT.HASH"
     watcher_lease_seconds: int = 60
+    spent_utxo_retention_blocks: int = 0  # 0: a spent UTxO goes once it is final
     follower_lease_seconds: int = 15
     venue_modules: tuple[str, ...] = ()
     #: Names of the variables that were set explicitly (env or .env), so the stack
@@ -152,6 +153,16 @@ def parse_positive_int(variable: str, raw: str) -> int:
         raise ConfigError(variable, "a positive whole number", repr(raw)) from None
     if value <= 0:
         raise ConfigError(variable, "a positive whole number", repr(raw))
+    return value
+
+
+def parse_non_negative_int(variable: str, raw: str) -> int:
+    try:
+        value = int(raw.strip(), 10)
+    except ValueError:
+        raise ConfigError(variable, "a whole number, 0 or more", repr(raw)) from None
+    if value < 0:
+        raise ConfigError(variable, "a whole number, 0 or more", repr(raw))
     return value
 
 
@@ -349,6 +360,8 @@ SPECS: tuple[Spec, ...] = (
          "takes over this long after the writer stops renewing"),
     Spec("WATCHER_LEASE_SECONDS", "watcher_lease_seconds", parse_positive_int,
          "how long a worker holds a venue before another may take over"),
+    Spec("SPENT_UTXO_RETENTION_BLOCKS", "spent_utxo_retention_blocks", parse_non_negative_int,
+         "blocks beyond k = 2160 that spent UTxOs are kept; 0: pruned once final"),
     Spec("VENUE_MODULES", "venue_modules", parse_modules,
          "extra Python modules that register venue watchers"),
 )

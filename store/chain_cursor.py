@@ -39,6 +39,13 @@ class MongoCursorStore:
         self.collection.delete_one({"_id": self.name})
 
 
+def crumb_hashes(db: Database) -> set[str]:
+    """The blocks every follower's breadcrumbs point at. A restarted follower is rolled
+    back to one of them, and its backward event needs the block's height."""
+    return {c["hash"] for doc in db[COLLECTION].find({}, {"crumbs": 1})
+            for c in doc.get("crumbs", []) if c.get("hash")}
+
+
 def summary(db: Database, name: str = "follower") -> dict[str, object]:
     """Where a follower is: slot, hash and height of its newest breadcrumb."""
     doc = db[COLLECTION].find_one({"_id": name}) or {}

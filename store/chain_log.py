@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pymongo import DESCENDING, UpdateOne
 from pymongo.database import Database
 
+from store.chain_cursor import crumb_hashes
 from store.codec import encode_time
 
 BLOCKS = "blocks"
@@ -118,17 +119,34 @@ def events_for_block(db: Database, block_hash: str) -> list[ChainEvent]:
 
 
 def compact(db: Database, applied_by_all: int, keep_depth: int) -> tuple[int, int]:
-    """Drop events every watcher has applied and blocks deeper than `keep_depth` that no
-    remaining event needs. Returns (events, blocks) removed."""
+    """Drop what nothing can need any more. Returns (events, blocks) removed.
+
+    Events: every event all watchers applied goes, whatever its height, so rollback
+    churn near the tip (backward events, forwards of the same heights again) cannot grow
+    the log: it holds the events some watcher has still to apply, plus the newest one,
+    which the follower (or a standby taking over) numbers on from.
+
+    Blocks: those deeper than `keep_depth` below the highest stored block go, unless a
+    remaining event still needs them or a follower's breadcrumb points at them (a
+    restarted follower is rolled back to a crumb, and the backward event takes the
+    block's height from here). Blocks within `keep_depth` stay: any rollback the node
+    sends lands there and needs the block's height.
+    """
+    last = last_seq(db)
+    events = db[EVENTS].delete_many(
+        {"seq": {"$lte": min(applied_by_all, last - 1)}}).deleted_count
     top = next(iter(db[BLOCKS].find({}, {"height": 1}).sort("height", DESCENDING).limit(1)),
                None)
     if top is None:
-        return 0, 0
+        return events, 0
     floor = top["height"] - keep_depth
-    events = db[EVENTS].delete_many({"seq": {"$lte": applied_by_all},
-                                     "height": {"$lt": floor}}).deleted_count
-    needed = set(db[EVENTS].distinct("hash"))
+    needed = set(db[EVENTS].distinct("hash")) | crumb_hashes(db)
     stale = [d["_id"] for d in db[BLOCKS].find({"height": {"$lt": floor}}, {"_id": 1})
              if d["_id"] not in needed]
     blocks = db[BLOCKS].delete_many({"_id": {"$in": stale}}).deleted_count if stale else 0
     return events, blocks
+
+
+def counts(db: Database) -> dict[str, int]:
+    """How many events and blocks the block log holds now."""
+    return {"events": db[EVENTS].count_documents({}), "blocks": db[BLOCKS].count_documents({})}

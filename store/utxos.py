@@ -108,6 +108,17 @@ def rollback(db: Database, watcher: str, slot: int) -> None:
                                 "$unset": {"spent_height": "", "spent_tx": ""}})
 
 
+def prune_spent(db: Database, watcher: str, spent_below_height: int) -> int:
+    """Delete this watcher's UTxOs spent in a block lower than `spent_below_height`; the
+    caller picks a height no rollback can reach (indexer/compaction.py). Returns how many."""
+    if spent_below_height <= 0:
+        return 0
+    # `spent_slot > -1` is the spent ones; a document without `spent_height` never matches.
+    return db[COLLECTION].delete_many({"watcher": watcher, "spent_slot": {"$gt": UNSPENT},
+                                       "spent_height": {"$lt": spent_below_height}}
+                                      ).deleted_count
+
+
 def unspent(db: Database, watchers: list[str] | None = None,
             addresses: list[str] | None = None) -> list[dict[str, Any]]:
     """Current unspent UTxOs as operators see them, sorted by reference."""

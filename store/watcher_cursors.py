@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterable
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
@@ -63,6 +63,14 @@ def read(db: Database, watcher: str) -> Cursor | None:
 
 def read_all(db: Database) -> list[Cursor]:
     return [Cursor.of(d) for d in db[COLLECTION].find().sort("_id", 1)]
+
+
+def applied_by_all(cursors: list[Cursor], watchers: Iterable[str]) -> int:
+    """Pure: the last event every one of `watchers` has applied. A watcher without a
+    cursor yet counts as 0 (it will start from the first event still in the log); the
+    cursor of a watcher no longer registered does not hold anything back."""
+    seqs = {c.watcher: c.seq for c in cursors}
+    return min((seqs.get(name, 0) for name in watchers), default=0)
 
 
 def take_lease(db: Database, watcher: str, owner: str, lease_ms: int) -> Cursor | None:

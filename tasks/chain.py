@@ -15,6 +15,7 @@ from celery import Celery, shared_task
 
 from core.settings import Settings
 from indexer.apply import apply_pending
+from indexer.compaction import compact_all
 from indexer.watchers import Watcher, active_watchers
 from store import chain_log, watcher_cursors
 from store.mongo import database
@@ -100,13 +101,11 @@ def catch_up(self) -> dict[str, int]:
 
 @shared_task(name="chain.compact", bind=True, ignore_result=True)
 def compact(self) -> dict[str, int]:
-    """Keep k blocks of raw history for replay; older events every watcher has applied,
-    and the blocks nothing needs any more, are final and go."""
+    """Bounded growth (indexer/compaction.py): the block log keeps what a watcher or a
+    restarted follower may still need, and spent UTxOs go once final (plus
+    SPENT_UTXO_RETENTION_BLOCKS)."""
     from chain.follower import SECURITY_PARAM_K
 
-    db = database(settings_of(self.app))
-    cursors = watcher_cursors.read_all(db)
-    if not cursors:
-        return {"events": 0, "blocks": 0}
-    events, blocks = chain_log.compact(db, min(c.seq for c in cursors), SECURITY_PARAM_K)
-    return {"events": events, "blocks": blocks}
+    settings = settings_of(self.app)
+    return compact_all(database(settings), watchers_of(settings), SECURITY_PARAM_K,
+                       settings.spent_utxo_retention_blocks)

@@ -65,6 +65,8 @@ def test_unix_socket_node_and_numeric_magic():
     ("MONGO_DB", "a b", "MONGO_DB: expected 1-63 letters"),
     ("LOG_LEVEL", "LOUD", "LOG_LEVEL: expected one of DEBUG"),
     ("FOLLOWER_MAX_LAG_SECONDS", "-1", "FOLLOWER_MAX_LAG_SECONDS: expected a positive"),
+    ("SPENT_UTXO_RETENTION_BLOCKS", "-5", "SPENT_UTXO_RETENTION_BLOCKS: expected a whole"),
+    ("SPENT_UTXO_RETENTION_BLOCKS", "1e3", "SPENT_UTXO_RETENTION_BLOCKS: expected a whole number"),
     ("REQUIRE_FOLLOWER", "maybe", "REQUIRE_FOLLOWER: expected true or false"),
     ("WATCH_ADDRESSES", "addr1nope", "WATCH_ADDRESSES: expected comma-separated bech32"),
     ("MASTER_KEY_FILE", "/no/such/key", "MASTER_KEY_FILE: expected an existing readable file"),
@@ -106,6 +108,14 @@ def test_watch_addresses_must_match_the_network():
 def test_blank_values_mean_default():
     s = settings_from_mapping({"PORT": "", "MONGO_DB": "  ", "CARDANO_NODE": ""})
     assert s.port == 8000 and s.mongo_db == "dhl" and s.cardano_node is None
+
+
+def test_spent_utxo_retention_defaults_to_pruning_once_final():
+    assert settings_from_mapping({}).spent_utxo_retention_blocks == 0
+    assert settings_from_mapping({"SPENT_UTXO_RETENTION_BLOCKS": "0"}) \
+        .spent_utxo_retention_blocks == 0
+    assert settings_from_mapping({"SPENT_UTXO_RETENTION_BLOCKS": " 43200 "}) \
+        .spent_utxo_retention_blocks == 43200
 
 
 def test_environment_wins_over_dotenv(tmp_path: Path):
