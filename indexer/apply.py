@@ -68,7 +68,7 @@ def apply_block(db: Database, watcher: UtxoWatcher | OwnTxWatcher, block: Block)
     if isinstance(watcher, OwnTxWatcher):
         if block.tx_count:
             own_txs.mark_seen(db, [t.hex() for t in block.tx_ids], slot, height,
-                              block.hash.hex())
+                              block.hash.hex(), frozenset(t.hex() for t in block.invalid_tx_ids))
         return
     effects = block_effects(block, watcher)
     if not effects:

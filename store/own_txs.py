@@ -1,5 +1,7 @@
-"""Our own submitted transactions: submitted, then seen on chain at a slot; a rollback past
-that slot re-opens them (they may land again, or need resubmitting)."""
+"""Our own submitted transactions: submitted, then on chain at a slot — "seen" when it did
+what it was built for, "failed" when its scripts failed and only its collateral was taken
+(phase-2 failure: on chain, but nothing else happened). A rollback past that slot
+re-opens them (they may land again, or need resubmitting)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -21,13 +23,19 @@ def record_submitted(db: Database, tx_id: str, purpose: str) -> None:
         upsert=True)
 
 
-def mark_seen(db: Database, tx_ids: list[str], slot: int, height: int, block: str) -> int:
-    if not tx_ids:
-        return 0
-    return db[COLLECTION].update_many(
-        {"_id": {"$in": tx_ids}, "seen_slot": NOT_SEEN},
-        {"$set": {"state": "seen", "seen_slot": slot, "seen_height": height,
-                  "seen_block": block}}).modified_count
+def mark_seen(db: Database, tx_ids: list[str], slot: int, height: int, block: str,
+              failed: frozenset[str] = frozenset()) -> int:
+    """Our txs among `tx_ids` are on chain in this block; those in `failed` only took
+    their collateral."""
+    changed = 0
+    for state, ids in (("seen", [t for t in tx_ids if t not in failed]),
+                       ("failed", [t for t in tx_ids if t in failed])):
+        if ids:
+            changed += db[COLLECTION].update_many(
+                {"_id": {"$in": ids}, "seen_slot": NOT_SEEN},
+                {"$set": {"state": state, "seen_slot": slot, "seen_height": height,
+                          "seen_block": block}}).modified_count
+    return changed
 
 
 def rollback(db: Database, slot: int) -> int:

@@ -129,6 +129,12 @@ class Block:
         return [blake2b_256(raw[start:end]) for start, end in self._tx_spans]
 
     @_lazy
+    def invalid_tx_ids(self) -> frozenset[bytes]:
+        """Ids of the txs whose scripts failed (phase 2): on chain, but only their
+        collateral was taken."""
+        return frozenset(self.tx_ids[i] for i in self._invalid_indices)
+
+    @_lazy
     def txs(self) -> list[Tx]:
         """The transactions, built on first access (body and witness set decoded again)."""
         try:

@@ -173,6 +173,9 @@ def test_crafted_chain_with_invalid_txs_and_rollbacks(stores):
     state = snapshot(db)
     assert state == expected_state(settings, chain.blocks, ours)
     assert any(d["ref"] == chain.ref("C", 2) for d in state["watcher_utxos"])
+    states = {d["_id"]: d["state"] for d in state[own_txs.COLLECTION]}
+    # Our tx whose scripts failed is on chain, but only its collateral went: not "seen".
+    assert (states[chain.id("B")], states[chain.id("C")]) == ("seen", "failed")
 
 
 def test_the_comparison_catches_one_wrong_document(stores):

@@ -19,8 +19,8 @@ Ledger rules followed (Shelley to Conway; Byron has no scripts, so every Byron t
   payment credential is (CIP-19 header types 0-7), or it holds a token of a watched policy.
 - The datum of an output: its inline datum, else the datum whose blake2b-256 is the
   output's datum hash among the datums the creating tx carries in its witness set.
-- An own tx is seen at the first block of the chain that includes it, valid or not (an
-  invalid tx is on chain too: its collateral is gone).
+- An own tx is on chain at the first block of the chain that includes it: "seen" when
+  valid, "failed" when its scripts failed (it is on chain, but only its collateral went).
 """
 from __future__ import annotations
 
@@ -114,6 +114,7 @@ def reference_state(blocks: Sequence[Block], watchers: Mapping[str, Any],
     held: dict[str, dict[str, dict[str, Any]]] = {w.name: {} for w in utxo_watchers}
     ours = set(submitted)
     seen: dict[str, Block] = {}
+    failed: set[str] = set()  # ours whose scripts failed: only the collateral went
     previous: Block | None = None
     for block in blocks:
         # A "surviving chain" that is not one would make the whole comparison meaningless.
@@ -138,17 +139,21 @@ def reference_state(blocks: Sequence[Block], watchers: Mapping[str, Any],
                         ref = f"{tx_id}#{index}"
                         assert ref not in docs, f"{ref} created twice"
                         docs[ref] = output_doc(watcher, ref, tx_id, tx, out, block)
-            if follows_own_txs and tx_id in ours:
-                seen.setdefault(tx_id, block)
+            if follows_own_txs and tx_id in ours and tx_id not in seen:
+                seen[tx_id] = block
+                if not tx.valid:
+                    failed.add(tx_id)
     utxo_docs = [doc for docs in held.values() for doc in docs.values()]
-    own_docs = [_own_tx_doc(tx_id, purpose, seen.get(tx_id)) for tx_id in ours]
+    own_docs = [_own_tx_doc(tx_id, purpose, seen.get(tx_id), tx_id in failed) for tx_id in ours]
     return {UTXO_COLLECTION: sorted(utxo_docs, key=lambda d: d["_id"]),
             OWN_TX_COLLECTION: sorted(own_docs, key=lambda d: d["_id"])}
 
 
-def _own_tx_doc(tx_id: str, purpose: str, block: Block | None) -> dict[str, Any]:
+def _own_tx_doc(tx_id: str, purpose: str, block: Block | None,
+                failed: bool) -> dict[str, Any]:
     """As snapshot() shows it (the submission time left out)."""
     if block is None:
         return {"_id": tx_id, "state": "submitted", "purpose": purpose, "seen_slot": UNSPENT}
-    return {"_id": tx_id, "state": "seen", "purpose": purpose, "seen_slot": block.slot,
+    return {"_id": tx_id, "state": "failed" if failed else "seen", "purpose": purpose,
+            "seen_slot": block.slot,
             "seen_height": block.height, "seen_block": block.hash.hex()}

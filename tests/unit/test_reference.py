@@ -97,9 +97,10 @@ def test_crafted_chain_follows_the_ledger_rules(active, crafted):
     assert sorted(i.split(":")[0] for i in docs if chain.ref("A", 2) in i) == [
         "demo-policy", "wallets"]
 
-    # Our txs: seen where they landed, the failed C too (it is on chain); the unknown not.
+    # Our txs: seen where they landed; C is on chain too, but its scripts failed (only its
+    # collateral went): "failed"; the unknown one not at all.
     own = by_id(state["own_txs"])
-    assert own[chain.id("C")] == {"_id": chain.id("C"), "state": "seen", "purpose": "test",
+    assert own[chain.id("C")] == {"_id": chain.id("C"), "state": "failed", "purpose": "test",
                                   "seen_slot": b1.slot, "seen_height": b1.height,
                                   "seen_block": b1.hash.hex()}
     assert own[chain.id("B")]["seen_slot"] == b0.slot
