@@ -15,8 +15,8 @@ from store import chain_log, utxos, watcher_cursors
 from store.chain_cursor import MongoCursorStore
 from store.indexes import ensure_indexes
 from store.mongo import close_all, connect
-from tests.support import demo_venue
-from tests.support.pipeline import (apply_straight, leading_sink, rollback_script, snapshot,
+from protocols import demo as demo_venue
+from tests.support.pipeline import (expected_state, leading_sink, rollback_script, snapshot,
                                     watchers, write_log)
 from tests.support.simulator import preprod_chain
 
@@ -28,18 +28,17 @@ KEEP_ALL_SPENT = 10**9  # retention that keeps every spent UTxO: isolates the bl
 @pytest.fixture
 def env(test_env):
     return {**test_env, "CARDANO_NETWORK": "preprod", "WATCH_ADDRESSES": demo_venue.WALLET,
-            "VENUE_MODULES": "tests.support.demo_venue"}
+            "VENUE_MODULES": "protocols.demo"}
 
 
 @pytest.fixture
 def stores(env, namespace):
     settings = settings_from_mapping(env)
     client = connect(settings.mongo_url)
-    db, ref = client[namespace], client[namespace + "_ref"]
+    db = client[namespace]
     ensure_indexes(db)
-    yield settings, db, ref
+    yield settings, db
     client.drop_database(db.name)
-    client.drop_database(ref.name)
     client.close()
     close_all()
 
@@ -60,7 +59,7 @@ def behind(db, name: str) -> int:
 
 
 def test_the_block_log_stays_bounded_under_rollback_churn(stores):
-    settings, db, ref = stores
+    settings, db = stores
     k, rounds, cycles, max_depth, advance = 20, 4, 25, 6, 5
     # Events one round writes at most: each cycle one backward and up to max_depth forwards.
     per_round = cycles * (1 + max_depth) + advance
@@ -107,12 +106,11 @@ def test_the_block_log_stays_bounded_under_rollback_churn(stores):
     # straight application of the surviving chain.
     write_log(db, [("forward", b) for b in chain[tip:]], first_seq=chain_log.last_seq(db) + 1)
     apply_all(db, active)
-    apply_straight(ref, settings, chain, [])
-    assert snapshot(db) == snapshot(ref)
+    assert snapshot(db) == expected_state(settings, chain, [])
 
 
 def test_a_restarted_follower_rolls_back_to_a_breadcrumb_deeper_than_k(stores):
-    settings, db, ref = stores
+    settings, db = stores
     k = 20
     chain = preprod_chain(120)
     active = watchers(settings)
@@ -149,8 +147,7 @@ def test_a_restarted_follower_rolls_back_to_a_breadcrumb_deeper_than_k(stores):
     sink.writer.release()
     apply_all(db, active)
     assert watcher_cursors.read(db, "wallets").height == chain[-1].height
-    apply_straight(ref, settings, chain, [])
-    assert snapshot(db) == snapshot(ref)
+    assert snapshot(db) == expected_state(settings, chain, [])
 
 
 def final_removed(docs: list[dict], floor: int) -> list[dict]:
@@ -159,7 +156,7 @@ def final_removed(docs: list[dict], floor: int) -> list[dict]:
 
 
 def test_spent_utxos_go_once_final_and_a_rollback_within_k_still_restores(stores):
-    settings, db, ref = stores
+    settings, db = stores
     k = 47  # the floor is then the height of a block with spends: they are not final yet
     chain = preprod_chain(300)
     active = watchers(settings)
@@ -182,9 +179,8 @@ def test_spent_utxos_go_once_final_and_a_rollback_within_k_still_restores(stores
     assert any(d["spent_height"] > chain[-1 - depth].height for d in recent)
     seq = write_log(db, [("backward", chain[-1 - depth])], first_seq=chain_log.last_seq(db) + 1)
     apply_all(db, active)
-    apply_straight(ref, settings, chain[:-depth], [])
-    assert snapshot(db)[utxos.COLLECTION] == final_removed(snapshot(ref)[utxos.COLLECTION],
-                                                           floor)
+    assert snapshot(db)[utxos.COLLECTION] == final_removed(
+        expected_state(settings, chain[:-depth], [])[utxos.COLLECTION], floor)
     # Forward again: the same state as the whole chain applied straight, less the final.
     write_log(db, [("forward", b) for b in chain[-depth:]], first_seq=seq + 1)
     apply_all(db, active)
@@ -197,7 +193,7 @@ def test_the_compact_task_keeps_spent_utxos_for_the_retention_setting(stores, en
     import tasks.chain  # noqa: F401  (registers chain.compact)
     from tasks.celery_app import make_celery
 
-    settings, db, _ = stores
+    settings, db = stores
     monkeypatch.setattr(chain.follower, "SECURITY_PARAM_K", 50)  # the recorded chain is short
     chain = preprod_chain(300)
     write_log(db, [("forward", b) for b in chain])
