@@ -3,7 +3,9 @@ from core.settings import load_settings_or_exit
 
 _settings = load_settings_or_exit()
 
-bind = f"{_settings.bind_host}:{_settings.port}"
+# An IPv6 address (BIND_HOST=::) goes in brackets, or gunicorn reads its colons as a port.
+_host = f"[{_settings.bind_host}]" if ":" in _settings.bind_host else _settings.bind_host
+bind = f"{_host}:{_settings.port}"
 # Threads, not processes: flask-sock WebSockets hold a thread each.
 worker_class = "gthread"
 workers = 1
