@@ -27,6 +27,8 @@ log = logging.getLogger("dhl.run")
 DEFAULT_LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 #: Written in DATA_DIR while `dhl run` runs: where its services are, for `dhl state`.
 RUNTIME_ENV = "run.env"
+#: The line of RUNTIME_ENV with the pid of the `dhl run` that wrote it.
+RUNTIME_PID = "DHL_RUN_PID"
 
 
 def say(message: str) -> None:
@@ -69,7 +71,7 @@ DEMO_BLOCK_INTERVAL_S = 2.0
 
 def resolve_node(settings: Settings, stack: ExitStack) -> dict[str, str] | None:
     """Environment for the follower, or None when there is nothing to follow."""
-    if "CARDANO_NODE" in settings.explicit:
+    if settings.cardano_node is not None:  # a blank CARDANO_NODE= line means replay too
         return {}
     chunk = settings.fixtures_dir.joinpath(*DEMO_CHUNK)
     if not chunk.is_file():
@@ -168,6 +170,10 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
             processes.pop("follower", None)
         else:
             env.update(node_env)
+        if settings.cardano_node is None:
+            # Replay: every process is on the replayed network (what `settings` were
+            # checked against), with or without recorded blocks to follow.
+            env["CARDANO_NETWORK"] = settings.cardano_network.name
         operator_set = settings.explicit
         settings = settings_from_mapping(env)  # what the children will see, checked once here
         client = connect(mongo_url)
@@ -177,10 +183,13 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
         runtime = settings.data_dir / RUNTIME_ENV
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         # Only what this run chose itself: an operator's URLs (and their passwords) are
-        # theirs to keep, not written to disk.
+        # theirs to keep, not written to disk. The pid tells `dhl config` and `dhl state`
+        # whether this stack still runs (a SIGKILLed run leaves the file behind).
         runtime.write_text("".join(f"{k}={env[k]}\n" for k in
-                                   ("MONGO_URL", "REDIS_URL", "CARDANO_NODE", "CARDANO_NETWORK")
-                                   if env.get(k) and k not in operator_set))
+                                   ("MONGO_URL", "REDIS_URL", "CARDANO_NODE", "CARDANO_NETWORK",
+                                    "FOLLOW_FROM")
+                                   if env.get(k) and k not in operator_set)
+                           + f"{RUNTIME_PID}={os.getpid()}\n")
         stack.callback(runtime.unlink, missing_ok=True)
         manager = _orphan_proof_manager()
         for name, command in processes.items():
