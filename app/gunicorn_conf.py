@@ -26,7 +26,9 @@ def _control_socket(data_dir: Path) -> str:
     return os.path.join(tempfile.gettempdir(), f"dhl-gunicorn-{digest}.ctl")
 
 
-bind = f"{_settings.bind_host}:{_settings.port}"
+# An IPv6 address (BIND_HOST=::) goes in brackets, or gunicorn reads its colons as a port.
+_host = f"[{_settings.bind_host}]" if ":" in _settings.bind_host else _settings.bind_host
+bind = f"{_host}:{_settings.port}"
 control_socket = _control_socket(_settings.data_dir)
 # Threads, not processes: flask-sock WebSockets hold a thread each.
 worker_class = "gthread"

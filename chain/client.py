@@ -10,7 +10,7 @@ import logging
 from typing import Any, Mapping
 
 from chain.address import NodeAddress
-from chain.errors import ConnectionClosed, PeerError
+from chain.errors import ConnectionClosed, PeerError, WrongNetwork
 from chain.miniprotocols import (BLOCKFETCH, CHAINSYNC_N2C, CHAINSYNC_N2N, HANDSHAKE, KEEPALIVE,
                                  LOCAL_TX_SUBMISSION)
 from chain.miniprotocols.blockfetch.client import BlockFetchClient
@@ -76,6 +76,9 @@ class NodeClient:
         try:
             version, data = await handshake(mux.channel(HANDSHAKE), magic, n2c,
                                             timeout=(timeouts or {}).get("Confirm", 10.0) or 10.0)
+        except WrongNetwork as error:
+            await mux.close()
+            raise error.at(str(address)) from None
         except BaseException:
             await mux.close()
             raise

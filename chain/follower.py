@@ -32,7 +32,7 @@ from cbor2 import CBORTag
 from chain.address import NodeAddress
 from chain.client import NodeClient
 from chain.errors import (ChainError, DecodeError, IntersectNotFound, PeerError,
-                          ProtocolViolation)
+                          ProtocolViolation, WrongNetwork)
 from chain.ledger import Block, HeaderView, LedgerError, decode_block, decode_header
 from chain.miniprotocols.blockfetch.client import BlockNotAvailable
 from chain.miniprotocols.chainsync import messages as cs
@@ -177,6 +177,9 @@ class FollowerConfig:
     limit: int | None = None  # stop after this many roll-forwards (None: follow forever)
     stop_at: bytes | None = None  # stop once the block with this hash is applied
     max_attempts: int | None = None  # give up after this many failed connections in a row
+    #: Raise WrongNetwork at the first connection to a node of another network, instead
+    #: of retrying (for one-shot tools; a long-running follower keeps trying).
+    stop_on_wrong_network: bool = False
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
     timeouts: Mapping[str, float | None] | None = None
@@ -232,6 +235,10 @@ class Follower:
                 client = await NodeClient.connect(
                     self.config.address, self.config.magic, timeouts=self.config.timeouts,
                     keepalive_interval_s=self.config.keepalive_interval_s)
+            except WrongNetwork as error:
+                if self.config.stop_on_wrong_network:
+                    raise
+                problem = str(error)  # names the node and both networks already
             except PeerError as error:
                 problem = f"cannot reach the node at {self.config.address}: {error}"
             else:

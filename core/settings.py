@@ -8,13 +8,14 @@ paper-mode stack.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Mapping
-from urllib.parse import urlsplit
+from typing import Any, Callable, Mapping
+from urllib.parse import parse_qsl, urlsplit
 
 from dotenv import dotenv_values
 
@@ -146,13 +147,19 @@ def parse_port(variable: str, raw: str) -> int:
     return port
 
 
+#: Upper bound of the durations in seconds: beyond it Celery's schedule and Redis expiries
+#: overflow (a huge value would crash beat at its first tick, not at start).
+MAX_SECONDS = 1_000_000
+
+
 def parse_positive_int(variable: str, raw: str) -> int:
+    expected = f"a positive whole number up to {MAX_SECONDS}"
     try:
         value = int(raw.strip(), 10)
     except ValueError:
-        raise ConfigError(variable, "a positive whole number", repr(raw)) from None
-    if value <= 0:
-        raise ConfigError(variable, "a positive whole number", repr(raw))
+        raise ConfigError(variable, expected, repr(raw)) from None
+    if not 0 < value <= MAX_SECONDS:
+        raise ConfigError(variable, expected, repr(raw))
     return value
 
 
@@ -175,35 +182,93 @@ def parse_bool(variable: str, raw: str) -> bool:
     raise ConfigError(variable, "true or false", repr(raw))
 
 
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
 def parse_host(variable: str, raw: str) -> str:
+    """A host name, IPv4 or IPv6 address, without a port (PORT says that)."""
     host = raw.strip()
-    if not host or any(c.isspace() or c in "/@" for c in host):
-        raise ConfigError(variable, "a host name or IP address", repr(raw))
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.split(".")
+    # All-digit labels are a malformed IPv4 address (999.1.1.1), not a name.
+    if (not host or len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels)
+            or all(label.isdigit() for label in labels)):
+        raise ConfigError(variable, "a host name or IP address (without a port)", repr(raw))
     return host
 
 
-def _url(schemes: tuple[str, ...], what: str) -> Callable[[str, str], str]:
+def _url(schemes: tuple[str, ...], what: str,
+         check: Callable[[str], str | None] | None = None) -> Callable[[str, str], str]:
+    """A URL parser; `check` returns why a well-formed URL is still unusable, or None."""
     def parse(variable: str, raw: str) -> str:
         url = raw.strip()
         parts = urlsplit(url)
-        if parts.scheme not in schemes or not (parts.netloc or parts.path):
-            raise ConfigError(variable, what, repr(redact_url(url)))
-        if parts.scheme in ("http", "https", "mongodb", "mongodb+srv") and not parts.hostname:
-            raise ConfigError(variable, what, repr(redact_url(url)))
-        if parts.scheme in ("redis", "rediss"):
-            try:
-                parts.port  # noqa: B018 - raises ValueError on a malformed port
-            except ValueError:
-                raise ConfigError(variable, what, repr(redact_url(url))) from None
-            if not parts.hostname:
-                raise ConfigError(variable, what, repr(redact_url(url)))
+        shown = repr(redact_url(url))
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ConfigError(variable, what, shown)
+        try:
+            # Raises ValueError on a malformed or out-of-range port. A MongoDB host list
+            # (h1:27017,h2:27017) is not one host and port: `check` reads it.
+            port = parts.port if "," not in parts.netloc else None
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ConfigError(variable, what, f"{shown} (bad port)")
+        problem = check(url) if check else None
+        if problem:
+            # The reason may quote the URL: never its password.
+            if parts.password:
+                problem = problem.replace(parts.password, "***")
+            raise ConfigError(variable, what, f"{shown} ({problem})")
         return url.rstrip("/") if parts.scheme in ("http", "https") else url
 
     return parse
 
 
-parse_mongo_url = _url(("mongodb", "mongodb+srv"), "a mongodb:// or mongodb+srv:// URL")
-parse_redis_url = _url(("redis", "rediss", "unix"), "a redis://host:port/db URL")
+def _mongo_problem(url: str) -> str | None:
+    """What pymongo would refuse (or, worse, warn about and ignore) in this URL."""
+    from pymongo.uri_parser import parse_uri
+
+    srv = url.startswith("mongodb+srv://")
+    if srv:
+        parts = urlsplit(url)
+        if "," in parts.netloc or parts.port is not None:
+            return "a mongodb+srv:// URL names one host and no port"
+        # The SRV record is looked up when the client connects, not here: check the rest.
+        url = "mongodb://" + url[len("mongodb+srv://"):]
+    try:
+        parse_uri(url, validate=True, warn=False)
+    except Exception as error:  # InvalidURI, ConfigurationError, ValueError
+        return str(error)
+    return None
+
+
+def _redis_problem(url: str) -> str | None:
+    """What redis-py or Celery's Redis transport would fail on, later, in a worker."""
+    from redis.connection import parse_url
+
+    parts = urlsplit(url)
+    if parts.path not in ("", "/") and not parts.path[1:].isdigit():
+        return "the database after the port must be a number"
+    options = [key for key, _ in parse_qsl(parts.query, keep_blank_values=True)]
+    if any(not key.startswith("ssl_") for key in options):
+        # Celery passes them on to a connection class that rejects them.
+        return "only ssl_* options are accepted after '?'"
+    try:
+        parse_url(url)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+parse_mongo_url = _url(("mongodb", "mongodb+srv"), "a mongodb:// or mongodb+srv:// URL",
+                       _mongo_problem)
+# No unix:// socket: Celery's broker and result backend do not take that form.
+parse_redis_url = _url(("redis", "rediss"), "a redis://host:port/db URL", _redis_problem)
 parse_http_url = _url(("http", "https"), "an http:// or https:// URL")
 
 
@@ -232,6 +297,8 @@ def parse_node(variable: str, raw: str) -> NodeAddress | None:
         raise ConfigError(variable, NODE_EXPECTED, repr(raw)) from None
 
 
+#: Every form FOLLOW_FROM and `dhl tail --from` take, and no other.
+START_FORMS = "origin, tip or SLOT.HASH (a block's slot and 64-hex-digit hash)"
 _POINT = re.compile(r"[0-9]+\.[0-9a-fA-F]{64}")
 
 
@@ -243,8 +310,7 @@ def parse_start(variable: str, raw: str) -> str:
     if _POINT.fullmatch(value):
         slot, block_hash = value.split(".")
         return f"{int(slot)}.{block_hash.lower()}"
-    raise ConfigError(variable, "origin, tip or SLOT.HASH (a 64-hex-digit block hash)",
-                      repr(raw))
+    raise ConfigError(variable, START_FORMS, repr(raw))
 
 
 def parse_modules(variable: str, raw: str) -> tuple[str, ...]:
@@ -278,19 +344,46 @@ def parse_secret(variable: str, raw: str) -> Secret:
     return Secret(value)
 
 
+ADDRESS_FORMS = "addr1..., addr_test1... or a Byron address"
+
+
+def _address(text: str) -> Any:
+    """The pycardano Address of `text`, or None when it is not one that can hold UTxOs."""
+    from pycardano import Address, AddressType  # heavy import: only when addresses are given
+
+    try:
+        address = Address.from_primitive(text)
+    except Exception:
+        return None
+    # A stake (reward) address never holds an output: watching one would index nothing.
+    if address.address_type in (AddressType.NONE_KEY, AddressType.NONE_SCRIPT):
+        return None
+    return address
+
+
+def parse_address(name: str, raw: str) -> str:
+    """One payment address (for a command-line option such as --address)."""
+    text = raw.strip()
+    if _address(text) is None:
+        raise ConfigError(name, f"a Cardano payment address ({ADDRESS_FORMS})", repr(raw))
+    return text
+
+
 def parse_addresses(variable: str, raw: str) -> tuple[str, ...]:
     addresses = tuple(a.strip() for a in raw.split(",") if a.strip())
-    if not addresses:
-        return ()
-    from pycardano import Address  # heavy import: only when addresses are given
-
     for address in addresses:
-        try:
-            Address.from_primitive(address)
-        except Exception:
-            raise ConfigError(variable, "comma-separated bech32 Cardano addresses (addr1..., "
-                                        "addr_test1...)", repr(address)) from None
+        if _address(address) is None:
+            raise ConfigError(variable, f"comma-separated Cardano payment addresses "
+                                        f"({ADDRESS_FORMS})", repr(address))
     return addresses
+
+
+def address_network_mismatch(address: str, network: Network) -> bool:
+    """Whether `address` (already parsed) belongs to another network than `network`."""
+    from pycardano import Network as AddressNetwork
+
+    on_mainnet = _address(address).network == AddressNetwork.MAINNET
+    return on_mainnet != network.is_mainnet
 
 
 def parse_optional_path(variable: str, raw: str) -> Path | None:
@@ -342,7 +435,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("LIQWID_API_URL", "liqwid_api_url", parse_http_url, "Liqwid GraphQL API"),
     Spec("SURF_API_URL", "surf_api_url", parse_http_url, "Surf (formerly Flow) lending API"),
     Spec("WATCH_ADDRESSES", "watch_addresses", parse_addresses,
-         "extra bech32 addresses to index"),
+         "extra payment addresses to index"),
     Spec("MASTER_KEY_FILE", "master_key_file", parse_optional_path,
          "master key of managed wallets (live mode)"),
     Spec("DATA_DIR", "data_dir", parse_path, "where embedded services keep their data"),
@@ -373,13 +466,26 @@ def read_environment(environ: Mapping[str, str] | None = None,
     path = dotenv_path if dotenv_path is not None else PROJECT_ROOT / ".env"
     merged: dict[str, str] = {}
     if path.is_file():
-        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+        try:
+            merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+        except (OSError, UnicodeDecodeError) as error:  # unreadable, or not UTF-8
+            raise ConfigError(".env", "a readable UTF-8 file of VARIABLE=value lines",
+                              f"{str(path)!r} ({type(error).__name__})") from None
     merged.update(os.environ if environ is None else environ)
     return merged
 
 
-def settings_from_mapping(values: Mapping[str, str]) -> Settings:
-    """Parse and cross-check every variable; raises `ConfigError` on the first bad one."""
+#: What `dhl run` replays when CARDANO_NODE is unset: recorded preprod blocks.
+REPLAY_NETWORK = Network("preprod", NETWORK_MAGICS["preprod"])
+
+
+def settings_from_mapping(values: Mapping[str, str], *, replay: bool = False) -> Settings:
+    """Parse and cross-check every variable; raises `ConfigError` on the first bad one.
+
+    `replay`: read them as `dhl run` does. Without CARDANO_NODE it replays recorded
+    preprod blocks, so the network is preprod and everything tied to a network (the
+    WATCH_ADDRESSES) is checked against it.
+    """
     parsed: dict[str, object] = {}
     explicit = set()
     for spec in SPECS:
@@ -389,7 +495,15 @@ def settings_from_mapping(values: Mapping[str, str]) -> Settings:
         parsed[spec.attribute] = spec.parse(spec.variable, raw)
         explicit.add(spec.variable)
     settings = Settings(**parsed, explicit=frozenset(explicit))  # type: ignore[arg-type]
-    _cross_check(settings)
+    replaying = replay and settings.cardano_node is None
+    if replaying:
+        if "CARDANO_NETWORK" in explicit and settings.cardano_network != REPLAY_NETWORK:
+            # Better stop than watch preprod while the operator believes it is another network.
+            raise ConfigError("CARDANO_NETWORK", f"{REPLAY_NETWORK} or nothing while CARDANO_NODE "
+                              f"is unset (dhl run then replays recorded {REPLAY_NETWORK} blocks)",
+                              repr(values["CARDANO_NETWORK"]))
+        settings = replace(settings, cardano_network=REPLAY_NETWORK)
+    _cross_check(settings, replaying)
     return settings
 
 
@@ -401,7 +515,7 @@ _EMPTY_MEANS_DEFAULT = frozenset(
 )
 
 
-def _cross_check(settings: Settings) -> None:
+def _cross_check(settings: Settings, replaying: bool = False) -> None:
     if settings.mode == "live":
         if not settings.dexhunter_partner_id:
             raise ConfigError("DEXHUNTER_PARTNER_ID", "a DexHunter partner key in live mode", None)
@@ -411,17 +525,36 @@ def _cross_check(settings: Settings) -> None:
     if settings.master_key_file is not None and not settings.master_key_file.is_file():
         raise ConfigError("MASTER_KEY_FILE", "an existing readable file",
                           repr(str(settings.master_key_file)))
+    if settings.port == settings.flower_port:
+        # Both listen on this machine: the second to start would stop the stack.
+        raise ConfigError("FLOWER_PORT", f"a port other than PORT ({settings.port})",
+                          repr(str(settings.flower_port)))
+    network = settings.cardano_network
+    source = ("the network dhl run replays while CARDANO_NODE is unset" if replaying
+              else "CARDANO_NETWORK")
     for address in settings.watch_addresses:
-        on_mainnet = address.startswith("addr1") or address.startswith("stake1")
-        if on_mainnet != settings.cardano_network.is_mainnet:
-            raise ConfigError("WATCH_ADDRESSES",
-                              f"addresses of the {settings.cardano_network.name} network "
-                              "(CARDANO_NETWORK)", repr(address))
+        if address_network_mismatch(address, network):
+            raise ConfigError("WATCH_ADDRESSES", f"addresses of the {network.name} network "
+                                                 f"({source})", repr(address))
+
+
+def check_data_dir(settings: Settings) -> None:
+    """`dhl run` keeps its embedded services' data in DATA_DIR: one it cannot create or
+    write is a configuration error, said before any service starts."""
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError("DATA_DIR", "a directory dhl run can create and write",
+                          f"{str(path)!r} ({error.strerror or type(error).__name__})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError("DATA_DIR", "a directory dhl run can create and write",
+                          f"{str(path)!r} (not writable)")
 
 
 def load_settings(environ: Mapping[str, str] | None = None,
-                  dotenv_path: Path | None = None) -> Settings:
-    return settings_from_mapping(read_environment(environ, dotenv_path))
+                  dotenv_path: Path | None = None, *, replay: bool = False) -> Settings:
+    return settings_from_mapping(read_environment(environ, dotenv_path), replay=replay)
 
 
 def load_settings_or_exit(environ: Mapping[str, str] | None = None) -> Settings:

@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 
 from chain.address import parse_node_address
-from chain.errors import ChainError
+from chain.errors import ChainError, WrongNetwork
 from chain.ledger import Block
 from chain.points import Point, Tip
 from core.errors import ConfigError
-from core.settings import Network, parse_network
+from core.settings import Network, parse_network, parse_start
 
 log = logging.getLogger("dhl")
 
@@ -43,12 +43,11 @@ def node_arg(text: str):  # type: ignore[no-untyped-def]
 
 
 def start_arg(text: str) -> str | Point:
-    if text in ("origin", "tip"):
-        return text
+    # The same forms, and the same words, as FOLLOW_FROM.
     try:
-        return Point.parse(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected origin, tip or SLOT.HASH: {error}") from None
+        return parse_start("--from", text)  # type: ignore[return-value]
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(f"expected {error.expected}, got {text!r}") from None
 
 
 def positive_int(text: str) -> int:
@@ -100,10 +99,13 @@ def cmd_tail(args: argparse.Namespace) -> int:
     _stderr_logging()
     config = FollowerConfig(address=args.node, magic=args.network.magic, start=args.start,
                             limit=args.limit, max_attempts=TAIL_ATTEMPTS, backoff_initial_s=0.5,
-                            backoff_max_s=8.0)
+                            backoff_max_s=8.0, stop_on_wrong_network=True)
     follower = Follower(config, PrintingSink(), MemoryCursor())
     try:
         asyncio.run(follower.run())
+    except WrongNetwork as error:  # retrying cannot help: say so at once
+        print(f"dhl tail: {error} (see --network)", file=sys.stderr)
+        return 1
     except Unreachable as error:
         print(f"dhl tail: cannot reach the node: {error}", file=sys.stderr)
         return 1
@@ -161,7 +163,12 @@ def default_segment(network: str) -> list[str]:
     parts = SEGMENTS.get(network)
     if parts is None:
         return []
-    path = load_settings().fixtures_dir.joinpath(*parts)
+    try:
+        fixtures = load_settings().fixtures_dir
+    except ConfigError as error:  # the settings are read only for FIXTURES_DIR here
+        print(f"config error: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    path = fixtures.joinpath(*parts)
     return [str(path)] if path.exists() else []
 
 

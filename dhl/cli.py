@@ -6,32 +6,56 @@ import json
 import sys
 
 from core.errors import ConfigError
-from core.settings import SPECS, load_settings, read_environment
+from core.settings import SPECS, Settings, check_data_dir, load_settings, read_environment
 
 
-def _load_or_exit():  # type: ignore[no-untyped-def]
+def _config_error(error: ConfigError) -> SystemExit:
+    print(f"config error: {error}", file=sys.stderr, flush=True)
+    return SystemExit(2)
+
+
+def _load_or_exit(*, replay: bool = False) -> Settings:
     try:
-        return load_settings()
+        return load_settings(replay=replay)
     except ConfigError as error:
-        print(f"config error: {error}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
+        raise _config_error(error) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from core.logging import configure_logging
     from stack.runner import run_stack
 
-    settings = _load_or_exit()
+    # As dhl run reads them: without CARDANO_NODE it replays preprod (see load_settings).
+    settings = _load_or_exit(replay=True)
+    try:
+        check_data_dir(settings)
+    except ConfigError as error:
+        raise _config_error(error) from None
     configure_logging(settings)
     return run_stack(settings, read_environment())
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    settings = _load_or_exit()
-    if args.explain:
+    from dhl.state_commands import stack_settings
+
+    if args.explain:  # a listing: it needs no valid settings
         for spec in SPECS:
             print(f"{spec.variable:26} {spec.help}")
         return 0
+    try:
+        settings, stack = stack_settings()
+    except ConfigError as error:
+        raise _config_error(error) from None
+    # Which settings these are goes to stderr: stdout stays one JSON object for scripts.
+    if stack is not None:
+        pid = f"pid {stack.pid}" if stack.pid is not None else "pid unknown"
+        print(f"dhl config: the dhl run stack running now ({pid}): the services it chose from "
+              f"{stack.path}, the rest from this environment and .env", file=sys.stderr)
+    else:
+        replay = (f"; CARDANO_NODE is unset, so dhl run would replay recorded "
+                  f"{settings.cardano_network} blocks" if settings.cardano_node is None else "")
+        print(f"dhl config: no dhl run stack is running here: the settings from this "
+              f"environment and .env, as dhl run would use them{replay}", file=sys.stderr)
     print(json.dumps(settings.public_view(), indent=2))
     return 0
 

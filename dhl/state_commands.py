@@ -5,26 +5,75 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 
 from core.errors import ConfigError
-from core.settings import load_settings, redact_url
+from core.settings import (Settings, load_settings, parse_address, read_environment,
+                           redact_url, settings_from_mapping)
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """A `dhl run` of this project running now, found through its DATA_DIR/run.env."""
+
+    path: Path
+    pid: int | None  # None: a run.env written before the pid was recorded
+    values: dict[str, str]  # what that run chose itself: service URLs, node, network
+
+
+def running_stack(data_dir: Path) -> RunningStack | None:
+    from dotenv import dotenv_values
+
+    from stack.runtime_env import RUNTIME_ENV, RUNTIME_PID
+
+    path = data_dir / RUNTIME_ENV
+    if not path.is_file():
+        return None
+    try:
+        values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    except (OSError, UnicodeDecodeError):
+        return None
+    pid_text = values.pop(RUNTIME_PID, "")
+    pid = int(pid_text) if pid_text.isdigit() else None
+    if pid is not None and not _alive(pid):
+        return None  # left behind by a run that was killed
+    return RunningStack(path, pid, values)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def stack_settings(*, prefer_operator_mongo: bool = False) -> tuple[Settings, RunningStack | None]:
+    """The settings of the `dhl run` stack running now (its own services' URLs from
+    run.env, the rest from the environment and .env), else the settings `dhl run` would
+    use. Raises ConfigError. `prefer_operator_mongo`: an operator's MONGO_URL means they
+    look at that database, not at the local stack."""
+    environ = read_environment()
+    if prefer_operator_mongo and environ.get("MONGO_URL", "").strip():
+        return settings_from_mapping(environ), None  # their deployment, not a local replay
+    settings = settings_from_mapping(environ, replay=True)
+    stack = running_stack(settings.data_dir)
+    if stack is None:
+        return settings, None
+    return load_settings({**stack.values, **os.environ}, replay=True), stack
 
 
 def _db():  # type: ignore[no-untyped-def]
     """The settings and database of the stack: the operator's, or the one `dhl run` is
     running now (its embedded services are on ports it chose; it writes them down)."""
-    from stack.runtime_env import read_runtime_env
     from store.mongo import PyMongoError, database, ping
 
     try:
-        settings = load_settings()
-        if "MONGO_URL" not in settings.explicit:
-            # Into the environment, under what the operator set: Celery's app reads it
-            # too, so `dhl reprocess` pokes the stack's queues in its Redis namespace.
-            for key, value in read_runtime_env(settings.data_dir).items():
-                os.environ.setdefault(key, value)
-            settings = load_settings()
+        settings, _ = stack_settings(prefer_operator_mongo=True)
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -41,8 +90,14 @@ def _db():  # type: ignore[no-untyped-def]
 def cmd_utxos(args: argparse.Namespace) -> int:
     from store import utxos
 
+    # Checked before anything is read: a mistyped address would otherwise match nothing.
+    try:
+        addresses = [parse_address("--address", a) for a in args.address]
+    except ConfigError as error:
+        print(f"dhl state utxos: {error}", file=sys.stderr)
+        return 2
     _, db = _db()
-    for row in utxos.unspent(db, watchers=args.watcher or None, addresses=args.address or None):
+    for row in utxos.unspent(db, watchers=args.watcher or None, addresses=addresses or None):
         print(json.dumps(row, separators=(",", ":")))
     return 0
 
@@ -68,8 +123,11 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
     try:
         point = Point.parse(args.point)
-    except ValueError as error:
-        print(f"dhl reprocess: {error}", file=sys.stderr)
+    except ValueError:
+        point = None
+    if point is None or point.is_origin:  # origin is no block: nothing stops there
+        print(f"dhl reprocess: expected SLOT.HASH (a block's slot and 64-hex-digit hash), "
+              f"got {args.point!r}", file=sys.stderr)
         return 2
     settings, db = _db()
     watchers = watcher_cursors.clear_poison(db, point.hash.hex())  # type: ignore[union-attr]

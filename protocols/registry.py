@@ -40,6 +40,10 @@ def load_venue_modules(names: tuple[str, ...]) -> None:
         except ImportError as error:
             raise ConfigError("VENUE_MODULES", "importable Python modules",
                               f"{name!r} ({error})") from None
+        except Exception as error:  # a module that fails while importing: still one line
+            first_line = (str(error).splitlines() or [""])[0]
+            raise ConfigError("VENUE_MODULES", "importable Python modules",
+                              f"{name!r} ({type(error).__name__}: {first_line})") from None
 
 
 def registered_venues(settings: Settings) -> dict[str, UtxoWatcher]:

@@ -60,7 +60,7 @@ def resolve_mongo(settings: Settings, cleanup: ExitStack) -> str:
 
 def resolve_node(settings: Settings, cleanup: ExitStack) -> dict[str, str] | None:
     """Environment for the follower, or None when there is nothing to follow."""
-    if "CARDANO_NODE" in settings.explicit:
+    if settings.cardano_node is not None:  # a blank CARDANO_NODE= line means replay too
         return {}
     chunk = settings.fixtures_dir.joinpath(*DEMO_CHUNK)
     if not chunk.is_file():

@@ -92,6 +92,10 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
             processes.pop("follower", None)
         else:
             env.update(node_env)
+        if settings.cardano_node is None:
+            # Replay: every process is on the replayed network (what `settings` were
+            # checked against), with or without recorded blocks to follow.
+            env["CARDANO_NETWORK"] = settings.cardano_network.name
         operator_set = settings.explicit
         settings = settings_from_mapping(env)  # what the children will see, checked once here
         client = connect(mongo_url)

@@ -6,13 +6,18 @@ refused in the same DATA_DIR leaves the first one's file alone.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Mapping
 
 RUNTIME_ENV = "run.env"
+#: The line with the pid of the `dhl run` that wrote the file: `dhl config` and `dhl state`
+#: trust the file only while that process lives (a SIGKILLed run leaves it behind).
+RUNTIME_PID = "DHL_RUN_PID"
 
 #: What a running stack writes down, when it chose the value itself.
-RUNTIME_KEYS = ("MONGO_URL", "REDIS_URL", "REDIS_NAMESPACE", "CARDANO_NODE", "CARDANO_NETWORK")
+RUNTIME_KEYS = ("MONGO_URL", "REDIS_URL", "REDIS_NAMESPACE", "CARDANO_NODE", "CARDANO_NETWORK",
+                "FOLLOW_FROM")
 
 
 def runtime_env_path(data_dir: Path) -> Path:
@@ -25,7 +30,8 @@ def write_runtime_env(data_dir: Path, env: Mapping[str, str], operator_set: froz
     path = runtime_env_path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{k}={env[k]}\n" for k in RUNTIME_KEYS
-                            if env.get(k) and k not in operator_set))
+                            if env.get(k) and k not in operator_set)
+                    + f"{RUNTIME_PID}={os.getpid()}\n")
     return path
 
 

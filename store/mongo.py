@@ -19,9 +19,15 @@ _clients: dict[tuple[int, str], MongoClient] = {}
 
 
 def connect(url: str, *, timeout_ms: int = 5000, app_name: str = "dhl") -> MongoClient:
-    """A new client with the options the project relies on everywhere."""
+    """A new client with the options the project relies on everywhere.
+
+    `connect=False`: nothing is resolved or dialled before the first operation, so a
+    mongodb+srv:// name that does not resolve is a failed operation (MongoDB down, as
+    /ready and the follower's retries report it), not a traceback at process start.
+    """
     return MongoClient(
         url,
+        connect=False,
         tz_aware=True,
         uuidRepresentation="standard",
         serverSelectionTimeoutMS=timeout_ms,

@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from chain.address import NodeAddress
-from chain.follower import Breadcrumbs, Crumb, Follower, FollowerConfig, MemoryCursor, thin
+from chain.follower import (Breadcrumbs, Crumb, Follower, FollowerConfig, MemoryCursor,
+                            Unreachable, thin)
 from chain.points import ORIGIN, Point
 from chain.simulator import Fault, Rollback, SimulatorConfig
 from tests.support.chainlog import RecordingSink, effective_chain
@@ -122,6 +123,26 @@ def test_a_bad_peer_is_one_log_line_and_a_reconnect(tcp, caplog, mode):
     assert "reconnecting" in warnings[0]
     assert sim.simulator.connections == 2
     assert effective_chain(sink.events) == [b.point.hash.hex() for b in blocks]
+
+
+def test_a_node_of_another_network_is_named_each_attempt_or_stops_a_one_shot_follower(
+        tcp, caplog):
+    from chain.errors import WrongNetwork
+
+    sim = SimulatorThread(SimulatorConfig(preprod_blocks(3), PREPROD_MAGIC), tcp)
+    try:
+        with pytest.raises(WrongNetwork, match="is on preprod"):
+            follow(sim.address, 2, limit=1, stop_on_wrong_network=True)
+        assert sim.simulator.connections == 1  # at once: no retry
+        # A long-running follower says it on each attempt, then gives up only if told to.
+        with caplog.at_level(logging.WARNING, logger="chain.follower"):
+            with pytest.raises(Unreachable):
+                follow(sim.address, 2, limit=1, max_attempts=2)
+    finally:
+        sim.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "chain.follower"]
+    assert warnings == [f"the node at {sim.address} is on preprod (magic 1), not preview "
+                        "(magic 2); reconnecting in 0.1s"]
 
 
 def test_unreachable_node_gives_up_after_its_attempts():

@@ -3,7 +3,7 @@ hash, slot, height and tx count stated in fixtures/cardano/SOURCES.md and the se
 manifests, and the transaction view finds what the blocks are known to contain.
 
 The fixtures are read in place from the FIXTURES_DIR setting; without them these tests
-skip. Helpers here are shared by the other test_ledger_* modules.
+skip (fail under CI=true, see tests/support/fixtures.py). Helpers here are shared by the other test_ledger_* modules.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 
 from chain.ledger import Block, Tx, decode_block, decode_header
 from core.settings import load_settings
+from tests.support.fixtures import require
 
 MAINNET = 764824073
 
@@ -26,10 +27,7 @@ MAINNET = 764824073
 # --- fixture access ---------------------------------------------------------------------
 
 def cardano_dir() -> Path:
-    path = load_settings().fixtures_dir / "cardano"
-    if not path.is_dir():
-        pytest.skip(f"Cardano fixtures not found at {path} (set FIXTURES_DIR)")
-    return path
+    return require(load_settings().fixtures_dir / "cardano", "Cardano fixtures")
 
 
 @lru_cache(maxsize=None)
@@ -50,10 +48,7 @@ def blake2b_256(data: bytes) -> bytes:
 
 
 def segment_dir(name: str) -> Path:
-    path = cardano_dir() / "segments" / name
-    if not path.is_dir():
-        pytest.skip(f"segment {name} not found at {path}")
-    return path
+    return require(cardano_dir() / "segments" / name, f"segment {name}")
 
 
 def preprod_chunk() -> list[tuple[dict, bytes]]:

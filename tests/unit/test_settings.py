@@ -68,8 +68,25 @@ def test_unix_socket_node_and_numeric_magic():
     ("SPENT_UTXO_RETENTION_BLOCKS", "-5", "SPENT_UTXO_RETENTION_BLOCKS: expected a whole"),
     ("SPENT_UTXO_RETENTION_BLOCKS", "1e3", "SPENT_UTXO_RETENTION_BLOCKS: expected a whole number"),
     ("REQUIRE_FOLLOWER", "maybe", "REQUIRE_FOLLOWER: expected true or false"),
-    ("WATCH_ADDRESSES", "addr1nope", "WATCH_ADDRESSES: expected comma-separated bech32"),
+    ("WATCH_ADDRESSES", "addr1nope", "WATCH_ADDRESSES: expected comma-separated Cardano payment"),
     ("MASTER_KEY_FILE", "/no/such/key", "MASTER_KEY_FILE: expected an existing readable file"),
+    # Values the old checks let through, which then crashed a process with a traceback
+    # (or were silently ignored by pymongo) instead of stopping it at start.
+    ("MONGO_URL", "mongodb://h:99999/", "MONGO_URL: expected a mongodb:// or mongodb+srv:// URL"),
+    ("MONGO_URL", "mongodb://h/?badoption=1", "MONGO_URL: expected a mongodb://"),
+    ("MONGO_URL", "mongodb://h/?directConnection=maybe", "MONGO_URL: expected a mongodb://"),
+    ("MONGO_URL", "mongodb+srv://cluster.example.net:27017/", "MONGO_URL: expected a mongodb://"),
+    ("REDIS_URL", "redis://h:6379/abc", "REDIS_URL: expected a redis://host:port/db URL"),
+    ("REDIS_URL", "redis://h:6379/0?socket_timeout=3", "REDIS_URL: expected a redis://"),
+    ("REDIS_URL", "unix:///run/redis.sock", "REDIS_URL: expected a redis://"),
+    ("CELERY_BROKER_URL", "redis://h:6379/x", "CELERY_BROKER_URL: expected a redis://"),
+    ("BIND_HOST", "localhost:80", "BIND_HOST: expected a host name or IP address"),
+    ("BIND_HOST", "999.1.1.1", "BIND_HOST: expected a host name or IP address"),
+    ("HEARTBEAT_SECONDS", "99999999999999999999", "HEARTBEAT_SECONDS: expected a positive"),
+    ("DEXHUNTER_API_URL", "https://h:99999", "DEXHUNTER_API_URL: expected an http://"),
+    ("WATCH_ADDRESSES", "stake1uyehkck0lajq8gr28t9uxnuvgcqrc6070x3k9r8048z8y5gh6ffgw",
+     "WATCH_ADDRESSES: expected comma-separated Cardano payment addresses"),
+    ("FLOWER_PORT", "8000", "FLOWER_PORT: expected a port other than PORT (8000), got '8000'"),
 ])
 def test_bad_values_name_the_variable_and_what_it_expects(variable, value, expected):
     error = error_of({variable: value})
@@ -140,3 +157,60 @@ def test_settings_are_immutable():
     s = Settings()
     with pytest.raises(AttributeError):
         s.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("variable,value", [
+    ("MONGO_URL", "mongodb://u:p@h1:27017,h2:27017/dhl?replicaSet=rs0&authSource=admin"),
+    ("MONGO_URL", "mongodb+srv://cluster0.example.net/?retryWrites=true"),  # no DNS at start
+    ("REDIS_URL", "rediss://:pw@h:6380/2?ssl_cert_reqs=required"),
+    ("REDIS_URL", "redis://h"),
+    ("BIND_HOST", "::"),
+    ("BIND_HOST", "relay-1.example.org"),
+    ("HEARTBEAT_SECONDS", "86400"),
+    ("WATCH_ADDRESSES", "Ae2tdPwUPEZFRbyhz3cpfC2CumGzNkFBN2L42rcUc2yjQpEkxDbkPodpMAi"),  # Byron
+])
+def test_stricter_checks_still_accept_good_values(variable, value):
+    settings = settings_from_mapping({variable: value})
+    assert variable in settings.explicit
+
+
+def test_a_url_problem_never_shows_its_password():
+    error = error_of({"MONGO_URL": "mongodb://u:pw-secret-9@h:27017/?authMechanism=BOGUS"})
+    assert error.variable == "MONGO_URL" and "authmechanism" in str(error).lower()
+    assert "pw-secret-9" not in str(error)
+
+
+def test_replay_checks_addresses_against_the_replayed_network():
+    # dhl run without CARDANO_NODE replays recorded preprod blocks.
+    s = settings_from_mapping({"WATCH_ADDRESSES": PREPROD_ADDR}, replay=True)
+    assert s.cardano_network.name == "preprod" and s.watch_addresses == (PREPROD_ADDR,)
+    error = error_of_replay({"WATCH_ADDRESSES": MAINNET_ADDR})
+    assert error.variable == "WATCH_ADDRESSES"
+    assert str(error) == ("WATCH_ADDRESSES: expected addresses of the preprod network (the "
+                          "network dhl run replays while CARDANO_NODE is unset), got "
+                          f"'{MAINNET_ADDR}'")
+    # An explicit other network is not silently replaced.
+    error = error_of_replay({"CARDANO_NETWORK": "mainnet"})
+    assert error.variable == "CARDANO_NETWORK" and "CARDANO_NODE is unset" in str(error)
+    assert settings_from_mapping({"CARDANO_NETWORK": "1"}, replay=True).cardano_network.magic == 1
+
+
+def test_replay_changes_nothing_when_a_node_is_set():
+    s = settings_from_mapping({"CARDANO_NODE": "tcp://relay:3001", "WATCH_ADDRESSES": MAINNET_ADDR},
+                              replay=True)
+    assert s.cardano_network.is_mainnet
+    assert error_of_replay({"CARDANO_NODE": "tcp://relay:3001",
+                            "WATCH_ADDRESSES": PREPROD_ADDR}).variable == "WATCH_ADDRESSES"
+
+
+def error_of_replay(env: dict[str, str]) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping(env, replay=True)
+    return caught.value
+
+
+def test_an_unreadable_dotenv_is_a_config_error(tmp_path: Path):
+    (tmp_path / ".env").write_bytes(b"PORT=\xff\xfe\n")  # not UTF-8
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, dotenv_path=tmp_path / ".env")
+    assert caught.value.variable == ".env" and "UnicodeDecodeError" in str(caught.value)

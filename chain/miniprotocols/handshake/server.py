@@ -26,7 +26,9 @@ async def serve_handshake(channel: Channel, magic: int, node_to_client: bool, *,
     version = common[-1]
     their_magic = versions.magic_of(proposal.versions[version])
     if their_magic != magic and answer_magic is None:
-        await peer.send(messages.Refuse([2, version, f"network magic mismatch: {magic}"]))
+        # Worded as cardano-node does, so clients are tested against the real text.
+        await peer.send(messages.Refuse([2, version, versions.mismatch_text(
+            node_to_client, ours=magic, theirs=their_magic)]))
         raise HandshakeRefused(f"client asked for network magic {their_magic}")
     data = (versions.n2c_version_data(version, answer_magic or magic) if node_to_client
             else versions.n2n_version_data(version, answer_magic or magic, initiator_only=False))

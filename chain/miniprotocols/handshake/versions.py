@@ -39,6 +39,20 @@ def magic_of(version_data: Any) -> int:
     raise HandshakeRefused(f"malformed version data: {version_data!r:.60}")
 
 
+def mismatch_text(node_to_client: bool, ours: int, theirs: int) -> str:
+    """cardano-node's refusal of a proposal on another network: `show local /= show remote`
+    of its version data (ouroboros-network, `acceptableVersion`)."""
+    def show(magic: int) -> str:
+        field = f"networkMagic = NetworkMagic {{unNetworkMagic = {magic}}}"
+        if node_to_client:
+            return f"NodeToClientVersionData {{{field}, query = False}}"
+        return (f"NodeToNodeVersionData {{{field}, diffusionMode = "
+                f"InitiatorAndResponderDiffusionMode, peerSharing = PeerSharingDisabled, "
+                f"query = False}}")
+
+    return f"version data mismatch: {show(ours)} /= {show(theirs)}"
+
+
 def version_label(version: int) -> str:
     if version & N2C_VERSION_BIT:
         return f"node-to-client v{version & ~N2C_VERSION_BIT}"
