@@ -169,6 +169,12 @@ class FileCursor:
         os.replace(tmp, self.path)
 
 
+def start_from(text: str) -> str | Point:
+    """FOLLOW_FROM or `--from` (checked by the settings) as FollowerConfig takes it:
+    "origin", "tip" or a point."""
+    return text if text in ("origin", "tip") else Point.parse(text)
+
+
 @dataclass
 class FollowerConfig:
     address: NodeAddress

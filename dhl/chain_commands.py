@@ -18,6 +18,7 @@ from pathlib import Path
 
 from chain.address import parse_node_address
 from chain.errors import ChainError, WrongNetwork
+from chain.follower import start_from
 from chain.ledger import Block
 from chain.points import Point, Tip
 from core.errors import ConfigError
@@ -45,7 +46,7 @@ def node_arg(text: str):  # type: ignore[no-untyped-def]
 def start_arg(text: str) -> str | Point:
     # The same forms, and the same words, as FOLLOW_FROM.
     try:
-        return parse_start("--from", text)  # type: ignore[return-value]
+        return start_from(parse_start("--from", text))
     except ConfigError as error:
         raise argparse.ArgumentTypeError(f"expected {error.expected}, got {text!r}") from None
 

@@ -13,8 +13,7 @@ import signal
 import socket
 import threading
 
-from chain.follower import Follower, FollowerConfig
-from chain.points import Point
+from chain.follower import Follower, FollowerConfig, start_from
 from core.retry import Outage
 from core.settings import Settings
 from indexer.log_writer import LogWriter, LostLease, Stopping
@@ -57,11 +56,6 @@ def run_follower(settings: Settings, poke: Poke, watchers: list[str]) -> int:
     return 0
 
 
-def start_point(follow_from: str) -> str | Point:
-    """FOLLOW_FROM as the follower takes it: "origin", "tip" or a point."""
-    return follow_from if follow_from in ("origin", "tip") else Point.parse(follow_from)
-
-
 def _lead(settings: Settings, db: object, writer: LogWriter, poke: Poke, watchers: list[str],
           mongo: Outage, broker: Outage, owner: str, current: dict[str, object],
           stopping: threading.Event) -> None:
@@ -74,7 +68,7 @@ def _lead(settings: Settings, db: object, writer: LogWriter, poke: Poke, watcher
         cursor = LeasedCursor(db, writer, mongo)  # type: ignore[arg-type]
         config = FollowerConfig(address=settings.cardano_node,
                                 magic=settings.cardano_network.magic,
-                                start=start_point(settings.follow_from))
+                                start=start_from(settings.follow_from))
         follower = Follower(config, sink, cursor)
     except LostLease as error:
         log.warning("%s; standing by", error)
