@@ -64,6 +64,11 @@ def decode_decimal(stored: str) -> Decimal:
     return value
 
 
+def now_ms() -> int:
+    """Now, as stored: epoch milliseconds (UTC)."""
+    return encode_time(datetime.now(timezone.utc))
+
+
 def encode_time(moment: datetime) -> int:
     if not isinstance(moment, datetime) or moment.tzinfo is None:
         raise EncodingError(f"a time must be a timezone-aware datetime, got {moment!r}")

@@ -9,20 +9,15 @@ handle is "poisoned" at that event until `dhl reprocess` clears it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
 
-from store.codec import encode_time
+from store.codec import now_ms
 
 COLLECTION = "watcher_cursors"
 POISON = "poison_blocks"
-
-
-def _now_ms() -> int:
-    return encode_time(datetime.now(timezone.utc))
 
 
 @dataclass(frozen=True)
@@ -75,7 +70,7 @@ def applied_by_all(cursors: list[Cursor], watchers: Iterable[str]) -> int:
 
 def take_lease(db: Database, watcher: str, owner: str, lease_ms: int) -> Cursor | None:
     """The cursor if we now hold the lease; None while another worker holds it."""
-    now = _now_ms()
+    now = now_ms()
     doc = db[COLLECTION].find_one_and_update(
         {"_id": watcher, "$or": [{"lease_until_ms": {"$lt": now}}, {"lease_owner": owner}]},
         {"$set": {"lease_owner": owner, "lease_until_ms": now + lease_ms}},
@@ -91,7 +86,7 @@ def release_lease(db: Database, watcher: str, owner: str) -> None:
 def advance(db: Database, watcher: str, owner: str, from_seq: int, to_seq: int, slot: int,
             height: int, block_hash: str | None, lease_ms: int) -> bool:
     """Compare-and-set from `from_seq` to `to_seq`, renewing the lease; False if we lost."""
-    now = _now_ms()
+    now = now_ms()
     result = db[COLLECTION].update_one(
         {"_id": watcher, "seq": from_seq, "lease_owner": owner},
         {"$set": {"seq": to_seq, "slot": slot, "height": height, "hash": block_hash,
@@ -109,7 +104,7 @@ def poison(db: Database, watcher: str, seq: int, slot: int, block_hash: str | No
            error: str) -> None:
     db[POISON].update_one({"_id": f"{watcher}:{seq}"},
                           {"$set": {"watcher": watcher, "seq": seq, "slot": slot,
-                                    "hash": block_hash, "error": error, "at_ms": _now_ms()}},
+                                    "hash": block_hash, "error": error, "at_ms": now_ms()}},
                           upsert=True)
     db[COLLECTION].update_one({"_id": watcher}, {"$set": {"poisoned_seq": seq}})
 

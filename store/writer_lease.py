@@ -9,20 +9,15 @@ writing only while well inside its lease (indexer/log_writer.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
 
-from store.codec import encode_time
+from store.codec import now_ms
 
 COLLECTION = "writer_lease"
 BLOCK_LOG = "block-log"
-
-
-def _now_ms() -> int:
-    return encode_time(datetime.now(timezone.utc))
 
 
 @dataclass(frozen=True)
@@ -52,7 +47,7 @@ def take(db: Database, owner: str, lease_ms: int, node: str | None = None,
     db[COLLECTION].update_one({"_id": name},
                               {"$setOnInsert": {"owner": "", "until_ms": 0, "term": 0}},
                               upsert=True)
-    now = _now_ms()
+    now = now_ms()
     doc = db[COLLECTION].find_one_and_update(
         {"_id": name, "$or": [{"until_ms": {"$lt": now}}, {"owner": owner}, {"owner": ""}]},
         {"$set": {"owner": owner, "until_ms": now + lease_ms, "node": node,
@@ -65,7 +60,7 @@ def renew(db: Database, owner: str, term: int, lease_ms: int,
           name: str = BLOCK_LOG) -> bool:
     """Extend our lease; False when someone else took it since (term moved on)."""
     result = db[COLLECTION].update_one({"_id": name, "owner": owner, "term": term},
-                                       {"$set": {"until_ms": _now_ms() + lease_ms}})
+                                       {"$set": {"until_ms": now_ms() + lease_ms}})
     return result.matched_count == 1
 
 

@@ -13,9 +13,6 @@ from indexer.apply import apply_pending
 from indexer.compaction import compact_all
 from store import chain_log, utxos, watcher_cursors
 from store.chain_cursor import MongoCursorStore
-from store.indexes import ensure_indexes
-from store.mongo import close_all, connect
-from protocols import demo as demo_venue
 from tests.support.pipeline import (expected_state, leading_sink, rollback_script, snapshot,
                                     watchers, write_log)
 from tests.support.simulator import preprod_chain
@@ -23,24 +20,6 @@ from tests.support.simulator import preprod_chain
 pytestmark = pytest.mark.integration
 
 KEEP_ALL_SPENT = 10**9  # retention that keeps every spent UTxO: isolates the block log
-
-
-@pytest.fixture
-def env(test_env):
-    return {**test_env, "CARDANO_NETWORK": "preprod", "WATCH_ADDRESSES": demo_venue.WALLET,
-            "VENUE_MODULES": "protocols.demo"}
-
-
-@pytest.fixture
-def stores(env, namespace):
-    settings = settings_from_mapping(env)
-    client = connect(settings.mongo_url)
-    db = client[namespace]
-    ensure_indexes(db)
-    yield settings, db
-    client.drop_database(db.name)
-    client.close()
-    close_all()
 
 
 def apply_all(db, active, batches: dict[str, int] | None = None) -> None:

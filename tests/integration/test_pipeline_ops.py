@@ -9,12 +9,10 @@ import sys
 import pytest
 
 from app import create_app
-from core.settings import PROJECT_ROOT, settings_from_mapping
+from core.settings import PROJECT_ROOT
 from indexer.apply import apply_pending
 from store import utxos, watcher_cursors
 from store.codec import decode_u64, encode_u64
-from store.indexes import ensure_indexes
-from store.mongo import close_all, connect
 from protocols import demo as demo_venue
 from tests.support.pipeline import expected_state, leading_sink, snapshot, watchers, write_log
 from tests.support.simulator import preprod_chain as blocks
@@ -30,24 +28,6 @@ class Fragile(demo_venue.DemoScript):
         if reading and reading.get("constructor") == 1:
             raise ValueError("unknown datum layout")
         return reading
-
-
-@pytest.fixture
-def env(test_env):
-    return {**test_env, "CARDANO_NETWORK": "preprod", "WATCH_ADDRESSES": demo_venue.WALLET,
-            "VENUE_MODULES": "protocols.demo"}
-
-
-@pytest.fixture
-def stores(env, namespace, redis_client):
-    settings = settings_from_mapping(env)
-    client = connect(settings.mongo_url)
-    db = client[namespace]
-    ensure_indexes(db)
-    yield settings, db
-    client.drop_database(db.name)
-    client.close()
-    close_all()
 
 
 def dhl(env, *args):
