@@ -147,7 +147,7 @@ def pipeline_parts(mongo_url: str) -> Callable[[], tuple[Any, Any, Callable[[], 
         ensure_indexes(db)
         mongo, broker = Outage("MongoDB", log), Outage("the broker", log)
         writer = LogWriter(db, "bench", 60.0, "simulator", mongo)
-        writer.wait_for_lease(lambda: False)
+        writer.wait_for_lease()
         sink = PipelineSink(db, lambda watcher, seq, slot: None, ["wallets"], writer,
                             FollowerStatus("simulator", "bench"), mongo, broker)
         sink.start()

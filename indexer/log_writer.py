@@ -13,11 +13,10 @@ import threading
 import time
 from typing import Callable
 
-from store.mongo import Database
-
-from core.retry import Outage, until_done
+from core.retry import Outage
 from store import writer_lease
 from store.codec import decode_time
+from store.mongo import Database
 from store.transient import is_transient
 
 log = logging.getLogger("dhl.follow")
@@ -48,10 +47,10 @@ class LogWriter:
         self._keeper: threading.Thread | None = None
 
     # -- standby ---------------------------------------------------------------------
-    def wait_for_lease(self, stopping: Callable[[], bool]) -> bool:
-        """Block until we hold the lease (True) or `stopping()` (False)."""
+    def wait_for_lease(self) -> bool:
+        """Block until we hold the lease (True) or are asked to stop (False)."""
         announced = False
-        while not stopping():
+        while not self.stopping:
             started = time.monotonic()
             try:
                 lease = writer_lease.take(self.db, self.owner, int(self.lease_s * 1000),
@@ -81,6 +80,10 @@ class LogWriter:
         return False
 
     # -- leading ---------------------------------------------------------------------
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def stop_writing(self) -> None:
         """From the signal handler: writes (and their waits) end with Stopping."""
         self._stopping.set()
@@ -127,10 +130,6 @@ class LogWriter:
         self._valid_until = started + self.lease_s / 2
         return True
 
-    @property
-    def lost(self) -> bool:
-        return self._lost.is_set()
-
     def start_keeper(self, on_lost: Callable[[], None],
                      every: Callable[[], None] | None = None) -> None:
         """Renew the lease in the background (the follower may wait long for a block);
@@ -158,27 +157,16 @@ class LogWriter:
             self._keeper = None
 
     def release(self) -> None:
-        """At a clean stop: hand the lease back so a standby takes over at once."""
+        """At a clean stop: hand the lease back so a standby takes over at once. One try:
+        with MongoDB down, the lease expires by itself."""
         if self.term is None or self._lost.is_set():
             return
         try:
-            until_done(lambda: writer_lease.release(self.db, self.owner, self.term or 0),
-                       "release the block-log lease", self.mongo, is_transient, max_s=1.0,
-                       sleep=_bounded_sleep(5.0))
-            log.info("block-log lease released (term %d)", self.term)
-        except _GiveUp:
-            log.warning("could not release the block-log lease; it expires by itself")
-
-
-class _GiveUp(Exception):
-    pass
-
-
-def _bounded_sleep(total_s: float) -> Callable[[float], None]:
-    deadline = time.monotonic() + total_s
-
-    def sleep(seconds: float) -> None:
-        if time.monotonic() + seconds > deadline:
-            raise _GiveUp
-        time.sleep(seconds)
-    return sleep
+            writer_lease.release(self.db, self.owner, self.term)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            log.warning("could not release the block-log lease (%s); it expires by itself",
+                        type(error).__name__)
+            return
+        log.info("block-log lease released (term %d)", self.term)

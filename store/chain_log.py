@@ -114,10 +114,6 @@ def events_after(db: Database, seq: int, limit: int) -> list[ChainEvent]:
     return [ChainEvent.of(doc) for doc in cursor]
 
 
-def events_for_block(db: Database, block_hash: str) -> list[ChainEvent]:
-    return [ChainEvent.of(d) for d in db[EVENTS].find({"hash": block_hash, "kind": "forward"})]
-
-
 def compact(db: Database, applied_by_all: int, keep_depth: int) -> tuple[int, int]:
     """Drop what nothing can need any more. Returns (events, blocks) removed.
 

@@ -86,7 +86,7 @@ def leading_sink(db: Database, poke: Any, watchers: list[str], owner: str = "tes
     log = logging.getLogger("tests.follow")
     mongo, broker = Outage("MongoDB", log), Outage("the broker", log)
     writer = LogWriter(db, owner, 30.0, "test-node", mongo)
-    assert writer.wait_for_lease(lambda: False)
+    assert writer.wait_for_lease()
     sink = PipelineSink(db, poke, watchers, writer, FollowerStatus("test-node", owner), mongo,
                         broker)
     sink.start()
