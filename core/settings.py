@@ -116,9 +116,15 @@ class Settings:
         return view
 
 
+_USERINFO = re.compile(r"(://[^/?#]*?:)[^/?#]*@")
+
+
 def redact_url(url: str) -> str:
     """The URL with its password replaced by `***` (for logs and `dhl config`)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: hide whatever sits before an @
+        return _USERINFO.sub(r"\1***@", url)
     if not parts.password:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
@@ -206,8 +212,11 @@ def _url(schemes: tuple[str, ...], what: str,
     """A URL parser; `check` returns why a well-formed URL is still unusable, or None."""
     def parse(variable: str, raw: str) -> str:
         url = raw.strip()
-        parts = urlsplit(url)
         shown = repr(redact_url(url))
+        try:
+            parts = urlsplit(url)
+        except ValueError as error:  # "Invalid IPv6 URL"
+            raise ConfigError(variable, what, f"{shown} ({error})") from None
         if parts.scheme not in schemes or not parts.hostname:
             raise ConfigError(variable, what, shown)
         try:

@@ -26,6 +26,7 @@ class RunningStack:
 def running_stack(data_dir: Path) -> RunningStack | None:
     from dotenv import dotenv_values
 
+    from stack import lock
     from stack.runtime_env import RUNTIME_ENV, RUNTIME_PID
 
     path = data_dir / RUNTIME_ENV
@@ -35,32 +36,22 @@ def running_stack(data_dir: Path) -> RunningStack | None:
         values = {k: v for k, v in dotenv_values(path).items() if v is not None}
     except (OSError, UnicodeDecodeError):
         return None
+    if not lock.is_held(data_dir):
+        return None  # left behind by a run that was killed: its lock died with it
     pid_text = values.pop(RUNTIME_PID, "")
-    pid = int(pid_text) if pid_text.isdigit() else None
-    if pid is not None and not _alive(pid):
-        return None  # left behind by a run that was killed
-    return RunningStack(path, pid, values)
+    return RunningStack(path, int(pid_text) if pid_text.isdigit() else None, values)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
-
-
-def stack_settings(*, prefer_operator_mongo: bool = False) -> tuple[Settings, RunningStack | None]:
-    """The settings of the `dhl run` stack running now (its own services' URLs from
-    run.env, the rest from the environment and .env), else the settings `dhl run` would
-    use. Raises ConfigError. `prefer_operator_mongo`: an operator's MONGO_URL means they
-    look at that database, not at the local stack."""
+def stack_settings(*, prefer_operator_mongo: bool = False
+                   ) -> tuple[Settings, RunningStack | None]:
+    """The settings of the `dhl run` stack running now (its own services' URLs and Redis
+    namespace from run.env, the rest from the environment and .env, which win: run.env
+    never holds what the operator set), else the settings `dhl run` would use. Raises
+    ConfigError. `prefer_operator_mongo`: with no stack running, an operator's MONGO_URL
+    means their deployment, read as it is, not as a local replay."""
     environ = read_environment()
-    if prefer_operator_mongo and environ.get("MONGO_URL", "").strip():
-        return settings_from_mapping(environ), None  # their deployment, not a local replay
-    settings = settings_from_mapping(environ, replay=True)
+    theirs = prefer_operator_mongo and bool(environ.get("MONGO_URL", "").strip())
+    settings = settings_from_mapping(environ, replay=not theirs)
     stack = running_stack(settings.data_dir)
     if stack is None:
         return settings, None
@@ -130,7 +121,8 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
               f"got {args.point!r}", file=sys.stderr)
         return 2
     settings, db = _db()
-    watchers = watcher_cursors.clear_poison(db, point.hash.hex())  # type: ignore[union-attr]
+    assert point.hash is not None
+    watchers = watcher_cursors.clear_poison(db, point.hash.hex())
     if not watchers:
         print(f"dhl reprocess: no watcher is stopped at block {args.point}", file=sys.stderr)
         return 1
@@ -140,8 +132,14 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
     last = chain_log.last_seq(db)
     app = make_celery(settings)
-    for watcher in watchers:
-        poke(app, watcher, last, force=True)
+    try:
+        for watcher in watchers:
+            poke(app, watcher, last, force=True)
+    except Exception as error:  # the broker: the poison is cleared, the beat will poke
+        print(f"dhl reprocess: cleared {', '.join(watchers)} at block {args.point}, but could "
+              f"not enqueue them ({type(error).__name__}); the beat's catch-up will within "
+              "30 s", file=sys.stderr)
+        return 1
     print(json.dumps({"reprocessing": watchers, "block": args.point}))
     return 0
 

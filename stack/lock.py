@@ -52,8 +52,11 @@ def acquire(data_dir: Path) -> DataDirLock:
                                          "give a directory this user may write") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except OSError as error:
         os.close(fd)
+        if not isinstance(error, BlockingIOError):  # e.g. no locks on this file system
+            raise ConfigConflict("DATA_DIR", f"{data_dir} cannot be locked ({error.strerror})"
+                                 ) from None
         holder = read_holder(data_dir)
         where = f"web {holder['web']}" if holder.get("web") else "still starting"
         raise ConfigConflict("DATA_DIR", f"{data_dir} is in use by the stack running as pid "

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import PROJECT_ROOT
+from stack import lock
 
 pytestmark = pytest.mark.integration
 
@@ -182,8 +183,9 @@ def write_run_env(data_dir: Path, pid: int) -> None:
 def test_config_shows_the_running_stack_with_secrets_masked(tmp_path):
     data_dir = tmp_path / "data"
     write_run_env(data_dir, os.getpid())  # this test process stands for the running dhl run
-    result = run([f"{BIN}/dhl", "config"], DATA_DIR=str(data_dir),
-                 DEXHUNTER_PARTNER_ID="partner-secret-xyz")
+    with lock.acquire(data_dir):
+        result = run([f"{BIN}/dhl", "config"], DATA_DIR=str(data_dir),
+                     DEXHUNTER_PARTNER_ID="partner-secret-xyz")
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
     assert shown["MONGO_URL"] == "mongodb://127.0.0.1:4242/?directConnection=true"
@@ -202,7 +204,7 @@ def test_config_ignores_the_run_env_of_a_stack_that_is_gone(tmp_path):
     gone = subprocess.Popen(["true"])
     gone.wait()
     data_dir = tmp_path / "data"
-    write_run_env(data_dir, gone.pid)  # what a SIGKILLed dhl run leaves behind
+    write_run_env(data_dir, gone.pid)  # what a SIGKILLed dhl run leaves behind (no lock held)
     result = run([f"{BIN}/dhl", "config"], DATA_DIR=str(data_dir))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["CARDANO_NODE"] == ""

@@ -87,6 +87,11 @@ def test_unix_socket_node_and_numeric_magic():
     ("WATCH_ADDRESSES", "stake1uyehkck0lajq8gr28t9uxnuvgcqrc6070x3k9r8048z8y5gh6ffgw",
      "WATCH_ADDRESSES: expected comma-separated Cardano payment addresses"),
     ("FLOWER_PORT", "8000", "FLOWER_PORT: expected a port other than PORT (8000), got '8000'"),
+    # An unclosed IPv6 bracket: urlsplit itself refuses it.
+    ("MONGO_URL", "mongodb://[::1", "MONGO_URL: expected a mongodb:// or mongodb+srv:// URL"),
+    ("REDIS_URL", "redis://:pw-9x@[::1/0", "REDIS_URL: expected a redis://host:port/db URL, "
+                                         "got 'redis://:***@[::1/0' (Invalid IPv6 URL)"),
+    ("DEXHUNTER_API_URL", "http://[x", "DEXHUNTER_API_URL: expected an http://"),
 ])
 def test_bad_values_name_the_variable_and_what_it_expects(variable, value, expected):
     error = error_of({variable: value})
