@@ -67,9 +67,13 @@ async def _delayed_copy(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
     async def read() -> None:
-        while data := await reader.read(65536):
-            queue.put_nowait((loop.time() + delay_s, data))
-        queue.put_nowait((loop.time() + delay_s, b""))
+        try:
+            while data := await reader.read(65536):
+                queue.put_nowait((loop.time() + delay_s, data))
+        except (ConnectionError, OSError):
+            pass
+        finally:  # the end, however it came: the writer side must not wait forever
+            queue.put_nowait((loop.time() + delay_s, b""))
 
     reading = asyncio.create_task(read())
     try:

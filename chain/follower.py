@@ -256,11 +256,14 @@ class Follower:
                                f"{type(error).__name__}: {error}")
                 finally:
                     await client.close()
-            if self._stopping:
-                return
+            if self._stopping or self.finished:
+                return  # a connection that broke after the last wanted block is no news
             disconnected = getattr(self.sink, "disconnected", None)
             if disconnected is not None:
-                await asyncio.to_thread(disconnected, problem)
+                try:
+                    await asyncio.to_thread(disconnected, problem)
+                except Exception:  # only a notification: never a reason to stop following
+                    log.exception("the sink failed to take note of the disconnection")
             if self.forwards > before:
                 failures, delay = 0, self.config.backoff_initial_s
             failures += 1

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 import cbor2
 
-from chain.errors import AgencyError, PeerError
+from chain.errors import AgencyError, DecodeError, PeerError
 from chain.mux import Channel
 
 #: ouroboros-network byte limits: small for control messages, large for whole blocks.
@@ -194,6 +194,8 @@ class ProtocolPeer:
                 pass
         except PeerError as error:
             self.channel.mux._fail(error)
+        except Exception as error:  # a bug must not leave the connection half-alive
+            self.channel.mux._fail(DecodeError(f"{self.machine.spec.name}: {error!r:.200}"))
 
     def _take_one(self) -> bool:
         expected = self.machine.expecting()

@@ -214,3 +214,26 @@ def test_block_fetch_ranges_reach_a_batch_sink_whole_and_in_order(tcp):
     assert max(sink.batches) > 1 and len(sink.batches) < 20  # ranges, not block by block
     assert cursor.crumbs[0].point == blocks[-1].point
     assert sum(limited.batches) == 7  # a limit inside a range cuts it there
+
+
+def test_a_bug_in_reading_a_message_fails_the_connection_at_once(tcp, monkeypatch):
+    """Messages are read by the muxer's reader: an error there that is not the peer's
+    (a decoder bug) must fail the connection, not leave the follower waiting forever."""
+    from chain import statemachine
+    from chain.follower import Unreachable
+
+    sim = SimulatorThread(SimulatorConfig(preprod_blocks(20), PREPROD_MAGIC), tcp)
+    real_init = statemachine.ProtocolPeer.__init__
+
+    def buggy_client_decoder(self, channel, spec, role, decode, timeouts=None):
+        if role is statemachine.Agency.CLIENT and spec.name == "chain-sync":
+            def decode(obj):  # noqa: F811 - the bug under test
+                raise RuntimeError("a decoder bug")
+        real_init(self, channel, spec, role, decode, timeouts)
+
+    monkeypatch.setattr(statemachine.ProtocolPeer, "__init__", buggy_client_decoder)
+    try:
+        with pytest.raises(Unreachable, match="DecodeError: chain-sync: RuntimeError"):
+            follow(sim.address, PREPROD_MAGIC, limit=5, max_attempts=1)
+    finally:
+        sim.stop()
