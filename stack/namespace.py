@@ -33,6 +33,10 @@ _REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
            "return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
            "return redis.call('del', KEYS[1]) else return 0 end"
+# Take over an abandoned claim only if it is still the one we judged: two stacks that
+# found the same dead claim cannot both take it.
+_TAKE_OVER = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
+             "return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) else return 0 end"
 
 
 def namespace_for(settings: Settings) -> str:
@@ -92,21 +96,38 @@ def claim_namespace(redis_url: str, namespace: str, data_dir: Path,
     key = claim_key(namespace)
     mine = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                        "data_dir": str(data_dir), **facts}, sort_keys=True)
-    if client.set(key, mine, nx=True, ex=CLAIM_TTL_S):
-        return NamespaceClaim(client, key, mine)
-    raw = client.get(key)
-    other = json.loads(raw) if raw else {}
-    if other and not _abandoned(other, data_dir):
+    try:
+        for _ in range(5):  # a claim that expires or is taken while we look: look again
+            if client.set(key, mine, nx=True, ex=CLAIM_TTL_S):
+                return NamespaceClaim(client, key, mine)
+            raw = client.get(key)
+            if raw is None:
+                continue
+            other = _claim_of(raw)
+            if other is not None and not _abandoned(other, data_dir):
+                where = f", web {other['web']}" if other.get("web") else ""
+                raise ConfigConflict(
+                    "REDIS_NAMESPACE", f"{namespace!r} is in use by the stack of DATA_DIR "
+                    f"{other.get('data_dir')} (pid {other.get('pid')} on {other.get('host')}"
+                    f"{where}); give this stack a REDIS_NAMESPACE of its own, or unset it to "
+                    "derive one from DATA_DIR")
+            if client.eval(_TAKE_OVER, 1, key, raw, mine, CLAIM_TTL_S):
+                return NamespaceClaim(client, key, mine)
+        raise ConfigConflict("REDIS_NAMESPACE", f"the claim on {namespace!r} keeps changing "
+                                                "hands; is another stack starting with it?")
+    except BaseException:
         client.close()
-        where = f", web {other['web']}" if other.get("web") else ""
-        raise ConfigConflict("REDIS_NAMESPACE", f"{namespace!r} is in use by the stack of "
-                                                f"DATA_DIR {other.get('data_dir')} (pid "
-                                                f"{other.get('pid')} on {other.get('host')}"
-                                                f"{where}); give this stack a REDIS_NAMESPACE of "
-                                                "its own, or unset it to derive one from "
-                                                "DATA_DIR")
-    client.set(key, mine, ex=CLAIM_TTL_S)
-    return NamespaceClaim(client, key, mine)
+        raise
+
+
+def _claim_of(raw: bytes) -> dict[str, object] | None:
+    """A claim written by a stack, or None for anything else found under the key (it is
+    then treated as abandoned: no stack of ours wrote it)."""
+    try:
+        claim = json.loads(raw)
+    except ValueError:
+        return None
+    return claim if isinstance(claim, dict) else None
 
 
 def _abandoned(claim: dict[str, object], data_dir: Path) -> bool:

@@ -18,8 +18,10 @@ import time
 from contextlib import ExitStack
 from typing import Mapping
 
+import redis
+
 from core.errors import ConfigError
-from core.settings import PROJECT_ROOT, Settings, settings_from_mapping
+from core.settings import PROJECT_ROOT, Settings, redact_url, settings_from_mapping
 from stack import lock
 from stack.announce import announce_when_up, web_base
 from stack.console import say
@@ -67,6 +69,7 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
 
     processes = load_processes(PROJECT_ROOT / "Procfile")
     with ExitStack() as cleanup:
+        redis_url = settings.redis_url  # until resolved: for the error line below
         try:
             # First the lock: a second stack in this DATA_DIR must not touch anything.
             held = cleanup.enter_context(lock.acquire(settings.data_dir))
@@ -87,6 +90,13 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
         except ServiceError as error:
             print(f"dhl run: {error}", file=sys.stderr, flush=True)
             return 1
+        except redis.RedisError as error:  # it answered a ping, then refused (ACL, replica)
+            print(f"dhl run: the Redis at {redact_url(redis_url)} refused the stack's claim "
+                  f"on its namespace ({type(error).__name__}: {error})", file=sys.stderr,
+                  flush=True)
+            return 1
+        except KeyboardInterrupt:  # Ctrl-C while services start: stop them, no traceback
+            return 130
         env = child_environment(environ, settings, listen, namespace, redis_url, mongo_url)
         if node_env is None:
             processes.pop("follower", None)

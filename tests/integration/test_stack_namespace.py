@@ -31,3 +31,16 @@ def test_a_running_stack_keeps_its_namespace(redis_url, redis_client, namespace,
     assert redis_client.ttl(claim_key(namespace)) > 0
     second.release()
     assert not redis_client.exists(claim_key(namespace))
+
+
+def test_a_key_that_is_no_stacks_claim_is_taken_over_not_a_crash(redis_url, redis_client,
+                                                                  namespace, tmp_path: Path):
+    """Whatever else sits under the claim key is taken over (by compare-and-set, so two
+    stacks cannot both take it); the stack that took it is then guarded as usual."""
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    redis_client.set(claim_key(namespace), b"\xffnot json")
+    with lock.acquire(first_dir):
+        first = claim_namespace(redis_url, namespace, first_dir, {})
+        with pytest.raises(ConfigConflict, match="is in use by the stack of DATA_DIR"):
+            claim_namespace(redis_url, namespace, second_dir, {})
+        first.release()
