@@ -39,8 +39,7 @@ def test_block_fetch_ranges_and_batches(sim):
     async def scenario():
         async with await NodeClient.connect(simulator.address, PREPROD_MAGIC) as client:
             assert not client.node_to_client and client.version in (14, 15, 16)
-            fetched = [b async for b in client.blockfetch.fetch_range(blocks[3].point,
-                                                                      blocks[12].point)]
+            fetched = await client.blockfetch.fetch_range(blocks[3].point, blocks[12].point)
             single = await client.blockfetch.fetch(blocks[20].point)
             with pytest.raises(BlockNotAvailable):
                 await client.blockfetch.fetch(Point(1, bytes(32)))

@@ -1,7 +1,7 @@
 """Block-fetch, client side: ranges of whole blocks, streamed in a batch."""
 from __future__ import annotations
 
-from typing import AsyncIterator, Mapping
+from typing import Mapping
 
 from chain.errors import ChainError
 from chain.miniprotocols.blockfetch import messages, states
@@ -19,18 +19,13 @@ class BlockFetchClient:
                  timeouts: Mapping[str, float | None] | None = None) -> None:
         self.peer = ProtocolPeer(channel, states.SPEC, Agency.CLIENT, messages.decode, timeouts)
 
-    async def fetch_range(self, start: Point, end: Point) -> AsyncIterator[bytes]:
-        """Yields each block of the inclusive range as CBOR of `[block_tag, block]`."""
-        await self.peer.send(messages.RequestRange(start, end))
-        reply = await self.peer.recv()
-        if isinstance(reply, messages.NoBlocks):
-            raise BlockNotAvailable(f"the node has no blocks from {start} to {end}")
-        while True:
-            item = await self.peer.recv()
-            if isinstance(item, messages.BatchDone):
-                return
-            assert isinstance(item, messages.Block)
-            yield item.wrapped
+    async def fetch_range(self, start: Point, end: Point) -> list[bytes]:
+        """Every block of the inclusive range, each as CBOR of `[block_tag, block]`."""
+        await self.request_range(start, end)
+        try:
+            return await self.receive_range()
+        except BlockNotAvailable:
+            raise BlockNotAvailable(f"the node has no blocks from {start} to {end}") from None
 
     async def request_range(self, start: Point, end: Point) -> None:
         """Ask for a range without waiting: several may be in flight (pipelining);
@@ -51,7 +46,7 @@ class BlockFetchClient:
             blocks.append(item.wrapped)
 
     async def fetch(self, point: Point) -> bytes:
-        blocks = [b async for b in self.fetch_range(point, point)]
+        blocks = await self.fetch_range(point, point)
         if len(blocks) != 1:
             raise BlockNotAvailable(f"asked for one block at {point}, got {len(blocks)}")
         return blocks[0]

@@ -52,13 +52,5 @@ class ChainSyncClient:
             assert isinstance(reply, messages.AwaitReply)
         return reply
 
-    async def request_next(self) -> messages.RollForward | messages.RollBackward:
-        """One request, unpipelined: the next update, waiting through AwaitReply."""
-        await self.request()
-        while True:
-            reply = await self.next_update()
-            if not isinstance(reply, messages.AwaitReply):
-                return reply
-
     async def done(self) -> None:
         await self.peer.send(messages.Done())
