@@ -289,6 +289,15 @@ def parse_optional_http_url(variable: str, raw: str) -> str:
     return parse_http_url(variable, raw) if raw.strip() else ""
 
 
+def parse_optional_public_url(variable: str, raw: str) -> str:
+    """A link the service shows to anyone (at `/`, in the banner): no credentials in it."""
+    url = parse_optional_http_url(variable, raw)
+    if url and "@" in urlsplit(url).netloc:
+        raise ConfigError(variable, "an http:// or https:// URL without a user or password "
+                                    "(it is shown to anyone at /)", repr(redact_url(url)))
+    return url
+
+
 def parse_name(variable: str, raw: str) -> str:
     """A database name or key namespace: letters, digits, '-' and '_' only."""
     value = raw.strip()
@@ -426,7 +435,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("PORT", "port", parse_port, "HTTP port of the web process"),
     Spec("BIND_HOST", "bind_host", parse_host, "address the web process listens on"),
     Spec("FLOWER_PORT", "flower_port", parse_port, "port of Flower (Celery monitoring)"),
-    Spec("FLOWER_URL", "flower_url", parse_optional_http_url,
+    Spec("FLOWER_URL", "flower_url", parse_optional_public_url,
          "Flower's address, linked from the web index at /; dhl run sets it"),
     Spec("LOG_LEVEL", "log_level", _choice(LOG_LEVELS, upper=True), "logging level"),
     Spec("MONGO_URL", "mongo_url", parse_mongo_url, "MongoDB; unset: embedded nx-27017"),

@@ -92,6 +92,9 @@ def test_unix_socket_node_and_numeric_magic():
     ("REDIS_URL", "redis://:pw-9x@[::1/0", "REDIS_URL: expected a redis://host:port/db URL, "
                                          "got 'redis://:***@[::1/0' (Invalid IPv6 URL)"),
     ("DEXHUNTER_API_URL", "http://[x", "DEXHUNTER_API_URL: expected an http://"),
+    ("FLOWER_URL", "http://admin:flower-pw@h:5555", "FLOWER_URL: expected an http:// or "
+     "https:// URL without a user or password (it is shown to anyone at /), got "
+     "'http://admin:***@h:5555'"),
 ])
 def test_bad_values_name_the_variable_and_what_it_expects(variable, value, expected):
     error = error_of({variable: value})
