@@ -76,6 +76,10 @@ class Settings:
     spent_utxo_retention_blocks: int = 0  # 0: a spent UTxO goes once it is final
     follower_lease_seconds: int = 15
     venue_modules: tuple[str, ...] = ()
+    venues: tuple[str, ...] = ("liqwid", "surf", "levvy")
+    market_max_age_seconds: int = 900
+    venue_api_timeout_seconds: int = 10
+    levvy_config_file: Path | None = None
     #: Names of the variables that were set explicitly (env or .env), so the stack
     #: runner knows which services the operator chose and which it should embed.
     explicit: frozenset[str] = frozenset()
@@ -404,6 +408,15 @@ def address_network_mismatch(address: str, network: Network) -> bool:
     return on_mainnet != network.is_mainnet
 
 
+def parse_venue_names(variable: str, raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip().lower() for n in raw.split(",") if n.strip()))
+    for name in names:
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", name):
+            raise ConfigError(variable, "comma-separated venue names (liqwid,surf,levvy)",
+                              repr(raw))
+    return names
+
+
 def parse_optional_path(variable: str, raw: str) -> Path | None:
     value = raw.strip()
     return _resolve(Path(value)) if value else None
@@ -475,6 +488,14 @@ SPECS: tuple[Spec, ...] = (
          "blocks beyond k = 2160 that spent UTxOs are kept; 0: pruned once final"),
     Spec("VENUE_MODULES", "venue_modules", parse_modules,
          "extra Python modules that register venue watchers"),
+    Spec("VENUES", "venues", parse_venue_names,
+         "the lending venues to run (liqwid, surf, levvy); the others stay off"),
+    Spec("MARKET_MAX_AGE_SECONDS", "market_max_age_seconds", parse_positive_int,
+         "a market whose figures are older than this is stale: shown, never selected"),
+    Spec("VENUE_API_TIMEOUT_SECONDS", "venue_api_timeout_seconds", parse_positive_int,
+         "how long a venue API may take to answer"),
+    Spec("LEVVY_CONFIG_FILE", "levvy_config_file", parse_optional_path,
+         "Levvy's scripts per network (JSON); Levvy stays off without it"),
 )
 
 
@@ -529,6 +550,7 @@ def settings_from_mapping(values: Mapping[str, str], *, replay: bool = False) ->
 _EMPTY_MEANS_DEFAULT = frozenset(
     s.variable for s in SPECS
     if s.variable not in ("CARDANO_NODE", "WATCH_ADDRESSES", "MASTER_KEY_FILE", "VENUE_MODULES",
+                          "VENUES", "LEVVY_CONFIG_FILE",
                           "DEXHUNTER_PARTNER_ID", "CELERY_BROKER_URL")
 )
 
@@ -543,6 +565,9 @@ def _cross_check(settings: Settings, replaying: bool = False) -> None:
     if settings.master_key_file is not None and not settings.master_key_file.is_file():
         raise ConfigError("MASTER_KEY_FILE", "an existing readable file",
                           repr(str(settings.master_key_file)))
+    if settings.levvy_config_file is not None and not settings.levvy_config_file.is_file():
+        raise ConfigError("LEVVY_CONFIG_FILE", "an existing readable file",
+                          repr(str(settings.levvy_config_file)))
     if settings.port == settings.flower_port:
         # Both listen on this machine: the second to start would stop the stack.
         raise ConfigError("FLOWER_PORT", f"a port other than PORT ({settings.port})",

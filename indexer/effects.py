@@ -59,16 +59,16 @@ def tx_effects(tx: Tx, watcher: UtxoWatcher) -> TxEffects:
     created = []
     for index, out in outputs:
         if watched(out, watcher.watch):
-            created.append(CreatedUtxo(f"{tx_id}#{index}", tx_id, out,
-                                       _datum(tx, out, watcher)))
+            ref = f"{tx_id}#{index}"
+            created.append(CreatedUtxo(ref, tx_id, out, _described(tx, ref, out, watcher)))
     return TxEffects(tx_id, created, [f"{txid.hex()}#{ix}" for txid, ix in consumed])
 
 
-def _datum(tx: Tx, out: TxOut, watcher: UtxoWatcher) -> dict[str, Any] | None:
+def _described(tx: Tx, ref: str, out: TxOut, watcher: UtxoWatcher) -> dict[str, Any] | None:
     datum = out.inline_datum
     if datum is None and out.datum_hash is not None:
         datum = tx.datums.get(out.datum_hash)
-    return None if datum is None else watcher.decode_datum(datum)
+    return watcher.describe(ref, out, datum)
 
 
 def block_effects(block: Block, watcher: UtxoWatcher) -> list[TxEffects]:

@@ -10,6 +10,7 @@ from .eras import ERA_BY_HFC_INDEX, ERA_BY_TAG, MAINNET_MAGIC
 from .errors import LedgerError
 from .header import HeaderView, decode_header
 from .prefilter import block_mentions
+from .transaction import decode_transaction
 from .tx import Tx, TxOut
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "block_mentions",
     "decode_block",
     "decode_header",
+    "decode_transaction",
 ]

@@ -1,0 +1,168 @@
+"""A small JSON-over-HTTP server on loopback with per-path fault injection.
+
+A stub is a function `(method, path, query, body) -> Reply`. Tests inject failures
+(`fail_next`): an HTTP status, a delay longer than the client's timeout, a body that is
+not JSON, or a dropped connection, each for the next N requests to a path.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    body: Any = None  # JSON-encoded unless `raw` is set
+    raw: bytes | None = None
+
+    def encoded(self) -> bytes:
+        return self.raw if self.raw is not None else json.dumps(self.body).encode()
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any  # decoded JSON, or None
+
+
+@dataclass(frozen=True)
+class Fault:
+    status: int | None = None  # answer with this status (and `body`)
+    body: Any = None
+    delay_s: float = 0.0  # wait before answering
+    malformed: bool = False  # answer 200 with a body that is not JSON
+    drop: bool = False  # close the connection without answering
+
+
+Handler = Callable[[Request], Reply]
+
+
+class StubServer:
+    def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("stub servers listen on loopback only")
+        self.handler = handler
+        self.requests: list[Request] = []
+        self._faults: dict[str, deque[Fault]] = {}
+        self._lock = threading.Lock()
+        stub = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                log.debug("stub %s", format % args)
+
+            def _serve(self) -> None:
+                stub._serve(self)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        self._server = ThreadingHTTPServer((host, port), _Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "StubServer":
+        self._thread = threading.Thread(target=self._server.serve_forever, name="stub-http",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "StubServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def fail_next(self, path: str, fault: Fault, times: int = 1) -> None:
+        with self._lock:
+            self._faults.setdefault(path, deque()).extend([fault] * times)
+
+    def requests_to(self, path: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            queue = self._faults.get(path)
+            return queue.popleft() if queue else None
+
+    def _serve(self, http: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(http.path)
+        length = int(http.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            self._send(http, Reply(413, {"error": "request too large"}))
+            return
+        raw = http.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            self._send(http, Reply(400, {"error": "the request body is not JSON"}))
+            return
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        request = Request(http.command, parts.path, query, body)
+        with self._lock:
+            self.requests.append(request)
+        fault = self._take_fault(parts.path)
+        if fault is not None:
+            if fault.delay_s:
+                time.sleep(fault.delay_s)
+            if fault.drop:
+                http.close_connection = True
+                http.connection.close()
+                return
+            if fault.malformed:
+                self._send(http, Reply(200, raw=b"<html>not json"))
+                return
+            if fault.status is not None:
+                self._send(http, Reply(fault.status, fault.body))
+                return
+        try:
+            reply = self.handler(request)
+        except Exception as error:  # a stub bug answers 500, as a real server would
+            log.exception("stub handler failed")
+            reply = Reply(500, {"error": f"stub: {type(error).__name__}: {error}"})
+        self._send(http, reply)
+
+    @staticmethod
+    def _send(http: BaseHTTPRequestHandler, reply: Reply) -> None:
+        data = reply.encoded()
+        try:
+            http.send_response(reply.status)
+            http.send_header("Content-Type", "application/json")
+            http.send_header("Content-Length", str(len(data)))
+            http.end_headers()
+            http.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test): nothing to answer

@@ -1,0 +1,1 @@
+"""Pure trading logic: venue selection now; positions, legs and risk maths next."""
