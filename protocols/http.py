@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
@@ -114,7 +115,7 @@ class JsonHttpClient:
             raise MalformedResponse(self.venue, f"{where}: answer larger than "
                                                 f"{self.policy.max_body_bytes} bytes")
         try:
-            decoded = json.loads(raw) if raw else None
+            decoded = json.loads(raw, parse_float=Decimal) if raw else None  # never float
         except (ValueError, UnicodeDecodeError):
             if status >= 400:
                 raise VenueApiError(self.venue, f"{where}: HTTP {status}{_said(raw)}") from None
@@ -132,8 +133,9 @@ def _said(raw: bytes) -> str:
 
 
 def require(venue: str, value: Any, path: str, kind: type | tuple[type, ...]) -> Any:
-    """A field of an API answer, of the type its contract says, or MalformedResponse."""
-    if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+    """A field of an API answer, of the type its contract says, or MalformedResponse.
+    Numbers with a fraction arrive as Decimal (the client never makes floats)."""
+    if not isinstance(value, kind) or (kind in (int, Decimal) and isinstance(value, bool)):
         raise MalformedResponse(venue, f"{path}: expected {_kind_name(kind)}, "
                                        f"got {type(value).__name__}")
     return value
