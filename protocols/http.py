@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 import requests
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 #: HTTP statuses that mean "try again later".
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+#: (HTTP status, the decoded JSON answer, "METHOD /path") -> an error to raise, or None.
+Classifier = Callable[[int, Any, str], "VenueApiError | None"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,12 @@ class HttpPolicy:
 class JsonHttpClient:
     def __init__(self, venue: str, base_url: str, policy: HttpPolicy | None = None,
                  headers: Mapping[str, str] | None = None,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None,
+                 classify: Classifier | None = None) -> None:
         self.venue = venue
+        #: A venue's own reading of an answer that is JSON (its error bodies): a typed
+        #: error to raise instead of the default one, or None for the default handling.
+        self.classify = classify
         self.base_url = base_url.rstrip("/")
         self.policy = policy or HttpPolicy()
         self._headers = {"Accept": "application/json", **(headers or {})}
@@ -109,6 +117,15 @@ class JsonHttpClient:
         finally:
             response.close()
         status = response.status_code
+        if self.classify is not None:
+            try:
+                said = json.loads(raw, parse_float=Decimal) if raw else None
+            except (ValueError, UnicodeDecodeError):
+                pass  # not JSON: the default handling below
+            else:
+                typed = self.classify(status, said, where)
+                if typed is not None:
+                    raise typed
         if status in RETRY_STATUSES:
             raise VenueUnavailable(self.venue, f"{where}: HTTP {status}{_said(raw)}")
         if len(raw) > self.policy.max_body_bytes:

@@ -2,3 +2,5 @@
 
 The venues issue adds Liqwid, Surf and Levvy here.
 """
+
+import protocols.venues.surf  # noqa: F401,E402

@@ -64,7 +64,7 @@ def loads(datum_cbor: bytes, where: str) -> Any:
         value = cbor2.CBORDecoder(stream).decode()
     except Exception as error:  # cbor2 raises several types for broken bytes
         raise DatumLayoutError(VENUE, f"{where}: not CBOR ({type(error).__name__})") from None
-    if stream.tell() != len(datum_cbor) or value is cbor2.break_marker:
+    if stream.tell() != len(datum_cbor) or value is getattr(cbor2, "break_marker", None):
         raise DatumLayoutError(VENUE, f"{where}: not CBOR (one item expected)")
     return value
 
