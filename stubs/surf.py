@@ -1,0 +1,430 @@
+"""A loopback stub of the Surf (formerly Flow Lending) REST API, answering from SYNTHETIC demo
+data kept in the project (stubs/data/surf_demo.json).
+
+No Surf body was ever recorded (fixtures/protocols/surf-api/SOURCES.md: shapes and
+code-constructed requests only), so this stub serves made-up pools, positions and orders in
+exactly those shapes, with plausible figures (lending.md §6.2). Its builders behave as the
+live server is known to: they want the body wrapped as `{"request": {...}}` (a flat body
+gets HTTP 500 "Cannot read properties of undefined (reading 'poolId')"), `canonical: false`,
+and they answer `{cbor}`: a real order transaction built by the project's own order
+builder (protocols/venues/surf/orders.py) from the demo wallet's UTxOs, which decodes and
+pays what it says. `wallet/submit` takes `{address, tx}` unwrapped and refuses a second
+submission of the same tx as the node would (BadInputsUTxO).
+
+`make_handler(fixtures_dir)` is what `python -m stubs surf` (dhl run in paper mode) serves;
+`serve(port, fixtures_dir)` runs it in the foreground.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import cbor2
+from pycardano import (Address, Network, PlutusV3Script, TransactionId,
+                       TransactionInput, TransactionOutput, UTxO, VerificationKeyHash,
+                       plutus_script_hash)
+
+from chain.ledger import LedgerError, decode_transaction
+from core.units import ADA, Asset
+from protocols.model import Wallet
+from protocols.venues.surf import orders, rates
+from protocols.venues.surf.datums import (CollateralInfo, ODeposit, OracleDatum, OutRef,
+                                          PoolDatum, PoolInfoDatum, VaultDatum, encode_value)
+from stubs.server import Handler, Reply, Request, StubServer
+
+DATA_FILE = Path(__file__).resolve().parent / "data" / "surf_demo.json"
+FLAT_BODY_ERROR = "Cannot read properties of undefined (reading 'poolId')"
+ALREADY = "BadInputsUTxO: All inputs are spent. Transaction has probably already been included"
+#: A made-up PlutusV3 cost model: the stub's cancel transactions must carry some script
+#: data hash; no node will ever see them.
+DEMO_COST_MODEL = tuple(range(10))
+
+
+def _hex(text: str) -> bytes:
+    return bytes.fromhex(text)
+
+
+def _asset_of(item: dict[str, Any]) -> Asset:
+    return ADA if not item.get("policyId") else Asset(item["policyId"], item["assetName"])
+
+
+@dataclass
+class DemoPool:
+    wire_id: str
+    row: dict[str, Any]  # the getAllPoolInfos row
+    info: PoolInfoDatum  # what the chain would say of it
+    pool: PoolDatum
+    order_script: bytes
+    vault_script: bytes
+    oracle: OracleDatum
+    addresses_as: str
+    pool_script: bytes  # the pool validator's hash (synthetic)
+
+    @property
+    def market_id(self) -> str:
+        return str(self.info.pool_id)
+
+
+@dataclass
+class DemoWallet:
+    pkh: bytes
+    stake: bytes | None
+    utxos: list[str]  # CIP-30 [input, output] CBOR pairs, hex
+    positions: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _utxo_pair(address: str, tx: str, index: int, lovelace: int,
+               assets: dict[str, int]) -> str:
+    value: dict[Asset, int] = {ADA: lovelace}
+    for unit, quantity in assets.items():
+        policy, _, name = unit.partition(".")
+        value[Asset(policy, name)] = quantity
+    out = TransactionOutput(Address.from_primitive(address), orders.py_value(value))
+    return str(UTxO(TransactionInput(TransactionId(_hex(tx)), index), out).to_cbor_hex())
+
+
+class SurfStub:
+    def __init__(self, data: dict[str, Any], *, mainnet: bool) -> None:
+        self.mainnet = mainnet
+        self.network = Network.MAINNET if mainnet else Network.TESTNET
+        self.ada_price = data["ada_price_usd"]
+        self.pools: dict[str, DemoPool] = {}
+        for item in data["pools"]:
+            pool = self._pool(item)
+            self.pools[pool.wire_id] = pool
+        self.wallets: dict[str, DemoWallet] = {}
+        for item in data["wallets"]:
+            pkh = _hex(item["payment_key_hash"])
+            stake = _hex(item["stake_key_hash"]) if item.get("stake_key_hash") else None
+            address = self.key_address(pkh, stake)
+            pairs = [_utxo_pair(address, u["tx"], u["index"], u["lovelace"], u["assets"])
+                     for u in item["utxos"]]
+            self.wallets[address] = DemoWallet(pkh, stake, pairs, item.get("positions", []),
+                                               item.get("orders", []))
+        self.submitted: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- the demo world ---------------------------------------------------------------------
+    def _pool(self, item: dict[str, Any]) -> DemoPool:
+        row, spec = item["api"], item["chain"]
+        pool_id = OutRef.parse(item["wire_id"])
+        order_script = spec["order_script"].encode()
+        vault_script = spec["vault_script"].encode()
+        collaterals = tuple(
+            CollateralInfo(_asset_of(c["asset"]),
+                           Asset(s["oracle_policy"], s["oracle_name"]),
+                           s["liquidation_threshold"], s["max_borrow_ltv"])
+            for c, s in zip(row["collateralAssets"], spec["collaterals"]))
+        info = PoolInfoDatum(
+            pool_id=pool_id, envelope_amount=spec["envelope_amount"],
+            pool_asset=_asset_of(row["asset"]), ctoken=_asset_of(row["cToken"]),
+            vault_authtoken=Asset(spec["vault_auth_policy"], ""),
+            batcher_policy_id=_hex(spec["batcher_policy"]),
+            order_script_hash=plutus_script_hash(PlutusV3Script(order_script)).payload,
+            vault_script_hash=plutus_script_hash(PlutusV3Script(vault_script)).payload,
+            pool_stake_key=None if spec["pool_stake_key"] is None else _hex(spec["pool_stake_key"]),
+            reserve_factor_percentage=spec["reserve_factor_percentage"],
+            collateral_infos=collaterals, kink=spec["kink"], base_rate=spec["base_rate"],
+            slope_low=spec["slope_low"], slope_high=spec["slope_high"])
+        pool = PoolDatum(pool_id, row["totalSupplied"], row["totalBorrowed"], row["reserve"],
+                         row["totalCToken"])
+        first = spec["collaterals"][0]
+        return DemoPool(item["wire_id"], row, info, pool, order_script, vault_script,
+                        OracleDatum(first["oracle_price"], first["oracle_decimals"],
+                                    1_780_000_000_000), item["addresses_as"],
+                        _hex(spec["pool_script_hash"]))
+
+    def key_address(self, pkh: bytes, stake: bytes | None) -> str:
+        return str(Address(VerificationKeyHash(pkh),
+                           None if stake is None else VerificationKeyHash(stake),
+                           network=self.network))
+
+    def context(self, pool: DemoPool) -> orders.PoolContext:
+        return orders.PoolContext(pool.info, self.mainnet)
+
+    def wallet(self, address: str) -> Wallet:
+        return Wallet(address, tuple(self.wallets[address].utxos))
+
+    def add_wallet(self, address: str, utxos: tuple[str, ...],
+                   positions: list[dict[str, Any]] | None = None,
+                   pending: list[dict[str, Any]] | None = None) -> None:
+        """Tests: another wallet the stub's 'Blockfrost' knows."""
+        owner = orders.Owner.of(address)
+        self.wallets[address] = DemoWallet(owner.pkh, owner.stake_key, list(utxos),
+                                           positions or [], pending or [])
+
+    def vault(self, wallet: DemoWallet, position: dict[str, Any]) -> VaultDatum:
+        pool = self.pools[position["pool"]]
+        return VaultDatum(pool.info.pool_id, OutRef.parse(position["borrow_id"]), wallet.pkh,
+                          wallet.stake, position["collateral"],
+                          pool.info.collateral_infos[0].collateral_asset,
+                          position["interest_rate_bp"], position["start_time"],
+                          position["principal"])
+
+    def vault_output(self, pool: DemoPool, vault: VaultDatum, lovelace: int) -> bytes:
+        """The vault UTxO's output CBOR (what a chain would hold)."""
+        value = {ADA: lovelace, pool.info.vault_authtoken: 1}
+        value[vault.collateral_asset] = value.get(vault.collateral_asset, 0) \
+            + vault.collateral_amount
+        address = self.context(pool).vault_address
+        return _output_cbor(address, value, encode_value(vault))
+
+    def order_datum(self, wallet: DemoWallet, item: dict[str, Any]) -> ODeposit:
+        pool = self.pools[item["pool"]]
+        return ODeposit(pool.info.pool_id, wallet.pkh, wallet.stake, item["batcher_fee"],
+                        item["amount"])
+
+    def order_output(self, wallet: DemoWallet, item: dict[str, Any]) -> bytes:
+        pool = self.pools[item["pool"]]
+        datum = self.order_datum(wallet, item)
+        plan = orders.deposit_plan(self.context(pool), orders.Owner(wallet.pkh, wallet.stake),
+                                   datum.o_amount, datum.o_batcher_fee)
+        return _output_cbor(plan.address, plan.value, encode_value(datum))
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def __call__(self, request: Request) -> Reply:
+        path = request.path.rstrip("/")
+        path = path[len("/api"):] if path.startswith("/api/") else path
+        name = path.lstrip("/")
+        if request.method == "GET":
+            reads = {"getAllPoolInfos": self.get_all_pool_infos,
+                     "getPoolAddresses": self.get_pool_addresses,
+                     "getAllPositions": self.get_all_positions,
+                     "getAllOrders": self.get_all_orders,
+                     "getAdaPrice": lambda q: {"price": self.ada_price}}
+            if name in reads:
+                return Reply(200, _jsonable(reads[name](request.query)))
+        if request.method == "POST":
+            if name == "wallet/submit":
+                return self.submit(request.body)
+            builders = {"depositLiquidity": self.deposit, "withdrawLiquidity": self.withdraw,
+                        "borrow": self.borrow, "repay": self.repay,
+                        "cancelOrder": self.cancel}
+            if name in builders:
+                body = request.body
+                if not isinstance(body, dict) or not isinstance(body.get("request"), dict):
+                    return Reply(500, {"error": FLAT_BODY_ERROR})
+                inner = body["request"]
+                if inner.get("canonical") is not False:
+                    return Reply(400, {"error": "canonical must be the boolean false (stub)"})
+                pool = self.pools.get(str(inner.get("poolId")))
+                if pool is None:
+                    return Reply(400, {"error": f"Pool {inner.get('poolId')} not found"})
+                address = inner.get("address")
+                if address not in self.wallets:
+                    return Reply(400, {"error": "No UTxOs found at this address (stub)"})
+                try:
+                    cbor = builders[name](pool, str(address), inner)
+                except (ValueError, KeyError, TypeError) as error:
+                    return Reply(400, {"error": f"{type(error).__name__}: {error}"})
+                return Reply(200, {"cbor": cbor.hex()})
+        return Reply(404, {"error": f"no route {request.method} {request.path}"})
+
+    def get_all_pool_infos(self, query: dict[str, str]) -> dict[str, Any]:
+        return {"poolInfos": {p.wire_id: p.row for p in self.pools.values()}}
+
+    def get_pool_addresses(self, query: dict[str, str]) -> dict[str, Any]:
+        found: dict[str, dict[str, Any]] = {}
+        for pool in self.pools.values():
+            spec_pool = pool.pool_script
+            vault = pool.info.vault_script_hash
+            if pool.addresses_as == "credentials":
+                found[pool.wire_id] = {
+                    "poolAddress": self._credential(spec_pool),
+                    "vaultUTxOsAddress": self._credential(vault)}
+            else:
+                found[pool.wire_id] = {
+                    "poolAddress": orders.script_address(spec_pool, self.mainnet),
+                    "vaultUTxOsAddress": orders.script_address(vault, self.mainnet)}
+        return {"poolAddresses": found}
+
+    def _credential(self, script_hash: bytes) -> dict[str, Any]:
+        return {"networkId": 1 if self.mainnet else 0,
+                "paymentCredential": {"_tag": "ScriptHash", "hash": script_hash.hex()},
+                "stakingCredential": None}
+
+    def get_all_positions(self, query: dict[str, str]) -> dict[str, Any]:
+        wallet = self.wallets.get(query.get("address", ""))
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for item in [] if wallet is None else wallet.positions:
+            pool = self.pools[item["pool"]]
+            vault = self.vault(wallet, item)  # type: ignore[arg-type]
+            debt = rates.debt_at(vault, int(time.time() * 1000))
+            collateral_value = rates.collateral_value(vault.collateral_amount, pool.oracle)
+            groups.setdefault(pool.wire_id, []).append({
+                "poolId": pool.wire_id, "address": query["address"],
+                "principal": vault.principal, "principalAsset": _wire_asset(pool.info.pool_asset),
+                "collateral": vault.collateral_amount,
+                "collateralAsset": _wire_asset(vault.collateral_asset),
+                "interestRate": Decimal(vault.interest_rate) / 10_000,
+                "startTime": vault.start_time,
+                "ltv": (Decimal(debt) / (Decimal(collateral_value.numerator)
+                                         / collateral_value.denominator)).quantize(
+                    Decimal("0.0001")),
+                "borrowId": _wire_ref(vault.borrow_id),
+                "outRef": _wire_ref(OutRef.parse(item["out_ref"]))})
+        return {"positions": [{"poolId": k, "positions": v} for k, v in groups.items()]}
+
+    def get_all_orders(self, query: dict[str, str]) -> dict[str, Any]:
+        wallet = self.wallets.get(query.get("address", ""))
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for item in [] if wallet is None else wallet.orders:
+            pool = self.pools[item["pool"]]
+            groups.setdefault(pool.wire_id, []).append({
+                "poolId": pool.wire_id, "type": item["type"], "address": query["address"],
+                "amount": item["amount"], "asset": _wire_asset(pool.info.pool_asset),
+                "collateral": 0, "collateralAsset": _wire_asset(ADA), "ltv": 0,
+                "outRef": _wire_ref(OutRef.parse(item["out_ref"]))})
+        return {"orders": [{"poolId": k, "orders": v} for k, v in groups.items()]}
+
+    # builders: the project's own order builder over the demo wallet's UTxOs
+    def _fee(self, pool: DemoPool) -> int:
+        return int(self.batcher_fee(pool))
+
+    def batcher_fee(self, pool: DemoPool) -> int:
+        return 2_000_000
+
+    def _owner(self, address: str) -> orders.Owner:
+        return orders.Owner.of(address)
+
+    def deposit(self, pool: DemoPool, address: str, inner: dict[str, Any]) -> bytes:
+        amount = _amount(inner, "amount")
+        plan = orders.deposit_plan(self.context(pool), self._owner(address), amount,
+                                   self._fee(pool), rates.ctokens_for_deposit(pool.pool, amount))
+        return orders.build_order(plan, pool.market_id, self.wallet(address),
+                                  mainnet=self.mainnet).cbor
+
+    def withdraw(self, pool: DemoPool, address: str, inner: dict[str, Any]) -> bytes:
+        ctokens = _amount(inner, "amount")
+        plan = orders.withdraw_plan(self.context(pool), self._owner(address), ctokens,
+                                    self._fee(pool), rates.withdraw_payment(pool.pool, ctokens))
+        return orders.build_order(plan, pool.market_id, self.wallet(address),
+                                  mainnet=self.mainnet).cbor
+
+    def borrow(self, pool: DemoPool, address: str, inner: dict[str, Any]) -> bytes:
+        collateral = pool.info.collateral_infos[0].collateral_asset
+        plan = orders.borrow_plan(self.context(pool), self._owner(address),
+                                  _amount(inner, "amount"), collateral,
+                                  _amount(inner, "collateralAmount"), self._fee(pool),
+                                  int(time.time() * 1000))
+        return orders.build_order(plan, pool.market_id, self.wallet(address),
+                                  mainnet=self.mainnet).cbor
+
+    def repay(self, pool: DemoPool, address: str, inner: dict[str, Any]) -> bytes:
+        wanted = _ref_of(inner)
+        wallet = self.wallets[address]
+        for item in wallet.positions:
+            if item["pool"] == pool.wire_id and OutRef.parse(item["out_ref"]) == wanted:
+                vault = self.vault(wallet, item)
+                plan = orders.repay_plan(self.context(pool), vault, self._fee(pool),
+                                         int(time.time() * 1000) + orders.REPAY_HORIZON_MS)
+                return orders.build_order(plan, pool.market_id, self.wallet(address),
+                                          mainnet=self.mainnet).cbor
+        raise ValueError(f"no position at {wanted} (a position's outRef moves when it is "
+                         f"rebatched: read getAllPositions again)")
+
+    def cancel(self, pool: DemoPool, address: str, inner: dict[str, Any]) -> bytes:
+        wanted = _ref_of(inner)
+        wallet = self.wallets[address]
+        for item in wallet.orders:
+            if item["pool"] == pool.wire_id and OutRef.parse(item["out_ref"]) == wanted:
+                utxo = orders.ScriptUtxo(wanted, self.order_output(wallet, item))
+                params = orders.Params(plutus_v3_cost_model=DEMO_COST_MODEL)
+                return orders.build_cancel(
+                    utxo, pool.market_id, self.wallet(address),
+                    orders.ScriptSource(script=pool.order_script), mainnet=self.mainnet,
+                    params=params, slot=100_000_000).cbor
+        raise ValueError(f"no pending order at {wanted}")
+
+    def submit(self, body: Any) -> Reply:
+        if not isinstance(body, dict) or not isinstance(body.get("tx"), str):
+            return Reply(400, {"error": "expected {address, tx}"})
+        try:
+            tx_id = decode_transaction(bytes.fromhex(body["tx"])).id.hex()
+        except (ValueError, LedgerError) as error:
+            return Reply(400, {"error": f"not a transaction: {error}"})
+        with self._lock:
+            if tx_id in self.submitted:
+                return Reply(500, {"error": ALREADY})
+            self.submitted.add(tx_id)
+        return Reply(200, {"txHash": tx_id})
+
+
+def _output_cbor(address: str, value: dict[Asset, int], datum: Any) -> bytes:
+    multi: dict[bytes, dict[bytes, int]] = {}
+    for asset, quantity in value.items():
+        if not asset.is_ada:
+            multi.setdefault(_hex(asset.policy), {})[_hex(asset.name)] = quantity
+    amount: Any = [value.get(ADA, 0), multi] if multi else value.get(ADA, 0)
+    return bytes(cbor2.dumps({0: Address.from_primitive(address).to_primitive(), 1: amount,
+                              2: [1, cbor2.CBORTag(24, cbor2.dumps(datum))]}))
+
+
+def _amount(inner: dict[str, Any], name: str) -> int:
+    value = inner.get(name)
+    if type(value) is not int or value <= 0:
+        raise ValueError(f"{name} must be a positive integer")
+    return value
+
+
+def _ref_of(inner: dict[str, Any]) -> OutRef:
+    ref = inner.get("outRef")
+    if not isinstance(ref, dict):
+        raise ValueError("outRef {txHash, outputIndex} is required")
+    return OutRef.parse(f"{ref.get('txHash')}#{ref.get('outputIndex')}")
+
+
+def _wire_asset(asset: Asset) -> dict[str, str]:
+    return {"policyId": asset.policy, "assetName": asset.name}
+
+
+def _wire_ref(ref: OutRef) -> dict[str, Any]:
+    return {"txHash": ref.tx_id.hex(), "outputIndex": ref.index}
+
+
+def _jsonable(value: Any) -> Any:
+    """Decimals as JSON numbers (the stub server encodes with json.dumps)."""
+    if isinstance(value, Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def load_demo(mainnet: bool, path: Path = DATA_FILE) -> SurfStub:
+    return SurfStub(json.loads(path.read_text()), mainnet=mainnet)
+
+
+def _mainnet_from_settings() -> bool:
+    try:
+        from core.settings import load_settings
+
+        return load_settings().cardano_network.is_mainnet
+    except Exception:  # a stub without valid settings serves the paper network's addresses
+        return False
+
+
+def make_handler(fixtures_dir: Path, *, mainnet: bool | None = None) -> Handler:
+    """What `python -m stubs surf` serves. `fixtures_dir` is not read: there are no
+    recorded Surf bodies; the synthetic demo data is the project's own."""
+    return load_demo(_mainnet_from_settings() if mainnet is None else mainnet)
+
+
+def serve(port: int, fixtures_dir: Path, *, mainnet: bool | None = None) -> None:
+    server = StubServer(make_handler(fixtures_dir, mainnet=mainnet), port=port)
+    print(f"stub surf listening on {server.url} (synthetic demo data)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+__all__ = ["SurfStub", "load_demo", "make_handler", "serve"]
