@@ -365,7 +365,11 @@ class ScriptUtxo:
 
 def _script_tx(wallet: Wallet, spend: ScriptUtxo, redeemer_for: Any, script: ScriptSource,
                signer: bytes, outputs: list[TransactionOutput], params: Params, mainnet: bool,
-               slot: int) -> bytes:
+               slot: int, needs: dict[Asset, int] | None = None) -> bytes:
+    """A tx spending `spend` with its redeemer, paid from the wallet. The wallet's inputs
+    are picked here (not by pycardano) because the redeemer names the script input's
+    position among the sorted inputs: the largest pure-ADA UTxOs (fee and collateral) and,
+    for `needs`, UTxOs holding those tokens."""
     if params.plutus_v3_cost_model is None:
         raise ValueError("spending a Surf script needs the network's PlutusV3 cost model")
     utxos = wallet_utxos(wallet)
@@ -376,11 +380,29 @@ def _script_tx(wallet: Wallet, spend: ScriptUtxo, redeemer_for: Any, script: Scr
     if not funding or sum(u.output.amount.coin for u in funding) < 5_000_000:
         raise ValueError("the wallet needs a UTxO of only ADA (5 ADA or more) for the fee and "
                          "the collateral")
+    chosen = list(funding)
+    for asset, quantity in (needs or {}).items():
+        if asset.is_ada:
+            continue
+        policy, name = ScriptHash(bytes.fromhex(asset.policy)), AssetName(bytes.fromhex(asset.name))
+
+        def held(u: UTxO) -> int:
+            return int(u.output.amount.multi_asset.get(policy, {}).get(name, 0))
+
+        have = sum(held(u) for u in chosen)
+        for utxo in sorted(utxos, key=lambda u: -held(u)):
+            if have >= quantity or held(utxo) == 0:
+                break
+            if utxo not in chosen:
+                chosen.append(utxo)
+                have += held(utxo)
+        if have < quantity:
+            raise ValueError(f"the wallet holds {have} of {asset}, {quantity} needed")
     spent = spend.pycardano()
     inputs = sorted([spend.ref] + [OutRef(u.input.transaction_id.payload, u.input.index)
-                                   for u in funding])
+                                   for u in chosen])
     builder = TransactionBuilder(context)
-    for utxo in funding:
+    for utxo in chosen:
         builder.add_input(utxo)
     redeemer = Redeemer(RawPlutusData(cbor2.loads(redeemer_for(inputs.index(spend.ref)))),
                         SCRIPT_EX_UNITS)
@@ -442,7 +464,7 @@ def build_add_collateral(vault: ScriptUtxo, market: str, amount: int, wallet: Wa
                                own_output_idx=0, add_amount=amount)
 
     cbor = _script_tx(wallet, vault, redeemer, script, datum.owner_pkh, [new_out], params,
-                      mainnet, slot)
+                      mainnet, slot, needs={datum.collateral_asset: amount})
     intent = Intent(
         action="add_collateral", venue=VENUE, market=market, wallet=wallet.address,
         leaves=(Transfer(wallet.address, datum.collateral_asset, amount),), comes_back=(),
