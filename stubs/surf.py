@@ -407,7 +407,8 @@ def _mainnet_from_settings() -> bool:
     try:
         from core.settings import load_settings
 
-        return load_settings().cardano_network.is_mainnet
+        # As `dhl run` reads them: without CARDANO_NODE it replays preprod.
+        return load_settings(replay=True).cardano_network.is_mainnet
     except Exception:  # a stub without valid settings serves the paper network's addresses
         return False
 
