@@ -7,6 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import cbor2
+
 from core.settings import load_settings
 from tests.support.fixtures import require
 
@@ -42,3 +44,24 @@ ACTION_AFTER = "action_datum_ada_after_supply_tx08b82a63.hex"
 TX_MARKETPARAMS = "txs/tx_1c280d01_marketparams_update.hex"
 PARAMS_HISTORY_ADA = "graphql_marketParamsHistory_ada_2026-07-16.json"
 MARKETS_PAGE0 = "graphql_markets_page0_2026-07-23.json"
+
+
+# --- crafted datums --------------------------------------------------------------------
+
+OWNER = bytes.fromhex("ab" * 28)
+
+
+def indefinite(items: list[Any]) -> bytes:
+    """A Plutus list as Plutus writes it: 9f ... ff (cbor2 writes definite lists)."""
+    return b"\x9f" + b"".join(encode(item) for item in items) + b"\xff"
+
+
+def encode(item: Any) -> bytes:
+    return indefinite(item) if isinstance(item, list) and item else cbor2.dumps(item)
+
+
+def loan_datum(owner: bytes = OWNER, principal: int = 1_000_000_000, interest: int = 1_234,
+               min_interest: int = 5_000, index: int = 1_000_000_000) -> bytes:
+    """A Loan datum per lending.md §6.1 (Liqwid-Labs/defi-sdk): no real loan UTxO is in
+    the fixtures, so the loan decoder is tested on crafted bytes."""
+    return indefinite([owner, principal, interest, min_interest, index])

@@ -18,6 +18,7 @@ from protocols.venues.liqwid.datums import (
     decode_market_state,
 )
 from tests.venues.fixtures_liqwid import (
+    OWNER,
     ACTION_AFTER,
     ACTION_BEFORE,
     MARKETPARAMS_ADA,
@@ -25,27 +26,10 @@ from tests.venues.fixtures_liqwid import (
     MARKETSTATE_ADA,
     MARKETSTATE_UNIDENTIFIED,
     MARKETSTATE_USDA,
+    indefinite,
     liqwid_hex,
+    loan_datum,
 )
-
-OWNER = bytes.fromhex("ab" * 28)
-
-
-def indefinite(items: list[Any]) -> bytes:
-    """A Plutus list as Plutus writes it: 9f ... ff (cbor2 writes definite lists)."""
-    return b"\x9f" + b"".join(encode(item) for item in items) + b"\xff"
-
-
-def encode(item: Any) -> bytes:
-    return indefinite(item) if isinstance(item, list) and item else cbor2.dumps(item)
-
-
-def loan_datum(owner: bytes = OWNER, principal: int = 1_000_000_000, interest: int = 1_234,
-               min_interest: int = 5_000, index: int = 1_000_000_000) -> bytes:
-    """A Loan datum per lending.md §6.1 (Liqwid-Labs/defi-sdk): no real loan UTxO is in
-    the fixtures, so the loan decoder is tested on crafted bytes."""
-    return indefinite([owner, principal, interest, min_interest, index])
-
 
 # --- MarketState -----------------------------------------------------------------------
 
