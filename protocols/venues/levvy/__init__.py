@@ -1,0 +1,1 @@
+"""Levvy (levvy.fi): peer-to-peer ADA loans against tokens."""
