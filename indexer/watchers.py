@@ -41,7 +41,9 @@ def active_watchers(settings: Settings) -> dict[str, Watcher]:
     import protocols.venues  # noqa: F401  (registers every venue package)
 
     load_venue_modules(settings.venue_modules)
-    watchers: dict[str, Watcher] = dict(registered_venues(settings))
+    # A venue that is off (Levvy without LEVVY_CONFIG_FILE) watches nothing: not run.
+    watchers: dict[str, Watcher] = {name: w for name, w in registered_venues(settings).items()
+                                    if getattr(w, "enabled", True)}
     watchers[WALLETS] = wallet_watcher(settings)
     watchers[OWN_TXS] = OwnTxWatcher()
     return watchers
