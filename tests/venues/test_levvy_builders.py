@@ -288,3 +288,17 @@ def test_levvy_collateral_is_a_token() -> None:
     source = make_source()
     with pytest.raises(b.BuildRefused, match="cannot be ADA"):
         b.build_offer(source._context(), wallet(LENDER), Asset(), 1, 2_000_000, 1)
+
+
+def test_a_utxo_that_does_not_hold_what_its_datum_says_is_refused(
+        source: LevvySource, refs: dict[str, str]) -> None:
+    """Anyone can lock any datum at a script address: a fake loan or offer is refused."""
+    ctx = source._context()
+    chain = source.chain
+    assert chain is not None
+    fake_loan = b.ScriptUtxo.from_stored(replace(chain.utxo(refs["open_loan"]), assets={}))  # type: ignore[type-var]
+    with pytest.raises(b.BuildRefused, match="not a real Levvy UTxO"):
+        b.build_repay(ctx, wallet(BORROWER), fake_loan)
+    fake_offer = b.ScriptUtxo.from_stored(replace(chain.utxo(refs["offer"]), lovelace=2_000_000))  # type: ignore[type-var]
+    with pytest.raises(b.BuildRefused, match="not a real Levvy UTxO"):
+        b.build_borrow(ctx, wallet(BORROWER, tokens=25_000_000), fake_offer)

@@ -157,6 +157,10 @@ def test_the_networks_section_turns_it_on(tmp_path: Path) -> None:
     assert source.enabled and source.experimental
     assert source.watch.credentials == {bytes.fromhex(
         "fda46e81fdd2e4f1c358d27e7484b9f0860b63b0e8e12e6ab5f87e8c")}
+    assert source.watch.policies == frozenset()
+    path.write_text(preview(policies=["cd" * 28]))
+    source = LevvySource.from_settings(settings)
+    assert source.watch.policies == {b"\xcd" * 28}
 
 
 def test_a_bad_file_stops_the_venue_with_a_config_error(tmp_path: Path) -> None:

@@ -444,6 +444,13 @@ def _require_v2(datum: LevvyDatum, kind: type, ref: str) -> None:
                                  f"(this one is {datum.version})")
 
 
+def _holds(utxo: ScriptUtxo, asset: Asset, amount: int, what: str) -> None:
+    held = utxo.value()[asset]
+    if held < amount:
+        raise BuildRefused(VENUE, f"{utxo.ref} holds {held} of {asset}, less than {what} "
+                                  f"its datum names ({amount}): not a real Levvy UTxO")
+
+
 def _main_address(ctx: BuildContext) -> Address:
     if ctx.config.main_address is None:
         raise Unsupported(VENUE, "the fee (main) address is not configured "
@@ -532,6 +539,8 @@ def build_borrow(ctx: BuildContext, wallet: Wallet, offer_utxo: ScriptUtxo) -> U
     assert isinstance(offer, Offer)
     if offer.levvy_type != "tokens":
         raise Unsupported(VENUE, "NFT offers are not built here")
+    # Nothing checks an offer when it is made: its UTxO must hold what its datum lends.
+    _holds(offer_utxo, ADA, offer.loan_amount, "the loan")
     main = _main_address(ctx)
     borrower = _datum_address(_wallet_address(wallet), "the borrower's wallet")
     valid_from = ctx.now_slot
@@ -578,6 +587,8 @@ def build_repay(ctx: BuildContext, wallet: Wallet, loan_utxo: ScriptUtxo) -> Uns
     _require_v2(loan, Loan, loan_utxo.ref)
     assert isinstance(loan, Loan)
     signer = _owned_by(wallet, loan.borrower, "borrower", loan_utxo.ref)
+    # Anyone can lock any datum at a script: repay only a loan that holds its collateral.
+    _holds(loan_utxo, loan.collateral, loan.token_amount, "its collateral")
     wrapped = loan.offer_ref.wrapped if loan.offer_ref else True
     repayment = Repayment(version="v2", form=loan.form, lender=loan.lender,
                           token_amount=loan.token_amount, loan_amount=loan.loan_amount,

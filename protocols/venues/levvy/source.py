@@ -77,7 +77,10 @@ class LevvySource(LeverageSource):
                  params: ProtocolParams = MAINNET_CONWAY) -> None:
         if config is None and disabled_reason is None:
             disabled_reason = NOT_CONFIGURED
-        watch = Watch(credentials=frozenset(config.validator_hashes)) if config else Watch()
+        watch = Watch()
+        if config is not None:  # policies: none known today; watched if ever configured
+            watch = Watch(credentials=frozenset(config.validator_hashes),
+                          policies=frozenset(config.policies))
         super().__init__(network, None, disabled_reason=disabled_reason, watch=watch)
         self.config = config
         self.prices: dict[Asset, CollateralPrice] = dict(prices or {})
