@@ -344,8 +344,8 @@ def _assemble(ctx: BuildContext, wallet: Wallet, plan: _Plan) -> bytes:
         need[ADA] += fee
         need.subtract(script_value)
         chosen, change = _select(ctx, utxos, need, change_address)
-        tx = _transaction(ctx, plan, chosen, change, change_address, fee, utxos)
-        size = len(_with_fake_witnesses(tx, _signers(plan, chosen, tx)).to_cbor())
+        tx, signers = _transaction(ctx, plan, chosen, change, change_address, fee, utxos)
+        size = len(_with_fake_witnesses(tx, len(signers)).to_cbor())
         if size > ctx.params.max_tx_size:
             raise BuildRefused(VENUE, f"the transaction would be {size} bytes, over the "
                                       f"{ctx.params.max_tx_size}-byte limit")
@@ -363,7 +363,10 @@ def _assemble(ctx: BuildContext, wallet: Wallet, plan: _Plan) -> bytes:
 
 def _transaction(ctx: BuildContext, plan: _Plan, chosen: Sequence[_WalletUtxo],
                  change: Counter[Asset], change_address: Address, fee: int,
-                 utxos: Sequence[_WalletUtxo]) -> Transaction:
+                 utxos: Sequence[_WalletUtxo]) -> tuple[Transaction, set[bytes]]:
+    """The transaction, and the payment keys that must sign it (for its size)."""
+    signers = {bytes(u.output.address.payment_part.payload) for u in chosen}
+    signers.update(plan.required_signers)
     inputs = [u.input for u in chosen] + [_ref_input(s.ref) for s, _ in plan.script_inputs]
     inputs.sort(key=_input_key)
     outputs = list(plan.outputs)
@@ -391,20 +394,13 @@ def _transaction(ctx: BuildContext, plan: _Plan, chosen: Sequence[_WalletUtxo],
         amount = math.ceil(Fraction(fee * ctx.params.collateral_percent, 100))
         collateral, back = _collateral(ctx, utxos, amount, change_address)
         body.collateral = [collateral.input]
+        signers.add(bytes(collateral.output.address.payment_part.payload))
         body.collateral_return = back
         body.total_collateral = amount
         if plan.required_signers:
             body.required_signers = [VerificationKeyHash(h)
                                      for h in sorted(set(plan.required_signers))]
-    return Transaction(body, witnesses)
-
-
-def _signers(plan: _Plan, chosen: Sequence[_WalletUtxo], tx: Transaction) -> int:
-    keys = {u.output.address.payment_part.payload for u in chosen}
-    keys.update(plan.required_signers)
-    if tx.transaction_body.collateral:
-        keys.add(tx.transaction_body.collateral_return.address.payment_part.payload)
-    return len(keys)
+    return Transaction(body, witnesses), signers
 
 
 def _with_fake_witnesses(tx: Transaction, count: int) -> Transaction:
