@@ -2,3 +2,4 @@
 
 The venues issue adds Liqwid, Surf and Levvy here.
 """
+from protocols.venues import levvy  # noqa: F401,E402  (experimental; off until configured)
