@@ -113,7 +113,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         state = "on " if reason is None else "off"
         flag = " [experimental]" if source.experimental else ""
         why = f" ({reason})" if reason else ""
-        print(f"{name:10} {state}{flag}{why}\n{'':10} watches {row['watches']}")
+        print(f"{name:10} {state}{flag}{why}".rstrip())
+        print(f"{'':10} watches {row['watches']}")
     return 0
 
 
@@ -149,18 +150,26 @@ def read_markets(command: str, settings: "Settings", sources: Sequence["Leverage
     db = None if live else _reachable_db(settings)
     views: list[MarketView] = []
     failed: list[str] = []
+    why = "--live" if live else f"MongoDB at {redact_url(settings.mongo_url)} does not answer"
     if db is not None:
+        from store.mongo import PyMongoError
+
         _say(command, f"stored API snapshots merged with chain state, from MongoDB at "
                       f"{redact_url(settings.mongo_url)}")
-        for source in sources:
-            found = current_markets(db, source, settings, now)
-            if not found:
-                _say(command, f"{source.name}: no markets stored yet (the beat fetches them "
-                              f"every {settings.market_refresh_seconds} s); --live asks the API")
-            views.extend(found)
-        db.client.close()
-        return MarketRead(views, failed)
-    why = "--live" if live else f"MongoDB at {redact_url(settings.mongo_url)} does not answer"
+        try:
+            for source in sources:
+                found = current_markets(db, source, settings, now)
+                if not found:
+                    _say(command, f"{source.name}: no markets stored yet (the beat fetches "
+                                  f"them every {settings.market_refresh_seconds} s); --live "
+                                  "asks the API")
+                views.extend(found)
+            return MarketRead(views, failed)
+        except PyMongoError as error:
+            views = []
+            why = f"MongoDB failed while read ({type(error).__name__})"
+        finally:
+            db.client.close()
     _say(command, f"{why}: fetching from the venues' APIs now")
     max_age = float(settings.market_max_age_seconds)
     for source in sources:
@@ -309,7 +318,7 @@ def cmd_quote(args: argparse.Namespace) -> int:
     if size <= 0:
         raise Refusal(f"--size must be above 0 ADA, got {args.size}")
     try:
-        size_lovelace = to_base(size, 6, what="--size")
+        size_lovelace = to_base(args.size.strip(), 6, what="--size")
     except UnitError as error:
         raise Refusal(str(error)) from None
     leverage = _decimal(args.leverage, "--leverage")
@@ -506,6 +515,12 @@ def _guarded(func):  # type: ignore[no-untyped-def]
         except Refusal as error:
             _say(args.venues_command, str(error))
             return 2
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, and keep Python's exit flush quiet.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
     return run
 

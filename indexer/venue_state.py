@@ -155,7 +155,7 @@ def current_markets(db: Database, source: LeverageSource, settings: Settings,
     try:
         records = current_records(db, source)
         markets = source.markets_from_chain(records, api)
-    except (AppError, SlotTimeError) as error:
+    except Exception as error:  # one venue's reader failing must not hide every market
         log.warning("venue %s: chain state not merged, showing the API's figures (%s: %s)",
                     source.name, type(error).__name__, _first_line(error))
     applied_ms = _applied_through_ms(db, source)
