@@ -185,8 +185,7 @@ def read_markets(command: str, settings: "Settings", sources: Sequence["Leverage
     return MarketRead(views, failed)
 
 
-def _enabled(command: str, settings: "Settings", sources: dict[str, "LeverageSource"],
-             venue: str | None) -> list["LeverageSource"]:
+def _enabled(settings: "Settings", sources: dict[str, "LeverageSource"], venue: str | None) -> list["LeverageSource"]:
     from indexer.venue_state import off_reason
 
     if venue is not None:
@@ -257,7 +256,7 @@ def cmd_markets(args: argparse.Namespace) -> int:
     from protocols.market_codec import market_json
 
     settings = _settings()
-    sources = _enabled("markets", settings, _sources(settings), args.venue)
+    sources = _enabled(settings, _sources(settings), args.venue)
     read = read_markets("markets", settings, sources, args.live)
     if args.json:
         for view in read.views:
@@ -331,7 +330,7 @@ def cmd_quote(args: argparse.Namespace) -> int:
         raise Refusal("a short needs --price (ADA per whole token) to size its debt in tokens")
 
     settings = _settings()
-    sources = _enabled("quote", settings, _sources(settings), args.venue)
+    sources = _enabled(settings, _sources(settings), args.venue)
     read = read_markets("quote", settings, sources, args.live)
     token = resolve_token(args.asset, (v.market for v in read.views))
     try:
