@@ -185,7 +185,8 @@ def read_markets(command: str, settings: "Settings", sources: Sequence["Leverage
     return MarketRead(views, failed)
 
 
-def _enabled(settings: "Settings", sources: dict[str, "LeverageSource"], venue: str | None) -> list["LeverageSource"]:
+def _enabled(settings: "Settings", sources: dict[str, "LeverageSource"],
+             venue: str | None) -> list["LeverageSource"]:
     from indexer.venue_state import off_reason
 
     if venue is not None:
