@@ -204,7 +204,8 @@ def _provenance_of(doc: Any) -> Provenance:
     source = _str(doc, "source")
     if source not in ("chain", "api"):
         raise MarketCodecError(f"stored market: unknown source {source!r}")
-    return Provenance(source, _typed(doc, "as_of_ms", int), _str(doc, "detail"))  # type: ignore[arg-type]
+    as_of_ms = _typed(doc, "as_of_ms", int)
+    return Provenance(source, as_of_ms, _str(doc, "detail"))  # type: ignore[arg-type]
 
 
 def _rate_of(doc: Mapping[str, Any]) -> ReceiptRate:

@@ -237,7 +237,8 @@ def _assess(market: Market, request: QuoteRequest, now_ms: int, max_age_s: float
     debt = request.debt_base_units()
     required = request.required_ltv
     max_ltv = Fraction(option.max_ltv)
-    max_leverage = None if max_ltv >= 1 else _CONTEXT.divide(Decimal(1), Decimal(1) - option.max_ltv)
+    max_leverage = (None if max_ltv >= 1
+                    else _CONTEXT.divide(Decimal(1), Decimal(1) - option.max_ltv))
     if max_ltv < required:
         need = _decimal(required)
         # Rounded so as never to overstate what the market allows.
