@@ -1,14 +1,11 @@
-"""Slots and Unix milliseconds on the public networks (Shelley-era slots are 1 s). Pure.
-
-Levvy datums hold POSIX times (a loan's end), while a transaction's validity interval is
-in slots, so the builders convert. Facts: mainnet's Shelley era starts at slot 4,492,800
-= 2020-07-29T21:44:51Z; preprod's at slot 86,400 = 2022-06-21T00:00:00Z (four 20-second
-Byron epochs after its 2022-06-01 start); preview starts in Shelley at slot 0 =
-2022-10-25T00:00:00Z. Private networks (magic-N) have no clock here.
-"""
+"""A network's slot clock for the Levvy builders: datums hold POSIX times (a loan's end)
+while a transaction's validity interval is in slots. The facts (each network's Shelley
+start) live in chain/slots.py; this is only their shape for the builders. Pure."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from chain.slots import SHELLEY_START
 
 
 @dataclass(frozen=True)
@@ -29,8 +26,5 @@ class SlotClock:
         return self.slot_at(time_ms) + 1
 
 
-CLOCKS: dict[str, SlotClock] = {
-    "mainnet": SlotClock(4_492_800, 1_596_059_091_000),
-    "preprod": SlotClock(86_400, 1_655_769_600_000),
-    "preview": SlotClock(0, 1_666_656_000_000),
-}
+CLOCKS: dict[str, SlotClock] = {name: SlotClock(start.slot, start.unix_s * 1000)
+                                for name, start in SHELLEY_START.items()}
