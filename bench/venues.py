@@ -56,7 +56,12 @@ def levvy_config(directory: Path) -> Path:
 
 #: A Levvy configuration for the benchmark only: a made-up validator hash, so Levvy's
 #: watcher runs over the blocks like the others (it matches nothing, as on most blocks).
-LEVVY_BENCH_CONFIG: dict = {}
+LEVVY_BENCH_CONFIG: dict = {"mainnet": {
+    "note": "benchmark only: a made-up validator hash",
+    "validator_script_hashes": ["1e" * 28],
+    "loan_asset": "lovelace",
+    "fees": {"token_borrower_percent": "12.5", "token_lender_percent": "12.5"},
+}}
 
 
 def apply_rate(env: dict[str, str], blocks) -> float:
