@@ -2,5 +2,5 @@
 
 The venues issue adds Liqwid, Surf and Levvy here.
 """
-
-import protocols.venues.surf  # noqa: F401,E402
+from protocols.venues import levvy  # noqa: F401,E402  (experimental; off until configured)
+from protocols.venues import surf  # noqa: F401,E402

@@ -106,7 +106,7 @@ def test_state_utxos_and_cursors(stores, env):
     assert wallet and all(r["address"] == demo_venue.WALLET for r in wallet)
     cursors = json.loads(dhl(env, "state", "cursors").stdout)
     assert cursors["follower"]["seq"] == 150
-    assert set(cursors["watchers"]) == {"demo-policy", "demo-script", "own-txs", "surf", "wallets"}
+    assert set(cursors["watchers"]) == {"demo-policy", "demo-script", "own-txs", "wallets"}
     assert all(v["behind"] == 0 for v in cursors["watchers"].values())
 
 

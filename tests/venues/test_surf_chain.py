@@ -170,7 +170,7 @@ def test_markets_from_chain_replace_the_apis_figures() -> None:
 
 def test_an_open_loans_debt_now() -> None:
     view = MemoryView()
-    view.add(vault_utxo(STUB, POOL.wire_id, VAULT, f"{tx_hex(1)}#0"))
+    view.put(vault_utxo(STUB, POOL.wire_id, VAULT, f"{tx_hex(1)}#0"))
     now = VAULT.start_time + rates.YEAR_MS // 2
     fate = chain.loan_fate(f"{tx_hex(1)}#0", view, now)
     assert (fate.state, fate.current_ref) == ("open", f"{tx_hex(1)}#0")

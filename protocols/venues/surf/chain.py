@@ -294,7 +294,12 @@ def loan_fate(loan_ref: str, view: ChainView, now_ms: int) -> LoanFate:
         if successor:
             current = successor[0].ref
             continue
-        spent = view.spent_by(utxo.spent_tx)
+        spent_by = getattr(view, "spent_by", None)
+        if spent_by is None:  # a view that cannot list what the tx spent
+            return LoanFate(VENUE, loan_ref, "unknown", None, None, collateral,
+                            spent_by=utxo.spent_tx, as_of_slot=utxo.spent_slot,
+                            reason="ended, but the view cannot tell repaid from liquidated")
+        spent = spent_by(utxo.spent_tx)
         orders = []
         pool_spent = False
         for item in spent:

@@ -29,8 +29,7 @@ from protocols.venues.surf.datums import OutRef
 
 VENUE = "surf"
 MAX_RATE = Decimal(5)  # 500 % a year: above it a "fraction" is surely a percentage
-ENVELOPE_NOTE = ("each order carries an ADA envelope (PoolInfoDatum.envelope_amount) that "
-                 "comes back with the batched result")
+ENVELOPE_NOTE = "an ADA envelope goes with each order and comes back"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ Order transactions spend only wallet UTxOs and run no script: their fee is pycar
 size-based fee with the parameters below. Cancel and add-collateral spend a script UTxO:
 they need the script (or a reference-script UTxO), the PlutusV3 cost model of the network
 and fixed execution units (`SCRIPT_EX_UNITS`, an estimate: the offline builder cannot
-evaluate the script). None of those is known for mainnet here (docs/venues/surf.md), so the
+evaluate the script). None of those is known for mainnet here (docs/venues.md, Surf), so the
 source offers those builders only where they are configured.
 """
 from __future__ import annotations

@@ -48,7 +48,7 @@ TIME_TOLERANCE_MS = 2 * 60 * 60 * 1000
 @dataclass(frozen=True)
 class ScriptConfig:
     """What building a script spend ourselves needs (cancel, add collateral): none of it is
-    known for mainnet (docs/venues/surf.md), so by default these are off."""
+    known for mainnet (docs/venues.md, Surf), so by default these are off."""
 
     order_script: orders.ScriptSource | None = None
     vault_script: orders.ScriptSource | None = None

@@ -1,7 +1,7 @@
 """What marks Surf's UTxOs on one network: the venue's book of tokens and scripts, loaded as
 data (networks/<network>.json) and grown from what the API and the chain teach.
 
-How the watch is set (docs/venues/surf.md):
+How the watch is set (docs/venues.md, Surf):
 1. networks/<network>.json: what is known as fact. For mainnet that is nothing yet (the
    blueprint's hashes are of unapplied validators and are not mainnet ids).
 2. A learned file (DATA_DIR/surf/<network>.json), written by `SurfSource.learn()`:

@@ -2,13 +2,12 @@
 
 The API is the loopback stub over the project's SYNTHETIC demo data (stubs/surf.py); the
 source knows the demo pools' PoolInfoDatums and reads a small in-memory chain
-(`MemoryView`, written here because tests/support has no ChainView yet), so every order the
-stub builds is checked against the project's own before the contract's own checks run.
+(tests/support/chain_view.py), so every order the stub builds is checked against the
+project's own before the contract's own checks run.
 """
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 
 from core.settings import NETWORK_MAGICS, Network
 from core.units import ADA, Asset
@@ -21,40 +20,10 @@ from protocols.venues.surf.source import ScriptConfig, SurfSource
 from protocols.venues.surf.tokens import load_book
 from stubs.server import StubServer
 from stubs.surf import DEMO_COST_MODEL, SurfStub, load_demo
+from tests.support.chain_view import MemoryChainView as MemoryView
 from tests.venues.contract import BuildCase, FateCase, VenueCase
 
 MAINNET = Network("mainnet", NETWORK_MAGICS["mainnet"])
-
-
-@dataclass
-class MemoryView:
-    """A ChainView over UTxOs held in memory (ref -> StoredUtxo)."""
-
-    utxos: dict[str, StoredUtxo] = field(default_factory=dict)
-    ours: set[str] = field(default_factory=set)
-
-    def add(self, utxo: StoredUtxo) -> StoredUtxo:
-        self.utxos[utxo.ref] = utxo
-        return utxo
-
-    def utxo(self, ref: str) -> StoredUtxo | None:
-        return self.utxos.get(ref)
-
-    def unspent_with_policy(self, policy: str) -> list[StoredUtxo]:
-        return [u for u in self.utxos.values()
-                if u.spent_tx is None and any(p == policy for p, _ in u.assets)]
-
-    def created_by(self, tx_id: str) -> list[StoredUtxo]:
-        return [u for u in self.utxos.values() if u.ref.split("#")[0] == tx_id]
-
-    def spent_by(self, tx_id: str) -> list[StoredUtxo]:
-        return [u for u in self.utxos.values() if u.spent_tx == tx_id]
-
-    def is_ours(self, tx_id: str) -> bool:
-        return tx_id in self.ours
-
-    def slot_time_ms(self, slot: int) -> int:
-        return 1_591_566_291_000 + (slot - 4_492_800) * 1000
 
 
 def stored(ref: str, address: str, value: dict[Asset, int], datum: bytes | None,
@@ -83,13 +52,13 @@ def demo_chain(stub: SurfStub) -> MemoryView:
     address, wallet = next(iter(stub.wallets.items()))
     for item in wallet.positions:
         pool = stub.pools[item["pool"]]
-        view.add(vault_utxo(stub, pool.wire_id, stub.vault(wallet, item), item["out_ref"]))
+        view.put(vault_utxo(stub, pool.wire_id, stub.vault(wallet, item), item["out_ref"]))
     for item in wallet.orders:
         pool = stub.pools[item["pool"]]
         datum = stub.order_datum(wallet, item)
         plan = orders.deposit_plan(stub.context(pool), orders.Owner(wallet.pkh, wallet.stake),
                                    datum.o_amount, datum.o_batcher_fee)
-        view.add(stored(item["out_ref"], plan.address, plan.value, encode(datum)))
+        view.put(stored(item["out_ref"], plan.address, plan.value, encode(datum)))
     return view
 
 
@@ -117,13 +86,13 @@ def fate_views(stub: SurfStub) -> list[FateCase]:
     cases = []
 
     open_view = MemoryView()
-    open_view.add(vault_utxo(stub, pool.wire_id, vault, f"{tx_hex(1)}#0"))
+    open_view.put(vault_utxo(stub, pool.wire_id, vault, f"{tx_hex(1)}#0"))
     cases.append(FateCase("open", open_view, f"{tx_hex(1)}#0", "open", collateral=collateral))
 
     moved = MemoryView()
     bigger = VaultDatum(**{**vault.__dict__, "collateral_amount": vault.collateral_amount + 7})
-    moved.add(vault_utxo(stub, pool.wire_id, vault, f"{tx_hex(1)}#0", spent_tx=tx_hex(2)))
-    moved.add(vault_utxo(stub, pool.wire_id, bigger, f"{tx_hex(2)}#0"))
+    moved.put(vault_utxo(stub, pool.wire_id, vault, f"{tx_hex(1)}#0", spent_tx=tx_hex(2)))
+    moved.put(vault_utxo(stub, pool.wire_id, bigger, f"{tx_hex(2)}#0"))
     cases.append(FateCase("moved by VAddCollateral, still open", moved, f"{tx_hex(1)}#0",
                           "open", collateral={vault.collateral_asset: bigger.collateral_amount}))
 
@@ -134,17 +103,17 @@ def fate_views(stub: SurfStub) -> list[FateCase]:
                                       vault.borrow_id), "liquidated")):
         view = MemoryView()
         batch = tx_hex(9)
-        view.add(vault_utxo(stub, pool.wire_id, vault, f"{tx_hex(1)}#0", spent_tx=batch))
-        view.add(stored(f"{tx_hex(3)}#0", order_address, {ADA: 5_000_000}, encode(order),
+        view.put(vault_utxo(stub, pool.wire_id, vault, f"{tx_hex(1)}#0", spent_tx=batch))
+        view.put(stored(f"{tx_hex(3)}#0", order_address, {ADA: 5_000_000}, encode(order),
                         spent_tx=batch))
-        view.add(stored(f"{tx_hex(4)}#0", order_address, {ADA: 3_000_000}, pool_datum,
+        view.put(stored(f"{tx_hex(4)}#0", order_address, {ADA: 3_000_000}, pool_datum,
                         spent_tx=batch))
         view.ours.add(tx_hex(3))
         cases.append(FateCase(name, view, f"{tx_hex(1)}#0", expected,  # type: ignore[arg-type]
                               collateral=collateral))
 
     seized = MemoryView()
-    seized.add(vault_utxo(stub, pool.wire_id, vault, f"{tx_hex(1)}#0", spent_tx=tx_hex(8)))
+    seized.put(vault_utxo(stub, pool.wire_id, vault, f"{tx_hex(1)}#0", spent_tx=tx_hex(8)))
     cases.append(FateCase("seized by the admin (VSlash)", seized, f"{tx_hex(1)}#0",
                           "liquidated"))
     return cases
