@@ -2,3 +2,4 @@
 
 The venues issue adds Liqwid, Surf and Levvy here.
 """
+from protocols.venues import liqwid  # noqa: F401
