@@ -90,7 +90,7 @@ class LiqwidStub:
     extra_loans: Sequence[Mapping[str, Any]] = ()
     loan_token_policies: Mapping[str, str] = field(
         default_factory=lambda: dict(LOAN_TOKEN_POLICIES))
-    #: (root field, page) -> the reply for that page, once: a fault mid-pagination.
+    #: (root field, page) -> the reply for that page, until removed: a fault mid-pagination.
     page_faults: dict[tuple[str, int], Reply] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -149,7 +149,7 @@ class LiqwidStub:
     def _page_fault(self, root: str, variables: Mapping[str, Any]) -> Reply | None:
         page = variables.get("page", (variables.get("input") or {}).get("page", 0))
         with self._lock:
-            return self.page_faults.pop((root, page), None)
+            return self.page_faults.get((root, page))
 
     def _route(self, query: str, variables: Mapping[str, Any]) -> tuple[str, Any]:
         if "submitTransaction" in query:

@@ -59,6 +59,7 @@ class LiqwidSource(LeverageSource):
         self.market_max_age_s = market_max_age_s
         self.clock = clock
         self.deposit_allowance_lovelace = deposit_allowance_lovelace
+        self.markets_per_page = 100
         self._markets: LiqwidMarkets | None = None
         self._markets_at_ms = 0
 
@@ -105,7 +106,7 @@ class LiqwidSource(LeverageSource):
         return self.api
 
     def fetch_markets(self) -> list[Market]:
-        answer = self._api().markets()
+        answer = self._api().markets(per_page=self.markets_per_page)
         parsed = parse_markets(answer.rows, answer.fetched_ms)
         self._markets, self._markets_at_ms = parsed, answer.fetched_ms
         return list(parsed.markets)
