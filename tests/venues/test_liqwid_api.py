@@ -379,3 +379,14 @@ def test_the_registered_factory(stub: StubServer) -> None:
     assert on.enabled and on.venue == "liqwid"
     assert on.watch.needles == [] and "no UTxO is watched" in (on.watch_note or "")
     assert len(on.fetch_markets()) == 26  # markets from the API all the same
+
+
+def test_serve_starts_the_stub_on_loopback(root: Path) -> None:
+    from stubs.liqwid import serve
+
+    server = serve(0, root)
+    try:
+        assert server.url.startswith("http://127.0.0.1:")
+        assert len(api_for(server).markets().rows) == 26
+    finally:
+        server.stop()

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from protocols.errors import VenueRefused
+from protocols.errors import MalformedResponse, VenueRefused
 from protocols.http import JsonHttpClient
 from protocols.model import Wallet
 from protocols.venues.liqwid import fields as f
@@ -220,9 +220,10 @@ class LiqwidApi:
     def loans(self, *, payment_keys: Sequence[str] = (), filters: Sequence[str] = (),
               market_ids: Sequence[str] = (), per_page: int = 1000) -> list[LiqwidLoan]:
         for key in payment_keys:
-            if not isinstance(key, str) or len(key) != 56:
-                raise LiqwidInputError(f"not a payment key hash: {key!r:.80}")
-            bytes.fromhex(key)
+            try:
+                f.hex_text(key, "paymentKeys", length=56)
+            except MalformedResponse:
+                raise LiqwidInputError(f"not a payment key hash: {key!r:.80}") from None
         unknown = set(filters) - LOAN_FILTERS
         if unknown:
             raise LiqwidInputError(f"unknown loan filters {sorted(unknown)}; known: "

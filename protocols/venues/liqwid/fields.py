@@ -8,7 +8,7 @@ into base units rounds explicitly, in the safe direction for the figure.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Mapping
 
 from protocols.errors import MalformedResponse
@@ -134,9 +134,5 @@ def iso_ms(value: Any, path: str) -> int:
 
 
 def decimal_text(value: Decimal) -> str:
-    """A Decimal as plain text for JSON lines (no exponent for ordinary magnitudes)."""
-    try:
-        return format(value.normalize(), "f") if value == value.to_integral_value() \
-            else format(value, "f")
-    except InvalidOperation:
-        return str(value)
+    """A Decimal as plain text for JSON lines (positional, never an exponent)."""
+    return format(value, "f")
