@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.settings import Settings
-from protocols.base import UtxoWatcher, Watch
+from protocols.base import LeverageSource, UtxoWatcher, Watch
 from protocols.registry import load_venue_modules, registered_venues
 
 WALLETS = "wallets"
@@ -41,10 +41,19 @@ def active_watchers(settings: Settings) -> dict[str, Watcher]:
     import protocols.venues  # noqa: F401  (registers every venue package)
 
     load_venue_modules(settings.venue_modules)
-    watchers: dict[str, Watcher] = dict(registered_venues(settings))
+    watchers: dict[str, Watcher] = {name: venue for name, venue in registered_venues(settings).items()
+                                    if _runs_in_pipeline(venue)}
     watchers[WALLETS] = wallet_watcher(settings)
     watchers[OWN_TXS] = OwnTxWatcher()
     return watchers
+
+
+def _runs_in_pipeline(venue: UtxoWatcher) -> bool:
+    """A lending venue that is off (VENUES, no configuration) or watches nothing on this
+    network has no chain state to keep; other watchers always run."""
+    if isinstance(venue, LeverageSource):
+        return venue.enabled and bool(venue.watch.needles)
+    return True
 
 
 def watcher_names(settings: Settings) -> list[str]:

@@ -79,3 +79,33 @@ def resolve_node(settings: Settings, cleanup: ExitStack) -> dict[str, str] | Non
 def _stop(service: LocalService) -> None:
     service.stop()
     say(f"stopped the embedded {service.name}")
+
+
+#: The venue APIs `dhl run` stands in for in paper mode: setting -> (stub, path of the API).
+VENUE_STUBS = {"LIQWID_API_URL": ("liqwid", "/graphql"), "SURF_API_URL": ("surf", "/api")}
+#: What each stub answers from, under FIXTURES_DIR (None: data kept in the project).
+STUB_DATA = {"liqwid": ("protocols", "liqwid-api", "recorded"), "surf": None}
+
+
+def resolve_venue_stubs(settings: Settings, cleanup: ExitStack) -> dict[str, str]:
+    """In paper mode, a loopback stub for each venue API the operator did not set: the
+    demo's markets come from recorded bodies, and nothing reaches the network."""
+    from stack.services import start_api_stub
+
+    if not settings.paper:
+        return {}
+    env: dict[str, str] = {}
+    for variable, (name, path) in VENUE_STUBS.items():
+        if variable in settings.explicit or name not in settings.venues:
+            continue
+        data = STUB_DATA[name]
+        if data is not None and not settings.fixtures_dir.joinpath(*data).is_dir():
+            say(f"no recorded {name} API bodies at {settings.fixtures_dir.joinpath(*data)}: "
+                f"{name} has no markets in this demo (set FIXTURES_DIR, or {variable})")
+            continue
+        service = start_api_stub(name, settings.fixtures_dir, settings.data_dir / "stubs")
+        cleanup.callback(_stop, service)
+        env[variable] = service.url + path
+        say(f"started the {name} API stub at {service.url} (paper mode: it answers from the "
+            f"recorded bodies in {settings.fixtures_dir}; set {variable} to use another API)")
+    return env

@@ -30,7 +30,7 @@ from stack.namespace import claim_namespace, namespace_for
 from stack.ports import Listen, choose_listen
 from stack.procfile import load_processes
 from stack.processes import LOOPBACK, ServiceError
-from stack.resolve import resolve_mongo, resolve_node, resolve_redis
+from stack.resolve import resolve_mongo, resolve_node, resolve_redis, resolve_venue_stubs
 from stack.runtime_env import write_runtime_env
 
 
@@ -84,6 +84,7 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
                                                   {"web": web}))
             mongo_url = resolve_mongo(settings, cleanup)
             node_env = resolve_node(settings, cleanup)
+            stub_env = resolve_venue_stubs(settings, cleanup)
         except ConfigError as error:
             print(f"config error: {error}", file=sys.stderr, flush=True)
             return 2
@@ -98,6 +99,7 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
         except KeyboardInterrupt:  # Ctrl-C while services start: stop them, no traceback
             return 130
         env = child_environment(environ, settings, listen, namespace, redis_url, mongo_url)
+        env.update(stub_env)
         if node_env is None:
             processes.pop("follower", None)
         else:

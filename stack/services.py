@@ -159,3 +159,15 @@ def start_simulator(block_files: list[Path], data_dir: Path, *, network: str = "
     process, offset = spawn("simulator", argv, log_path)
     return started(LocalService("node simulator", url, process, log_path),
                    lambda: port_open(port), timeout_s, offset)
+
+
+def start_api_stub(name: str, fixtures_dir: Path, data_dir: Path, port: int | None = None,
+                   timeout_s: float = 30.0) -> LocalService:
+    """`python -m stubs NAME`: a venue API stub answering from the recorded fixtures."""
+    port = port or free_port()
+    argv = [sys.executable, "-m", "stubs", name, "--port", str(port),
+            "--fixtures", str(fixtures_dir)]
+    log_path = data_dir / f"stub-{name}.log"
+    process, offset = spawn(f"{name} API stub", argv, log_path)
+    return started(LocalService(f"{name} API stub", f"http://{LOOPBACK}:{port}", process,
+                                log_path), lambda: port_open(port), timeout_s, offset)

@@ -19,7 +19,8 @@ What it answers, and from what:
   in the forms Liqwid wants, with Liqwid's own error messages for the wrong ones.
 - `submitTransaction`: checks the two CBORs and answers the tx id; submits nothing.
 
-Run it alone with `python -m stubs.liqwid --port N` (`serve()` for `dhl run`).
+`dhl run` starts it in paper mode as `python -m stubs liqwid --port N --fixtures DIR`
+(`make_handler`); `serve()` starts one in a thread, `python -m stubs.liqwid` alone.
 """
 from __future__ import annotations
 
@@ -362,6 +363,15 @@ def _encode(value: Any) -> Iterator[str]:
 
 
 # --- as a process --------------------------------------------------------------------------------
+
+def make_handler(fixtures_dir: Path) -> LiqwidStub:
+    """The handler `python -m stubs liqwid` serves (stubs/__main__.py). A recording that is
+    missing is an OSError; one that does not have the recorded shape, a ValueError."""
+    try:
+        return LiqwidStub(Path(fixtures_dir))
+    except (KeyError, TypeError, IndexError) as error:
+        raise ValueError(f"a Liqwid recording is not shaped as recorded: {error!r}") from None
+
 
 def serve(port: int, fixtures_dir: Path, **options: Any) -> StubServer:
     """Start the stub on 127.0.0.1:`port` (0: any free port) in a background thread; its

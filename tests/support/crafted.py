@@ -65,6 +65,36 @@ class CraftedTx:
         return b"\xa1\x04" + _array(self.datums)  # {4: [plutus data]}
 
 
+@dataclass
+class RawTx:
+    """A real signed transaction put in a crafted block byte for byte (body and witness set
+    as they were signed), so its id and datums are the real ones."""
+
+    body_raw: bytes
+    witnesses_raw: bytes
+    valid: bool = True
+
+    @classmethod
+    def from_signed(cls, data: bytes) -> "RawTx":
+        from chain.ledger.cbor import Reader
+
+        reader = Reader(data)
+        spans, _ = reader.array_spans(0, "transaction")
+        reader.release()
+        (b0, b1), (w0, w1) = spans[0], spans[1]
+        return cls(data[b0:b1], data[w0:w1])
+
+    def body(self) -> bytes:
+        return self.body_raw
+
+    def witnesses(self) -> bytes:
+        return self.witnesses_raw
+
+    @property
+    def id(self) -> bytes:
+        return hashlib.blake2b(self.body_raw, digest_size=32).digest()
+
+
 def _array(items: list[bytes]) -> bytes:
     """A definite CBOR array around already-encoded items (kept byte for byte)."""
     count = len(items)
@@ -72,7 +102,7 @@ def _array(items: list[bytes]) -> bytes:
     return head + b"".join(items)
 
 
-def craft_block(template: Block, txs: list[CraftedTx]) -> Block:
+def craft_block(template: Block, txs: list[CraftedTx | RawTx]) -> Block:
     """`template`'s header over a body of `txs`."""
     assert template.era in ("babbage", "conway")
     invalid = [i for i, tx in enumerate(txs) if not tx.valid]

@@ -98,7 +98,7 @@ def output_doc(watcher: UtxoWatcher, ref: str, tx_id: str, tx: Tx, out: TxOut,
     if out.script_ref is not None:
         doc["script_ref"] = out.script_ref
     datum = datum_of(tx, out)
-    reading = None if datum is None else watcher.decode_datum(datum)
+    reading = watcher.describe(ref, out, datum)
     if reading is not None:
         doc["datum"] = reading
     return doc

@@ -47,7 +47,7 @@ def stub(root: Path, owner: case.CaseWallet) -> Iterator[StubServer]:
 
 
 def source_for(stub: StubServer, root: Path, **options: Any):  # type: ignore[no-untyped-def]
-    return case.make_source(stub.url + PATH, case.ada_tokens(root), **options)
+    return case.make_source(stub.url + PATH, case.mainnet_tokens(), **options)
 
 
 def api_for(stub: StubServer, **options: Any) -> LiqwidApi:
@@ -358,7 +358,7 @@ def test_submit_is_sent_once(stub: StubServer, root: Path, owner: case.CaseWalle
         source.submit(built.cbor, witnesses)
     assert len(graphql_posts(stub, "SubmitTx")) == 2  # one more, not three
     stub.fail_next(PATH, Fault(delay_s=1.0))
-    quick = case.make_source(stub.url + PATH, case.ada_tokens(root), timeout_s=0.3, attempts=3)
+    quick = case.make_source(stub.url + PATH, case.mainnet_tokens(), timeout_s=0.3, attempts=3)
     with pytest.raises(VenueUnavailable):
         quick.submit(built.cbor, witnesses)
     assert len(graphql_posts(stub, "SubmitTx")) == 3
@@ -379,6 +379,16 @@ def test_the_registered_factory(stub: StubServer) -> None:
     assert on.enabled and on.venue == "liqwid"
     assert on.watch.needles == [] and "no UTxO is watched" in (on.watch_note or "")
     assert len(on.fetch_markets()) == 26  # markets from the API all the same
+    mainnet = factory(settings_from_mapping({"LIQWID_API_URL": stub.url + PATH}))
+    assert mainnet.watch_note is None and mainnet.tokens is not None
+    action = bytes.fromhex("7807209cec9f79c9f6cf5bea2ab7826e6e46b6a7583a337b7e20fb36")
+    assert action in mainnet.watch.policies
+    assert bytes.fromhex(case.QADA) not in mainnet.watch.policies  # users hold qTokens
+
+
+def test_the_stubs_loan_token_is_one_the_token_data_knows() -> None:
+    loans = case.mainnet_tokens().policies_of("loan", "Ada")  # type: ignore[attr-defined]
+    assert bytes.fromhex(case.LOAN_TOKEN) in loans
 
 
 def test_serve_starts_the_stub_on_loopback(root: Path) -> None:
@@ -390,3 +400,11 @@ def test_serve_starts_the_stub_on_loopback(root: Path) -> None:
         assert len(api_for(server).markets().rows) == 26
     finally:
         server.stop()
+
+
+def test_make_handler_is_what_python_m_stubs_serves(root: Path, tmp_path: Path) -> None:
+    from stubs.liqwid import make_handler
+
+    assert isinstance(make_handler(root), LiqwidStub)
+    with pytest.raises(OSError):
+        make_handler(tmp_path)

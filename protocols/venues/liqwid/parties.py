@@ -4,7 +4,8 @@ tokens, never by a fixed script address. Pure.
 Liqwid's builders return the whole transaction; the Intent we attach names the venue's
 scripts that receive something (`to_venue`). Those addresses are read from the built
 transaction — the output that carries the market's Action token is its Action UTxO, the
-one that carries a Loan token is the loan — because validators and their stake parts
+one that carries a Loan token is the loan (or, in a market whose Loan token is unknown,
+the output at its Loan validator) — because validators and their stake parts
 change while the tokens stay (lending.md §6.1; the Ada Action UTxOs sit at base
 addresses with stake keys, so an address made from the validator hash alone would not
 match). The address must be a script address; an output that holds a venue token at a
@@ -18,6 +19,7 @@ from chain.ledger import Tx, TxOut
 from core.units import Asset
 from protocols.base import VenueTokens
 from protocols.venues.liqwid import fields as f
+from protocols.venues.liqwid.tokens import loan_credentials
 
 #: Shelley address types whose payment part is a script (CIP-19: 1, 3, 5, 7).
 _SCRIPT_PAYMENT_TYPES = frozenset({1, 3, 5, 7})
@@ -26,7 +28,9 @@ _SCRIPT_PAYMENT_TYPES = frozenset({1, 3, 5, 7})
 @dataclass(frozen=True)
 class VenueOutput:
     address: str  # bech32
-    token: Asset  # the venue token that marks it (Action token, Loan token)
+    #: The venue token that marks it (Action token, Loan token); None for a loan found by
+    #: its Loan validator, in a market whose Loan token is unknown (tokens.py).
+    token: Asset | None
     out: TxOut
 
 
@@ -43,10 +47,14 @@ def market_policies(tokens: VenueTokens, kind: str, market: str) -> frozenset[by
 
 def venue_outputs(tx: Tx, tokens: VenueTokens, kind: str, market: str) -> list[VenueOutput]:
     policies = market_policies(tokens, kind, market)
+    fallback = {bytes.fromhex(script) for script, owner in loan_credentials(tokens).items()
+                if owner == market} if kind == "loan" else set()
     found: list[VenueOutput] = []
     for index, out in enumerate(tx.outputs):
         marks = [(policy, name) for (policy, name) in out.assets if policy in policies]
         if not marks:
+            if fallback and is_script_address(out) and out.address_bytes[1:29] in fallback:
+                found.append(VenueOutput(out.address, None, out))
             continue
         if not is_script_address(out):
             raise f.bad(f"built tx output {index}", f"holds a Liqwid {kind} token at "

@@ -1,6 +1,6 @@
 """`LiqwidSource`: Liqwid as a LeverageSource. The API side (markets, loans, builders,
 submit) is here over api.py; the on-chain side (reading UTxOs and transactions, markets
-from chain state, a loan's fate) is chain.py's, imported where it is used.
+from chain state, a loan's fate) is chain.py's.
 
 Builders return Liqwid's own unsigned transaction (`built_by="venue-api"`) with an Intent
 that says what we asked for: what leaves the wallet, what comes back, and which of the
@@ -23,6 +23,7 @@ from protocols.base import ChainView, LeverageSource, VenueTokens, Watch
 from protocols.errors import Unsupported
 from protocols.model import (CollateralOption, Intent, LoanFate, Market, Transfer, UnsignedTx,
                              VenueEvent, VenueRecord, Wallet)
+from protocols.venues.liqwid import chain as onchain
 from protocols.venues.liqwid import fields as f
 from protocols.venues.liqwid.api import LiqwidApi, _now_ms
 from protocols.venues.liqwid.ids import (BorrowCollateralId, LiqwidInputError, LoanId,
@@ -30,6 +31,7 @@ from protocols.venues.liqwid.ids import (BorrowCollateralId, LiqwidInputError, L
 from protocols.venues.liqwid.loans import LiqwidLoan
 from protocols.venues.liqwid.markets import LiqwidMarkets, parse_markets
 from protocols.venues.liqwid.parties import VenueOutput, one_venue_output
+from protocols.venues.liqwid.tokens import WATCHED_ROLES, watch_of
 
 if TYPE_CHECKING:
     from chain.ledger import TxOut
@@ -47,15 +49,16 @@ class LiqwidSource(LeverageSource):
 
     def __init__(self, network: "Network", tokens: VenueTokens | None, *,
                  api: LiqwidApi | None, disabled_reason: str | None = None,
-                 watch_note: str | None = None, market_max_age_s: float = 900,
+                 market_max_age_s: float = 900,
                  clock: Callable[[], int] = _now_ms,
                  deposit_allowance_lovelace: int = DEPOSIT_ALLOWANCE_LOVELACE) -> None:
         if disabled_reason is None and api is None:
             raise ValueError("an enabled Liqwid source needs its API client")
-        watch = Watch() if disabled_reason is not None or tokens is None else None
+        # Off, or no token data here: nothing to watch. Else the tokens' roles, plus the
+        # Loan validators of markets whose Loan token is unknown (tokens.py).
+        watch = Watch() if disabled_reason is not None or tokens is None else watch_of(tokens)
         super().__init__(network, tokens, disabled_reason=disabled_reason, watch=watch)
         self.api = api
-        self._watch_note = watch_note
         self.market_max_age_s = market_max_age_s
         self.clock = clock
         self.deposit_allowance_lovelace = deposit_allowance_lovelace
@@ -70,34 +73,33 @@ class LiqwidSource(LeverageSource):
         if self.disabled_reason is not None:
             return None
         if self.tokens is None:
-            return self._watch_note or (f"no Liqwid token data for {self.network}: markets "
-                                        "come from the API, no UTxO is watched")
+            return (f"no Liqwid token data for {self.network}: markets come from the API, "
+                    "no UTxO is watched")
         return None
 
     def watched_kinds(self) -> Sequence[str]:
-        # Never the qTokens: users hold those.
-        return ("market_state", "market_params", "action", "batch", "loan")
+        return WATCHED_ROLES  # never the qTokens: users hold those
 
-    # -- the chain side (chain.py) ----------------------------------------------------------
+    # -- the chain side (chain.py, pure) -----------------------------------------------------
     def read_output(self, ref: str, out: "TxOut", datum_cbor: bytes | None) -> VenueRecord | None:
         if self.tokens is None:
             return None
-        return _chain().read_output(self.tokens, ref, out, datum_cbor)
+        return onchain.read_output(self.tokens, ref, out, datum_cbor)
 
     def read_tx(self, tx: Tx, spent: Mapping[str, VenueRecord]) -> list[VenueEvent]:
         if self.tokens is None:
             return []
-        return _chain().read_tx(self.tokens, tx, spent)
+        return onchain.read_tx(self.tokens, tx, spent)
 
     def markets_from_chain(self, records: Sequence[tuple[VenueRecord, int]],
                            api_markets: Sequence[Market]) -> list[Market]:
         if self.tokens is None:
             return list(api_markets)
-        return _chain().markets_from_chain(records, api_markets, now_ms=self.clock())
+        return onchain.markets_from_chain(records, api_markets, now_ms=self.clock())
 
     def loan_fate(self, loan_ref: str, view: ChainView) -> LoanFate:
         tokens = self._require_tokens("tell a loan's fate from the chain")
-        return _chain().loan_fate(tokens, loan_ref, view)
+        return onchain.loan_fate(tokens, loan_ref, view)
 
     # -- markets and loans (the API) --------------------------------------------------------
     def _api(self) -> LiqwidApi:
@@ -133,6 +135,15 @@ class LiqwidSource(LeverageSource):
         if market is None:
             raise LiqwidInputError(f"no market {market_id!r} at Liqwid")
         return market
+
+    def _qtoken_market(self, policy: str) -> str | None:
+        """The market whose qToken `policy` is: as the API says, else as the token data
+        says."""
+        found = self._known_markets().qtoken_market.get(policy)
+        if found is None and self.tokens is not None and any(
+                p.hex() == policy for p in self.tokens.by_kind.get("qtoken", frozenset())):
+            found = self.tokens.market_of.get(policy)
+        return found
 
     def _qtoken_decimals(self, market_id: str) -> int:
         decimals = self._known_markets().receipt_decimals.get(market_id)
@@ -197,7 +208,7 @@ class LiqwidSource(LeverageSource):
             action="withdraw", venue=self.venue, market=market_id, wallet=wallet.address,
             leaves=(Transfer(wallet.address, receipt, burned),),
             comes_back=(Transfer(wallet.change, market.borrow.asset, amount),),
-            to_venue=(Transfer(action.address, action.token, 1),),
+            to_venue=_marked(action),
             notes=(f"{burned} qTokens burned (rounded up at {rate.source} rate "
                    f"{_ratio(rate.underlying_per_receipt)})",)))
 
@@ -226,15 +237,13 @@ class LiqwidSource(LeverageSource):
                     Transfer(wallet.address, ADA, self.deposit_allowance_lovelace)),
             comes_back=(Transfer(wallet.change, market.borrow.asset, amount),),
             to_venue=(Transfer(loan.address, collateral, collateral_amount),
-                      Transfer(loan.address, loan.token, 1),
-                      Transfer(action.address, action.token, 1)),
+                      *_marked(loan), *_marked(action)),
             notes=notes + (f"at most {self.deposit_allowance_lovelace} lovelace besides the "
                            "fee: the new loan UTxO's min-ADA deposit",)))
 
     def _collateral_market(self, market: Market, collateral: Asset) -> tuple[str, tuple[str, ...]]:
         """The market whose qTokens `collateral` is, checked against the borrow market's
         collateral options where the API gave them."""
-        known = self._known_markets()
         option = _option_held_as(market.collaterals, collateral)
         if option is None:
             underlying = market.collateral_for(collateral)
@@ -244,8 +253,7 @@ class LiqwidSource(LeverageSource):
             if market.collaterals:
                 raise LiqwidInputError(f"{collateral} is not a collateral of market "
                                        f"{market.market_id}")
-        collateral_market = known.qtoken_market.get(collateral.policy) if not collateral.name \
-            else None
+        collateral_market = None if collateral.name else self._qtoken_market(collateral.policy)
         if collateral_market is None:
             raise LiqwidInputError(f"{collateral} is not the qToken of any Liqwid market")
         notes: tuple[str, ...] = ()
@@ -305,7 +313,7 @@ class LiqwidSource(LeverageSource):
             raise LiqwidInputError(f"a collateral change is a positive amount, got {amount!r}")
         loan = self._loan(loan_ref, wallet)
         market = self._market(loan.market_id)
-        if asset.name or asset.policy not in self._known_markets().qtoken_market:
+        if asset.name or self._qtoken_market(asset.policy) is None:
             raise LiqwidInputError(f"Liqwid collateral is qTokens; {asset} is not a qToken")
         debt = self._debt(loan, market)
         current = self._loan_collaterals(loan, market)
@@ -377,14 +385,6 @@ class LiqwidSource(LeverageSource):
 
 # -- pure helpers ------------------------------------------------------------------------------
 
-def _chain() -> Any:
-    """chain.py (the on-chain side), imported when first used: the API side works without
-    it. (By name, so this module type-checks whether or not it is there yet.)"""
-    import importlib
-
-    return importlib.import_module("protocols.venues.liqwid.chain")
-
-
 def _decode(cbor: bytes, what: str) -> Tx:
     try:
         tx = decode_transaction(cbor)
@@ -422,9 +422,14 @@ def _venue_id(market: Market, qtoken: Asset) -> MarketCollateralId:
     return MarketCollateralId(market.market_id, qtoken.policy)
 
 
+def _marked(out: VenueOutput) -> tuple[Transfer, ...]:
+    """The venue output keeps the token that marks it (what names its address)."""
+    return () if out.token is None else (Transfer(out.address, out.token, 1),)
+
+
 def _loan_keeps(kept: VenueOutput,
                 collaterals: Sequence[tuple[MarketCollateralId, int]]) -> list[Transfer]:
-    return [Transfer(kept.address, kept.token, 1)] + [
+    return [*_marked(kept)] + [
         Transfer(kept.address, ident.held_as, quantity) for ident, quantity in collaterals]
 
 

@@ -13,15 +13,15 @@ here, and said so:
 - one loan of our wallet, shaped like the first recorded loan row (with an id, which the
   recording lacks);
 - the wallet: keys made here from fixed seeds, and two UTxOs (ADA; ADA and qADA).
-The fates use an in-memory ChainView written here (the chain side's tests/support helper
-is on another branch), over loan UTxOs crafted in the Loan datum layout of lending.md §6.1.
+The token data is the project's own (protocols/venues/liqwid/networks/mainnet.json); the
+fates use tests/support/chain_view.py over loan UTxOs crafted in the Loan datum layout of
+lending.md §6.1 (with the real Ada MarketState datum beside them).
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,10 @@ from protocols.http import HttpPolicy, JsonHttpClient
 from protocols.model import Wallet
 from protocols.venues.liqwid.api import LiqwidApi
 from protocols.venues.liqwid.source import LiqwidSource
-from stubs.liqwid import LOAN_TOKEN_POLICIES, SCRIPTS_FILE, LiqwidStub
+from protocols.venues.liqwid.tokens import load_tokens
+from stubs.liqwid import LOAN_TOKEN_POLICIES, LiqwidStub
 from stubs.server import StubServer
+from tests.support.chain_view import MemoryChainView
 from tests.support.fixtures import require
 from tests.venues.contract import BuildCase, FateCase, VenueCase
 
@@ -132,19 +134,10 @@ def liquidatable_edge_row(owner: str) -> dict[str, Any]:
             "collaterals": []}
 
 
-def ada_tokens(root: Path) -> VenueTokens:
-    """The Ada market's tokens by role: the fixtures' script CSV, plus its loan token."""
-    by_kind: dict[str, set[bytes]] = {"loan": {bytes.fromhex(LOAN_TOKEN)}}
-    roles = {"Action": "action", "MarketState": "market_state",
-             "MarketParams": "market_params", "Batch": "batch"}
-    with (root / SCRIPTS_FILE).open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["market"] == "Ada" and row["type"] == "MintingPolicy" and \
-                    row["component"] in roles:
-                by_kind.setdefault(roles[row["component"]], set()).add(
-                    bytes.fromhex(row["script_hash"]))
-    market_of = {policy.hex(): "Ada" for policies in by_kind.values() for policy in policies}
-    return VenueTokens("mainnet", {k: frozenset(v) for k, v in by_kind.items()}, market_of)
+def mainnet_tokens() -> VenueTokens:
+    tokens = load_tokens("mainnet")
+    assert tokens is not None
+    return tokens
 
 
 def start_stub(stack: ExitStack, root: Path, *extra_loans: dict[str, Any]) -> StubServer:
@@ -161,29 +154,7 @@ def make_source(url: str, tokens: VenueTokens | None, *, timeout_s: float = 5.0,
     return LiqwidSource(MAINNET, tokens, api=LiqwidApi(client))
 
 
-# --- an in-memory chain view --------------------------------------------------------------------
-
-@dataclass
-class MemoryChainView:
-    utxos: dict[str, StoredUtxo] = field(default_factory=dict)
-    ours: set[str] = field(default_factory=set)
-
-    def utxo(self, ref: str) -> StoredUtxo | None:
-        return self.utxos.get(ref)
-
-    def unspent_with_policy(self, policy: str) -> list[StoredUtxo]:
-        return [u for u in self.utxos.values()
-                if u.spent_tx is None and any(p == policy for p, _ in u.assets)]
-
-    def created_by(self, tx_id: str) -> list[StoredUtxo]:
-        return [u for ref, u in self.utxos.items() if ref.split("#")[0] == tx_id]
-
-    def is_ours(self, tx_id: str) -> bool:
-        return tx_id in self.ours
-
-    def slot_time_ms(self, slot: int) -> int:
-        return (1_591_566_291 + slot) * 1000  # mainnet Shelley: slot s is 1591566291 + s s
-
+# --- fates over an in-memory chain view ---------------------------------------------------------
 
 def script_address(validator: str) -> str:
     """The mainnet enterprise address of a script hash."""
@@ -192,33 +163,41 @@ def script_address(validator: str) -> str:
 
 LOAN_ADDRESS = script_address("71391f18fb131f28a230fa7f3b6c6099e447602b2bd2df5d046c5e99")
 STATE_ADDRESS = script_address("8d258b9d08dcab73f3165a11751d464b46056264091c1789da588726")
+LIQUIDATION_TOKEN = "3c9ee71d8f14b386df802f4121d82746df5508e29198744bea7552ef"  # Ada's
+LIQUIDATOR = bech32_encode("addr", bytes([0x61]) + _hash("a liquidator", 28))
+PRINCIPAL, INTEREST = 40_000_000, 572_250
 
 
-def _loan_utxo(label: str, owner: str, principal: int, qtokens: int, *,
-               spent_tx: str | None = None) -> StoredUtxo:
-    datum = cbor2.dumps([bytes.fromhex(owner), principal, 1_000, 0, 1_000_000_000])
-    return StoredUtxo(ref=f"{_hash(label).hex()}#0", address=LOAN_ADDRESS, lovelace=2_000_000,
-                      assets={(LOAN_TOKEN, "01"): 1, (QADA, ""): qtokens},
-                      inline_datum=datum, created_slot=150_000_000, spent_tx=spent_tx,
-                      spent_slot=None if spent_tx is None else 150_000_100)
+def _loan_utxo(view: MemoryChainView, label: str, owner: str, qtokens: int) -> StoredUtxo:
+    datum = cbor2.dumps([bytes.fromhex(owner), PRINCIPAL, INTEREST, 0, 1_000_000_000])
+    return view.put(StoredUtxo(ref=f"{_hash(label).hex()}#0", address=LOAN_ADDRESS,
+                               lovelace=2_000_000,
+                               assets={(LOAN_TOKEN, "01"): 1, (QADA, ""): qtokens},
+                               inline_datum=datum, created_slot=150_000_000))
 
 
 def fate_cases(root: Path, owner: str) -> list[FateCase]:
-    state = StoredUtxo(
+    view = MemoryChainView()
+    view.put(StoredUtxo(
         ref="07ad1a23f6bc842f6a5b0458f0eb5fb7690189f5e2d3829d9b048fa78cb887cd#1",
         address=STATE_ADDRESS, lovelace=3_000_000,
         assets={("5a3cb4f52fb3a00ab5abe62080618623811ccafab9c760d0b686e44c", ""): 1},
         inline_datum=bytes.fromhex((root / MARKET_STATE_DATUM).read_text().strip()),
-        created_slot=149_000_000)
+        created_slot=149_000_000))
     ours, theirs = _hash("our repay tx").hex(), _hash("a liquidator's tx").hex()
-    open_loan = _loan_utxo("open loan", owner, 40_000_000, 24_993_609_217)
-    repaid = _loan_utxo("repaid loan", owner, 40_000_000, 24_993_609_217, spent_tx=ours)
-    liquidated = _loan_utxo("liquidated loan", owner, 40_000_000, 1_000_000_000,
-                            spent_tx=theirs)
-    view = MemoryChainView({u.ref: u for u in (state, open_loan, repaid, liquidated)}, {ours})
-    return [FateCase("open loan", view, open_loan.ref, "open"),
-            FateCase("repaid by our tx", view, repaid.ref, "repaid"),
-            FateCase("spent by a tx we did not send", view, liquidated.ref, "liquidated")]
+    open_loan = _loan_utxo(view, "open loan", owner, 24_993_609_217)
+    repaid = _loan_utxo(view, "repaid loan", owner, 24_993_609_217)
+    liquidated = _loan_utxo(view, "liquidated loan", owner, 1_000_000_000)
+    view.spend(repaid.ref, ours, 150_000_100, ours=True)
+    view.spend(liquidated.ref, theirs, 150_000_200)
+    # The liquidating tx minted Ada's Liquidation token; the pipeline indexes that output.
+    view.add(f"{theirs}#0", address=LIQUIDATOR, assets={(LIQUIDATION_TOKEN, ""): 1},
+             slot=150_000_200)
+    return [FateCase("open loan", view, open_loan.ref, "open", debt=PRINCIPAL + INTEREST,
+                     collateral={QADA_ASSET: 24_993_609_217}),
+            FateCase("repaid by our tx", view, repaid.ref, "repaid", debt=0, collateral={}),
+            FateCase("spent by a liquidation we did not send", view, liquidated.ref,
+                     "liquidated", debt=0, collateral={})]
 
 
 # --- the case ----------------------------------------------------------------------------------
@@ -227,7 +206,7 @@ def make_case(stack: ExitStack) -> VenueCase:
     root = fixtures()
     owner = make_wallet()
     stub = start_stub(stack, root, case_loan(owner.key_hash))
-    source = make_source(stub.url + "/graphql", ada_tokens(root))
+    source = make_source(stub.url + "/graphql", mainnet_tokens())
     wallet = owner.wallet
     builds = [
         BuildCase("lend 100 ADA", lambda s: s.build_lend("Ada", 100_000_000, wallet), wallet),

@@ -1,0 +1,40 @@
+"""`python -m stubs NAME --port N [--fixtures DIR]`: one API stub as a process on loopback
+(what `dhl run` starts in paper mode). NAME is a module of this package with
+`make_handler(fixtures_dir) -> Handler`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from stubs.server import StubServer
+
+STUBS = ("liqwid", "surf")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stubs")
+    parser.add_argument("name", choices=STUBS)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--fixtures", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    module = importlib.import_module(f"stubs.{args.name}")
+    try:
+        handler = module.make_handler(args.fixtures)
+    except (OSError, ValueError) as error:
+        print(f"stub {args.name}: cannot load its recorded bodies: {error}", file=sys.stderr)
+        return 2
+    server = StubServer(handler, port=args.port)
+    print(f"stub {args.name} listening on {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
