@@ -78,6 +78,7 @@ class Settings:
     venue_modules: tuple[str, ...] = ()
     venues: tuple[str, ...] = ("liqwid", "surf", "levvy")
     market_max_age_seconds: int = 900
+    market_refresh_seconds: int = 60
     venue_api_timeout_seconds: int = 10
     levvy_config_file: Path | None = None
     #: Names of the variables that were set explicitly (env or .env), so the stack
@@ -492,6 +493,8 @@ SPECS: tuple[Spec, ...] = (
          "the lending venues to run (liqwid, surf, levvy); the others stay off"),
     Spec("MARKET_MAX_AGE_SECONDS", "market_max_age_seconds", parse_positive_int,
          "a market whose figures are older than this is stale: shown, never selected"),
+    Spec("MARKET_REFRESH_SECONDS", "market_refresh_seconds", parse_positive_int,
+         "how often the beat fetches every venue's markets from its API"),
     Spec("VENUE_API_TIMEOUT_SECONDS", "venue_api_timeout_seconds", parse_positive_int,
          "how long a venue API may take to answer"),
     Spec("LEVVY_CONFIG_FILE", "levvy_config_file", parse_optional_path,

@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     from dhl.state_commands import add_state_commands
 
     add_state_commands(sub)
+
+    from dhl.venue_commands import add_venue_commands
+
+    add_venue_commands(sub)
     return parser
 
 

@@ -34,6 +34,8 @@ INDEXES: dict[str, tuple[IndexSpec, ...]] = {
                     IndexSpec((("spent_slot", 1),))),
     "own_txs": (IndexSpec((("seen_slot", 1),)),),
     "poison_blocks": (IndexSpec((("hash", 1),)),),
+    # Venue market snapshots: a venue's generation is read and replaced whole.
+    "venue_markets": (IndexSpec((("venue", 1), ("generation", 1))),),
 }
 
 

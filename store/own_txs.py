@@ -52,3 +52,8 @@ def status(db: Database, tx_id: str, tip_height: int) -> dict[str, Any] | None:
     seen = doc["seen_slot"] != NOT_SEEN
     return {"tx_id": tx_id, "state": doc["state"], "seen_slot": doc["seen_slot"] if seen else None,
             "confirmations": tip_height - doc["seen_height"] + 1 if seen else 0}
+
+
+def exists(db: Database, tx_id: str) -> bool:
+    """Whether `tx_id` is one of ours (submitted by this system)."""
+    return db[COLLECTION].find_one({"_id": tx_id}, {"_id": 1}) is not None

@@ -139,3 +139,45 @@ def unspent(db: Database, watchers: list[str] | None = None,
             "created_slot": doc["created_slot"],
         })
     return [seen[ref] for ref in sorted(seen)]
+
+
+# --- one watcher's UTxOs read back whole (for readers of a venue's chain state) --------
+
+def _decoded(doc: dict[str, Any]) -> dict[str, Any]:
+    spent = doc.get("spent_slot", UNSPENT)
+    return {
+        "ref": doc["ref"], "address": doc["address"],
+        "lovelace": decode_u64(doc["lovelace"]),
+        "assets": {(a["policy"], a["name"]): decode_u64(a["qty"]) for a in doc["assets"]},
+        "datum_hash": doc.get("datum_hash"),
+        "inline_datum": bytes(doc["inline_datum"]) if "inline_datum" in doc else None,
+        "created_slot": doc["created_slot"], "created_tx": doc.get("created_tx"),
+        "spent_slot": None if spent == UNSPENT else spent,
+        "spent_tx": doc.get("spent_tx") if spent != UNSPENT else None,
+    }
+
+
+def read_one(db: Database, watcher: str, ref: str) -> dict[str, Any] | None:
+    """One of the watcher's UTxOs, spent or not (spent ones stay until pruned)."""
+    doc = db[COLLECTION].find_one({"_id": _doc_id(watcher, ref)})
+    return None if doc is None else _decoded(doc)
+
+
+def unspent_of(db: Database, watcher: str, policy: str | None = None) -> list[dict[str, Any]]:
+    """The watcher's unspent UTxOs (holding a token of `policy`, when given), by ref."""
+    query: dict[str, Any] = {"watcher": watcher, "spent_slot": UNSPENT}
+    if policy is not None:
+        query["assets"] = {"$elemMatch": {"policy": policy}}  # storage rule 4
+    return sorted((_decoded(d) for d in db[COLLECTION].find(query)), key=_ref_order)
+
+
+def created_by(db: Database, watcher: str, tx_id: str) -> list[dict[str, Any]]:
+    """The watcher's UTxOs that transaction `tx_id` created, spent or not, by ref."""
+    return sorted((_decoded(d) for d in db[COLLECTION].find({"watcher": watcher,
+                                                             "created_tx": tx_id})),
+                  key=_ref_order)
+
+
+def _ref_order(doc: dict[str, Any]) -> tuple[str, int]:
+    tx_id, _, index = doc["ref"].partition("#")
+    return tx_id, int(index) if index.isdigit() else -1

@@ -15,7 +15,7 @@ from core.logging import configure_logging
 from core.settings import Settings, load_settings_or_exit
 
 #: Task modules, imported by every worker.
-TASK_MODULES = ["tasks.system", "tasks.chain"]
+TASK_MODULES = ["tasks.system", "tasks.chain", "tasks.venues"]
 
 
 def make_celery(settings: Settings) -> Celery:

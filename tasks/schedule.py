@@ -25,6 +25,13 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": 600.0,
             "options": {"expires": 600.0},
         },
+        "venue-markets": {
+            # Each venue's markets from its API; chain state replaces them as blocks
+            # arrive. A run older than one period is superseded by the next one.
+            "task": "guards.refresh_venue_markets",
+            "schedule": float(settings.market_refresh_seconds),
+            "options": {"expires": float(settings.market_refresh_seconds)},
+        },
         "watchers-catch-up": {
             "task": "watchers.catch_up",
             "schedule": 30.0,

@@ -68,6 +68,16 @@ def test_inc_and_unset(db):
     assert db.c.find_one({"_id": "n"}) == {"_id": "n", "count": 3}
 
 
+def test_counter_made_with_set_on_insert_then_incremented(db):
+    # store/venue_markets.py: defaults by an upserting update_one (an upserting
+    # find_one_and_update drops $setOnInsert on nx-27017), then find_one_and_update $inc.
+    for expected in (1, 2):
+        db.c.update_one({"_id": "ctr"}, {"$setOnInsert": {"n": 0, "g": 0}}, upsert=True)
+        doc = db.c.find_one_and_update({"_id": "ctr"}, {"$inc": {"n": 1}},
+                                       return_document=ReturnDocument.AFTER)
+        assert doc == {"_id": "ctr", "n": expected, "g": 0}
+
+
 def test_compare_and_set_claims_once(db):
     db.c.insert_one({"_id": "job", "state": "pending", "version": 0})
     first = db.c.find_one_and_update({"_id": "job", "state": "pending"},

@@ -1,0 +1,45 @@
+"""Venue tasks: the beat's refresh of every venue's markets from its API.
+
+`guards.refresh_venue_markets` is idempotent (each run replaces each venue's snapshot
+whole, newest fetch wins) and one venue's failure leaves that venue's previous snapshot
+and does not stop the others (indexer/venue_state.py).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from celery import shared_task
+
+from core.settings import Settings
+from indexer.venue_state import off_reason, refresh_markets
+from protocols.base import LeverageSource
+from store.mongo import Database, database
+from tasks.celery_app import settings_of
+
+REFRESH_TASK = "guards.refresh_venue_markets"
+
+
+def venue_sources(settings: Settings) -> dict[str, LeverageSource]:
+    """The registered venues, built once per settings (their HTTP sessions are reused)."""
+    from tasks.chain import watchers_of
+
+    return {name: w for name, w in watchers_of(settings).items()
+            if isinstance(w, LeverageSource)}
+
+
+def refresh_all(db: Database, sources: Mapping[str, LeverageSource],
+                settings: Settings) -> dict[str, dict[str, Any]]:
+    """The task's body: every venue that is on, in name order."""
+    results: dict[str, dict[str, Any]] = {}
+    for name, source in sorted(sources.items()):
+        if off_reason(settings, source) is not None:
+            continue
+        result = refresh_markets(db, source)
+        results[name] = {"stored": result.stored, "error": result.error}
+    return results
+
+
+@shared_task(name=REFRESH_TASK, bind=True, ignore_result=True)
+def refresh_venue_markets(self) -> dict[str, dict[str, Any]]:
+    settings = settings_of(self.app)
+    return refresh_all(database(settings), venue_sources(settings), settings)
