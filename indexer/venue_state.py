@@ -29,10 +29,14 @@ log = logging.getLogger(__name__)
 # --- the venues ---------------------------------------------------------------------------
 
 def leverage_sources(settings: Settings) -> dict[str, LeverageSource]:
-    """Every registered lending venue (on or off), by name. Imports VENUE_MODULES."""
-    from indexer.watchers import active_watchers
+    """Every registered lending venue (on or off, watching something on this network or
+    not: a venue with no token data here still has API markets), by name. Imports
+    VENUE_MODULES."""
+    import protocols.venues  # noqa: F401  (registers every venue package)
+    from protocols.registry import load_venue_modules, registered_venues
 
-    return {name: w for name, w in active_watchers(settings).items()
+    load_venue_modules(settings.venue_modules)
+    return {name: w for name, w in registered_venues(settings).items()
             if isinstance(w, LeverageSource)}
 
 
