@@ -6,6 +6,7 @@ and does not stop the others (indexer/venue_state.py).
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Mapping
 
 from celery import shared_task
@@ -19,12 +20,14 @@ from tasks.celery_app import settings_of
 REFRESH_TASK = "guards.refresh_venue_markets"
 
 
+@lru_cache(maxsize=4)
 def venue_sources(settings: Settings) -> dict[str, LeverageSource]:
-    """The registered venues, built once per settings (their HTTP sessions are reused)."""
-    from tasks.chain import watchers_of
+    """Every registered venue, built once per settings (their HTTP sessions are reused):
+    also those the pipeline does not run because they watch nothing on this network (a
+    venue without token data here still has API markets: Liqwid in paper mode)."""
+    from indexer.venue_state import leverage_sources
 
-    return {name: w for name, w in watchers_of(settings).items()
-            if isinstance(w, LeverageSource)}
+    return leverage_sources(settings)
 
 
 def refresh_all(db: Database, sources: Mapping[str, LeverageSource],
