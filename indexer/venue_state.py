@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 # --- the venues ---------------------------------------------------------------------------
 
 def leverage_sources(settings: Settings) -> dict[str, LeverageSource]:
-    """Every registered lending venue (on or off), by name, whether or not it watches
-    anything on chain here (Surf's markets come from its API before its chain is learned).
-    Imports VENUE_MODULES."""
+    """Every registered lending venue (on or off, watching something on this network or
+    not: a venue with no token data here still has API markets), by name. Imports
+    VENUE_MODULES."""
     import protocols.venues  # noqa: F401  (registers every venue package)
     from protocols.registry import load_venue_modules, registered_venues
 

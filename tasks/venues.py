@@ -22,8 +22,9 @@ REFRESH_TASK = "guards.refresh_venue_markets"
 
 @lru_cache(maxsize=4)
 def venue_sources(settings: Settings) -> dict[str, LeverageSource]:
-    """The registered venues, built once per settings (their HTTP sessions are reused),
-    including those that watch nothing on chain here: their markets come from their APIs."""
+    """Every registered venue, built once per settings (their HTTP sessions are reused):
+    also those the pipeline does not run because they watch nothing on this network (a
+    venue without token data here still has API markets: Liqwid in paper mode)."""
     from indexer.venue_state import leverage_sources
 
     return leverage_sources(settings)

@@ -32,6 +32,9 @@ LIQWID_TX = "protocols/liqwid/txs/tx_1c280d01_marketparams_update.hex"
 LIQWID_ENVELOPE = "protocols/liqwid/txs/tx_1c280d01_marketparams_update.textenvelope.json"
 LIQWID_TX_ID = "1c280d01277784ce94c2fb14a5c97c96f80c08d0d812da4ecbd1d78397d03dab"
 
+#: Every venue `dhl venues` knows here: the fakes and the project's own (on or off).
+REGISTERED = "fakelend, fakeoff, levvy, liqwid, surf"
+
 
 def the_markets(as_of_ms: int):
     return [
@@ -170,7 +173,7 @@ def test_markets_live_reports_a_failing_api(env, stored, api):
 
 
 @pytest.mark.parametrize("venue, message", [
-    ("nowhere", "no venue named 'nowhere' (registered: fakelend, fakeoff, levvy, surf)"),
+    ("nowhere", f"no venue named 'nowhere' (registered: {REGISTERED})"),
     ("fakeoff", "venue fakeoff is off: not in VENUES (fakelend)"),
 ])
 def test_markets_of_an_unknown_or_off_venue_is_refused(env, venue, message):
@@ -226,7 +229,7 @@ def test_quote_a_short_needs_a_price_and_sizes_the_debt_in_tokens(env, stored):
                           "tokens"),
     (["--asset", "NOPE"], "unknown token 'NOPE': not a ticker or unit of any market "
                           "(tickers: ADA, DJED, SNEK)"),
-    (["--venue", "nowhere"], "no venue named 'nowhere' (registered: fakelend, fakeoff, levvy, surf)"),
+    (["--venue", "nowhere"], f"no venue named 'nowhere' (registered: {REGISTERED})"),
 ])
 def test_bad_quote_input_is_one_line_and_exit_2(env, stored, args, message):
     base = {"--side": "long", "--asset": "SNEK", "--size": "100", "--leverage": "2"}

@@ -52,4 +52,4 @@ def test_the_follower_learns_the_watchers_without_celery():
                  "assert 'celery' not in sys.modules, 'celery imported'\n"
                  "print(','.join(names))")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "demo-policy,demo-script,own-txs,wallets"
+    assert result.stdout.strip() == "demo-policy,demo-script,liqwid,own-txs,wallets"
