@@ -28,19 +28,28 @@ from store.indexes import ensure_indexes
 from store.mongo import close_all, connect
 from stubs.server import Fault
 from tasks.venues import refresh_all
-from tests.support.fake_venue import BAD_DATUM, FakeLend, FakeLendApi, FakeOff, client_for
+from tests.support.fake_venue import (BAD_DATUM, FakeLend, FakeLendApi, FakeOff, client_for,
+                                      register_fakes, unregister_fakes)
 from tests.support.fixtures import cardano
 from tests.support.markets import SNEK, market, option
 from tests.support.pipeline import write_log
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(autouse=True)
+def fakes_registered():
+    """The fakes are in the registry for this module's tests only."""
+    register_fakes()
+    yield
+    unregister_fakes()
+
 CHUNK = "segments/preprod-babbage-chunk01285/01285.chunk"
 
 
 @pytest.fixture
 def venue_env(test_env):
-    return {**test_env, "CARDANO_NETWORK": "preprod", "VENUE_MODULES": "tests.support.fake_venue",
+    return {**test_env, "CARDANO_NETWORK": "preprod", "VENUE_MODULES": "tests.support.fake_venue_plugin",
             "VENUES": "fakelend", "MARKET_MAX_AGE_SECONDS": "900"}
 
 

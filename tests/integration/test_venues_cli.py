@@ -61,7 +61,7 @@ def api():
 
 @pytest.fixture
 def env(test_env, api):
-    return {**test_env, "CARDANO_NETWORK": "preprod", "VENUE_MODULES": "tests.support.fake_venue",
+    return {**test_env, "CARDANO_NETWORK": "preprod", "VENUE_MODULES": "tests.support.fake_venue_plugin",
             "VENUES": "fakelend", "FAKE_LEND_URL": api.server.url}
 
 

@@ -1,4 +1,5 @@
-"""Two small lending venues for tests, registered through VENUE_MODULES:
+"""Two small lending venues for tests, registered through
+VENUE_MODULES=tests.support.fake_venue_plugin:
 
 - `fakelend`: markets from an HTTP API (FAKE_LEND_URL: a StubServer serving
   `GET /markets` -> {"markets": [market_to_dict(...)]} and `GET /loans`), and on chain the
@@ -132,7 +133,18 @@ def client_for(url: str) -> JsonHttpClient:
                                                           min_interval_s=0))
 
 
-for _name in ("fakelend", "fakeoff"):
-    unregister(_name)
-register("fakelend", FakeLend)
-register("fakeoff", FakeOff)
+NAMES = ("fakelend", "fakeoff")
+
+
+def register_fakes() -> None:
+    """Register both fakes (again). Importing this module registers nothing: tests that
+    import its classes must not leave fakes in the registry for the tests after them;
+    VENUE_MODULES names tests.support.fake_venue_plugin, which registers."""
+    unregister_fakes()
+    register("fakelend", FakeLend)
+    register("fakeoff", FakeOff)
+
+
+def unregister_fakes() -> None:
+    for name in NAMES:
+        unregister(name)
