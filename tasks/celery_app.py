@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from celery import Celery
-from celery.signals import after_setup_logger, worker_init, worker_process_init
+from celery.signals import after_setup_logger, worker_init, worker_process_init, worker_ready
 
 from core.logging import configure_logging
 from core.settings import Settings, load_settings_or_exit
@@ -92,3 +92,18 @@ def _create_indexes(**kwargs) -> None:  # type: ignore[no-untyped-def]
                                             type(error).__name__)
     finally:
         client.close()
+
+
+@worker_ready.connect
+def _refresh_markets_now(sender=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    # The beat refreshes the venues' markets once a period; a stack that has just started
+    # should not show none until then. Refreshing is idempotent, so every worker may ask.
+    import logging
+
+    from tasks.venues import REFRESH_TASK
+
+    try:
+        sender.app.send_task(REFRESH_TASK, expires=60)
+    except Exception as error:  # the broker is down: the beat's next tick will do
+        logging.getLogger(__name__).warning("could not ask for a market refresh at start (%s)",
+                                            type(error).__name__)

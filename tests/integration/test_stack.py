@@ -163,6 +163,31 @@ def test_stack_answers_ready(first: Stack):
     assert f"API      {first.base}/" in first.log() and "Flower" in first.log()
 
 
+def test_paper_stack_shows_liqwid_and_surf_markets(first: Stack):
+    """`make run`'s demo: dhl run starts loopback stubs of the Liqwid and Surf APIs, a
+    worker refreshes the markets at start, and `dhl venues markets` shows both venues."""
+    first.wait_ready()
+    assert "started the liqwid API stub" in first.log()
+    assert "started the surf API stub" in first.log()
+    env = stack_env("", first.data_dir)
+    env.pop("REDIS_URL")
+    env.pop("LIQWID_API_URL", None)
+    env.pop("SURF_API_URL", None)
+    shown: dict[str, set[str]] = {}
+
+    def both_venues_shown() -> bool:
+        result = subprocess.run([DHL, "venues", "markets", "--json"], env=env, cwd=PROJECT_ROOT,
+                                capture_output=True, text=True, timeout=60)
+        lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        shown.clear()
+        for line in lines:
+            shown.setdefault(line["venue"], set()).add(line["market"])
+        return {"liqwid", "surf"} <= set(shown)
+
+    assert wait_until(both_venues_shown, timeout_s=90, interval_s=3), (shown, first.log()[-4000:])
+    assert "Ada" in shown["liqwid"] and len(shown["liqwid"]) >= 10
+
+
 def test_root_url_of_the_banner_lists_the_links(first: Stack):
     first.wait_ready()
     status, body = get(first.base + "/")
