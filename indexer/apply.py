@@ -29,8 +29,10 @@ from store.transient import is_retryable
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 200
-#: The cursor moves at least this often within a batch. Applying is idempotent, so a
-#: crash between two moves only repeats work; fewer writes make catching up faster.
+#: The cursor moves at least once per this many events that cost something to apply
+#: (a block decoded, a rollback). Applying is idempotent, so a crash between two moves
+#: only repeats work, and repeating the events in between that cost nothing (empty
+#: blocks, blocks skipped unread) is free; fewer writes make catching up faster.
 ADVANCE_EVERY = 25
 #: Blocks read per query: mainnet blocks reach ~90 kB, so a window stays a few MB.
 LOAD_WINDOW = 64
@@ -49,7 +51,8 @@ class ApplyResult:
     more: bool = False  # the batch ended before the log did
 
 
-EventApplier = Callable[[ChainEvent, bytes | None], None]
+#: Applies one event; True when that cost something (see ADVANCE_EVERY).
+EventApplier = Callable[[ChainEvent, bytes | None], bool]
 
 
 def event_applier(db: Database, watcher: UtxoWatcher | OwnTxWatcher) -> EventApplier:
@@ -61,24 +64,30 @@ def event_applier(db: Database, watcher: UtxoWatcher | OwnTxWatcher) -> EventApp
     return partial(apply_utxo_event, db, watcher, Holdings(db, watcher.name))
 
 
-def apply_own_event(db: Database, event: ChainEvent, raw: bytes | None) -> None:
+def apply_own_event(db: Database, event: ChainEvent, raw: bytes | None) -> bool:
     if event.kind == "backward":
         own_txs.rollback(db, event.slot)
-    elif _has_txs(event):
-        block = _decoded(event, raw)
-        own_txs.mark_seen(db, [t.hex() for t in block.tx_ids], block.slot, block.height,
-                          block.hash.hex(), frozenset(t.hex() for t in block.invalid_tx_ids))
+        return True
+    if not _has_txs(event):
+        return False
+    block = _decoded(event, raw)
+    own_txs.mark_seen(db, [t.hex() for t in block.tx_ids], block.slot, block.height,
+                      block.hash.hex(), frozenset(t.hex() for t in block.invalid_tx_ids))
+    return True
 
 
 def apply_utxo_event(db: Database, watcher: UtxoWatcher, holdings: Holdings,
-                     event: ChainEvent, raw: bytes | None) -> None:
+                     event: ChainEvent, raw: bytes | None) -> bool:
     if event.kind == "backward":
         utxos.rollback(db, watcher.name, event.slot)
         holdings.reload()  # the store undid creations and spends after the slot
-    elif _has_txs(event):
-        if raw is not None and not may_concern(raw, watcher, holdings):
-            return  # most blocks: nothing to do, and nothing decoded
-        apply_block(db, watcher, holdings, _decoded(event, raw))
+        return True
+    if not _has_txs(event):
+        return False
+    if raw is not None and not may_concern(raw, watcher, holdings):
+        return False  # most blocks: nothing to do, and nothing decoded
+    apply_block(db, watcher, holdings, _decoded(event, raw))
+    return True
 
 
 def may_concern(raw: bytes, watcher: UtxoWatcher, holdings: Holdings) -> bool:
@@ -174,9 +183,10 @@ def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
         apply_event = event_applier(db, watcher)
         moved_to = cursor.seq  # where the stored cursor is
         done: ChainEvent | None = None  # the last event applied
+        unsaved = 0  # events since the cursor last moved that cost something to apply
         for event, raw in with_blocks(db, events):
             try:
-                apply_event(event, raw)
+                worked = apply_event(event, raw)
             except Exception as error:
                 if is_retryable(error):
                     # Not the block's fault (MongoDB, Redis, a venue API timing out): the
@@ -193,10 +203,11 @@ def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
                 return ApplyResult(name, applied, poisoned=True)
             done = event
             applied += 1
-            if applied % ADVANCE_EVERY == 0:
+            unsaved += worked
+            if unsaved == ADVANCE_EVERY:
                 if not _move(db, name, owner, moved_to, done, lease_ms):
                     return ApplyResult(name, applied)
-                moved_to = done.seq
+                moved_to, unsaved = done.seq, 0
         if done is not None and done.seq != moved_to:
             if not _move(db, name, owner, moved_to, done, lease_ms):
                 return ApplyResult(name, applied)

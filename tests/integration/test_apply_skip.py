@@ -8,7 +8,7 @@ import pytest
 
 import indexer.apply as apply_module
 from indexer import holdings as holdings_module
-from indexer.apply import LOAD_WINDOW, apply_pending
+from indexer.apply import ADVANCE_EVERY, LOAD_WINDOW, apply_pending
 from protocols.base import UtxoWatcher, Watch
 from store import chain_log, utxos, watcher_cursors
 from tests.support.crafted import demo_chain
@@ -34,6 +34,20 @@ def decodes(monkeypatch):
 
 
 @pytest.fixture
+def moves(monkeypatch):
+    """How often indexer/apply.py moves a cursor."""
+    count = [0]
+    real = watcher_cursors.advance
+
+    def counting(*args, **kwargs):
+        count[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(watcher_cursors, "advance", counting)
+    return count
+
+
+@pytest.fixture
 def block_reads(monkeypatch):
     """How many queries read blocks."""
     count = [0]
@@ -51,7 +65,8 @@ def block_reads(monkeypatch):
     return count
 
 
-def test_a_watcher_whose_needles_appear_nowhere_decodes_no_block(stores, decodes, block_reads):
+def test_a_watcher_whose_needles_appear_nowhere_decodes_no_block(stores, decodes, block_reads,
+                                                                 moves):
     settings, db = stores
     chain = preprod_chain()
     assert len(chain) == 864
@@ -68,18 +83,22 @@ def test_a_watcher_whose_needles_appear_nowhere_decodes_no_block(stores, decodes
     with_txs = sum(1 for b in chain if b.tx_count)
     assert with_txs > 100 and block_reads[0] == -(-with_txs // LOAD_WINDOW)
     assert utxos.unspent_of(db, "nowhere") == []
+    # Repeating skipped blocks after a crash costs nothing: the cursor moves once, at the end.
+    assert moves[0] == 1
 
 
-def test_the_demo_watchers_decode_only_blocks_that_may_concern_them(stores, decodes):
+def test_the_demo_watchers_decode_only_blocks_that_may_concern_them(stores, decodes, moves):
     settings, db = stores
     chain = preprod_chain()
     write_log(db, [("forward", b) for b in chain])
     active = watchers(settings)
     with_txs = sum(1 for b in chain if b.tx_count)
     for name in ("demo-script", "demo-policy", "wallets"):
-        decodes[0] = 0
+        decodes[0] = moves[0] = 0
         assert apply_pending(db, active[name], "w1", batch=10_000).applied == 864
         assert 0 < decodes[0] < with_txs / 2, name
+        # The cursor moves once per ADVANCE_EVERY decoded blocks, and at the end.
+        assert decodes[0] // ADVANCE_EVERY <= moves[0] <= decodes[0] // ADVANCE_EVERY + 1
     expected = expected_state(settings, chain, [])
     assert snapshot(db)["watcher_utxos"] == expected["watcher_utxos"]
 
