@@ -18,6 +18,7 @@ from store.mongo import Database
 
 from chain.ledger import Block, LedgerError, decode_block
 from chain.ledger.prefilter import block_mentions
+from indexer import block_cache
 from indexer.effects import block_effects
 from indexer.holdings import Holdings
 from indexer.watchers import OwnTxWatcher
@@ -150,7 +151,7 @@ def with_blocks(db: Database, events: list[ChainEvent]
             yield event, None
             continue
         if reached == fetched:
-            loaded = chain_log.load_blocks(db, needed[fetched:fetched + LOAD_WINDOW])
+            loaded = block_cache.BLOCKS.load(db, needed[fetched:fetched + LOAD_WINDOW])
             fetched += LOAD_WINDOW
         reached += 1
         yield event, loaded.get(event.hash or "")
