@@ -4,6 +4,10 @@
 order, each followed by a compare-and-set of the cursor. Applying an event twice
 changes nothing (upserts, and spends guarded by `spent_slot`), so a worker killed in
 the middle of a block leaves state that the next attempt completes exactly.
+
+Most blocks concern a given watcher not at all, so what it pays for them is kept near
+zero: blocks are read many per query, the watcher's unspent refs once per batch, and a
+block whose bytes name neither what it watches nor what it holds is never decoded.
 """
 from __future__ import annotations
 
@@ -142,7 +146,8 @@ def with_blocks(db: Database, events: list[ChainEvent]
                 ) -> Iterator[tuple[ChainEvent, bytes | None]]:
     """The events in order, each with its raw block when it has transactions to apply
     (None otherwise, or when the block is not stored). Blocks are read LOAD_WINDOW per
-    query, as the events reach them: few round trips, bounded memory."""
+    query, as the events reach them (few round trips, bounded memory), through the
+    process's block cache (the watchers it applies read each block once)."""
     needed = [e.hash or "" for e in events if _has_txs(e)]
     loaded: dict[str, bytes] = {}
     reached = fetched = 0  # how many of `needed` were reached, and read
