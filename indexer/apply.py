@@ -4,18 +4,27 @@
 order, each followed by a compare-and-set of the cursor. Applying an event twice
 changes nothing (upserts, and spends guarded by `spent_slot`), so a worker killed in
 the middle of a block leaves state that the next attempt completes exactly.
+
+Most blocks concern a given watcher not at all, so what it pays for them is kept near
+zero: blocks are read many per query, the watcher's unspent refs once per batch, and a
+block whose bytes name neither what it watches nor what it holds is never decoded.
 """
 from __future__ import annotations
 
 import logging
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from store.mongo import Database
 
 from chain.ledger import Block, LedgerError, decode_block
+from chain.ledger.prefilter import block_mentions
+from indexer import block_cache
 from indexer.effects import block_effects
+from indexer.holdings import Holdings
 from indexer.watchers import OwnTxWatcher
 from protocols.base import UtxoWatcher
 from store import chain_log, own_txs, utxos, watcher_cursors
@@ -25,9 +34,13 @@ from store.transient import is_retryable
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 200
-#: The cursor moves at least this often within a batch. Applying is idempotent, so a
-#: crash between two moves only repeats work; fewer writes make catching up faster.
+#: The cursor moves at least once per this many events that cost something to apply
+#: (a block decoded, a rollback). Applying is idempotent, so a crash between two moves
+#: only repeats work, and repeating the events in between that cost nothing (empty
+#: blocks, blocks skipped unread) is free; fewer writes make catching up faster.
 ADVANCE_EVERY = 25
+#: Blocks read per query: mainnet blocks reach ~90 kB, so a window stays a few MB.
+LOAD_WINDOW = 64
 
 
 class PoisonBlock(Exception):
@@ -43,44 +56,110 @@ class ApplyResult:
     more: bool = False  # the batch ended before the log did
 
 
-def apply_event(db: Database, watcher: UtxoWatcher | OwnTxWatcher, event: ChainEvent) -> None:
-    """Apply one event to one watcher's state. Idempotent."""
-    if event.kind == "backward":
-        if isinstance(watcher, OwnTxWatcher):
-            own_txs.rollback(db, event.slot)
-        else:
-            utxos.rollback(db, watcher.name, event.slot)
-        return
-    if event.txs == 0:
-        return  # an empty block changes no watcher's state (most blocks are empty)
-    raw = chain_log.load_block(db, event.hash or "")
-    if raw is None:
-        raise PoisonBlock(f"block {event.hash} is not in the block store")
-    try:
-        block = decode_block(raw)
-    except LedgerError as error:
-        raise PoisonBlock(f"block {event.hash} does not decode: {error}") from None
-    apply_block(db, watcher, block)
+#: Applies one event; True when that cost something (see ADVANCE_EVERY).
+EventApplier = Callable[[ChainEvent, bytes | None], bool]
 
 
-def apply_block(db: Database, watcher: UtxoWatcher | OwnTxWatcher, block: Block) -> None:
-    slot, height = block.slot, block.height
+def event_applier(db: Database, watcher: UtxoWatcher | OwnTxWatcher) -> EventApplier:
+    """What applies one event (and its raw block, None when not stored) to this watcher's
+    state, idempotently. A UTxO watcher's unspent refs are read here, once per batch: the
+    lease makes the caller the only writer of the watcher's state."""
     if isinstance(watcher, OwnTxWatcher):
-        if block.tx_count:
-            own_txs.mark_seen(db, [t.hex() for t in block.tx_ids], slot, height,
-                              block.hash.hex(), frozenset(t.hex() for t in block.invalid_tx_ids))
-        return
+        return partial(apply_own_event, db)
+    return partial(apply_utxo_event, db, watcher, Holdings(db, watcher.name))
+
+
+def apply_own_event(db: Database, event: ChainEvent, raw: bytes | None) -> bool:
+    if event.kind == "backward":
+        own_txs.rollback(db, event.slot)
+        return True
+    if not _has_txs(event):
+        return False
+    block = _decoded(event, raw)
+    own_txs.mark_seen(db, [t.hex() for t in block.tx_ids], block.slot, block.height,
+                      block.hash.hex(), frozenset(t.hex() for t in block.invalid_tx_ids))
+    return True
+
+
+def apply_utxo_event(db: Database, watcher: UtxoWatcher, holdings: Holdings,
+                     event: ChainEvent, raw: bytes | None) -> bool:
+    if event.kind == "backward":
+        utxos.rollback(db, watcher.name, event.slot)
+        holdings.reload()  # the store undid creations and spends after the slot
+        return True
+    if not _has_txs(event):
+        return False
+    if raw is not None and not may_concern(raw, watcher, holdings):
+        return False  # most blocks: nothing to do, and nothing decoded
+    apply_block(db, watcher, holdings, _decoded(event, raw))
+    return True
+
+
+def may_concern(raw: bytes, watcher: UtxoWatcher, holdings: Holdings) -> bool:
+    """False only when the block can neither create an output the watcher watches nor
+    spend one it holds, found by searching the bytes (no decoding).
+
+    A watched output carries a needle verbatim (its address, the payment credential
+    inside the address, or a policy id as a map key); a spend carries the spent output's
+    tx id verbatim (inputs and collateral are `[tx id, index]`). A chance match only
+    costs a decode."""
+    if block_mentions(raw, watcher.watch.needles):
+        return True
+    tx_ids = holdings.tx_ids()
+    return tx_ids is None or block_mentions(raw, tx_ids)
+
+
+def apply_block(db: Database, watcher: UtxoWatcher, holdings: Holdings, block: Block) -> None:
+    slot, height = block.slot, block.height
     effects = block_effects(block, watcher)
     if not effects:
         return
     # Outputs first, all at once: a later tx of the block may spend an earlier one's.
-    utxos.create(db, watcher.name, [c for e in effects for c in e.created], slot, height)
-    # Then one query for which consumed inputs this watcher holds, one write for the spends.
-    held = utxos.held(db, watcher.name, [ref for e in effects for ref in e.spends])
+    created = [c for e in effects for c in e.created]
+    utxos.create(db, watcher.name, created, slot, height)
+    holdings.add(c.ref for c in created)
+    # Then one write for the spends of what the watcher holds (the store's guard on
+    # `spent_slot` keeps a spend already written as it was).
+    held = holdings.held(ref for e in effects for ref in e.spends)
     if held:
         utxos.spend_all(db, watcher.name,
                         [(e.tx_id, sorted(r for r in e.spends if r in held)) for e in effects],
                         slot, height)
+        holdings.remove(held)
+
+
+def _decoded(event: ChainEvent, raw: bytes | None) -> Block:
+    if raw is None:
+        raise PoisonBlock(f"block {event.hash} is not in the block store")
+    try:
+        return decode_block(raw)
+    except LedgerError as error:
+        raise PoisonBlock(f"block {event.hash} does not decode: {error}") from None
+
+
+def _has_txs(event: ChainEvent) -> bool:
+    """An empty block changes no watcher's state (most blocks are empty)."""
+    return event.kind == "forward" and bool(event.txs)
+
+
+def with_blocks(db: Database, events: list[ChainEvent]
+                ) -> Iterator[tuple[ChainEvent, bytes | None]]:
+    """The events in order, each with its raw block when it has transactions to apply
+    (None otherwise, or when the block is not stored). Blocks are read LOAD_WINDOW per
+    query, as the events reach them (few round trips, bounded memory), through the
+    process's block cache (the watchers it applies read each block once)."""
+    needed = [e.hash or "" for e in events if _has_txs(e)]
+    loaded: dict[str, bytes] = {}
+    reached = fetched = 0  # how many of `needed` were reached, and read
+    for event in events:
+        if not _has_txs(event):
+            yield event, None
+            continue
+        if reached == fetched:
+            loaded = block_cache.BLOCKS.load(db, needed[fetched:fetched + LOAD_WINDOW])
+            fetched += LOAD_WINDOW
+        reached += 1
+        yield event, loaded.get(event.hash or "")
 
 
 def _move(db: Database, name: str, owner: str, from_seq: int, to: ChainEvent,
@@ -105,11 +184,15 @@ def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
         if cursor.poisoned_seq is not None:
             return ApplyResult(name, 0, poisoned=True)
         events = chain_log.events_after(db, cursor.seq, batch)
+        if not events:
+            return ApplyResult(name, 0)
+        apply_event = event_applier(db, watcher)
         moved_to = cursor.seq  # where the stored cursor is
         done: ChainEvent | None = None  # the last event applied
-        for event in events:
+        unsaved = 0  # events since the cursor last moved that cost something to apply
+        for event, raw in with_blocks(db, events):
             try:
-                apply_event(db, watcher, event)
+                worked = apply_event(event, raw)
             except Exception as error:
                 if is_retryable(error):
                     # Not the block's fault (MongoDB, Redis, a venue API timing out): the
@@ -126,10 +209,11 @@ def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
                 return ApplyResult(name, applied, poisoned=True)
             done = event
             applied += 1
-            if applied % ADVANCE_EVERY == 0:
+            unsaved += worked
+            if unsaved == ADVANCE_EVERY:
                 if not _move(db, name, owner, moved_to, done, lease_ms):
                     return ApplyResult(name, applied)
-                moved_to = done.seq
+                moved_to, unsaved = done.seq, 0
         if done is not None and done.seq != moved_to:
             if not _move(db, name, owner, moved_to, done, lease_ms):
                 return ApplyResult(name, applied)

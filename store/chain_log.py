@@ -67,6 +67,14 @@ def load_block(db: Database, block_hash: str) -> bytes | None:
     return None if doc is None else bytes(doc["raw"])
 
 
+def load_blocks(db: Database, block_hashes: list[str]) -> dict[str, bytes]:
+    """The raw bytes of many blocks in one query, by hash; a block not stored is absent."""
+    if not block_hashes:
+        return {}
+    found = db[BLOCKS].find({"_id": {"$in": block_hashes}}, {"raw": 1})
+    return {doc["_id"]: bytes(doc["raw"]) for doc in found}
+
+
 def block_height(db: Database, block_hash: str) -> int | None:
     doc = db[BLOCKS].find_one({"_id": block_hash}, {"height": 1})
     return None if doc is None else doc["height"]

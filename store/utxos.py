@@ -100,6 +100,13 @@ def held(db: Database, watcher: str, refs: list[str]) -> set[str]:
     return {doc["ref"] for doc in found}
 
 
+def unspent_refs(db: Database, watcher: str) -> set[str]:
+    """Every ref this watcher has unspent (one query; the block pipeline keeps the set in
+    memory while it applies a batch)."""
+    return {doc["ref"] for doc in db[COLLECTION].find({"watcher": watcher,
+                                                       "spent_slot": UNSPENT}, {"ref": 1})}
+
+
 def rollback(db: Database, watcher: str, slot: int) -> None:
     """Undo everything after `slot` (-1: origin). Idempotent."""
     db[COLLECTION].delete_many({"watcher": watcher, "created_slot": {"$gt": slot}})
