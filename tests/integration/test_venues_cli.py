@@ -1,6 +1,8 @@
-"""`dhl venues list|markets|quote|loans|read` as operators and scripts run them: a
-subprocess each, with the fake venues of tests/support/fake_venue.py registered through
-VENUE_MODULES, their API on a loopback stub, and the real MongoDB server."""
+"""`dhl venues list|markets|quote|loans|read` as operators and scripts run them, with the
+fake venues of tests/support/fake_venue.py registered through VENUE_MODULES, their API
+on a loopback stub, and the real MongoDB server. Each command runs through the CLI's
+own entry (`dhl.cli.main`) in this process with the environment it would get, which
+saves a Python start per command; one test runs the real `python -m dhl` subprocess."""
 from __future__ import annotations
 
 import json
@@ -22,11 +24,20 @@ from store import venue_markets
 from store.codec import now_ms
 from store.mongo import close_all, connect
 from tests.support.crafted import output
-from tests.support.fake_venue import BAD_DATUM, FakeLend, FakeLendApi, client_for
+from tests.support.fake_venue import (BAD_DATUM, FakeLend, FakeLendApi, client_for,
+                                      register_fakes, unregister_fakes)
 from tests.support.fixtures import cardano, fixtures_dir
 from tests.support.markets import DJED, SNEK, market, option
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def fakes_registered():
+    """The fakes are in this process's registry for this module's tests only."""
+    register_fakes()
+    yield
+    unregister_fakes()
 
 LIQWID_TX = "protocols/liqwid/txs/tx_1c280d01_marketparams_update.hex"
 LIQWID_ENVELOPE = "protocols/liqwid/txs/tx_1c280d01_marketparams_update.textenvelope.json"
@@ -80,12 +91,41 @@ def stored(env, namespace, api):
     close_all()
 
 
-def dhl(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("MONGO_URL", "CARDANO_NETWORK", "VENUES", "VENUE_MODULES")}
+NOT_INHERITED = ("MONGO_URL", "CARDANO_NETWORK", "VENUES", "VENUE_MODULES")
+
+
+def dhl_subprocess(env: dict[str, str], *args: str,
+                   timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     return subprocess.run([sys.executable, "-m", "dhl", "venues", *args], cwd=PROJECT_ROOT,
                           env={**clean, **env}, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
+
+
+def dhl(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`dhl venues ARGS` through the CLI's entry, in this process, with `env` as its whole
+    environment over the machine's (as the subprocess would get)."""
+    import contextlib
+    import io
+
+    from dhl.cli import main
+
+    saved = dict(os.environ)
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update({k: v for k, v in saved.items() if k not in NOT_INHERITED})
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(["venues", *args])
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(["dhl", "venues", *args], code, out.getvalue(),
+                                       err.getvalue())
 
 
 def lines(result: subprocess.CompletedProcess[str]) -> list[dict]:
@@ -101,7 +141,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 # --- list -------------------------------------------------------------------------------
 
 def test_list_says_which_venues_are_on_and_why_not(env):
-    result = dhl(env, "list", "--json")
+    result = dhl_subprocess(env, "list", "--json")  # the real entry point, once
     assert result.returncode == 0, result.stderr
     rows = {r["venue"]: r for r in lines(result)}
     assert rows["fakelend"]["enabled"] and rows["fakelend"]["reason"] is None
