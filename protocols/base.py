@@ -173,6 +173,12 @@ class LeverageSource(UtxoWatcher):
         (records: the venue's current UTxOs read, each with its block time in ms)."""
         return list(api_markets)
 
+    def discover(self) -> str | None:
+        """I/O: learn the venue's on-chain identifiers from its API where they are not
+        known as data (Surf's script addresses), saved for the pipeline's next start.
+        Returns what was learned, in one line; None when there is nothing to learn."""
+        return None
+
     def fetch_loans(self, owner: str | None = None) -> list[dict[str, Any]]:
         raise Unsupported(self.venue, "has no loans API")
 

@@ -1,4 +1,5 @@
-"""Venue tasks: the beat's refresh of every venue's markets from its API.
+"""Venue tasks: the beat's refresh of every venue's markets from its API (and of what a
+venue learns from it about its own scripts, LeverageSource.discover).
 
 `guards.refresh_venue_markets` is idempotent (each run replaces each venue's snapshot
 whole, newest fetch wins) and one venue's failure leaves that venue's previous snapshot
@@ -6,16 +7,20 @@ and does not stop the others (indexer/venue_state.py).
 """
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any, Mapping
 
 from celery import shared_task
 
+from core.errors import AppError
 from core.settings import Settings
 from indexer.venue_state import off_reason, refresh_markets
 from protocols.base import LeverageSource
 from store.mongo import Database, database
 from tasks.celery_app import settings_of
+
+log = logging.getLogger(__name__)
 
 REFRESH_TASK = "guards.refresh_venue_markets"
 
@@ -38,8 +43,23 @@ def refresh_all(db: Database, sources: Mapping[str, LeverageSource],
         if off_reason(settings, source) is not None:
             continue
         result = refresh_markets(db, source)
-        results[name] = {"stored": result.stored, "error": result.error}
+        results[name] = {"stored": result.stored, "error": result.error,
+                         "discovered": _discover(source)}
     return results
+
+
+def _discover(source: LeverageSource) -> str | None:
+    """A venue's identifiers learned from its API (Surf's scripts); a failure is one log
+    line and the markets refreshed all the same."""
+    try:
+        found = source.discover()
+    except AppError as error:
+        log.warning("venue %s: nothing learned from its API (%s: %s)", source.name,
+                    type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+        return None
+    if found:
+        log.info("venue %s: %s", source.name, found)
+    return found
 
 
 @shared_task(name=REFRESH_TASK, bind=True, ignore_result=True)

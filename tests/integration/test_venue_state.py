@@ -323,7 +323,7 @@ def test_the_task_body_refreshes_the_venues_that_are_on(state, source):
     off = FakeOff(settings)
     assert off_reason(settings, off) is not None and off_reason(settings, source) is None
     results = refresh_all(db, {"fakelend": source, "fakeoff": off}, settings)
-    assert results == {"fakelend": {"stored": 2, "error": None}}
+    assert results == {"fakelend": {"stored": 2, "error": None, "discovered": None}}
     assert venue_markets.venues(db) == ["fakelend"]
     # Idempotent: a second run replaces the snapshot, it does not add to it.
     refresh_all(db, {"fakelend": source}, settings)

@@ -66,6 +66,25 @@ def test_learning_the_watch_from_the_api_and_the_chain(tmp_path: Path) -> None:
     assert bytes.fromhex(pools[0].info.vault_authtoken.policy) in learned.vault_auth_policies
 
 
+def test_the_market_refresh_discovers_the_watch_for_the_next_start(tmp_path: Path) -> None:
+    """The beat's refresh (tasks/venues.refresh_all) asks each venue to discover its
+    identifiers: Surf's script addresses from getPoolAddresses, saved for the next start;
+    a second discovery learns nothing new."""
+    from tasks.venues import _discover
+
+    stub = load_demo(mainnet=True)
+    with StubServer(stub) as server:
+        surf = source(tmp_path, SURF_API_URL=server.url + "/api")
+        assert surf.watch.needles == []
+        found = _discover(surf)
+        assert found is not None and found.endswith("(watched from the next start)")
+        assert _discover(surf) is None
+    restarted = source(tmp_path, SURF_API_URL="http://127.0.0.1:9/api")
+    assert restarted.watch.needles
+    # The API down: one log line, nothing raised.
+    assert _discover(restarted) is None
+
+
 def test_loans_from_the_api(tmp_path: Path) -> None:
     stub = load_demo(mainnet=True)
     address = next(iter(stub.wallets))

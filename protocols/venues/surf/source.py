@@ -138,6 +138,12 @@ class SurfSource(LeverageSource):
         """A pool's parameters, from chain (lets the builders check the API's orders)."""
         self._pool_infos[str(info.pool_id)] = info
 
+    def discover(self) -> str | None:
+        before = self.book.watch().needles
+        after = self.learn().watch().needles
+        added = len(set(after) - set(before))
+        return f"{added} new script or token ids (watched from the next start)" if added else None
+
     def learn(self, records: Sequence[VenueRecord] = ()) -> SurfBook:
         """I/O: grow the book from getPoolAddresses and from `records` read on chain, and
         save it (the watch is rebuilt from it at the next start)."""
