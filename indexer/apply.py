@@ -27,7 +27,7 @@ from indexer.effects import block_effects
 from indexer.holdings import Holdings
 from indexer.watchers import OwnTxWatcher
 from protocols.base import UtxoWatcher
-from store import chain_log, own_txs, utxos, watcher_cursors
+from store import event_cache, own_txs, utxos, watcher_cursors
 from store.chain_log import ChainEvent
 from store.transient import is_retryable
 
@@ -183,7 +183,7 @@ def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
     try:
         if cursor.poisoned_seq is not None:
             return ApplyResult(name, 0, poisoned=True)
-        events = chain_log.events_after(db, cursor.seq, batch)
+        events = event_cache.EVENTS.events_after(db, cursor.seq, batch)
         if not events:
             return ApplyResult(name, 0)
         apply_event = event_applier(db, watcher)
