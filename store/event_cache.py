@@ -111,7 +111,9 @@ class EventCache:
                 return  # the log changed under us, or the run was evicted: keep nothing
             first, top = run.first, run.top
             low, high = read[0].seq, read[-1].seq
-            if run.events and low <= top + 1 and high >= first - 1:
+            if run.events and low == top + 1:
+                run.events.extend(read)  # the usual case: what followed the run
+            elif run.events and low <= top + 1 and high >= first - 1:
                 run.events = (run.events[:max(0, low - first)] + read
                               + run.events[max(0, high + 1 - first):])
             else:

@@ -183,3 +183,17 @@ def test_two_watchers_in_one_process_read_a_batchs_events_once(stores, reads, mo
     expected = expected_state(settings, chain, [])
     assert [d for d in snapshot(db)["watcher_utxos"] if d["watcher"] in names] == \
         [d for d in expected["watcher_utxos"] if d["watcher"] in names]
+
+
+def test_a_lagging_watchers_events_join_the_run(stores, reads):
+    """A watcher behind the others reads older events; they join what the cache holds,
+    so both watchers are served from memory after."""
+    _, db = stores
+    fake_log(db, 1, 30)
+    cache = EventCache()
+    cache.events_after(db, 20, 100)  # 21..30
+    cache.events_after(db, 10, 10)  # 11..20: meets the run
+    expected = chain_log.events_after(db, 12, 15)
+    reads.clear()
+    assert cache.events_after(db, 12, 15) == expected
+    assert reads == []
