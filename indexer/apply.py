@@ -27,7 +27,7 @@ from indexer.effects import block_effects
 from indexer.holdings import Holdings
 from indexer.watchers import OwnTxWatcher
 from protocols.base import UtxoWatcher
-from store import chain_log, own_txs, utxos, watcher_cursors
+from store import event_cache, own_txs, utxos, watcher_cursors
 from store.chain_log import ChainEvent
 from store.transient import is_retryable
 
@@ -174,16 +174,19 @@ def _move(db: Database, name: str, owner: str, from_seq: int, to: ChainEvent,
 def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
                   lease_ms: int = 60_000, batch: int = DEFAULT_BATCH) -> ApplyResult:
     name = watcher.name
-    watcher_cursors.ensure(db, name)
     cursor = watcher_cursors.take_lease(db, name, owner, lease_ms)
+    if cursor is None:  # busy, or the watcher's first batch: no cursor document yet
+        watcher_cursors.ensure(db, name)
+        cursor = watcher_cursors.take_lease(db, name, owner, lease_ms)
     if cursor is None:
         return ApplyResult(name, 0, busy=True)
     applied = 0
     started = time.monotonic()
+    released = False
     try:
         if cursor.poisoned_seq is not None:
             return ApplyResult(name, 0, poisoned=True)
-        events = chain_log.events_after(db, cursor.seq, batch)
+        events = event_cache.EVENTS.events_after(db, cursor.seq, batch)
         if not events:
             return ApplyResult(name, 0)
         apply_event = event_applier(db, watcher)
@@ -214,10 +217,15 @@ def apply_pending(db: Database, watcher: UtxoWatcher | OwnTxWatcher, owner: str,
                 if not _move(db, name, owner, moved_to, done, lease_ms):
                     return ApplyResult(name, applied)
                 moved_to, unsaved = done.seq, 0
-        if done is not None and done.seq != moved_to:
-            if not _move(db, name, owner, moved_to, done, lease_ms):
-                return ApplyResult(name, applied)
-        watcher_cursors.record_rate(db, name, applied, time.monotonic() - started)
+        # The last move, the rate and the lease's release in one write.
+        to = done if done is not None and done.seq != moved_to else None
+        if not watcher_cursors.finish(db, name, owner, moved_to, to, applied,
+                                      time.monotonic() - started):
+            log.warning("%s: lost the cursor at event %d (another worker took over)", name,
+                        moved_to if to is None else to.seq)
+            return ApplyResult(name, applied)
+        released = True
         return ApplyResult(name, applied, more=len(events) == batch)
     finally:
-        watcher_cursors.release_lease(db, name, owner)
+        if not released:
+            watcher_cursors.release_lease(db, name, owner)

@@ -6,6 +6,7 @@ a `forward` event; each RollBackward appends a `backward` event. Events are numb
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -17,6 +18,8 @@ from store.codec import encode_time
 
 BLOCKS = "blocks"
 EVENTS = "chain_events"
+META = "chain_meta"
+_EPOCH_ID = "log_epoch"
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,28 @@ def append_forwards(db: Database, first_seq: int, blocks: list[StoredBlock]) -> 
 def events_after(db: Database, seq: int, limit: int) -> list[ChainEvent]:
     cursor = db[EVENTS].find({"seq": {"$gt": seq}}).sort("seq", 1).limit(limit)
     return [ChainEvent.of(doc) for doc in cursor]
+
+
+def log_epoch(db: Database) -> str:
+    """A random value naming this block log for as long as it lives, made by whoever
+    asks first. Seqs are reused when a database is dropped and filled again; the epoch
+    goes with the dropped database, so a copy of events kept elsewhere (store/
+    event_cache.py) can tell the log it read from the log there now. One query once made.
+    """
+    for _ in range(3):
+        doc = db[META].find_one({"_id": _EPOCH_ID})
+        if doc is not None:
+            return str(doc["value"])
+        # update_one, not find_one_and_update: nx-27017 ignores $setOnInsert in the
+        # latter. Two first askers both upsert; one inserts, both read the same value.
+        db[META].update_one({"_id": _EPOCH_ID},
+                            {"$setOnInsert": {"value": uuid.uuid4().hex}}, upsert=True)
+    raise RuntimeError("the block log's epoch vanishes as it is made (database dropped?)")
+
+
+def event_at(db: Database, seq: int) -> ChainEvent | None:
+    doc = db[EVENTS].find_one({"_id": _event_id(seq)})
+    return None if doc is None else ChainEvent.of(doc)
 
 
 def compact(db: Database, applied_by_all: int, keep_depth: int) -> tuple[int, int]:

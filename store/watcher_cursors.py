@@ -9,7 +9,7 @@ handle is "poisoned" at that event until `dhl reprocess` clears it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
@@ -95,9 +95,36 @@ def advance(db: Database, watcher: str, owner: str, from_seq: int, to_seq: int, 
     return result.modified_count == 1
 
 
-def record_rate(db: Database, watcher: str, blocks: int, seconds: float) -> None:
+class Position(Protocol):
+    """Where a cursor can be moved to (a chain event)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def slot(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def hash(self) -> str | None: ...
+
+
+def finish(db: Database, watcher: str, owner: str, from_seq: int, to: Position | None,
+           blocks: int, seconds: float) -> bool:
+    """A batch's last write, in one round trip: the compare-and-set of `advance` from
+    `from_seq` to `to` (None: the cursor stays), the batch's rate (blocks per second),
+    and the lease released. False if we lost the cursor; then nothing is written."""
+    fields: dict[str, Any] = {"lease_owner": "", "lease_until_ms": 0}
+    update: dict[str, Any] = {"$set": fields}
+    if to is not None:
+        fields.update({"seq": to.seq, "slot": to.slot, "height": to.height, "hash": to.hash,
+                       "updated_ms": now_ms()})
+        update["$inc"] = {"applied": to.seq - from_seq}
     if blocks and seconds > 0:
-        db[COLLECTION].update_one({"_id": watcher}, {"$set": {"rate": round(blocks / seconds, 2)}})
+        fields["rate"] = round(blocks / seconds, 2)
+    # Holding the lease, lease_until_ms is in the future: the write always modifies.
+    result = db[COLLECTION].update_one({"_id": watcher, "seq": from_seq, "lease_owner": owner},
+                                       update)
+    return result.modified_count == 1
 
 
 def poison(db: Database, watcher: str, seq: int, slot: int, block_hash: str | None,

@@ -35,15 +35,21 @@ def decodes(monkeypatch):
 
 @pytest.fixture
 def moves(monkeypatch):
-    """How often indexer/apply.py moves a cursor."""
+    """How often indexer/apply.py moves a cursor (during a batch, and at its end with the
+    lease's release)."""
     count = [0]
-    real = watcher_cursors.advance
+    advance, finish = watcher_cursors.advance, watcher_cursors.finish
 
-    def counting(*args, **kwargs):
+    def advancing(*args, **kwargs):
         count[0] += 1
-        return real(*args, **kwargs)
+        return advance(*args, **kwargs)
 
-    monkeypatch.setattr(watcher_cursors, "advance", counting)
+    def finishing(db, watcher, owner, from_seq, to, blocks, seconds):
+        count[0] += to is not None
+        return finish(db, watcher, owner, from_seq, to, blocks, seconds)
+
+    monkeypatch.setattr(watcher_cursors, "advance", advancing)
+    monkeypatch.setattr(watcher_cursors, "finish", finishing)
     return count
 
 
