@@ -11,7 +11,9 @@ On a shared machine whole runs swing; it also prints each watcher's best time ov
 rounds and the ratio they give (the watchers other than the venues' do the same work
 in both runs), which is steadier.
 The venues watch their mainnet tokens (CARDANO_NETWORK=mainnet; Levvy through a
-configuration file naming a script hash, since its mainnet scripts are not public).
+configuration file naming a script hash, since its mainnet scripts are not public; Surf
+through a learned file as its discovery writes one, with made-up script hashes, since no
+Surf id is public).
 It starts nx-27017 itself (in memory).
 """
 from __future__ import annotations
@@ -49,6 +51,17 @@ def recorded_blocks():
     for name in MAINNET_BLOCKS:
         blocks.append(decode_block(bytes.fromhex((fixtures / name).read_text().strip())))
     return blocks
+
+
+def surf_learned(data_dir: Path) -> None:
+    """What Surf learns from its API (tasks/venues discover) for the benchmark: made-up pool
+    and vault script hashes and a pool-auth policy, so Surf's watcher runs over the blocks
+    like the others (it matches nothing, as on most blocks)."""
+    path = data_dir / "surf" / "mainnet.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"network": "mainnet", "pool_scripts": ["2e" * 28],
+                                "vault_scripts": ["3e" * 28],
+                                "pool_auth_policies": ["4e" * 28]}))
 
 
 def levvy_config(directory: Path) -> Path:
@@ -104,7 +117,8 @@ def main() -> int:
         base = {"MONGO_URL": mongo.url, "CARDANO_NETWORK": "mainnet",
                 "VENUE_MODULES": "protocols.demo"}
         without = {**base, "VENUES": ""}
-        with_venues = {**base, "VENUES": "liqwid,surf,levvy",
+        surf_learned(Path(tmp) / "data")
+        with_venues = {**base, "VENUES": "liqwid,surf,levvy", "DATA_DIR": str(Path(tmp) / "data"),
                        "LEVVY_CONFIG_FILE": str(levvy_config(Path(tmp)))}
         try:
             rates: dict[str, list[float]] = {"without": [], "with": []}
