@@ -32,6 +32,7 @@ from pycardano import (Address, Network, PlutusV3Script, TransactionId,
 from chain.ledger import LedgerError, decode_transaction
 from core.units import ADA, Asset
 from protocols.model import Wallet
+from protocols.offline_chain import ProtocolParams
 from protocols.venues.surf import orders, rates
 from protocols.venues.surf.datums import (CollateralInfo, ODeposit, OracleDatum, OutRef,
                                           PoolDatum, PoolInfoDatum, VaultDatum, encode_value)
@@ -335,7 +336,7 @@ class SurfStub:
         for item in wallet.orders:
             if item["pool"] == pool.wire_id and OutRef.parse(item["out_ref"]) == wanted:
                 utxo = orders.ScriptUtxo(wanted, self.order_output(wallet, item))
-                params = orders.Params(plutus_v3_cost_model=DEMO_COST_MODEL)
+                params = ProtocolParams(plutus_v3_cost_model=DEMO_COST_MODEL)
                 return orders.build_cancel(
                     utxo, pool.market_id, self.wallet(address),
                     orders.ScriptSource(script=pool.order_script), mainnet=self.mainnet,

@@ -66,6 +66,7 @@ from core.units import ADA, Asset
 from protocols.base import StoredUtxo
 from protocols.errors import Unsupported, VenueError
 from protocols.model import Intent, Transfer, UnsignedTx, Wallet
+from protocols.offline_chain import MAINNET_CONWAY, ProtocolParams
 
 from .config import NetworkConfig
 from .datums import (
@@ -81,7 +82,6 @@ from .datums import (
     payment_datum,
     read_datum,
 )
-from .params import MAINNET_CONWAY, ProtocolParams
 from .redeemers import TokenAction, token_action_redeemer
 from .slots import SlotClock
 
