@@ -15,10 +15,11 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from core.decimals import NotFinite, finite_decimal
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -272,12 +273,11 @@ def cmd_markets(args: argparse.Namespace) -> int:
 
 def _decimal(text: str, what: str) -> Decimal:
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        return finite_decimal(text)
+    except NotFinite:
+        raise Refusal(f"{what} must be a finite number, got {text!r}") from None
+    except ValueError:
         raise Refusal(f"{what} must be a number, got {text!r}") from None
-    if not value.is_finite():
-        raise Refusal(f"{what} must be a finite number, got {text!r}")
-    return value
 
 
 def resolve_token(text: str, markets: Iterable["Market"]):  # type: ignore[no-untyped-def]

@@ -8,10 +8,11 @@ Pure.
 """
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Mapping
 
+from core.decimals import NotFinite, finite_decimal
 from core.units import Asset, ReceiptRate, Token, UnitError
 from protocols.model import CollateralOption, Fees, Market, MarketStatus, Provenance
 
@@ -170,12 +171,11 @@ def _int_of(doc: Mapping[str, Any], key: str) -> int:
 def _dec_of(doc: Mapping[str, Any], key: str) -> Decimal:
     text = _str(doc, key)
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        return finite_decimal(text)
+    except NotFinite:
+        raise MarketCodecError(f"stored market: {key!r} is not finite: {text!r}") from None
+    except ValueError:
         raise MarketCodecError(f"stored market: {key!r} is not a decimal: {text!r}") from None
-    if not value.is_finite():
-        raise MarketCodecError(f"stored market: {key!r} is not finite: {text!r}")
-    return value
 
 
 def _asset_of(doc: Mapping[str, Any]) -> Asset:

@@ -17,7 +17,9 @@ Nothing outside store/ knows about these encodings.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+
+from core.decimals import finite_decimal
 
 U64_MAX = 2**64 - 1
 U64_WIDTH = len(str(U64_MAX))  # 20
@@ -56,12 +58,9 @@ def decode_decimal(stored: str) -> Decimal:
     if not isinstance(stored, str):
         raise EncodingError(f"not a stored decimal: {stored!r}")
     try:
-        value = Decimal(stored)
-    except InvalidOperation:
+        return finite_decimal(stored)
+    except ValueError:
         raise EncodingError(f"not a stored decimal: {stored!r}") from None
-    if not value.is_finite():
-        raise EncodingError(f"not a stored decimal: {stored!r}")
-    return value
 
 
 def now_ms() -> int:

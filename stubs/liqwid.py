@@ -20,18 +20,16 @@ What it answers, and from what:
 - `submitTransaction`: checks the two CBORs and answers the tx id; submits nothing.
 
 `dhl run` starts it in paper mode as `python -m stubs liqwid --port N --fixtures DIR`
-(`make_handler`); `serve()` starts one in a thread, `python -m stubs.liqwid` alone.
+(`make_handler`); tests serve a `LiqwidStub` with `StubServer`.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
 import logging
 import math
 import re
-import signal
 import threading
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
@@ -41,7 +39,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import cbor2
 
 from stubs import liqwid_tx as txb
-from stubs.server import Reply, Request, StubServer
+from stubs.server import Reply, Request
 
 log = logging.getLogger(__name__)
 
@@ -371,35 +369,3 @@ def make_handler(fixtures_dir: Path) -> LiqwidStub:
         return LiqwidStub(Path(fixtures_dir))
     except (KeyError, TypeError, IndexError) as error:
         raise ValueError(f"a Liqwid recording is not shaped as recorded: {error!r}") from None
-
-
-def serve(port: int, fixtures_dir: Path, **options: Any) -> StubServer:
-    """Start the stub on 127.0.0.1:`port` (0: any free port) in a background thread; its
-    GraphQL endpoint is `server.url + "/graphql"`."""
-    return StubServer(LiqwidStub(fixtures_dir, **options), port=port).start()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stubs.liqwid",
-                                     description="Liqwid GraphQL stub over recorded captures")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--fixtures-dir", type=Path, default=None,
-                        help="default: FIXTURES_DIR from the settings")
-    args = parser.parse_args(argv)
-    fixtures = args.fixtures_dir
-    if fixtures is None:
-        from core.settings import load_settings
-
-        fixtures = load_settings().fixtures_dir
-    server = StubServer(LiqwidStub(fixtures), port=args.port)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.stop).start())
-    print(f"liqwid stub: {server.url}{GRAPHQL_PATH}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

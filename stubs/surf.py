@@ -11,8 +11,7 @@ builder (protocols/venues/surf/orders.py) from the demo wallet's UTxOs, which de
 pays what it says. `wallet/submit` takes `{address, tx}` unwrapped and refuses a second
 submission of the same tx as the node would (BadInputsUTxO).
 
-`make_handler(fixtures_dir)` is what `python -m stubs surf` (dhl run in paper mode) serves;
-`serve(port, fixtures_dir)` runs it in the foreground.
+`make_handler(fixtures_dir)` is what `python -m stubs surf` (dhl run in paper mode) serves.
 """
 from __future__ import annotations
 
@@ -32,10 +31,11 @@ from pycardano import (Address, Network, PlutusV3Script, TransactionId,
 from chain.ledger import LedgerError, decode_transaction
 from core.units import ADA, Asset
 from protocols.model import Wallet
+from protocols.offline_chain import ProtocolParams
 from protocols.venues.surf import orders, rates
 from protocols.venues.surf.datums import (CollateralInfo, ODeposit, OracleDatum, OutRef,
                                           PoolDatum, PoolInfoDatum, VaultDatum, encode_value)
-from stubs.server import Handler, Reply, Request, StubServer
+from stubs.server import Handler, Reply, Request
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "surf_demo.json"
 FLAT_BODY_ERROR = "Cannot read properties of undefined (reading 'poolId')"
@@ -335,7 +335,7 @@ class SurfStub:
         for item in wallet.orders:
             if item["pool"] == pool.wire_id and OutRef.parse(item["out_ref"]) == wanted:
                 utxo = orders.ScriptUtxo(wanted, self.order_output(wallet, item))
-                params = orders.Params(plutus_v3_cost_model=DEMO_COST_MODEL)
+                params = ProtocolParams(plutus_v3_cost_model=DEMO_COST_MODEL)
                 return orders.build_cancel(
                     utxo, pool.market_id, self.wallet(address),
                     orders.ScriptSource(script=pool.order_script), mainnet=self.mainnet,
@@ -419,13 +419,4 @@ def make_handler(fixtures_dir: Path, *, mainnet: bool | None = None) -> Handler:
     return load_demo(_mainnet_from_settings() if mainnet is None else mainnet)
 
 
-def serve(port: int, fixtures_dir: Path, *, mainnet: bool | None = None) -> None:
-    server = StubServer(make_handler(fixtures_dir, mainnet=mainnet), port=port)
-    print(f"stub surf listening on {server.url} (synthetic demo data)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-
-
-__all__ = ["SurfStub", "load_demo", "make_handler", "serve"]
+__all__ = ["SurfStub", "load_demo", "make_handler"]

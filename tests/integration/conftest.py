@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.settings import settings_from_mapping
 from protocols import demo
-from store.indexes import ensure_indexes
-from store.mongo import close_all, connect
+from tests.support.stores import indexed_database
 
 
 @pytest.fixture
@@ -18,11 +16,5 @@ def env(test_env):
 
 @pytest.fixture
 def stores(env, namespace):
-    settings = settings_from_mapping(env)
-    client = connect(settings.mongo_url)
-    db = client[namespace]
-    ensure_indexes(db)
-    yield settings, db
-    client.drop_database(db.name)
-    client.close()
-    close_all()
+    with indexed_database(env, namespace) as opened:
+        yield opened

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.settings import settings_from_mapping
 from indexer.apply import apply_pending
 from indexer.venue_state import current_records
 from indexer.watchers import active_watchers
 from store import watcher_cursors
-from store.indexes import ensure_indexes
-from store.mongo import close_all, connect
 from tests.support.crafted import CraftedTx, craft_block, output
 from tests.support.pipeline import expected_state, rollback_script, snapshot, write_log
 from tests.support.simulator import preprod_chain
+from tests.support.stores import indexed_database
 from tests.support.venue_chain import (ACTION_POLICY, ACTION_SCRIPT, liqwid_chain,
                                        script_address)
 
@@ -27,15 +25,10 @@ ADA_MARKET_PARAMS = "24f51a8308b4e47b9d1438ec1e91da4ee063c38c704b530cba4adc5b"
 @pytest.fixture
 def mainnet(test_env, namespace):
     """Liqwid lives on mainnet: its tokens are loaded for the network the settings name."""
-    settings = settings_from_mapping({**test_env, "CARDANO_NETWORK": "mainnet",
-                                      "VENUES": "liqwid", "VENUE_MODULES": "protocols.demo"})
-    client = connect(settings.mongo_url)
-    db = client[namespace]
-    ensure_indexes(db)
-    yield settings, db
-    client.drop_database(db.name)
-    client.close()
-    close_all()
+    env = {**test_env, "CARDANO_NETWORK": "mainnet", "VENUES": "liqwid",
+           "VENUE_MODULES": "protocols.demo"}
+    with indexed_database(env, namespace) as opened:
+        yield opened
 
 
 def test_liqwid_state_follows_the_chain_through_rollbacks(mainnet):

@@ -15,7 +15,6 @@ import pytest
 from chain.blockfile import read_blocks
 from chain.ledger import TxOut
 from chain.slots import slot_to_ms
-from core.settings import settings_from_mapping
 from core.units import ADA_TOKEN
 from indexer.apply import apply_pending
 from indexer.effects import CreatedUtxo
@@ -24,8 +23,6 @@ from indexer.venue_state import (StoreChainView, current_markets, current_record
 from protocols.demo import POLICY as DEMO_POLICY
 from store import own_txs, utxos, venue_markets
 from store.codec import now_ms
-from store.indexes import ensure_indexes
-from store.mongo import close_all, connect
 from stubs.server import Fault
 from tasks.venues import refresh_all
 from tests.support.fake_venue import (BAD_DATUM, FakeLend, FakeLendApi, FakeOff, client_for,
@@ -33,6 +30,7 @@ from tests.support.fake_venue import (BAD_DATUM, FakeLend, FakeLendApi, FakeOff,
 from tests.support.fixtures import cardano
 from tests.support.markets import SNEK, market, option
 from tests.support.pipeline import write_log
+from tests.support.stores import indexed_database
 
 pytestmark = pytest.mark.integration
 
@@ -55,14 +53,8 @@ def venue_env(test_env):
 
 @pytest.fixture
 def state(venue_env, namespace):
-    settings = settings_from_mapping(venue_env)
-    client = connect(settings.mongo_url)
-    db = client[namespace]
-    ensure_indexes(db)
-    yield settings, db
-    client.drop_database(db.name)
-    client.close()
-    close_all()
+    with indexed_database(venue_env, namespace) as opened:
+        yield opened
 
 
 def api_markets(as_of_ms: int):

@@ -26,6 +26,7 @@ from tests.venues.cases.levvy import (
     ANGELS,
     BORROWER,
     LENDER,
+    MARKET,
     NOW_MS,
     TEST_BUILDER,
     base_address,
@@ -36,16 +37,13 @@ from tests.venues.cases.levvy import (
     config_text,
     wallet,
     wallet_pair,
+    with_chain,
 )
-
-MARKET = str(ANGELS)
 
 
 @pytest.fixture
 def source() -> LevvySource:
-    s = make_source()
-    s.use_chain(chain_for(s)[0])
-    return s
+    return with_chain(make_source())
 
 
 @pytest.fixture
@@ -245,7 +243,7 @@ def test_what_the_configuration_lacks_is_unsupported(refs: dict[str, str]) -> No
     document = json.loads(config_text(builder=False))
     read_only = LevvySource(make_source().network, parse_config(json.dumps(document), "preview"),
                             now_ms=lambda: NOW_MS)
-    read_only.use_chain(chain_for(read_only)[0])
+    with_chain(read_only)
     with pytest.raises(Unsupported, match="builder"):
         read_only.build_cancel(refs["offer"], wallet(LENDER))
     # Lending runs no script: it needs no builder section.
@@ -254,7 +252,7 @@ def test_what_the_configuration_lacks_is_unsupported(refs: dict[str, str]) -> No
     document["preview"]["builder"] = TEST_BUILDER
     no_main = LevvySource(read_only.network, parse_config(json.dumps(document), "preview"),
                           now_ms=lambda: NOW_MS)
-    no_main.use_chain(chain_for(no_main)[0])
+    with_chain(no_main)
     with pytest.raises(Unsupported, match="main_address"):
         no_main.build_borrow(MARKET, 200_000_000, ANGELS, 20_000_000,
                              wallet(BORROWER, tokens=25_000_000))

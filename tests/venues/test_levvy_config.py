@@ -105,6 +105,7 @@ def test_the_builder_section() -> None:
      "preview.builder.reference_script_size"),
     (preview(builder=dict(BUILDER, execution_units={"mem": 1})),
      "preview.builder.execution_units"),
+    (preview(builder=dict(BUILDER, cost_models=[1])), "preview.builder.cost_models"),  # a typo
     (json.dumps({"mainnet": {"validator_script_hashes": [MAINNET_HASH], "loan_asset": "lovelace",
                              "fees": {"token_borrower_percent": 1, "token_lender_percent": 1},
                              "main_address": "addr_test1vqt848n4vphu7ud4vg6nlzxklg3us6l2gqek5g"

@@ -26,6 +26,7 @@ from tests.venues.cases.levvy import (
     ANGELS,
     BORROWER,
     LENDER,
+    MARKET,
     NOW_MS,
     MemoryChain,
     chain_for,
@@ -34,16 +35,13 @@ from tests.venues.cases.levvy import (
     offer_records,
     record_of,
     wallet,
+    with_chain,
 )
-
-MARKET = str(ANGELS)
 
 
 @pytest.fixture
 def source() -> LevvySource:
-    s = make_source()
-    s.use_chain(chain_for(s)[0])
-    return s
+    return with_chain(make_source())
 
 
 def chain_and_refs(source: LevvySource) -> tuple[MemoryChain, dict[str, str]]:

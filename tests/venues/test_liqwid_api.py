@@ -391,20 +391,16 @@ def test_the_stubs_loan_token_is_one_the_token_data_knows() -> None:
     assert bytes.fromhex(case.LOAN_TOKEN) in loans
 
 
-def test_serve_starts_the_stub_on_loopback(root: Path) -> None:
-    from stubs.liqwid import serve
+def test_make_handler_is_what_python_m_stubs_serves(root: Path, tmp_path: Path) -> None:
+    from stubs.liqwid import make_handler
 
-    server = serve(0, root)
+    handler = make_handler(root)
+    assert isinstance(handler, LiqwidStub)
+    server = StubServer(handler, port=0).start()
     try:
         assert server.url.startswith("http://127.0.0.1:")
         assert len(api_for(server).markets().rows) == 26
     finally:
         server.stop()
-
-
-def test_make_handler_is_what_python_m_stubs_serves(root: Path, tmp_path: Path) -> None:
-    from stubs.liqwid import make_handler
-
-    assert isinstance(make_handler(root), LiqwidStub)
     with pytest.raises(OSError):
         make_handler(tmp_path)

@@ -13,6 +13,7 @@ from pycardano import Transaction
 from chain.ledger import decode_transaction
 from core.units import ADA
 from protocols.errors import Unsupported, VenueRefused
+from protocols.offline_chain import ProtocolParams
 from protocols.venues.surf import orders, rates
 from protocols.venues.surf.datums import ODeposit, ORepay, read_order
 from stubs.server import Fault, StubServer
@@ -183,7 +184,7 @@ def test_cancel_and_add_collateral_spend_the_script_with_the_right_redeemer() ->
     from protocols.venues.surf.source import _stored_output
 
     utxo = orders.ScriptUtxo(orders.OutRef.parse(order_ref), _stored_output(stored))
-    params = orders.Params(plutus_v3_cost_model=tuple(range(10)))
+    params = ProtocolParams(plutus_v3_cost_model=tuple(range(10)))
     built = orders.build_cancel(utxo, "m", WALLET, orders.ScriptSource(script=POOL_A.order_script),
                                 mainnet=True, params=params, slot=100)
     tx = decode_transaction(built.cbor)
@@ -196,5 +197,5 @@ def test_cancel_and_add_collateral_spend_the_script_with_the_right_redeemer() ->
     assert data == cbor2.CBORTag(122, [index])  # Cancel {order_in_idx}
     with pytest.raises(ValueError, match="cost model"):
         orders.build_cancel(utxo, "m", WALLET, orders.ScriptSource(script=b"x"), mainnet=True,
-                            params=orders.Params(), slot=100)
+                            params=ProtocolParams(), slot=100)
     assert isinstance(read_order(stored.inline_datum or b""), ODeposit)

@@ -33,7 +33,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, TypeVar
 
 import cbor2
 from pycardano import (
@@ -66,6 +66,7 @@ from core.units import ADA, Asset
 from protocols.base import StoredUtxo
 from protocols.errors import Unsupported, VenueError
 from protocols.model import Intent, Transfer, UnsignedTx, Wallet
+from protocols.offline_chain import MAINNET_CONWAY, ProtocolParams
 
 from .config import NetworkConfig
 from .datums import (
@@ -81,7 +82,6 @@ from .datums import (
     payment_datum,
     read_datum,
 )
-from .params import MAINNET_CONWAY, ProtocolParams
 from .redeemers import TokenAction, token_action_redeemer
 from .slots import SlotClock
 
@@ -431,13 +431,19 @@ def _owned_by(wallet: Wallet, owner: DatumAddress, role: str, ref: str) -> bytes
     return bytes(pkh)
 
 
-def _require_v2(datum: LevvyDatum, kind: type, ref: str) -> None:
+_D = TypeVar("_D", Offer, Loan, Repayment)
+
+
+def _v2_datum(utxo: ScriptUtxo, kind: type[_D]) -> _D:
+    """The UTxO's datum, which must be a v2 `kind` (the only ones built here)."""
+    datum = utxo.read()
     if not isinstance(datum, kind):
-        raise BuildRefused(VENUE, f"{ref} holds a {type(datum).__name__.lower()} datum, not "
-                                  f"the {kind.__name__.lower()} this needs")
+        raise BuildRefused(VENUE, f"{utxo.ref} holds a {type(datum).__name__.lower()} datum, "
+                                  f"not the {kind.__name__.lower()} this needs")
     if datum.version != "v2":
-        raise Unsupported(VENUE, f"{ref}: only v2 token datums are built here "
+        raise Unsupported(VENUE, f"{utxo.ref}: only v2 token datums are built here "
                                  f"(this one is {datum.version})")
+    return datum
 
 
 def _holds(utxo: ScriptUtxo, asset: Asset, amount: int, what: str) -> None:
@@ -515,9 +521,7 @@ def build_offer(ctx: BuildContext, wallet: Wallet, collateral: Asset, token_amou
 
 def build_cancel(ctx: BuildContext, wallet: Wallet, offer_utxo: ScriptUtxo) -> UnsignedTx:
     """The lender takes back an offer nobody has taken."""
-    offer = offer_utxo.read()
-    _require_v2(offer, Offer, offer_utxo.ref)
-    assert isinstance(offer, Offer)
+    offer = _v2_datum(offer_utxo, Offer)
     signer = _owned_by(wallet, offer.lender, "lender", offer_utxo.ref)
     plan = _Plan(outputs=[], script_inputs=[(offer_utxo, token_action_redeemer("cancel"))],
                  required_signers=[signer], ttl=ctx.now_slot + ctx.ttl_s)
@@ -530,9 +534,7 @@ def build_cancel(ctx: BuildContext, wallet: Wallet, offer_utxo: ScriptUtxo) -> U
 
 def build_borrow(ctx: BuildContext, wallet: Wallet, offer_utxo: ScriptUtxo) -> UnsignedTx:
     """Take an offer: lock its collateral, pay the borrower's fee, receive the loan."""
-    offer = offer_utxo.read()
-    _require_v2(offer, Offer, offer_utxo.ref)
-    assert isinstance(offer, Offer)
+    offer = _v2_datum(offer_utxo, Offer)
     if offer.levvy_type != "tokens":
         raise Unsupported(VENUE, "NFT offers are not built here")
     # Nothing checks an offer when it is made: its UTxO must hold what its datum lends.
@@ -579,9 +581,7 @@ def build_borrow(ctx: BuildContext, wallet: Wallet, offer_utxo: ScriptUtxo) -> U
 
 def build_repay(ctx: BuildContext, wallet: Wallet, loan_utxo: ScriptUtxo) -> UnsignedTx:
     """Repay a loan in full (Levvy has no partial repayment) and take the collateral."""
-    loan = loan_utxo.read()
-    _require_v2(loan, Loan, loan_utxo.ref)
-    assert isinstance(loan, Loan)
+    loan = _v2_datum(loan_utxo, Loan)
     signer = _owned_by(wallet, loan.borrower, "borrower", loan_utxo.ref)
     # Anyone can lock any datum at a script: repay only a loan that holds its collateral.
     _holds(loan_utxo, loan.collateral, loan.token_amount, "its collateral")
@@ -629,9 +629,7 @@ def _lender_takes(ctx: BuildContext, wallet: Wallet, utxo: ScriptUtxo, action: T
 
 def build_foreclose(ctx: BuildContext, wallet: Wallet, loan_utxo: ScriptUtxo) -> UnsignedTx:
     """After the loan's end, the lender takes the collateral."""
-    loan = loan_utxo.read()
-    _require_v2(loan, Loan, loan_utxo.ref)
-    assert isinstance(loan, Loan)
+    loan = _v2_datum(loan_utxo, Loan)
     start = ctx.clock.first_slot_after(loan.loan_end_ms)
     if ctx.clock.time_ms(start) > ctx.now_ms:
         raise BuildRefused(VENUE, f"{loan_utxo.ref}: the loan ends at {loan.loan_end_ms} ms; "
@@ -643,8 +641,6 @@ def build_foreclose(ctx: BuildContext, wallet: Wallet, loan_utxo: ScriptUtxo) ->
 
 def build_claim(ctx: BuildContext, wallet: Wallet, repayment_utxo: ScriptUtxo) -> UnsignedTx:
     """The lender collects a repaid loan's ADA."""
-    repayment = repayment_utxo.read()
-    _require_v2(repayment, Repayment, repayment_utxo.ref)
-    assert isinstance(repayment, Repayment)
+    repayment = _v2_datum(repayment_utxo, Repayment)
     return _lender_takes(ctx, wallet, repayment_utxo, "claim", repayment.lender,
                          repayment.interest_amount, "", None, [])

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from core.errors import ConfigError
 
@@ -126,13 +126,17 @@ def _error(field: str, expected: str, got: Any) -> ConfigError:
 _MISSING = object()
 
 
+def _only(raw: dict[str, Any], field: str, known: Sequence[str]) -> None:
+    """Refuse a key that is not one of `known` (named in that order)."""
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise _error(f"{field}.{unknown[0]}", f"one of {', '.join(known)}", unknown[0])
+
+
 def _section(network: str, raw: Any) -> NetworkConfig:
     if not isinstance(raw, dict):
         raise _error(network, "an object", raw)
-    unknown = sorted(set(raw) - _KNOWN)
-    if unknown:
-        raise _error(f"{network}.{unknown[0]}", f"one of {', '.join(sorted(_KNOWN))}",
-                     unknown[0])
+    _only(raw, network, sorted(_KNOWN))
     mainnet = network == "mainnet"
     hashes = raw.get("validator_script_hashes", _MISSING)
     if not isinstance(hashes, list) or not hashes:
@@ -232,12 +236,7 @@ def _fees(raw: Any, field: str) -> Fees:
     for key in ("token_borrower_percent", "token_lender_percent"):
         if key not in raw:
             raise _error(f"{field}.{key}", "a percentage", _MISSING)
-    unknown = sorted(set(raw) - {"token_borrower_percent", "token_lender_percent",
-                                 "nft_percent"})
-    if unknown:
-        raise _error(f"{field}.{unknown[0]}",
-                     "one of token_borrower_percent, token_lender_percent, nft_percent",
-                     unknown[0])
+    _only(raw, field, ("token_borrower_percent", "token_lender_percent", "nft_percent"))
     nft = raw.get("nft_percent")
     return Fees(_percent(raw["token_borrower_percent"], f"{field}.token_borrower_percent"),
                 _percent(raw["token_lender_percent"], f"{field}.token_lender_percent"),
@@ -247,10 +246,7 @@ def _fees(raw: Any, field: str) -> Fees:
 def _builder(raw: Any, field: str) -> BuilderConfig:
     if not isinstance(raw, dict):
         raise _error(field, "an object", raw)
-    unknown = sorted(set(raw) - _KNOWN_BUILDER)
-    if unknown:
-        raise _error(f"{field}.{unknown[0]}", f"one of {', '.join(sorted(_KNOWN_BUILDER))}",
-                     unknown[0])
+    _only(raw, field, sorted(_KNOWN_BUILDER))
     ref = raw.get("validator_reference", _MISSING)
     if not isinstance(ref, str) or not re.match(r"^[0-9a-f]{64}#\d+$", ref.lower()):
         raise _error(f"{field}.validator_reference", "an output reference (64 hex digits "

@@ -24,6 +24,7 @@ from core.units import Asset
 from protocols.base import ChainView, LeverageSource, StoredUtxo, Watch
 from protocols.errors import DatumLayoutError, Unsupported, VenueRefused
 from protocols.model import LoanFate, Market, UnsignedTx, VenueEvent, VenueRecord, Wallet
+from protocols.offline_chain import MAINNET_CONWAY, ProtocolParams
 
 from . import builders
 from .builders import BuildContext, ScriptUtxo
@@ -41,7 +42,6 @@ from .datums import (
     v1_payment_tag,
 )
 from .markets import CollateralPrice, markets_from_records, open_offer
-from .params import MAINNET_CONWAY, ProtocolParams
 from .slots import CLOCKS
 
 if TYPE_CHECKING:

@@ -1,6 +1,7 @@
 """Surf order transactions built by the project (pycardano), and the check of a
 transaction Surf's API built against ours. Pure: no network; the wallet's UTxOs come in
-the `Wallet` (CIP-30 CBOR pairs) and the protocol parameters are fixed below.
+the `Wallet` (CIP-30 CBOR pairs) and the protocol parameters are fixed
+(protocols/offline_chain.py).
 
 What an order UTxO must hold is the pool validator's rule (validators/pool.ak @ 110523b1),
 with `envelope` = PoolInfoDatum.envelope_amount and `fee` = the order's batcher fee:
@@ -18,7 +19,7 @@ the released collateral). A repay order holds the debt as of `o_time`, set a lit
 interest term moves in whole basis points, so the margin is at most one step.
 
 Order transactions spend only wallet UTxOs and run no script: their fee is pycardano's
-size-based fee with the parameters below. Cancel and add-collateral spend a script UTxO:
+size-based fee with those parameters. Cancel and add-collateral spend a script UTxO:
 they need the script (or a reference-script UTxO), the PlutusV3 cost model of the network
 and fixed execution units (`SCRIPT_EX_UNITS`, an estimate: the offline builder cannot
 evaluate the script). None of those is known for mainnet here (docs/venues.md, Surf), so the
@@ -27,21 +28,20 @@ source offers those builders only where they are configured.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any
 
 import cbor2
 from pycardano import (Address, Asset as PyAsset, AssetName, ChainContext, ExecutionUnits,
-                       GenesisParameters, MultiAsset, Network, PlutusV3Script,
-                       ProtocolParameters, RawPlutusData, Redeemer, ScriptHash, Transaction,
-                       TransactionBuilder, TransactionOutput, TransactionWitnessSet, UTxO,
-                       Value, VerificationKeyHash)
+                       MultiAsset, Network, PlutusV3Script, RawPlutusData, Redeemer,
+                       ScriptHash, Transaction, TransactionBuilder, TransactionOutput,
+                       TransactionWitnessSet, UTxO, Value, VerificationKeyHash)
 from pycardano.utils import min_lovelace_post_alonzo
 
 from chain.ledger import Tx, TxOut, decode_transaction
 from core.units import ADA, Asset
 from protocols.errors import DatumLayoutError
 from protocols.model import Intent, Transfer, UnsignedTx, Wallet
+from protocols.offline_chain import MAINNET_CONWAY, OfflineContext, ProtocolParams
 from protocols.venues.surf import rates
 from protocols.venues.surf.datums import (OBorrow, ODeposit, OrderDatum, ORepay, OutRef,
                                           OWithdraw, PoolInfoDatum, VaultDatum, encode,
@@ -52,85 +52,6 @@ VENUE = "surf"
 REPAY_HORIZON_MS = 30 * 60 * 1000
 SCRIPT_EX_UNITS = ExecutionUnits(mem=3_000_000, steps=1_500_000_000)
 FEE_PARTY = "fee:batcher"
-
-
-@dataclass(frozen=True)
-class Params:
-    """Protocol parameters the builders need: Cardano mainnet's (Conway, 2025), the same on
-    preprod and preview. A raise on the network makes the node refuse the tx (FeeTooSmall,
-    BabbageOutputTooSmallUTxO); rebuild with the new values."""
-
-    min_fee_a: int = 44
-    min_fee_b: int = 155_381
-    coins_per_utxo_byte: int = 4_310
-    max_tx_size: int = 16_384
-    max_val_size: int = 5_000
-    collateral_percent: int = 150
-    max_collateral_inputs: int = 3
-    price_mem: Fraction = Fraction(577, 10_000)
-    price_step: Fraction = Fraction(721, 10_000_000)
-    max_tx_ex_mem: int = 14_000_000
-    max_tx_ex_steps: int = 10_000_000_000
-    ref_script_fee_per_byte: int = 15
-    #: The network's PlutusV3 cost model (needed only to spend a script: cancel, add
-    #: collateral); None here: not known offline.
-    plutus_v3_cost_model: tuple[int, ...] | None = None
-
-
-class OfflineContext(ChainContext):
-    """pycardano's ChainContext with no network: fixed parameters, the wallet's UTxOs."""
-
-    def __init__(self, params: Params, mainnet: bool, utxos: Sequence[UTxO] = (),
-                 slot: int = 0) -> None:
-        self._params = params
-        self._network = Network.MAINNET if mainnet else Network.TESTNET
-        self._utxo_list = list(utxos)
-        self._slot = slot
-
-    @property
-    def protocol_param(self) -> ProtocolParameters:
-        p = self._params
-        cost_models = {} if p.plutus_v3_cost_model is None else {
-            "PlutusV3": {i: v for i, v in enumerate(p.plutus_v3_cost_model)}}
-        return ProtocolParameters(
-            min_fee_constant=p.min_fee_b, min_fee_coefficient=p.min_fee_a,
-            max_block_size=90_112, max_tx_size=p.max_tx_size, max_block_header_size=1_100,
-            key_deposit=2_000_000, pool_deposit=500_000_000, pool_influence=Fraction(3, 10),
-            monetary_expansion=Fraction(3, 1000), treasury_expansion=Fraction(1, 5),
-            decentralization_param=Fraction(0), extra_entropy="", protocol_major_version=10,
-            protocol_minor_version=0, min_utxo=0, min_pool_cost=170_000_000,
-            price_mem=p.price_mem, price_step=p.price_step, max_tx_ex_mem=p.max_tx_ex_mem,
-            max_tx_ex_steps=p.max_tx_ex_steps, max_block_ex_mem=62_000_000,
-            max_block_ex_steps=20_000_000_000, max_val_size=p.max_val_size,
-            collateral_percent=p.collateral_percent,
-            max_collateral_inputs=p.max_collateral_inputs, coins_per_utxo_word=0,
-            coins_per_utxo_byte=p.coins_per_utxo_byte, cost_models=cost_models,
-            maximum_reference_scripts_size={"bytes": 200_000},
-            min_fee_reference_scripts={"base": p.ref_script_fee_per_byte, "range": 25_600,
-                                       "multiplier": 1.2})
-
-    @property
-    def genesis_param(self) -> GenesisParameters:
-        return GenesisParameters(
-            active_slots_coefficient=Fraction(1, 20), update_quorum=5,
-            max_lovelace_supply=45_000_000_000_000_000, network_magic=764_824_073,
-            epoch_length=432_000, system_start=1_506_203_091, slots_per_kes_period=129_600,
-            slot_length=1, max_kes_evolutions=62, security_param=2_160)
-
-    @property
-    def network(self) -> Network:
-        return self._network
-
-    @property
-    def epoch(self) -> int:
-        return 0
-
-    @property
-    def last_block_slot(self) -> int:
-        return self._slot
-
-    def _utxos(self, address: str) -> list[UTxO]:
-        return [u for u in self._utxo_list if str(u.output.address) == address]
 
 
 # --- what an order is ------------------------------------------------------------------------
@@ -309,10 +230,10 @@ def order_intent(plan: OrderPlan, market: str, wallet: Wallet,
 
 
 def build_order(plan: OrderPlan, market: str, wallet: Wallet, *, mainnet: bool,
-                params: Params | None = None, notes: tuple[str, ...] = ()) -> UnsignedTx:
+                params: ProtocolParams | None = None, notes: tuple[str, ...] = ()) -> UnsignedTx:
     """The transaction that pays `plan`'s order UTxO from the wallet, change to the wallet."""
     utxos = wallet_utxos(wallet)
-    context = OfflineContext(params or Params(), mainnet, utxos)
+    context = OfflineContext(params or MAINNET_CONWAY, mainnet, utxos)
     out, plan = order_output(plan, context)
     builder = TransactionBuilder(context)
     for address in {str(u.output.address) for u in utxos}:
@@ -364,8 +285,8 @@ class ScriptUtxo:
 
 
 def _script_tx(wallet: Wallet, spend: ScriptUtxo, redeemer_for: Any, script: ScriptSource,
-               signer: bytes, outputs: list[TransactionOutput], params: Params, mainnet: bool,
-               slot: int, needs: dict[Asset, int] | None = None) -> bytes:
+               signer: bytes, outputs: list[TransactionOutput], params: ProtocolParams,
+               mainnet: bool, slot: int, needs: dict[Asset, int] | None = None) -> bytes:
     """A tx spending `spend` with its redeemer, paid from the wallet. The wallet's inputs
     are picked here (not by pycardano) because the redeemer names the script input's
     position among the sorted inputs: the largest pure-ADA UTxOs (fee and collateral) and,
@@ -421,7 +342,7 @@ def _script_tx(wallet: Wallet, spend: ScriptUtxo, redeemer_for: Any, script: Scr
 
 
 def build_cancel(order: ScriptUtxo, market: str, wallet: Wallet, script: ScriptSource, *,
-                 mainnet: bool, params: Params, slot: int) -> UnsignedTx:
+                 mainnet: bool, params: ProtocolParams, slot: int) -> UnsignedTx:
     """Cancel a pending order: the order script's `Cancel {order_in_idx}`, signed by the
     order's owner; what the order held comes back to the wallet."""
     out = order.read()
@@ -443,7 +364,7 @@ def build_cancel(order: ScriptUtxo, market: str, wallet: Wallet, script: ScriptS
 
 
 def build_add_collateral(vault: ScriptUtxo, market: str, amount: int, wallet: Wallet,
-                         script: ScriptSource, *, mainnet: bool, params: Params,
+                         script: ScriptSource, *, mainnet: bool, params: ProtocolParams,
                          slot: int) -> UnsignedTx:
     """VAddCollateral: the vault is spent and recreated at its address with `amount` more
     of its collateral and the datum's collateral_amount raised by as much."""

@@ -27,6 +27,7 @@ from protocols.base import ChainView, LeverageSource
 from protocols.errors import MalformedResponse, Unsupported, VenueRefused
 from protocols.model import (LoanFate, Market, Transfer, UnsignedTx, VenueEvent, VenueRecord,
                              Wallet)
+from protocols.offline_chain import MAINNET_CONWAY, ProtocolParams
 from protocols.venues.surf import chain, orders
 from protocols.venues.surf.api import Position, SurfApi, Submitted
 from protocols.venues.surf.datums import (OBorrow, ODeposit, OrderDatum, ORepay, OutRef,
@@ -52,7 +53,7 @@ class ScriptConfig:
 
     order_script: orders.ScriptSource | None = None
     vault_script: orders.ScriptSource | None = None
-    params: orders.Params = orders.Params()
+    params: ProtocolParams = MAINNET_CONWAY
     slot: Callable[[], int] | None = None  # the current slot (validity interval)
 
 

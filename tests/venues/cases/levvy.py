@@ -41,6 +41,7 @@ NOW_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DAY_MS = 86_400_000
 #: The collateral: the mainnet ANGELS token of the mainnet-addressed offer fixture.
 ANGELS = Asset("285b65ae63d4fad36321384ec61edfd5187b8194fff89b5abe9876da", "414e47454c53")
+MARKET = str(ANGELS)  # Levvy's markets are named by their collateral
 #: TEST price and decimals (not facts): 15 lovelace per unit.
 PRICES = {ANGELS: CollateralPrice(Token(ANGELS, 0, "ANGELS"), Fraction(15))}
 TEST_BUILDER = {
@@ -190,6 +191,13 @@ def chain_for(source: LevvySource) -> tuple[MemoryChain, dict[str, str]]:
     return MemoryChain(utxos), refs
 
 
+def with_chain(source: LevvySource) -> LevvySource:
+    """`source` reading the in-memory chain of `chain_for` (the refs: `chain_for(source)[1]`,
+    the same every time)."""
+    source.use_chain(chain_for(source)[0])
+    return source
+
+
 def wallet_pair(label: str, index: int, address: str, lovelace: int,
                 assets: dict[Asset, int] | None = None) -> str:
     raw_address = bytes(Address.from_primitive(address).to_primitive())
@@ -245,7 +253,7 @@ def make_case(stack: ExitStack) -> VenueCase:
     def levvy(s: object) -> LevvySource:
         return cast(LevvySource, s)
 
-    market = str(ANGELS)
+    market = MARKET
     builds = [
         BuildCase("lend", lambda s: levvy(s).build_lend(
             market, 150_000_000, lender, token_amount=15_000_000, interest_amount=9_000_000),

@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from core.settings import NETWORK_MAGICS, Network
 from core.units import ADA, Asset
 from protocols.base import StoredUtxo
+from protocols.offline_chain import ProtocolParams
 from protocols.venues.surf import orders
 from protocols.venues.surf.api import SurfApi
 from protocols.venues.surf.datums import (OLiquidate, ORepay, OutRef, PoolDatum, VaultDatum,
@@ -65,7 +66,7 @@ def demo_chain(stub: SurfStub) -> MemoryView:
 def demo_source(stub: SurfStub, url: str, view: MemoryView | None = None) -> SurfSource:
     pool = next(iter(stub.pools.values()))
     scripts = ScriptConfig(vault_script=orders.ScriptSource(script=pool.vault_script),
-                           params=orders.Params(plutus_v3_cost_model=DEMO_COST_MODEL),
+                           params=ProtocolParams(plutus_v3_cost_model=DEMO_COST_MODEL),
                            slot=lambda: 100_000_000)
     source = SurfSource(MAINNET, load_book("mainnet"), SurfApi(url, timeout_s=5.0),
                         scripts=scripts)

@@ -1,0 +1,21 @@
+"""A finite Decimal read from its text: prices, rates and ratios come as text from the
+command line and from stored documents, and an infinity or NaN is never one of them."""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+
+class NotFinite(ValueError):
+    """The text is a number, but an infinity or NaN."""
+
+
+def finite_decimal(text: str) -> Decimal:
+    """The Decimal `text` spells, exactly. ValueError if it spells no number; NotFinite (a
+    ValueError too) if it spells an infinity or NaN."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a number: {text!r}") from None
+    if not value.is_finite():
+        raise NotFinite(f"not a finite number: {text!r}")
+    return value
