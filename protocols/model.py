@@ -3,8 +3,11 @@ transactions with what they are meant to do, and the fate of a loan. Pure data.
 
 Conventions (one for all venues):
 - amounts are integers in base units (lovelace, token units, receipt-token units);
-- rates are yearly `Decimal` fractions: `borrow_apr` is the simple yearly rate a borrower
-  pays now (0.05 = 5 %), `supply_apy` the compounded yearly yield of a supplier;
+- rates are yearly `Decimal` fractions (0.05 = 5 %), effective: what one unit borrowed
+  (or supplied) for a year costs (or earns), compounding included. `borrow_apr` is Liqwid's
+  `(1 + r)^15768 − 1` (interest compounds every 2,000 s), Surf's vault rate (simple
+  accrual: the same figure), Levvy's fixed interest over its term, annualised;
+  `supply_apy` likewise for a supplier;
 - ratios (LTV, thresholds, penalties, utilisation, fees) are `Decimal` fractions of 1;
 - times are Unix milliseconds.
 """
