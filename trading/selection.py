@@ -13,7 +13,10 @@ A market is eligible when its collateral's max LTV allows (L−1)/L, its availab
 liquidity covers the debt, the debt reaches its minimum size, its status is usable and
 its figures are not stale. Effective cost, in lovelace over the holding time:
 debt × borrow_apr × days/365 + origination × debt + batcher fee × batcher txs +
-swap cost × debt × swap legs. Every market comes back, ranked, with its reasons.
+swap cost × debt × swap legs. The interest is pro rata of the effective yearly rate: exact
+for simple accrual (Surf), and at most a little above the compounded cost for a holding
+shorter than a year (Liqwid), so a compounding venue is never favoured by the approximation.
+Every market comes back, ranked, with its reasons.
 """
 from __future__ import annotations
 
