@@ -36,6 +36,8 @@ INDEXES: dict[str, tuple[IndexSpec, ...]] = {
     "poison_blocks": (IndexSpec((("hash", 1),)),),
     # Venue market snapshots: a venue's generation is read and replaced whole.
     "venue_markets": (IndexSpec((("venue", 1), ("generation", 1))),),
+    # Positions: the guards and the command line list them by state.
+    "positions": (IndexSpec((("state", 1),)),),
 }
 
 

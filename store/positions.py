@@ -1,0 +1,122 @@
+"""Positions, one document each, moved only by compare-and-set.
+
+The document is a plain dict (trading/position_codec.py writes it; store/ does not know
+what a position is) with three fields this module owns:
+
+- `version`: the number of events applied; every write is guarded by it;
+- `history`: the events, a sub-document keyed by the zero-padded seq (no `$push` of
+  sub-documents on nx-27017), appended by the same update that moves the position;
+- `done`: idempotency key -> the seq that recorded it (keys are "position:step:attempt:
+  phase", so the first worker to record a step's phase takes it, and a second — or the
+  same event applied again after a crash — gets `AlreadyTaken`, changing nothing).
+
+`apply` reads the document, refuses a key already in `done`, lets the caller's `decide`
+compute the update from the document (raising if the transition is illegal), and writes
+it with `find_one_and_update` filtered on `_id` and `version`. The version guard makes
+the read-check-write one compare-and-set: if anything was applied since the read — in
+particular the same key by another worker — the filter matches nothing and `apply` reads
+again, and then finds the key taken. (A filter on the key's absence would need `$exists`,
+which nx-27017 gets wrong; the version carries the same guarantee.)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from pymongo import ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from core.errors import AppError
+
+COLLECTION = "positions"
+SEQ_WIDTH = 8
+ATTEMPTS = 50
+_OWNED = ("version", "history", "done", "_id")
+_KEY = re.compile(r"^[A-Za-z0-9_:-]+$")
+
+Decide = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
+
+
+class PositionStoreError(AppError):
+    """A position that cannot be stored or moved as asked."""
+
+
+class PositionNotFound(PositionStoreError):
+    pass
+
+
+class PositionExists(PositionStoreError):
+    pass
+
+
+class Contended(PositionStoreError):
+    """Other writers kept moving the position; nothing was written (safe to retry)."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    doc: dict[str, Any]  # the position after the update
+    seq: int
+
+
+@dataclass(frozen=True)
+class AlreadyTaken:
+    """The key was recorded before (by another worker, or by an earlier try of ours)."""
+
+    key: str
+    seq: int
+    doc: dict[str, Any]
+
+
+def insert(db: Database, doc: Mapping[str, Any]) -> None:
+    """Store a new position (its `_id`, `version`, `history` and `done` included)."""
+    for name in _OWNED:
+        if name not in doc:
+            raise PositionStoreError(f"a position document needs {name!r}")
+    try:
+        db[COLLECTION].insert_one(dict(doc))
+    except DuplicateKeyError:
+        raise PositionExists(f"position {doc['_id']} exists") from None
+
+
+def read(db: Database, position_id: str) -> dict[str, Any] | None:
+    found = db[COLLECTION].find_one({"_id": position_id})
+    return None if found is None else dict(found)
+
+
+def find_by_state(db: Database, states: list[str]) -> list[dict[str, Any]]:
+    return [dict(d) for d in db[COLLECTION].find({"state": {"$in": states}}).sort("_id", 1)]
+
+
+def seq_field(seq: int) -> str:
+    return str(seq).zfill(SEQ_WIDTH)
+
+
+def apply(db: Database, position_id: str, key: str, decide: Decide) -> Applied | AlreadyTaken:
+    """Apply one event under idempotency key `key`, once across every worker."""
+    if not _KEY.match(key):
+        raise PositionStoreError(f"an idempotency key is [A-Za-z0-9_:-], got {key!r}")
+    for _ in range(ATTEMPTS):
+        doc = read(db, position_id)
+        if doc is None:
+            raise PositionNotFound(f"no position {position_id}")
+        if key in doc["done"]:
+            return AlreadyTaken(key, int(doc["done"][key]), doc)
+        fields, entry = decide(doc)  # raises when the transition is illegal
+        for name in fields:
+            if name.split(".", 1)[0] in _OWNED:
+                raise PositionStoreError(f"a transition may not set {name!r}")
+        seq = int(doc["version"]) + 1
+        if entry.get("seq") != seq:
+            raise PositionStoreError(f"the entry says seq {entry.get('seq')}, expected {seq}")
+        moved = db[COLLECTION].find_one_and_update(
+            {"_id": position_id, "version": seq - 1},
+            {"$set": {**fields, "version": seq, f"history.{seq_field(seq)}": entry,
+                      f"done.{key}": seq}},
+            return_document=ReturnDocument.AFTER)
+        if moved is not None:
+            return Applied(dict(moved), seq)
+        # Someone applied an event since our read: read again (maybe our key, now taken).
+    raise Contended(f"position {position_id} kept moving; {key} not applied")
