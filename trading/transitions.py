@@ -4,6 +4,7 @@
 moves the position (the leg of a borrow confirmed: BORROWED); `LEG` events record a leg's
 other moves (planned, built, submitted, failed, cancelled) without moving the position,
 so a step in flight is on record before anything is sent and resumable after a crash.
+A step's attempt has one leg. REFUSE and CANCEL are refused once a leg was sent.
 A failed leg is retried as a new leg (next attempt); FAIL is for a position whose
 retries ran out, which then closes (unwinds) what it holds. REFUSE is pre-trade refusal,
 before anything was sent (not enough liquidity, leverage above the venue's LTV): a state
@@ -189,10 +190,19 @@ def transition(position: Position, event: Event) -> tuple[Position, HistoryEntry
     if event.kind in NEEDS_REASON and not event.reason:
         raise illegal("it must say why")
     legs = dict(position.legs)
+    if event.kind in (E.REFUSE, E.CANCEL):
+        sent = [lid for lid, leg in legs.items()
+                if leg.state in (LegState.SUBMITTED, LegState.CONFIRMED)]
+        if sent:
+            raise illegal(f"legs were already sent: {', '.join(sorted(sent))}")
     if event.leg is not None:
         leg = event.leg
         if leg.step != event.step or leg.attempt != event.attempt:
             raise illegal("the leg belongs to another step or attempt")
+        twin = [other.leg_id for other in legs.values() if other.leg_id != leg.leg_id
+                and (other.step, other.attempt) == (leg.step, leg.attempt)]
+        if twin:  # one leg per (step, attempt): that is what the idempotency key names
+            raise illegal(f"step {leg.step} attempt {leg.attempt} already has leg {twin[0]}")
         if not follows(legs.get(leg.leg_id), leg):
             prior = legs.get(leg.leg_id)
             was = "new" if prior is None else prior.state.value

@@ -223,6 +223,25 @@ def test_refusal_is_its_own_state_and_names_a_known_reason():
                    plain(E.REFUSE, reason="leverage_above_ltv"))
 
 
+def test_refusal_and_cancel_only_before_anything_was_sent():
+    planned = leg(K.DEPOSIT_COLLATERAL, "dep", "deposit", give=5, asset_in=ADA)
+    built = advance(planned, LegState.BUILT)
+    for kind, reason in ((E.REFUSE, "not_enough_liquidity"), (E.CANCEL, "user")):
+        ok = replace(new_position(), legs={"dep": built})
+        assert transition(ok, plain(kind, reason=reason))[0].state is not S.REQUESTED
+        sent = replace(ok, legs={"dep": advance(built, LegState.SUBMITTED, tx_id="t")})
+        with pytest.raises(IllegalTransition, match="already sent"):
+            transition(sent, plain(kind, reason=reason))
+
+
+def test_one_leg_per_step_attempt():
+    first = leg(K.BORROW, "b1", "borrow", get=5, asset_out=ADA)
+    p, _ = transition(new_position(), Event(E.LEG, "borrow", 1, 1, leg=first))
+    with pytest.raises(IllegalTransition, match="already has leg b1"):
+        transition(p, Event(E.LEG, "borrow", 1, 1,
+                            leg=leg(K.BORROW, "b2", "borrow", get=5, asset_out=ADA)))
+
+
 def test_failure_and_liquidation_must_say_why():
     for kind, state in ((E.FAIL, S.BORROWED), (E.LIQUIDATED, S.OPEN), (E.CANCEL, S.REQUESTED)):
         with pytest.raises(IllegalTransition, match="why"):
