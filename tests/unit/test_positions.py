@@ -12,7 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trading.legs import Actual, Leg, LegError, LegKind, LegState, advance, follows
-from trading.position_codec import position_from_dict, position_to_dict, transition_update
+from trading.position_codec import (
+    PositionCodecError,
+    position_from_dict,
+    position_to_dict,
+    transition_update,
+)
 from trading.positions import TERMINAL, Position, PositionState, Side, figures
 from trading.transitions import (
     CONFIRMS,
@@ -398,3 +403,15 @@ def test_transition_update_says_what_the_store_writes():
     assert entry["seq"] == p.version + 1 and entry["fraction"] == "0.5"
     with pytest.raises(IllegalTransition):
         transition_update(plain(E.SETTLED, "settled"))(doc)
+
+
+def test_a_malformed_stored_position_is_refused_not_guessed():
+    doc = position_to_dict(open_long())
+    gap = {**doc, "history": {k: v for k, v in doc["history"].items() if k != "00000003"}}
+    with pytest.raises(PositionCodecError, match="history"):
+        position_from_dict(gap)
+    with pytest.raises(PositionCodecError):
+        position_from_dict({**doc, "v": 99})
+    leg_doc = {**doc["legs"]["bor"], "amount_out": 1_500_000_000}  # an int, not a string
+    with pytest.raises(PositionCodecError):
+        position_from_dict({**doc, "legs": {**doc["legs"], "bor": leg_doc}})
