@@ -360,3 +360,44 @@ def test_carry_at_equal_rates_is_the_rate_on_equity(side, token, equity, leverag
 @given(st.integers(11, 100).map(lambda n: Decimal(n) / 10))
 def test_leverage_and_ltv_are_inverse(leverage):
     assert abs(leverage_for_ltv(ltv_for_leverage(leverage)) - leverage) < Decimal("1e-25")
+
+
+def test_boost_from_no_debt():
+    # 300 ADA of TOK, nothing owed: borrow u with (300 + u) × 0.8 = 2u, u = 200 ADA
+    # (a lovelace less for the rounding of what it buys).
+    result = boost(long_book(debt=0), D("0.5"), D(2))
+    assert result.debt_delta == 200 * ADA - 1
+    assert result.health is not None and D(2) <= result.health < D("2.0000001")
+
+
+@settings(max_examples=200)
+@given(sides, tokens, equities, leverages, prices, thresholds,
+       st.integers(1, 5000).map(lambda n: Decimal(1) + Decimal(n) / 10_000))
+def test_interest_moves_the_liquidation_price_against_the_position(
+        side, token, equity, leverage, price, lt, growth):
+    book = opened(side, token, equity, leverage, price, lt).book
+    grown = accrued(book, borrow=IndexSpan(D(1), growth))
+    before, after = liquidation_price(book), liquidation_price(grown)
+    assert before is not None and after is not None
+    assert (after > before) if side == "long" else (after < before)
+
+
+@settings(max_examples=200)
+@given(sides, tokens, equities, leverages, prices, thresholds,
+       st.integers(0, 5000).map(lambda n: Decimal(1) + Decimal(n) / 10_000))
+def test_supply_interest_raises_pnl_by_the_collateral_earned(side, token, equity, leverage,
+                                                              price, lt, growth):
+    book = opened(side, token, equity, leverage, price, lt).book
+    grown = accrued(book, supply=IndexSpan(D("0.02"), D("0.02") * growth))
+    assert grown.collateral >= book.collateral and grown.debt == book.debt
+    base = unrealised_pnl(book, price, equity_posted=equity, fees=FeeBill())
+    later = unrealised_pnl(grown, price, equity_posted=equity, fees=FeeBill())
+    held_before, _ = book.values(price)
+    held_after, _ = grown.values(price)
+    assert later.pnl - base.pnl == held_after - held_before
+
+
+def test_accrual_rounds_against_the_borrower():
+    index = IndexSpan(D(3), D(4))
+    assert accrue(10, index, round_up=True) == 14  # 13.33… owed
+    assert accrue(10, index, round_up=False) == 13  # 13.33… held
