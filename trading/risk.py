@@ -436,3 +436,19 @@ def boost(book: Book, price: Decimal, target: Decimal,
         bought = floor_int(borrow * pd * (1 - s) / pc)
     after = replace(book, collateral=book.collateral + bought, debt=book.debt + borrow)
     return Adjustment(bought, borrow, after, health(after, price))
+
+
+def reduce_share(book: Book, fraction: Decimal) -> Adjustment:
+    """A proportional partial close of `fraction` (0, 1] of the book: repay that share of
+    the debt, rounded up, and withdraw that share of the collateral, rounded down, so the
+    rest is never less healthy than the whole was. The swap between them (selling the
+    withdrawn collateral for a long, buying the repaid tokens for a short) is the flow's.
+    A venue that repays only in full (Surf) must be refused before this is asked."""
+    require_finite(fraction, "fraction")
+    if not 0 < fraction <= 1:
+        raise RiskError(f"the share to close must be a fraction in (0, 1], got {fraction}")
+    with localcontext(CONTEXT):
+        repay = min(ceil_int(book.debt * fraction), book.debt)
+        withdraw = floor_int(book.collateral * fraction)
+    after = replace(book, collateral=book.collateral - withdraw, debt=book.debt - repay)
+    return Adjustment(withdraw, repay, after, None)

@@ -16,7 +16,7 @@ from trading.pnl import FLAT, FeeBill, IndexSpan, accrue, accrued, carry, realis
 from trading.risk import Book, RiskError, boost, deleverage, distance_to_liquidation, \
     health, health_factor, leverage_for_ltv, liquidation_price, liquidation_price_at_open, \
     loan_to_value, loop_leverage, loops_needed, ltv_for_leverage, max_leverage, open_book, \
-    realised_leverage, token_value
+    realised_leverage, reduce_share, token_value
 
 D = Decimal
 TOK = Token(Asset("ab" * 28, "544f4b"), 6, "TOK")
@@ -401,3 +401,25 @@ def test_accrual_rounds_against_the_borrower():
     index = IndexSpan(D(3), D(4))
     assert accrue(10, index, round_up=True) == 14  # 13.33… owed
     assert accrue(10, index, round_up=False) == 13  # 13.33… held
+
+
+def test_reduce_share_example():
+    result = reduce_share(long_book(600 * ADA + 1, 200 * ADA + 1), D("0.25"))
+    assert (result.collateral_delta, result.debt_delta) == (150 * ADA, 50 * ADA + 1)
+    assert reduce_share(long_book(), D(1)).book == long_book(0, 0)
+    for bad in (D(0), D("1.5"), D(-1)):
+        with pytest.raises(RiskError, match="share to close"):
+            reduce_share(long_book(), bad)
+
+
+@settings(max_examples=200)
+@given(sides, tokens, equities, leverages, prices, thresholds,
+       st.integers(1, 999).map(lambda n: Decimal(n) / 1000))
+def test_a_partial_close_never_leaves_the_rest_less_healthy(side, token, equity, leverage,
+                                                            price, lt, fraction):
+    book = opened(side, token, equity, leverage, price, lt).book
+    result = reduce_share(book, fraction)
+    before, after = health(book, price), health(result.book, price)
+    assert before is not None
+    assert after is None or after >= before
+    assert result.book.collateral + result.collateral_delta == book.collateral
