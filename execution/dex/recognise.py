@@ -83,12 +83,15 @@ def _touches_pool(tx: Tx, dex: str) -> bool:
                for o in tx.outputs)
 
 
-def settle(tx: Tx, known: dict[str, Order]) -> tuple[list[Fill], list[Cancel]]:
-    """Fills and cancels of the known orders this tx spends."""
+def settle(tx: Tx, known: dict[str, Order]) -> tuple[list[Fill], list[Cancel], list[str]]:
+    """Fills and cancels of the known orders this tx spends; an error for a known order
+    spent by a tx that pays neither its receiver nor its owner (its script should not
+    allow that: said, never booked as a fill)."""
     fills: list[Fill] = []
     cancels: list[Cancel] = []
+    errors: list[str] = []
     if not tx.valid:
-        return fills, cancels
+        return fills, cancels, errors
     tx_id = tx.id.hex()
     for t, i in tx.inputs:
         order = known.get(f"{t.hex()}#{i}")
@@ -107,7 +110,10 @@ def settle(tx: Tx, known: dict[str, Order]) -> tuple[list[Fill], list[Cancel]]:
             paid_to = owner_outs[0].address
             cancels.append(Cancel(datum.dex, order.ref, tx_id, paid_to,
                                   _sum([o for o in owner_outs if o.address == paid_to])))
-    return fills, cancels
+            continue
+        errors.append(f"{order.ref}: {datum.dex} order spent by tx {tx_id}, which pays "
+                      "neither its receiver nor its owner")
+    return fills, cancels, errors
 
 
 def _owner_key(out: TxOut) -> str | None:
@@ -169,7 +175,8 @@ def read_tx(tx: Tx, known: dict[str, Order]) -> Found:
     """Everything DEX in one tx; `known` (order ref -> Order) is updated with the orders
     placed, so a later tx's fill or cancel is matched to them."""
     found = Found()
-    found.fills, found.cancels = settle(tx, known)
+    found.fills, found.cancels, errors = settle(tx, known)
+    found.errors.extend(errors)
     more, errors = witness_fills(tx, known)
     found.fills.extend(more)
     found.errors.extend(errors)

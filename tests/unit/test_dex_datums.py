@@ -290,3 +290,14 @@ def test_an_order_whose_datum_does_not_read_is_an_error_not_skipped():
     assert not found.orders
     [error] = found.errors
     assert "wingriders-v1" in error and f"{tx.id.hex()}#0" in error
+
+
+def test_a_known_order_spent_without_paying_receiver_or_owner_is_an_error():
+    placed, known = _place(crafted.wingriders_v1(), "wingriders-v1")
+    stranger = crafted.script_address("55" * 28)
+    tx = decode_transaction(crafted.tx_cbor([(placed.id, 0)],
+                                            [crafted.out(stranger, 103_000_000)]))
+    found = read_tx(tx, known)
+    assert not found.fills and not found.cancels
+    [error] = found.errors
+    assert f"{placed.id.hex()}#0" in error and "neither" in error
