@@ -7,6 +7,7 @@ slippage: Int, platformFee: Int]`. The address is the owner's and the receiver's
 targets hold the wanted asset's minimum and, when a token is wanted, 2 ADA that rides
 back with it (the deposit). The batcher fee is not in the datum: 0.69 ADA (the live
 build: 22.69 ADA = 20 offered + 0.69 batcher fee + 2 deposit). Zap orders refused.
+The pool script: dendrite's CSWAP pool address.
 """
 from __future__ import annotations
 

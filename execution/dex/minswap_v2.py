@@ -8,7 +8,7 @@ expiredOptions: Maybe]`. Steps read: 0 SwapExactIn [direction, swapAmount,
 minimumReceived, killable], 3 SwapExactOut [direction, maximumSwapAmount,
 expectedReceived, killable], 4 Deposit [depositAmount, minimumLP, killable]. A swap's
 datum names the pool (its LP asset) and a direction, not the wanted asset: `want` is None
-there. The deposit is not in the datum: 2 ADA, the SDK's fixed order deposit.
+there. The deposit is not in the datum: 2 ADA, minswap/sdk's `FIXED_DEPOSIT_ADA`.
 Script hashes: Minswap's constants (IndigoProtocol/dexter src/dex/minswap-v2.ts) as
 fixtures/dex/minswap-v2/SOURCES.md quotes them.
 """

@@ -22,7 +22,8 @@ NAME = "sundaeswap-v3"
 ORDER_SCRIPTS = frozenset({"fa6a58bbe2d0ff05534431c8e2f0ef2cbdc1602a8456e4b13c8f3077",
                            # the stableswap order script (dendrite's v3 stableswap address)
                            "6ab62945d0d8d6288e243b3b6437ff9c099a38e088288f5a6b7c5e8b"})
-POOL_SCRIPTS = frozenset({"e0302560ced2fdcbfcb2602697df970cd0d6a38f94b32703f51c312b"})
+POOL_SCRIPTS = frozenset({"e0302560ced2fdcbfcb2602697df970cd0d6a38f94b32703f51c312b",
+                          "4de79a0c17180030bff4c36825cb6e99caa007bc632f789561a26d56"})
 DEPOSIT_LOVELACE = 2_000_000
 
 _r = Reader(NAME)

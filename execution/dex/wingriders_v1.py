@@ -9,7 +9,7 @@ deadline: Int, Constr 0 [assetA: Constr 0 [policy, name], assetB]], action]`; ac
 withdraw 2 and the others refused). Neither fee is in the datum: every order attaches
 4 ADA, a 2 ADA agent fee (the most the batcher keeps; small orders pay less) and 2 ADA
 of "oil" that comes back. Order scripts: dendrite's order addresses (constant product
-and stableswap).
+and stableswap), and its pool addresses for the pool scripts.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from .model import OrderDatum, UnsupportedOrder
 NAME = "wingriders-v1"
 ORDER_SCRIPTS = frozenset({"86ae9eebd8b97944a45201e4aec1330a72291af2d071644bba015959",
                            "c5e0385012d5f010b1dc7ab42ba632944052de232051ec6ce3bfd72e"})
-POOL_SCRIPTS = frozenset({"e6c90a5923713af5786963dee0fdffd830ca7e0c86a041d9e5833e91"})
+POOL_SCRIPTS = frozenset({"e6c90a5923713af5786963dee0fdffd830ca7e0c86a041d9e5833e91",
+                          "9868d58fbfcc2b14cfc7d9eec0b765e7e6fc4e950c9c2748ace9ce61"})
 AGENT_FEE_LOVELACE = 2_000_000
 OIL_LOVELACE = 2_000_000
 

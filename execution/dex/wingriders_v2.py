@@ -8,7 +8,8 @@ action, aScale: Int, bScale: Int]`; action `Constr 0 Swap [Constr 0 (A to B) | C
 (B to A), minimumReceive]` (add and withdraw liquidity and the rest refused). The oil is
 the deposit that comes back; the agent fee is not in the datum: at most 2 ADA (0.85 or
 1.5 ADA for small orders). Order scripts: dendrite's order addresses (constant product
-and stableswap).
+and stableswap), and its pool addresses for the pool scripts (the constant-product
+one is confirmed by a real batch in fixtures/cardano/conway-block-mainnet-slot159835207).
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from .model import OrderDatum, UnsupportedOrder
 NAME = "wingriders-v2"
 ORDER_SCRIPTS = frozenset({"c134d839a64a5dfb9b155869ef3f34280751a622f69958baa8ffd29c",
                            "23680ea6701b56f2c12ae79d8af94fd36f509b7b007029c7ce114840"})
-POOL_SCRIPTS = frozenset({"af97793b8702f381976cec83e303e9ce17781458c73c4bb16fe02b83"})
+POOL_SCRIPTS = frozenset({"af97793b8702f381976cec83e303e9ce17781458c73c4bb16fe02b83",
+                          "946ae228430f2fc64aa8b3acb910ee27e9b3e47aa8f925fac27834a1"})
 AGENT_FEE_LOVELACE = 2_000_000
 
 _r = Reader(NAME)
