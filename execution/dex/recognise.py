@@ -8,8 +8,9 @@
   too. When the order itself was not seen (a batch read alone), a datum-by-hash order in
   the witness set still names its receiver: reported with `order_ref` None. A batch of
   a DEX with inline order datums (Minswap v2), read without its orders, is known by its
-  pool output alone: each output that goes neither to the pool nor to a key that signed
-  (the batcher) is reported as a payout, `order_ref` None.
+  pool output, a batcher's signature and at least two scripts run (pool and order): each
+  output that goes neither to a script nor to a key that signed (the batcher) is reported
+  as a payout, `order_ref` None. Both real batches in the fixtures have that shape.
 - A cancel: the tx spends a known order, pays its owner back and touches no pool of the
   DEX (no batcher ran).
 """
@@ -162,7 +163,9 @@ def _spends(tx: Tx, ref: str) -> bool:
 
 def _payouts(tx: Tx, dex: str) -> list[Fill]:
     signers = {s.hex() for s in tx.required_signers}
-    fills = []
+    fills: list[Fill] = []
+    if not signers or tx.redeemers < 2:
+        return fills  # no batcher signed, or no order script ran: not a batch
     for out in tx.outputs:
         pool = dex_of_pool_address(out.address_bytes)
         if pool is not None or _owner_key(out) in signers or _owner_key(out) is None:

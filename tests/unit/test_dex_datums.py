@@ -301,3 +301,11 @@ def test_a_known_order_spent_without_paying_receiver_or_owner_is_an_error():
     assert not found.fills and not found.cancels
     [error] = found.errors
     assert f"{placed.id.hex()}#0" in error and "neither" in error
+
+
+def test_a_pool_output_alone_is_not_a_batch():
+    pool = crafted.script_address(next(iter(minswap_v2.POOL_SCRIPTS)))
+    tx = decode_transaction(crafted.tx_cbor(
+        [(b"\x07" * 32, 0)],
+        [crafted.out(pool, 10**9, 10**9), crafted.out(crafted.WALLET, 5_000_000)]))
+    assert read_tx(tx, {}).fills == []
