@@ -176,13 +176,16 @@ def _payouts(tx: Tx, dex: str) -> list[Fill]:
 
 def read_tx(tx: Tx, known: dict[str, Order]) -> Found:
     """Everything DEX in one tx; `known` (order ref -> Order) is updated with the orders
-    placed, so a later tx's fill or cancel is matched to them."""
+    placed, so a later tx's fill or cancel is matched to them, and loses those settled."""
     found = Found()
     found.fills, found.cancels, errors = settle(tx, known)
     found.errors.extend(errors)
     more, errors = witness_fills(tx, known)
     found.fills.extend(more)
     found.errors.extend(errors)
+    for settled in [f.order_ref for f in found.fills] + [c.ref for c in found.cancels]:
+        if settled is not None:
+            known.pop(settled, None)  # spent: a UTxO is settled once
     found.orders, errors = find_orders(tx)
     found.errors.extend(errors)
     for order in found.orders:

@@ -267,6 +267,7 @@ def test_a_fill_spends_the_order_and_pays_its_receiver():
     assert not found.cancels and not found.errors
     assert fill.order_ref == f"{placed.id.hex()}#0" and fill.paid_to == str(crafted.WALLET)
     assert fill.received.assets == {crafted.TOKEN: 4_700_000}
+    assert known == {}  # settled once
 
 
 def test_a_cancel_pays_the_owner_back_without_a_pool():
