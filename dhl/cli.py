@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     from dhl.venue_commands import add_venue_commands
 
     add_venue_commands(sub)
+
+    from dhl.dex_commands import add_dex_commands
+
+    add_dex_commands(sub)
     return parser
 
 
