@@ -59,6 +59,19 @@ class PartnerAuth(requests.auth.AuthBase):
         return "PartnerAuth(***)"
 
 
+class PartnerSession(requests.Session):
+    """A session that drops the partner header when a redirect leads to another host
+    (requests strips only `Authorization` by itself)."""
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest,
+                     response: requests.Response) -> None:
+        original = response.request.url
+        if original is not None and prepared_request.url is not None \
+                and self.should_strip_auth(original, prepared_request.url):
+            prepared_request.headers.pop(PARTNER_HEADER, None)
+        super().rebuild_auth(prepared_request, response)
+
+
 class DexHunterApi:
     def __init__(self, base_url: str, partner_id: Secret, *, policy: HttpPolicy | None = None,
                  widening: Widening | None = None,
@@ -66,7 +79,7 @@ class DexHunterApi:
         self.policy = policy or DEFAULT_POLICY
         self.widening = widening or Widening()
         self._sleep = sleep
-        session = requests.Session()
+        session = PartnerSession()
         session.auth = PartnerAuth(partner_id)
         # One try per call inside the HTTP client: retries (and widening) happen here.
         single = HttpPolicy(timeout_s=self.policy.timeout_s, attempts=1,

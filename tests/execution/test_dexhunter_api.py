@@ -19,7 +19,7 @@ import requests
 from chain.ledger import decode_transaction
 from core.secrets import Secret
 from core.units import ADA, Asset
-from execution.dexhunter.api import PARTNER_HEADER, DexHunterApi
+from execution.dexhunter.api import PARTNER_HEADER, DexHunterApi, PartnerAuth, PartnerSession
 from execution.dexhunter.slippage import SlippageError, Widening
 from execution.errors import DexHunterRefused, NotEnoughLiquidity, NoRoute, PoolOutOfSync
 from protocols.errors import MalformedResponse, VenueUnavailable
@@ -313,3 +313,17 @@ def test_the_partner_id_is_sent_and_never_leaks(server: StubServer,
     keyless = DexHunterApi(server.url, Secret(""), policy=FAST)
     keyless.estimate(ADA, USDCX, 20_000_000, HALF)
     assert PARTNER_HEADER not in server.requests[-1].headers
+
+
+def test_a_redirect_to_another_host_drops_the_partner_id() -> None:
+    session = PartnerSession()
+    session.auth = PartnerAuth(Secret(PARTNER))
+    first = session.prepare_request(requests.Request("GET", "http://127.0.0.1:1/swap/x"))
+    assert first.headers[PARTNER_HEADER] == PARTNER
+    response = requests.Response()
+    response.request = first
+    for url, kept in (("http://127.0.0.1:1/swap/y", True), ("http://elsewhere.test/x", False)):
+        hop = first.copy()
+        hop.prepare_url(url, None)
+        session.rebuild_auth(hop, response)
+        assert (PARTNER_HEADER in hop.headers) is kept
