@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import subprocess
+import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +23,7 @@ from chain.ledger import decode_transaction
 from core.secrets import Secret
 from core.units import ADA, Asset
 from execution.dexhunter.api import PARTNER_HEADER, DexHunterApi, PartnerAuth, PartnerSession
+from execution.dexhunter.answers import parse_signed
 from execution.dexhunter.slippage import SlippageError, Widening
 from execution.errors import DexHunterRefused, NotEnoughLiquidity, NoRoute, PoolOutOfSync
 from protocols.errors import MalformedResponse, VenueUnavailable
@@ -327,3 +331,37 @@ def test_a_redirect_to_another_host_drops_the_partner_id() -> None:
         hop.prepare_url(url, None)
         session.rebuild_auth(hop, response)
         assert (PARTNER_HEADER in hop.headers) is kept
+
+
+def test_reverse_estimate_of_a_pair_without_a_reverse_recording(api: DexHunterApi) -> None:
+    # synthesised by the stub from the forward recording, scaled ×2 (5.315468 expected)
+    quote = api.reverse_estimate(ADA, USDCX, 10_630_936, HALF)
+    assert (quote.total_input, quote.total_output) == (40_000_000, 10_524_626)
+    assert quote.amount_in == quote.total_input
+
+
+def test_the_recorded_sign_answer_parses() -> None:
+    signed = parse_signed(recorded("swap-sign.response.json"))
+    assert signed.tx_cbor == bytes.fromhex("3045022100a3b1c2d3e4f5")
+    assert signed.strat_id == "a1b2c3d4e5f6"
+    with pytest.raises(MalformedResponse):
+        parse_signed({"cbor": "zz"})
+
+
+def test_python_m_stubs_dexhunter_serves_and_counts() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "stubs", "dexhunter", "--port", str(port),
+                                "--fixtures", str(folder().parent)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert process.stdout is not None
+        assert b"listening" in process.stdout.readline()
+        api = DexHunterApi(f"http://127.0.0.1:{port}", Secret(PARTNER), policy=FAST)
+        assert api.build(BUYER, ADA, USDCX, 20_000_000, HALF).quote.total_output == 5_262_313
+        calls = requests.get(f"http://127.0.0.1:{port}/_stub/calls", timeout=2).json()
+        assert calls["calls"]["/swap/build"] == 1
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
