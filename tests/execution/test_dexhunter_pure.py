@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.units import ADA_TOKEN, Asset, Token, UnitError
 from execution.dexhunter.amounts import PAID, RECEIVED, base_amount, lovelace, wire_amount
@@ -97,3 +99,30 @@ def test_bare_string_errors_are_typed() -> None:
     assert isinstance(classify(503, "overloaded", where), VenueUnavailable)
     assert classify(500, {"error": "x"}, where) is None  # not a bare string: default handling
     assert classify(200, "ok", where) is None
+
+
+@given(requested=st.decimals(min_value=D("0.01"), max_value=D(10), places=2),
+       step=st.decimals(min_value=D(0), max_value=D(3), places=2),
+       cap=st.decimals(min_value=D("0.01"), max_value=D(10), places=2),
+       tries=st.integers(min_value=1, max_value=12))
+def test_the_schedule_starts_at_the_request_never_shrinks_and_never_passes_the_cap(
+        requested: Decimal, step: Decimal, cap: Decimal, tries: int) -> None:
+    widening = Widening(step_pct=step, cap_pct=cap)
+    if requested > cap:
+        with pytest.raises(SlippageError):
+            schedule(requested, tries, widening)
+        return
+    steps = schedule(requested, tries, widening)
+    assert len(steps) == tries and steps[0] == requested
+    assert all(a <= b <= cap for a, b in zip(steps, steps[1:]))
+    assert all(b - a <= step for a, b in zip(steps, steps[1:]))
+
+
+@given(base=st.integers(min_value=1, max_value=10**15), decimals=st.integers(0, 12))
+def test_wire_amounts_come_back_exactly(base: int, decimals: int) -> None:
+    token = Token(Asset("ab" * 28, ""), decimals)
+    try:
+        sent = wire_amount(base, token)
+    except UnitError:
+        return  # not exactly representable as a JSON number: refused, never rounded
+    assert base_amount(D(repr(sent)), token, "x", RECEIVED) == base
