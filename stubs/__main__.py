@@ -11,7 +11,7 @@ from pathlib import Path
 
 from stubs.server import StubServer
 
-STUBS = ("liqwid", "surf")
+STUBS = ("liqwid", "surf", "dexhunter")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -37,6 +37,8 @@ class Request:
     path: str
     query: dict[str, str]
     body: Any  # decoded JSON, or None
+    #: The request's headers (tests check what a client sends; never logged).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ class StubServer:
             self._send(http, Reply(400, {"error": "the request body is not JSON"}))
             return
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        request = Request(http.command, parts.path, query, body)
+        request = Request(http.command, parts.path, query, body, dict(http.headers.items()))
         with self._lock:
             self.requests.append(request)
         fault = self._take_fault(parts.path)
