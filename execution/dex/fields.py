@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pycardano import Address, Network, PointerAddress, ScriptHash, VerificationKeyHash
 
-from protocols.venues.levvy.plutus import Constr, Data, PlutusDataError, loads
+from protocols.plutus import Constr, Data, PlutusDataError, loads
 
 from .model import DexDatumError, UnsupportedOrder
 

@@ -8,7 +8,7 @@ from typing import Any
 import cbor2
 from pycardano import Address, Network, ScriptHash, VerificationKeyHash
 
-from protocols.venues.levvy.plutus import Constr, Data, dumps
+from protocols.plutus import Constr, Data, dumps
 
 OWNER = bytes.fromhex("11" * 28)
 STAKE = bytes.fromhex("22" * 28)

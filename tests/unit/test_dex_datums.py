@@ -13,7 +13,7 @@ from execution.dex.model import DexDatumError, Order, UnsupportedOrder
 from execution.dex.recognise import read_tx
 from execution.dex.registry import DEXES, dex_of_order_address, read_order_datum
 from protocols.errors import DatumLayoutError
-from protocols.venues.levvy.plutus import Constr, dumps, loads
+from protocols.plutus import Constr, dumps, loads
 from tests.support import dex_orders as crafted
 from tests.support.fixtures import fixtures_dir, require
 

@@ -18,7 +18,7 @@ from protocols.model import Wallet
 from protocols.venues.levvy import builders as b
 from protocols.venues.levvy.config import parse_config
 from protocols.venues.levvy.datums import Loan, Offer, OutRef, Repayment, encode_datum, read_datum
-from protocols.venues.levvy.plutus import Constr, dumps, loads
+from protocols.plutus import Constr, dumps, loads
 from protocols.venues.levvy.slots import CLOCKS
 from protocols.venues.levvy.source import LevvySource
 from tests.support.intent import check_pays_what_it_says

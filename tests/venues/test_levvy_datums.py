@@ -16,7 +16,7 @@ from core.settings import Network, load_settings
 from protocols.errors import DatumLayoutError
 from protocols.venues.levvy import datums as d
 from protocols.venues.levvy.config import parse_config
-from protocols.venues.levvy.plutus import Constr, PlutusDataError, dumps, loads
+from protocols.plutus import Constr, PlutusDataError, dumps, loads
 from protocols.venues.levvy.redeemers import (
     TOKEN_ACTIONS,
     read_token_action,

@@ -23,7 +23,7 @@ from chain.ledger.address import bech32_encode
 from core.units import Asset
 from protocols.errors import DatumLayoutError
 
-from .plutus import Constr, Data, PlutusDataError, dumps, loads
+from protocols.plutus import Constr, Data, PlutusDataError, dumps, loads
 
 VENUE = "levvy"
 

@@ -13,7 +13,7 @@ from typing import Literal
 from protocols.errors import DatumLayoutError
 
 from .datums import VENUE, LevvyType
-from .plutus import Constr, Data, PlutusDataError, dumps, loads
+from protocols.plutus import Constr, Data, PlutusDataError, dumps, loads
 
 TokenAction = Literal["borrow", "repay", "claim", "foreclose", "cancel"]
 TOKEN_ACTIONS: tuple[TokenAction, ...] = ("borrow", "repay", "claim", "foreclose", "cancel")

@@ -1,8 +1,8 @@
-"""Plutus data, as much as Levvy needs: read a datum's CBOR into constructors, integers,
+"""Plutus data for any venue or DEX: read a datum's CBOR into constructors, integers,
 byte strings, lists and maps (one item, no trailing bytes), and write one back the way
 Plutus tooling does (non-empty lists as indefinite-length arrays, byte strings in chunks
-of at most 64 bytes), so a datum built here reads like one built by Levvy's own code.
-Pure."""
+of at most 64 bytes), so a datum built here reads like one built by the protocol's own
+code. Used by Levvy and the DEX order datums (execution/dex). Pure."""
 from __future__ import annotations
 
 import io
