@@ -82,21 +82,26 @@ def _stop(service: LocalService) -> None:
 
 
 #: The venue APIs `dhl run` stands in for in paper mode: setting -> (stub, path of the API).
-VENUE_STUBS = {"LIQWID_API_URL": ("liqwid", "/graphql"), "SURF_API_URL": ("surf", "/api")}
+VENUE_STUBS = {"LIQWID_API_URL": ("liqwid", "/graphql"), "SURF_API_URL": ("surf", "/api"),
+               "DEXHUNTER_API_URL": ("dexhunter", "")}
 #: What each stub answers from, under FIXTURES_DIR (None: data kept in the project).
-STUB_DATA = {"liqwid": ("protocols", "liqwid-api", "recorded"), "surf": None}
+STUB_DATA = {"liqwid": ("protocols", "liqwid-api", "recorded"), "surf": None,
+             "dexhunter": ("dexhunter",)}
+#: Stubs that stand in for a lending venue (started only while the venue is in VENUES).
+VENUE_NAMES = frozenset({"liqwid", "surf"})
 
 
 def resolve_venue_stubs(settings: Settings, cleanup: ExitStack) -> dict[str, str]:
-    """In paper mode, a loopback stub for each venue API the operator did not set: the
-    demo's markets come from recorded bodies, and nothing reaches the network."""
+    """In paper mode, a loopback stub for each venue API (and DexHunter's) the operator did
+    not set: the demo's markets and quotes come from recorded bodies, and nothing reaches
+    the network."""
     from stack.services import start_api_stub
 
     if not settings.paper:
         return {}
     env: dict[str, str] = {}
     for variable, (name, path) in VENUE_STUBS.items():
-        if variable in settings.explicit or name not in settings.venues:
+        if variable in settings.explicit or (name in VENUE_NAMES and name not in settings.venues):
             continue
         data = STUB_DATA[name]
         if data is not None and not settings.fixtures_dir.joinpath(*data).is_dir():

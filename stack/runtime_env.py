@@ -17,7 +17,7 @@ RUNTIME_PID = "DHL_RUN_PID"
 
 #: What a running stack writes down, when it chose the value itself.
 RUNTIME_KEYS = ("MONGO_URL", "REDIS_URL", "REDIS_NAMESPACE", "CARDANO_NODE", "CARDANO_NETWORK",
-                "FOLLOW_FROM", "LIQWID_API_URL", "SURF_API_URL")
+                "FOLLOW_FROM", "LIQWID_API_URL", "SURF_API_URL", "DEXHUNTER_API_URL")
 
 
 def runtime_env_path(data_dir: Path) -> Path:
