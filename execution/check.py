@@ -12,6 +12,7 @@ from typing import Literal
 import cbor2
 
 from chain.ledger import LedgerError, Tx, TxOut, decode_transaction
+from chain.ledger.address import address_text
 from core.units import ADA, Asset
 from protocols.model import Intent
 
@@ -49,6 +50,21 @@ class CheckResult:
     @property
     def receivers(self) -> list[str]:
         return sorted({order.receiver for order in self.orders})
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready: what `dhl swap --dry-run` prints."""
+        receivers = self.receivers
+        return {
+            "ok": self.ok, "reasons": list(self.reasons), "min_out": self.min_out,
+            "receiver": receivers[0] if len(receivers) == 1 else receivers,
+            "fee_lovelace": self.fee_lovelace, "ttl": self.ttl,
+            "validity_start": self.validity_start,
+            "outputs": [{"index": o.index, "address": o.address, "lovelace": o.lovelace,
+                         "assets": o.assets, "role": o.role} for o in self.outputs],
+            "orders": [{"dex": o.dex, "receiver": o.receiver, "want": o.want.unit,
+                        "min_receive": o.min_receive, "batcher_fee": o.batcher_fee,
+                        "deposit": o.deposit} for o in self.orders],
+        }
 
 
 def amount(asset: Asset, quantity: int) -> str:
@@ -98,6 +114,7 @@ class _Check:
         self._mint()
         self._signers()
         self._collateral()
+        self._body_extras()
         return CheckResult(ok=not self.reasons, reasons=self.reasons, fee_lovelace=tx.fee,
                            ttl=tx.ttl, validity_start=tx.validity_start, outputs=self.facts,
                            orders=self.orders)
@@ -280,11 +297,38 @@ class _Check:
                 self.reasons.append(f"requires a signature from key {signer.hex()}, which is "
                                     f"not ours")
 
+    def _body_extras(self) -> None:
+        _body_extras(self)
+
     def _collateral(self) -> None:
         ret = self.tx.collateral_return
         if ret is not None and ret.address not in self.x.ours:
             self.reasons.append(f"collateral return of {ret.lovelace} lovelace goes to "
                                 f"{ret.address}, not to us")
+
+
+# body keys (Conway CDDL) the Tx view does not carry: network id, certificates, votes,
+# proposals, treasury donation
+_NETWORK_ID, _CERTIFICATES, _VOTES, _PROPOSALS, _DONATION = 15, 4, 19, 20, 22
+
+
+def _body_extras(check: _Check) -> None:
+    body = cbor2.loads(check.tx.body_raw)
+    x, reasons = check.x, check.reasons
+    if _NETWORK_ID in body and body[_NETWORK_ID] != check.network:
+        reasons.append(f"the body's network id is {body[_NETWORK_ID]}, not {check.network}")
+    certificates = body.get(_CERTIFICATES) or ()
+    if len(certificates) > x.certificates:
+        reasons.append(f"carries {len(certificates)} certificate(s), {x.certificates} expected "
+                       f"(a delegation or deregistration nobody planned)")
+    for key, what in ((_VOTES, "votes"), (_PROPOSALS, "governance proposals"),
+                      (_DONATION, "a treasury donation")):
+        if body.get(key):
+            reasons.append(f"carries {what}, which nothing planned")
+    for account, quantity in check.tx.withdrawals.items():
+        if x.withdrawals.get(account) != quantity:
+            reasons.append(f"withdraws {quantity} lovelace from reward account "
+                           f"{address_text(account)}, not planned")
 
 
 def check_cost(tx_cbor: bytes, n: int, expected: Expectation | None = None, *,

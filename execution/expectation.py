@@ -38,6 +38,8 @@ class Expectation:
     venue_scripts: frozenset[str] = frozenset()  # payment script hashes (hex) of the venue
     dex_scripts: Mapping[str, str] = field(default_factory=dict)  # script hash -> DEX id
     mint: Mapping[Asset, int] = field(default_factory=dict)  # expected mint (- burns)
+    certificates: int = 0  # how many certificates the transaction may carry
+    withdrawals: Mapping[bytes, int] = field(default_factory=dict)  # reward account -> amount
     max_ttl_ahead: int = 3 * 3600  # slots: a TTL further out is refused
     max_start_ahead: int = 120  # slots: a validity start further in the future is refused
 

@@ -107,6 +107,13 @@ def test_the_real_build_passes_with_its_facts() -> None:
     assert result.fee_lovelace == 196_477
     assert result.min_out == FLOOR and result.receivers == [OURS]
     assert [o.role for o in result.outputs] == ["dex-order", "fee", "ours", "ours"]
+    summary = json.loads(json.dumps(result.summary()))
+    assert summary["ok"] is True and summary["reasons"] == []
+    assert summary["min_out"] == FLOOR and summary["receiver"] == OURS
+    assert summary["fee_lovelace"] == 196_477
+    assert summary["outputs"][1] == {"index": 1, "address": PARTNER, "lovelace": 2_000_000,
+                                     "assets": {}, "role": "fee"}
+    assert summary["orders"][0]["want"] == USDCX.unit
 
 
 def test_an_output_to_a_stranger_is_refused() -> None:
@@ -239,3 +246,21 @@ def test_check_cost_runs(expected: str | None) -> None:
     per_check, per_loads = check_cost(data, 5, expectation() if expected else None,
                                       readers=READERS, now_slot=NOW if expected else None)
     assert per_check > 0 and per_loads > 0
+
+
+def test_certificates_withdrawals_votes_and_a_wrong_network_id_are_refused() -> None:
+    reward = b"\xe1" + bytes(28)
+
+    def edit(body: dict[int, Any]) -> None:
+        body[4] = [[2, [0, bytes(28)], bytes(28)]]  # a stake delegation
+        body[5] = {reward: 1_000_000}
+        body[19] = {0: 1}
+        body[15] = 0
+    result = check(tampered(edit))
+    refused(result, "1 certificate(s)", "0 expected")
+    refused(result, "withdraws 1000000 lovelace", "stake1")
+    refused(result, "carries votes")
+    refused(result, "network id is 0")
+    assert check(tampered(edit), expectation(certificates=1, withdrawals={reward: 1_000_000})
+                 ).reasons == ["the body's network id is 0, not 1",
+                               "carries votes, which nothing planned"]
