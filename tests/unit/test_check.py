@@ -3,6 +3,7 @@ order) and on tampered copies of it: each tampering is refused with a reason nam
 from __future__ import annotations
 
 import json
+from hashlib import blake2b
 from collections import Counter
 from typing import Any
 
@@ -17,7 +18,7 @@ from execution.check import CheckResult, check_cost, check_transaction
 from execution.expectation import Expectation, ExpectedOrder
 from execution.order_reader import DexOrder, blacklisted_dexes
 from protocols.errors import DatumLayoutError
-from protocols.model import Intent, Transfer
+from protocols.model import Intent, Transfer, Wallet
 from tests.support.crafted import output
 from tests.support.fixtures import fixtures_dir, require
 
@@ -264,3 +265,42 @@ def test_certificates_withdrawals_votes_and_a_wrong_network_id_are_refused() -> 
     assert check(tampered(edit), expectation(certificates=1, withdrawals={reward: 1_000_000})
                  ).reasons == ["the body's network id is 0, not 1",
                                "carries votes, which nothing planned"]
+
+
+def _order_datum(minimum: int) -> bytes:
+    tx = cbor2.loads(build()[0])
+    datum = cbor2.loads(tx[0][1][0][2][1].value)
+    datum.value[1][-1][-1] = minimum
+    return bytes(cbor2.dumps(datum))
+
+
+def test_a_swap_split_over_two_orders_is_summed_and_a_witness_datum_is_read() -> None:
+    data = cbor2.loads(build()[0])
+    body = data[0]
+    first, second = _order_datum(FLOOR - FLOOR // 2), _order_datum(FLOOR // 2)
+    order = body[1][0]
+    body[1][0] = {0: order[0], 1: 11_345_000, 2: [1, cbor2.CBORTag(24, first)]}
+    body[1].insert(1, {0: order[0], 1: 11_345_000,
+                       2: [0, blake2b(second, digest_size=32).digest()]})
+    data[1] = {4: [cbor2.loads(second)]}
+    assert "batcher fees 1380000 lovelace exceed the quoted 690000" in " ".join(
+        check(cbor2.dumps(data)).reasons)  # two orders, two batcher fees
+    split = expectation(order=ExpectedOrder(want=USDCX, min_receive=FLOOR,
+                                            max_batcher_fee=1_380_000))
+    result = check(cbor2.dumps(data), split)
+    assert result.ok, result.reasons
+    assert [o.min_receive for o in result.orders] == [FLOOR - FLOOR // 2, FLOOR // 2]
+    body[1][1][2] = [0, bytes(32)]  # a datum hash whose datum is nowhere
+    refused(check(cbor2.dumps(data), split), "output 1", "does not decode")
+
+
+def test_the_expectation_from_a_cip30_wallet() -> None:
+    tx = cbor2.loads(build()[0])
+    ref = tx[0][0][0]
+    spent = sum(o[1] for o in tx[0][1]) + tx[0][2]
+    pair = cbor2.dumps([ref, output(address_bytes(OURS), spent)]).hex()
+    base = expectation()
+    expected = Expectation.for_wallet(base.intent, Wallet(OURS, (pair,)), fee_cap=500_000,
+                                      order=base.order, dex_scripts=base.dex_scripts)
+    assert expected.our_utxos == {tuple(ref): Counter({ADA: spent})}
+    assert check(build()[0], expected).ok
