@@ -42,6 +42,7 @@ class CheckResult:
     validity_start: int | None = None
     outputs: list[OutputFact] = field(default_factory=list)
     orders: list[DexOrder] = field(default_factory=list)
+    balance_checked: bool = False  # our spent inputs were indexed and compared with the plan
 
     @property
     def min_out(self) -> int:
@@ -58,7 +59,7 @@ class CheckResult:
             "ok": self.ok, "reasons": list(self.reasons), "min_out": self.min_out,
             "receiver": receivers[0] if len(receivers) == 1 else receivers,
             "fee_lovelace": self.fee_lovelace, "ttl": self.ttl,
-            "validity_start": self.validity_start,
+            "validity_start": self.validity_start, "balance_checked": self.balance_checked,
             "outputs": [{"index": o.index, "address": o.address, "lovelace": o.lovelace,
                          "assets": o.assets, "role": o.role} for o in self.outputs],
             "orders": [{"dex": o.dex, "receiver": o.receiver, "want": o.want.unit,
@@ -117,7 +118,8 @@ class _Check:
         self._body_extras()
         return CheckResult(ok=not self.reasons, reasons=self.reasons, fee_lovelace=tx.fee,
                            ttl=tx.ttl, validity_start=tx.validity_start, outputs=self.facts,
-                           orders=self.orders)
+                           orders=self.orders,
+                           balance_checked=self.x.our_utxos is not None)
 
     # --- fee and validity window ------------------------------------------------------
 
@@ -305,6 +307,14 @@ class _Check:
         if ret is not None and ret.address not in self.x.ours:
             self.reasons.append(f"collateral return of {ret.lovelace} lovelace goes to "
                                 f"{ret.address}, not to us")
+        utxos = self.x.our_utxos
+        if not self.tx.collateral or utxos is None:
+            return
+        ours = sum(utxos[ref][ADA] for ref in self.tx.collateral if ref in utxos)
+        back = ret.lovelace if ret is not None and ret.address in self.x.ours else 0
+        if ours - back > self.x.max_collateral_at_risk:
+            self.reasons.append(f"{ours - back} lovelace of our collateral is at risk if a "
+                                f"script fails, more than {self.x.max_collateral_at_risk}")
 
 
 # body keys (Conway CDDL) the Tx view does not carry: network id, certificates, votes,

@@ -40,6 +40,7 @@ class Expectation:
     mint: Mapping[Asset, int] = field(default_factory=dict)  # expected mint (- burns)
     certificates: int = 0  # how many certificates the transaction may carry
     withdrawals: Mapping[bytes, int] = field(default_factory=dict)  # reward account -> amount
+    max_collateral_at_risk: int = 5_000_000  # lovelace lost if a script fails
     max_ttl_ahead: int = 3 * 3600  # slots: a TTL further out is refused
     max_start_ahead: int = 120  # slots: a validity start further in the future is refused
 

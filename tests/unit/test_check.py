@@ -210,6 +210,17 @@ def test_unexpected_mint_signer_and_collateral_return_are_refused() -> None:
     refused(result, "mints 1 of", policy.hex())
     refused(result, "signature from key", bytes(28).hex())
     refused(result, "collateral return", STRANGER)
+    refused(result, "37275904 lovelace of our collateral is at risk", "more than 5000000")
+
+
+def test_collateral_returned_to_us_is_accepted() -> None:
+    def edit(body: dict[int, Any]) -> None:
+        body[13] = [body[0][0]]
+        body[16] = output(address_bytes(OURS), 33_000_000)
+    result = check(tampered(edit))
+    assert result.ok, result.reasons
+    assert result.balance_checked
+    assert not check(build()[0], expectation(our_utxos=None)).balance_checked
 
 
 def test_an_unexpected_order_and_a_missing_order_are_refused() -> None:
