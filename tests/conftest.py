@@ -113,10 +113,11 @@ def test_env(mongo_url: str, redis_url: str, namespace: str, tmp_path: Path) -> 
         "REDIS_NAMESPACE": namespace,
         "DATA_DIR": str(tmp_path / "data"),
         "LOG_LEVEL": "INFO",
-        # Nothing reaches the network: the venue APIs point at a closed loopback port
+        # Nothing reaches the network: the venue and DexHunter APIs point at a closed loopback port
         # unless a test starts their stubs (tests/venues, the stack test of `dhl run`).
         "LIQWID_API_URL": "http://127.0.0.1:9/graphql",
         "SURF_API_URL": "http://127.0.0.1:9/api",
+        "DEXHUNTER_API_URL": "http://127.0.0.1:9",
     }
 
 

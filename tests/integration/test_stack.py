@@ -169,6 +169,7 @@ def test_paper_stack_shows_liqwid_and_surf_markets(first: Stack):
     first.wait_ready()
     assert "started the liqwid API stub" in first.log()
     assert "started the surf API stub" in first.log()
+    assert "started the dexhunter API stub" in first.log()
     env = stack_env("", first.data_dir)
     env.pop("REDIS_URL")
     env.pop("LIQWID_API_URL", None)
