@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     from dhl.venue_commands import add_venue_commands
 
     add_venue_commands(sub)
+
+    from dhl.paper_commands import add_paper_commands
+
+    add_paper_commands(sub)
     return parser
 
 
