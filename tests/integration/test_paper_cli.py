@@ -183,3 +183,21 @@ def test_a_bad_setting_is_exit_2_and_mongodb_down_exit_1(env, db):
     assert "PAPER_VOLATILITY" in line
     down = {**env, "MONGO_URL": f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"}
     assert "does not answer" in refused(dhl(down, "set-price", "SNEK", "1"), code=1)
+
+
+def test_the_store_keeps_every_tokens_prices_in_time_order_and_refuses_bad_ones(db):
+    paper_prices.set_price(db, UNKNOWN_UNIT.upper(), 2000, Decimal("2"), set_ms=5)
+    paper_prices.set_price(db, UNKNOWN_UNIT, 1000, Decimal("1.50"), set_ms=5)
+    paper_prices.set_price(db, SNEK.asset.unit, 0, Decimal("0.003"), set_ms=5)
+    assert paper_prices.all_prices(db) == {
+        UNKNOWN_UNIT: [(1000, Decimal("1.50")), (2000, Decimal("2"))],
+        SNEK.asset.unit: [(0, Decimal("0.003"))]}
+    assert db["paper_prices"].find_one({"_id": f"{UNKNOWN_UNIT}:{1000:020d}"}) == {
+        "_id": f"{UNKNOWN_UNIT}:{1000:020d}", "token": UNKNOWN_UNIT, "from_ms": 1000,
+        "price": "1.50", "set_ms": 5}
+    for at, price in ((-1, Decimal(1)), (1, Decimal(0)), (1, Decimal("NaN"))):
+        with pytest.raises(ValueError):
+            paper_prices.set_price(db, SNEK.asset.unit, at, price)
+    with pytest.raises(ValueError):
+        paper_prices.set_price(db, SNEK.asset.unit, 1, 1.5)  # type: ignore[arg-type]
+    assert db["paper_prices"].count_documents({}) == 3

@@ -63,13 +63,13 @@ def test_the_walk_starts_at_its_start_and_moves_once_a_step():
 
 def test_the_walk_has_about_the_configured_volatility():
     # log-returns over one step across many steps: their sd is near the volatility
-    import math
     market = PaperMarket(Walk(3, Decimal("0.01")))
     prices = [market.price_at(SNEK, ORIGIN_MS + i * STEP_MS) for i in range(400)]
-    returns = [float((b / a).ln()) for a, b in zip(prices, prices[1:])]  # test maths only
+    returns = [(b / a).ln() for a, b in zip(prices, prices[1:])]
     mean = sum(returns) / len(returns)
-    sd = math.sqrt(sum((r - mean) ** 2 for r in returns) / len(returns))
-    assert 0.008 < sd < 0.012
+    sd = (sum((r - mean) ** 2 for r in returns) / len(returns)).sqrt()
+    assert Decimal("0.008") < sd < Decimal("0.012")
+    assert abs(mean) < Decimal("0.002")  # no drift to speak of
 
 
 def test_zero_volatility_holds_the_price():
@@ -247,3 +247,21 @@ def test_a_buy_at_a_higher_price_gets_no_more_and_impact_only_takes(amount, pric
     base = paper_fill("buy", amount, price, fees, impact, token_decimals=6)
     assert paper_fill("buy", amount, price * higher, fees, impact, token_decimals=6) <= base
     assert paper_fill("buy", amount, price, fees, Decimal(0), token_decimals=6) >= base
+
+
+def test_the_paper_settings_parse_and_refuse():
+    from core.errors import ConfigError
+    from core.settings import settings_from_mapping
+
+    defaults = settings_from_mapping({})
+    assert defaults.paper_seed == 20260101 and defaults.paper_volatility == Decimal("0.002")
+    assert defaults.paper_prices_csv is None
+    given = settings_from_mapping({"PAPER_SEED": "7", "PAPER_VOLATILITY": "0.05",
+                                   "PAPER_PRICES_CSV": "/tmp/p.csv"})
+    assert (given.paper_seed, given.paper_volatility, str(given.paper_prices_csv)) == \
+        (7, Decimal("0.05"), "/tmp/p.csv")
+    for variable, raw in (("PAPER_VOLATILITY", "0.11"), ("PAPER_VOLATILITY", "-0.001"),
+                          ("PAPER_VOLATILITY", "NaN"), ("PAPER_VOLATILITY", "high"),
+                          ("PAPER_SEED", "-1"), ("PAPER_SEED", "1.5")):
+        with pytest.raises(ConfigError, match=variable):
+            settings_from_mapping({variable: raw})
