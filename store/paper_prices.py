@@ -28,8 +28,8 @@ def set_price(db: Database, token: str, from_ms: int, price: Decimal,
               set_ms: int | None = None) -> None:
     """Make `price` the token's paper price from `from_ms` on (replacing one set at that
     very time)."""
-    if from_ms < 0:
-        raise ValueError(f"from_ms must be >= 0, not {from_ms}")
+    if not 0 <= from_ms < 10 ** 20:  # the _id's 20 digits keep string order = time order
+        raise ValueError(f"from_ms must be in [0, 10**20), not {from_ms}")
     if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
         raise ValueError(f"a paper price must be a Decimal above 0, not {price!r}")
     key = token.lower()

@@ -20,6 +20,7 @@ here (it is the unit of account).
 from __future__ import annotations
 
 import hashlib
+import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -48,6 +49,9 @@ _HALF_SPAN = 2 ** (LEVELS - 1)
 _SPAN = 2 ** LEVELS
 _UNIT = Decimal(2 ** 32)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = re.compile(r"-?[0-9]+")
+#: Times (ms) are below this in size: year 33658, and far inside BSON's int64.
+MAX_ABS_MS = 10 ** 15
 
 
 class PaperMarketError(ValueError):
@@ -183,8 +187,11 @@ def bridge(seed: int, token: str, step: int) -> Decimal:
 def parse_time(text: str) -> int:
     """Milliseconds since the epoch from an integer of ms or an ISO 8601 time with a zone."""
     value = text.strip()
-    if value.lstrip("-").isdigit():
-        return int(value)
+    if _MS.fullmatch(value):
+        at = int(value)
+        if abs(at) >= MAX_ABS_MS:
+            raise PaperMarketError(f"a time in ms must be under {MAX_ABS_MS:.0e}: {value!r}")
+        return at
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

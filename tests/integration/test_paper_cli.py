@@ -171,6 +171,8 @@ def test_a_csv_path_is_read_and_a_bad_one_refused_with_its_line(env, db, tmp_pat
     (("set-price", "SNEK", "1", "--at", "soon"), "--at: not a time"),
     (("price", "SNEK", "--at", "2026-01-01T00:00:00"), "needs its zone"),
     (("price", "abcd", "--at", "1"), "unknown token"),
+    (("set-price", "SNEK", "1", "--at", "9" * 20), "must be under"),
+    (("set-price", "SNEK", "1", "--at", "-5"), "not be before 1970"),
 ])
 def test_bad_input_is_one_line_and_exit_2(env, db, args, why):
     line = refused(dhl(env, *args))

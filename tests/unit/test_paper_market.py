@@ -187,6 +187,9 @@ def test_times_parse_from_ms_and_iso():
     assert parse_time("1767225600123") == ORIGIN_MS + 123
     assert parse_time("2026-01-01T00:00:00.123Z") == ORIGIN_MS + 123
     assert parse_time("2026-01-01T02:00:00+02:00") == ORIGIN_MS
+    for bad in ("1e12", "+5", "\u0661\u0662", "10" + "0" * 15, "2026-01-01", ""):
+        with pytest.raises(PaperMarketError):
+            parse_time(bad)
 
 
 # --- fills ---------------------------------------------------------------------------------
