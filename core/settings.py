@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qsl, urlsplit
@@ -21,6 +22,7 @@ from dotenv import dotenv_values
 
 from core.node_address import EXPECTED as NODE_EXPECTED
 from core.node_address import NodeAddress, parse_node_address
+from core.decimals import finite_decimal
 from core.errors import ConfigError
 from core.secrets import Secret
 
@@ -81,6 +83,9 @@ class Settings:
     market_refresh_seconds: int = 60
     venue_api_timeout_seconds: int = 10
     levvy_config_file: Path | None = None
+    paper_seed: int = 20260101  # fixed: the same paper market in every run unless changed
+    paper_volatility: Decimal = Decimal("0.002")  # of the log-price, per 20 s step
+    paper_prices_csv: Path | None = None
     #: Names of the variables that were set explicitly (env or .env), so the stack
     #: runner knows which services the operator chose and which it should embed.
     explicit: frozenset[str] = frozenset()
@@ -181,6 +186,21 @@ def parse_non_negative_int(variable: str, raw: str) -> int:
         raise ConfigError(variable, "a whole number, 0 or more", repr(raw)) from None
     if value < 0:
         raise ConfigError(variable, "a whole number, 0 or more", repr(raw))
+    return value
+
+
+#: Above this a per-step volatility is noise, not a market (trading/paper_market.py agrees).
+MAX_PAPER_VOLATILITY = Decimal("0.1")
+
+
+def parse_volatility(variable: str, raw: str) -> Decimal:
+    expected = f"a decimal from 0 to {MAX_PAPER_VOLATILITY} (e.g. 0.002)"
+    try:
+        value = finite_decimal(raw.strip())
+    except ValueError:
+        raise ConfigError(variable, expected, repr(raw)) from None
+    if not Decimal(0) <= value <= MAX_PAPER_VOLATILITY:
+        raise ConfigError(variable, expected, repr(raw))
     return value
 
 
@@ -499,6 +519,12 @@ SPECS: tuple[Spec, ...] = (
          "how long a venue API may take to answer"),
     Spec("LEVVY_CONFIG_FILE", "levvy_config_file", parse_optional_path,
          "Levvy's scripts per network (JSON); Levvy stays off without it"),
+    Spec("PAPER_SEED", "paper_seed", parse_non_negative_int,
+         "seed of the paper market's random walk (the same seed, the same prices)"),
+    Spec("PAPER_VOLATILITY", "paper_volatility", parse_volatility,
+         "paper market: sd of the log-price per 20 s step of its random walk"),
+    Spec("PAPER_PRICES_CSV", "paper_prices_csv", parse_optional_path,
+         "paper market: a CSV of token,time,price points that replaces the walk for its tokens"),
 )
 
 

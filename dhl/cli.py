@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     from dhl.dex_commands import add_dex_commands
 
     add_dex_commands(sub)
+    from dhl.paper_commands import add_paper_commands
+
+    add_paper_commands(sub)
     return parser
 
 

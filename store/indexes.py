@@ -38,6 +38,8 @@ INDEXES: dict[str, tuple[IndexSpec, ...]] = {
     "venue_markets": (IndexSpec((("venue", 1), ("generation", 1))),),
     # Positions: the guards and the command line list them by state.
     "positions": (IndexSpec((("state", 1),)),),
+    # Operator-set paper prices: a token's, in time order.
+    "paper_prices": (IndexSpec((("token", 1), ("from_ms", 1))),),
 }
 
 
