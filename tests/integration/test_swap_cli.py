@@ -158,3 +158,9 @@ def test_bad_input_exits_2_with_one_line(env: dict[str, str], server: StubServer
     assert code == 2, (out, err)
     assert out == "" and len(err.strip().splitlines()) == 1, err
     assert server.requests_to("/swap/build") == []
+
+
+def test_dexhunter_refusing_the_build_exits_1_without_a_verdict(env: dict[str, str]) -> None:
+    code, out, err = swap(env, amount="21")  # the stub built only the recorded 20 ADA swap
+    assert code == 1 and out == ""
+    assert "stub_no_recorded_build" in err
