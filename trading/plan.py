@@ -38,6 +38,22 @@ MAX_LOOPS = 50
 
 
 @dataclass(frozen=True)
+class Posted:
+    """What the user posts, when it is not lovelace: `amount` base units of `token` (ADA,
+    or the position's own token). A long posting its token deposits it as it is; a short
+    posting the token sells it for ADA first."""
+
+    token: Token
+    amount: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.amount, bool) or not isinstance(self.amount, int) \
+                or self.amount <= 0:
+            raise RiskError(f"the amount posted must be a positive int of base units, "
+                            f"got {self.amount!r}")
+
+
+@dataclass(frozen=True)
 class Refusal:
     """Why the position cannot be opened or closed as asked; nothing was sent."""
 
@@ -126,12 +142,22 @@ def _pick(ranking: Ranking, venue: str | None) -> Candidate | Refusal:
     return Refusal(tuple(reasons), ranking)
 
 
-def plan_open(side: str, token: Token, equity_lovelace: int, leverage: Decimal,
+def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: Decimal,
               markets: Sequence[Market], *, price: Decimal, swap_cost: Decimal = Decimal("0.003"),
               holding_days: Decimal = Decimal(30), now_ms: int, max_age_s: float,
               venue: str | None = None) -> Plan | Refusal:
     """The plan of opening a `side` position on `token` from `equity_lovelace` at
-    `leverage`, or the refusal with its reasons."""
+    `leverage` (or from a `Posted` amount of ADA or of the token: its value at `price`
+    is the equity), or the refusal with its reasons."""
+    posted_tokens = 0  # base units of the position's token posted
+    if isinstance(equity_lovelace, Posted):
+        if equity_lovelace.token.asset.is_ada:
+            equity_lovelace = equity_lovelace.amount
+        elif equity_lovelace.token.asset != token.asset:
+            raise RiskError("post ADA or the position's own token")
+        else:
+            posted_tokens = equity_lovelace.amount
+            equity_lovelace = floor_int(posted_tokens * lovelace_per_base_unit(token, price))
     if isinstance(equity_lovelace, bool) or not isinstance(equity_lovelace, int) \
             or equity_lovelace <= 0:
         raise RiskError(f"equity must be a positive number of lovelace, got {equity_lovelace!r}")
@@ -159,17 +185,26 @@ def plan_open(side: str, token: Token, equity_lovelace: int, leverage: Decimal,
         if side == "long":
             collateral_unit, debt_unit = per_unit, Decimal(1)
             debt_target = floor_int((leverage - 1) * equity_lovelace)
-            bought = floor_int(equity_lovelace * one_minus_s / per_unit)
-            swap_lost += equity_lovelace - bought * per_unit
-            legs.add(LegKind.SWAP, asset_in=ada, amount_in=equity_lovelace, asset_out=unit,
-                     amount_out=bought)
+            if posted_tokens:
+                bought = posted_tokens
+            else:
+                bought = floor_int(equity_lovelace * one_minus_s / per_unit)
+                swap_lost += equity_lovelace - bought * per_unit
+                legs.add(LegKind.SWAP, asset_in=ada, amount_in=equity_lovelace,
+                         asset_out=unit, amount_out=bought)
             legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=unit, amount_in=bought)
             collateral = bought
         else:
             collateral_unit, debt_unit = Decimal(1), per_unit
             debt_target = floor_int((leverage - 1) * equity_lovelace / per_unit)
-            legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=ada, amount_in=equity_lovelace)
-            collateral = equity_lovelace
+            deposit = equity_lovelace
+            if posted_tokens:
+                deposit = floor_int(posted_tokens * per_unit * one_minus_s)
+                swap_lost += equity_lovelace - deposit
+                legs.add(LegKind.SWAP, asset_in=unit, amount_in=posted_tokens, asset_out=ada,
+                         amount_out=deposit)
+            legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=ada, amount_in=deposit)
+            collateral = deposit
         debt = 0
         rounds = 0
         # Rounding to base units (and a long's first swap) may need a round or two more

@@ -12,7 +12,7 @@ from core.units import ADA_TOKEN, Asset, Token
 from protocols.model import MarketStatus
 from tests.support.markets import NOW_MS, market, option
 from trading.legs import LegKind
-from trading.plan import ClosePlan, Plan, Refusal, plan_close, plan_open
+from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_open
 from trading.risk import Book, loops_needed
 
 D = Decimal
@@ -79,6 +79,22 @@ def test_short_plan_by_hand():
     assert plan.health == D("1.3")
     assert plan.liquidation_price == D("0.65")  # 200 ADA × 0.65 / 200 TOK
     assert plan.realised_leverage == 2
+
+
+def test_posting_the_token_or_ada():
+    # A long posting 200 TOK (100 ADA) deposits it as it is: no first swap.
+    long = open_("long", [long_market()], equity=Posted(TOK, 200 * ADA))
+    assert isinstance(long, Plan) and long.equity == 100 * ADA
+    assert kinds(long) == [LegKind.DEPOSIT_COLLATERAL] + LOOP * 3
+    assert long.legs[0].asset_in == TOK_UNIT and long.legs[0].amount_in == 200 * ADA
+    assert long.book == Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
+    # A short posting the token sells it for ADA first.
+    short = open_("short", [short_market()], equity=Posted(TOK, 200 * ADA))
+    assert isinstance(short, Plan)
+    assert kinds(short) == [LegKind.SWAP, LegKind.DEPOSIT_COLLATERAL] + LOOP * 3
+    assert short.book == Book("short", TOK, 200 * ADA, 200 * ADA, D("0.65"))
+    ada = open_("short", [short_market()], equity=Posted(ADA_TOKEN, 100 * ADA))
+    assert isinstance(ada, Plan) and ada.book == short.book
 
 
 def test_swap_cost_is_counted():
@@ -163,12 +179,16 @@ decimals = st.sampled_from([0, 6])
        leverage=st.decimals("1.05", "5", places=2),
        ltv=st.decimals("0.2", "0.85", places=2), gap=st.decimals("0", "0.1", places=2),
        price=st.decimals("0.0001", "100", places=4),
-       swap_cost=st.decimals("0", "0.03", places=3))
-def test_plan_properties(side, places, equity, leverage, ltv, gap, price, swap_cost):
+       swap_cost=st.decimals("0", "0.03", places=3), post_token=st.booleans())
+def test_plan_properties(side, places, equity, leverage, ltv, gap, price, swap_cost,
+                         post_token):
     token = Token(Asset("cd" * 28, "51"), places, "Q")
     borrow, taken = (ADA_TOKEN, token) if side == "long" else (token, ADA_TOKEN)
     m = market("v", "m", borrow, (option(taken, str(ltv), str(ltv + gap)),))
-    plan = plan_open(side, token, equity, leverage, [m], price=price, swap_cost=swap_cost,
+    posted = Posted(token, equity) if post_token else equity
+    if post_token and equity * price * 10**6 / 10**places < 1:
+        return  # worth less than a lovelace
+    plan = plan_open(side, token, posted, leverage, [m], price=price, swap_cost=swap_cost,
                      now_ms=NOW_MS, max_age_s=60)
     if isinstance(plan, Refusal):
         assert plan.reasons
@@ -179,5 +199,10 @@ def test_plan_properties(side, places, equity, leverage, ltv, gap, price, swap_c
     for leg in plan.legs:
         assert isinstance(leg.amount_in, int) and leg.amount_in >= 0
         assert isinstance(leg.amount_out, int) and leg.amount_out >= 0
-    if swap_cost == 0 and places == 6 and plan.realised_leverage is not None:
+    # The book is what the legs move.
+    assert plan.book.debt == sum(g.amount_out for g in plan.legs if g.kind is LegKind.BORROW)
+    assert plan.book.collateral == sum(g.amount_in for g in plan.legs
+                                       if g.kind is LegKind.DEPOSIT_COLLATERAL)
+    if swap_cost == 0 and places == 6 and plan.equity >= 10 * ADA \
+            and plan.realised_leverage is not None:
         assert abs(plan.realised_leverage - leverage) <= D("0.01") * leverage
