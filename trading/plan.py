@@ -28,7 +28,7 @@ from typing import Sequence
 from core.units import ADA_TOKEN, Token
 from protocols.model import Market
 from trading.legs import Leg, LegKind
-from trading.pnl import Carry, FeeBill, carry
+from trading.pnl import FLAT, Carry, FeeBill, IndexSpan, accrued, carry
 from trading.risk import CONTEXT, Book, RiskError, ceil_int, floor_int, health, \
     liquidation_price, lovelace_per_base_unit, loops_needed, realised_leverage, reduce_share
 from trading.selection import Candidate, QuoteRequest, Ranking, Reason, rank_venues
@@ -258,9 +258,11 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
 
 
 def plan_close(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
-               swap_cost: Decimal = Decimal("0.003")) -> ClosePlan | Refusal:
-    """Closing `fraction` of `book` (already accrued: its debt includes the interest so
-    far, see trading.pnl.accrued): withdraw that share of the collateral, swap it (a long
+               swap_cost: Decimal = Decimal("0.003"), borrow_index: IndexSpan = FLAT,
+               supply_index: IndexSpan = FLAT) -> ClosePlan | Refusal:
+    """Closing `fraction` of `book` as it opened, its debt grown by `borrow_index` and its
+    collateral by `supply_index` to now (trading.pnl.accrued; FLAT for a book already
+    accrued), so the repay includes the interest: withdraw that share of the collateral, swap it (a long
     sells its tokens for ADA; a short buys back its debt tokens), repay that share of the
     debt, and return the rest to the user. A partial close where the venue repays only in
     full is refused."""
@@ -270,6 +272,7 @@ def plan_close(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
         return Refusal((Reason("partial_repay",
                                f"{market.venue}/{market.market_id} repays only in full: close "
                                f"the whole position (fraction 1) or add collateral instead"),))
+    book = accrued(book, borrow=borrow_index, supply=supply_index)
     share = reduce_share(book, fraction)
     withdraw, repay = share.collateral_delta, share.debt_delta
     per_unit = lovelace_per_base_unit(book.token, price)

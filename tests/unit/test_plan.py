@@ -13,6 +13,7 @@ from protocols.model import MarketStatus
 from tests.support.markets import NOW_MS, market, option
 from trading.legs import LegKind
 from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_open
+from trading.pnl import IndexSpan
 from trading.risk import Book, loops_needed
 
 D = Decimal
@@ -149,6 +150,33 @@ def test_close_long_full_and_partial():
     assert isinstance(half, ClosePlan) and half.returned_lovelace == 50 * ADA
     assert half.book_after == replace(book, collateral=200 * ADA, debt=50 * ADA)
     assert half.health_after == D("1.3")
+
+
+def test_close_repays_the_interest():
+    book = Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
+    grown = plan_close(book, D(1), long_market(), price=D("0.5"), swap_cost=D(0),
+                       borrow_index=IndexSpan(D(1), D("1.01")))
+    assert isinstance(grown, ClosePlan)
+    assert grown.legs[2].amount_in == 101 * ADA and grown.returned_lovelace == 99 * ADA
+
+
+@settings(max_examples=100, deadline=None)
+@given(side=st.sampled_from(["long", "short"]), collateral=st.integers(0, 10**12),
+       debt=st.integers(0, 10**12), fraction=st.decimals("0.01", "1", places=2),
+       price=st.decimals("0.0001", "100", places=4),
+       swap_cost=st.decimals("0", "0.03", places=3))
+def test_close_properties(side, collateral, debt, fraction, price, swap_cost):
+    book = Book(side, TOK, collateral, debt, D("0.8"))
+    m = long_market() if side == "long" else short_market()
+    plan = plan_close(book, fraction, m, price=price, swap_cost=swap_cost)
+    if isinstance(plan, Refusal):
+        assert plan.codes == ("under_water",)
+        return
+    assert plan.returned_lovelace >= 0
+    assert all(leg.amount_in >= 0 and leg.amount_out >= 0 for leg in plan.legs)
+    assert plan.book_after.debt == book.debt - plan.legs[-1].amount_in
+    if fraction == 1:
+        assert plan.book_after.debt == 0 and plan.book_after.collateral == 0
 
 
 def test_close_short_and_under_water():
