@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
-from typing import Sequence
+from typing import Any, Sequence
 
 from core.units import ADA_TOKEN, Token
 from protocols.model import Market
@@ -311,3 +311,48 @@ def plan_close(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
                      after, returned, health(after, price), liquidation_price(after),
                      ("the legs are listed withdraw → swap → repay; a venue that holds the "
                       "collateral until the debt is repaid is unwound in rounds by the flow",))
+
+
+# --- rendering (for `--plan-only` and JSON lines) -----------------------------------------
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(CONTEXT), "f")
+
+
+def leg_json(leg: Leg) -> dict[str, Any]:
+    return {"leg": leg.leg_id, "kind": leg.kind.value, "venue": leg.venue,
+            "asset_in": leg.asset_in, "amount_in": leg.amount_in,
+            "asset_out": leg.asset_out, "amount_out": leg.amount_out}
+
+
+def fees_json(fees: FeeBill) -> dict[str, int]:
+    return {"origination": fees.origination, "batcher": fees.batcher,
+            "network": fees.network, "other": fees.other, "swap": fees.swap,
+            "outside": fees.outside, "total": fees.total}
+
+
+def plan_json(result: Plan | ClosePlan | Refusal) -> dict[str, Any]:
+    """One JSON object: Decimals as strings, integers as integers; `ok` false for a
+    refusal, with its reasons."""
+    if isinstance(result, Refusal):
+        return {"ok": False, "reasons": [{"code": r.code, "text": r.text}
+                                         for r in result.reasons]}
+    common = {"ok": True, "venue": result.venue, "market": result.market_id,
+              "side": result.side, "legs": [leg_json(g) for g in result.legs],
+              "fees": fees_json(result.fees), "notes": list(result.notes)}
+    if isinstance(result, ClosePlan):
+        return {**common, "fraction": _dec(result.fraction),
+                "returned_lovelace": result.returned_lovelace,
+                "collateral_after": result.book_after.collateral,
+                "debt_after": result.book_after.debt,
+                "health_after": _dec(result.health_after),
+                "liquidation_price_after": _dec(result.liquidation_price_after)}
+    return {**common, "token": result.token.asset.unit, "equity": result.equity,
+            "leverage": _dec(result.leverage), "price": _dec(result.price),
+            "loops": result.loops, "collateral": result.book.collateral,
+            "debt": result.book.debt, "health": _dec(result.health),
+            "health_after_swap_cost": _dec(result.health_after_swap_cost),
+            "liquidation_price": _dec(result.liquidation_price),
+            "liquidation_price_with_swap_cost": _dec(result.liquidation_price_with_swap_cost),
+            "realised_leverage": _dec(result.realised_leverage),
+            "carry_over_holding": _dec(result.carry.over_holding)}

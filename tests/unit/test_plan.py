@@ -12,7 +12,7 @@ from core.units import ADA_TOKEN, Asset, Token
 from protocols.model import MarketStatus
 from tests.support.markets import NOW_MS, market, option
 from trading.legs import LegKind
-from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_open
+from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_json, plan_open
 from trading.pnl import IndexSpan
 from trading.risk import Book, loops_needed
 
@@ -80,6 +80,24 @@ def test_short_plan_by_hand():
     assert plan.health == D("1.3")
     assert plan.liquidation_price == D("0.65")  # 200 ADA × 0.65 / 200 TOK
     assert plan.realised_leverage == 2
+
+
+def test_plan_json():
+    import json
+
+    plan = open_("long", [long_market()])
+    out = json.loads(json.dumps(plan_json(plan)))
+    assert out["ok"] is True and out["health"] == "1.3" and out["realised_leverage"] == "2"
+    assert out["debt"] == 100 * ADA and len(out["legs"]) == 11
+    assert out["legs"][0] == {"leg": "open-00-swap", "kind": "swap", "venue": "liqwid",
+                              "asset_in": "lovelace", "amount_in": 100 * ADA,
+                              "asset_out": TOK_UNIT, "amount_out": 200 * ADA}
+    refused = plan_json(open_("long", []))
+    assert refused["ok"] is False and refused["reasons"][0]["code"] == "no_market"
+    book = Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
+    closed = plan_json(plan_close(book, D("0.5"), long_market(), price=D("0.5"),
+                                  swap_cost=D(0)))
+    assert closed["returned_lovelace"] == 50 * ADA and closed["health_after"] == "1.3"
 
 
 def test_posting_the_token_or_ada():
