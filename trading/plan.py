@@ -33,6 +33,9 @@ from trading.risk import CONTEXT, Book, RiskError, ceil_int, floor_int, health, 
     liquidation_price, lovelace_per_base_unit, loops_needed, realised_leverage, reduce_share
 from trading.selection import Candidate, QuoteRequest, Ranking, Reason, rank_venues
 
+#: Venues that liquidate by time, not price: their books carry no liquidation threshold
+#: (trading/risk.py), so their plans show no health or liquidation price.
+TIME_LIQUIDATED = frozenset({"levvy"})
 #: Safety bound on borrow rounds (loops_needed refuses anything needing more).
 MAX_LOOPS = 50
 
@@ -232,8 +235,9 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
                            ranking)
         debt_value = debt * debt_unit
         origination = ceil_int(debt_value * market.fees.origination)
+    by_time = market.venue in TIME_LIQUIDATED
     book = Book("long" if side == "long" else "short", token, collateral, debt,
-                option.liquidation_threshold)
+                None if by_time else option.liquidation_threshold)
     venue_txs = legs.count(LegKind.DEPOSIT_COLLATERAL, LegKind.BORROW)
     fees = FeeBill(origination=origination, batcher=market.fees.batcher_lovelace * venue_txs,
                    swap=floor_int(swap_lost))
@@ -242,6 +246,9 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
         return Refusal((Reason("health", f"the opened book's health would be {h:.4f} < 1"),),
                        ranking)
     notes = list(picked.notes)
+    if by_time:
+        notes.append("liquidated at the loan's term, not by price: no health or "
+                     "liquidation price")
     notes.append("network fees are not included")
     notes.append("carry counts the borrow rate only; the collateral's own yield is not known")
     return Plan(

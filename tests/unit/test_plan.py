@@ -156,6 +156,14 @@ def test_venue_given():
     assert isinstance(best, Plan) and best.venue == "surf"  # cheaper
 
 
+def test_levvy_has_no_price_liquidation():
+    levvy = replace(long_market(), venue="levvy", partial_repay=False)
+    plan = open_("long", [levvy])
+    assert isinstance(plan, Plan) and plan.book.liquidation_threshold is None
+    assert plan.health is None and plan.liquidation_price is None
+    assert plan.realised_leverage == 2
+
+
 def test_close_long_full_and_partial():
     book = Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
     full = plan_close(book, D(1), long_market(batcher=ADA), price=D("0.5"), swap_cost=D(0))
