@@ -1,0 +1,262 @@
+"""plan (trading/plan.py): the legs, fees and risk figures of opening and closing a
+position, computed before anything runs; refusals as results."""
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from core.units import ADA_TOKEN, Asset, Token
+from protocols.model import MarketStatus
+from tests.support.markets import NOW_MS, market, option
+from trading.legs import LegKind
+from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_json, plan_open
+from trading.pnl import IndexSpan
+from trading.risk import Book, loops_needed
+
+D = Decimal
+TOK = Token(Asset("ab" * 28, "544f4b"), 6, "TOK")
+ADA = 1_000_000
+TOK_UNIT = TOK.asset.unit
+
+
+def long_market(**kw):
+    return market("liqwid", "ada", ADA_TOKEN, (option(TOK, "0.6", "0.65"),), **kw)
+
+
+def short_market(**kw):
+    return market("liqwid", "tok", TOK, (option(ADA_TOKEN, "0.6", "0.65"),), **kw)
+
+
+def open_(side, markets, leverage="2", equity=100 * ADA, swap_cost="0", **kw):
+    return plan_open(side, TOK, equity, D(leverage), markets, price=D("0.5"),
+                     swap_cost=D(swap_cost), now_ms=NOW_MS, max_age_s=60, **kw)
+
+
+def kinds(plan):
+    return [leg.kind for leg in plan.legs]
+
+
+LOOP = [LegKind.BORROW, LegKind.SWAP, LegKind.DEPOSIT_COLLATERAL]
+
+
+def test_long_plan_by_hand():
+    # 100 ADA at 2x, TOK at 0.5 ADA, max LTV 0.6: buy 200 TOK; borrow 60, 36, then the
+    # last 4 ADA (of 100), buying 120, 72, 8 TOK: 400 TOK held, 100 ADA owed.
+    plan = open_("long", [long_market(origination="0.001", batcher=2 * ADA)])
+    assert isinstance(plan, Plan)
+    assert (plan.venue, plan.market_id, plan.loops) == ("liqwid", "ada", 3)
+    assert kinds(plan) == [LegKind.SWAP, LegKind.DEPOSIT_COLLATERAL] + LOOP * 3
+    borrows = [leg.amount_out for leg in plan.legs if leg.kind is LegKind.BORROW]
+    assert borrows == [60 * ADA, 36 * ADA, 4 * ADA]
+    bought = [leg.amount_out for leg in plan.legs if leg.kind is LegKind.SWAP]
+    assert bought == [200 * ADA, 120 * ADA, 72 * ADA, 8 * ADA]
+    assert plan.legs[0].asset_in == "lovelace" and plan.legs[0].asset_out == TOK_UNIT
+    assert plan.book == Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
+    assert plan.health == D("1.3")  # 200 × 0.65 / 100
+    assert plan.realised_leverage == 2
+    assert plan.liquidation_price is not None
+    assert abs(plan.liquidation_price - D(100) / 260) < D("1e-25")  # 100 / (400 × 0.65)
+    assert plan.fees.origination == 100_000  # 0.1 % of 100 ADA
+    assert plan.fees.batcher == 7 * 2 * ADA  # 4 deposits and 3 borrows
+    assert plan.fees.swap == 0
+    # 5 % on 100 ADA for 30 days
+    assert abs(plan.carry.over_holding + D("0.05") * 100 * ADA * 30 / 365) < D("1e-20")
+    assert loops_needed(D(2), D("0.6")) == plan.loops
+
+
+def test_short_plan_by_hand():
+    # 100 ADA deposited; borrow 120, 72, 8 TOK (of 200 = 100 ADA / 0.5), sold for 60, 36, 4.
+    plan = open_("short", [short_market()])
+    assert isinstance(plan, Plan)
+    assert kinds(plan) == [LegKind.DEPOSIT_COLLATERAL] + LOOP * 3
+    assert plan.legs[0].asset_in == "lovelace" and plan.legs[0].amount_in == 100 * ADA
+    borrows = [leg.amount_out for leg in plan.legs if leg.kind is LegKind.BORROW]
+    assert borrows == [120 * ADA, 72 * ADA, 8 * ADA]
+    assert all(leg.asset_out == "lovelace" for leg in plan.legs if leg.kind is LegKind.SWAP)
+    assert plan.book == Book("short", TOK, 200 * ADA, 200 * ADA, D("0.65"))
+    assert plan.health == D("1.3")
+    assert plan.liquidation_price == D("0.65")  # 200 ADA × 0.65 / 200 TOK
+    assert plan.realised_leverage == 2
+
+
+def test_plan_json():
+    import json
+
+    plan = open_("long", [long_market()])
+    out = json.loads(json.dumps(plan_json(plan)))
+    assert out["ok"] is True and out["health"] == "1.3" and out["realised_leverage"] == "2"
+    assert out["debt"] == 100 * ADA and len(out["legs"]) == 11
+    assert out["legs"][0] == {"leg": "open-00-swap", "kind": "swap", "venue": "liqwid",
+                              "asset_in": "lovelace", "amount_in": 100 * ADA,
+                              "asset_out": TOK_UNIT, "amount_out": 200 * ADA}
+    refused = plan_json(open_("long", []))
+    assert refused["ok"] is False and refused["reasons"][0]["code"] == "no_market"
+    book = Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
+    closed = plan_json(plan_close(book, D("0.5"), long_market(), price=D("0.5"),
+                                  swap_cost=D(0)))
+    assert closed["returned_lovelace"] == 50 * ADA and closed["health_after"] == "1.3"
+
+
+def test_posting_the_token_or_ada():
+    # A long posting 200 TOK (100 ADA) deposits it as it is: no first swap.
+    long = open_("long", [long_market()], equity=Posted(TOK, 200 * ADA))
+    assert isinstance(long, Plan) and long.equity == 100 * ADA
+    assert kinds(long) == [LegKind.DEPOSIT_COLLATERAL] + LOOP * 3
+    assert long.legs[0].asset_in == TOK_UNIT and long.legs[0].amount_in == 200 * ADA
+    assert long.book == Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
+    # A short posting the token sells it for ADA first.
+    short = open_("short", [short_market()], equity=Posted(TOK, 200 * ADA))
+    assert isinstance(short, Plan)
+    assert kinds(short) == [LegKind.SWAP, LegKind.DEPOSIT_COLLATERAL] + LOOP * 3
+    assert short.book == Book("short", TOK, 200 * ADA, 200 * ADA, D("0.65"))
+    ada = open_("short", [short_market()], equity=Posted(ADA_TOKEN, 100 * ADA))
+    assert isinstance(ada, Plan) and ada.book == short.book
+
+
+def test_swap_cost_is_counted():
+    plan = open_("long", [long_market()], swap_cost="0.01")
+    assert isinstance(plan, Plan)
+    assert plan.fees.swap > 0
+    assert plan.health_after_swap_cost is not None and plan.health is not None
+    assert plan.health_after_swap_cost < plan.health
+    assert plan.liquidation_price_with_swap_cost > plan.liquidation_price  # type: ignore
+
+
+def test_refusals_each_kind():
+    ltv = open_("long", [long_market()], leverage="3")  # needs LTV 0.667 > 0.6
+    assert isinstance(ltv, Refusal) and "ltv" in ltv.codes
+    liquidity = open_("long", [long_market(liquidity=10 * ADA)])
+    assert isinstance(liquidity, Refusal) and "liquidity" in liquidity.codes
+    small = open_("long", [long_market(min_size=1000 * ADA)])
+    assert isinstance(small, Refusal) and "min_size" in small.codes
+    none = open_("long", [short_market()])
+    assert isinstance(none, Refusal) and "no_market" in none.codes and "pair" in none.codes
+    empty = open_("long", [])
+    assert isinstance(empty, Refusal) and empty.codes == ("no_market",)
+    # Within the max LTV, but swap costs keep looping from ever reaching it.
+    costly = open_("long", [long_market()], leverage="2.45", swap_cost="0.05")
+    assert isinstance(costly, Refusal) and costly.codes == ("ltv",)
+
+
+def test_venue_given():
+    frozen = replace(long_market(), venue="surf", status=MarketStatus(frozen=True))
+    markets = [long_market(apr="0.09"), frozen]
+    refused = open_("long", markets, venue="surf")
+    assert isinstance(refused, Refusal) and refused.codes == ("status",)
+    assert "surf" in refused.reasons[0].text
+    unknown = open_("long", markets, venue="levvy")
+    assert isinstance(unknown, Refusal) and unknown.codes == ("no_market",)
+    chosen = open_("long", [long_market(apr="0.09"), replace(long_market(), venue="surf")],
+                   venue="liqwid")
+    assert isinstance(chosen, Plan) and chosen.venue == "liqwid"
+    best = open_("long", [long_market(apr="0.09"), replace(long_market(), venue="surf")])
+    assert isinstance(best, Plan) and best.venue == "surf"  # cheaper
+
+
+def test_levvy_has_no_price_liquidation():
+    levvy = replace(long_market(), venue="levvy", partial_repay=False)
+    plan = open_("long", [levvy])
+    assert isinstance(plan, Plan) and plan.book.liquidation_threshold is None
+    assert plan.health is None and plan.liquidation_price is None
+    assert plan.realised_leverage == 2
+
+
+def test_close_long_full_and_partial():
+    book = Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
+    full = plan_close(book, D(1), long_market(batcher=ADA), price=D("0.5"), swap_cost=D(0))
+    assert isinstance(full, ClosePlan)
+    assert kinds(full) == [LegKind.WITHDRAW_COLLATERAL, LegKind.SWAP, LegKind.REPAY]
+    assert full.legs[1].amount_out == 200 * ADA and full.legs[2].amount_in == 100 * ADA
+    assert full.returned_lovelace == 100 * ADA and full.fees.batcher == 2 * ADA
+    assert full.book_after == replace(book, collateral=0, debt=0)
+    half = plan_close(book, D("0.5"), long_market(), price=D("0.5"), swap_cost=D(0))
+    assert isinstance(half, ClosePlan) and half.returned_lovelace == 50 * ADA
+    assert half.book_after == replace(book, collateral=200 * ADA, debt=50 * ADA)
+    assert half.health_after == D("1.3")
+
+
+def test_close_repays_the_interest():
+    book = Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
+    grown = plan_close(book, D(1), long_market(), price=D("0.5"), swap_cost=D(0),
+                       borrow_index=IndexSpan(D(1), D("1.01")))
+    assert isinstance(grown, ClosePlan)
+    assert grown.legs[2].amount_in == 101 * ADA and grown.returned_lovelace == 99 * ADA
+
+
+@settings(max_examples=100, deadline=None)
+@given(side=st.sampled_from(["long", "short"]), collateral=st.integers(0, 10**12),
+       debt=st.integers(0, 10**12), fraction=st.decimals("0.01", "1", places=2),
+       price=st.decimals("0.0001", "100", places=4),
+       swap_cost=st.decimals("0", "0.03", places=3))
+def test_close_properties(side, collateral, debt, fraction, price, swap_cost):
+    book = Book(side, TOK, collateral, debt, D("0.8"))
+    m = long_market() if side == "long" else short_market()
+    plan = plan_close(book, fraction, m, price=price, swap_cost=swap_cost)
+    if isinstance(plan, Refusal):
+        assert plan.codes == ("under_water",)
+        return
+    assert plan.returned_lovelace >= 0
+    assert all(leg.amount_in >= 0 and leg.amount_out >= 0 for leg in plan.legs)
+    assert plan.book_after.debt == book.debt - plan.legs[-1].amount_in
+    if fraction == 1:
+        assert plan.book_after.debt == 0 and plan.book_after.collateral == 0
+
+
+def test_close_short_and_under_water():
+    book = Book("short", TOK, 200 * ADA, 200 * ADA, D("0.65"))
+    full = plan_close(book, D(1), short_market(), price=D("0.5"), swap_cost=D(0))
+    assert isinstance(full, ClosePlan)
+    assert full.legs[1].amount_in == 100 * ADA and full.legs[1].amount_out == 200 * ADA
+    assert full.returned_lovelace == 100 * ADA
+    sunk = plan_close(book, D(1), short_market(), price=D("1.5"), swap_cost=D(0))
+    assert isinstance(sunk, Refusal) and sunk.codes == ("under_water",)
+
+
+def test_surf_partial_close_refused():
+    surf = replace(long_market(), venue="surf", partial_repay=False)
+    book = Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
+    refused = plan_close(book, D("0.5"), surf, price=D("0.5"))
+    assert isinstance(refused, Refusal) and refused.codes == ("partial_repay",)
+    assert "repays only in full" in refused.reasons[0].text
+    assert isinstance(plan_close(book, D(1), surf, price=D("0.5")), ClosePlan)
+
+
+decimals = st.sampled_from([0, 6])
+
+
+@settings(max_examples=150, deadline=None)
+@given(side=st.sampled_from(["long", "short"]), places=decimals,
+       equity=st.integers(1, 10**6).map(lambda a: a * ADA),
+       leverage=st.decimals("1.05", "5", places=2),
+       ltv=st.decimals("0.2", "0.85", places=2), gap=st.decimals("0", "0.1", places=2),
+       price=st.decimals("0.0001", "100", places=4),
+       swap_cost=st.decimals("0", "0.03", places=3), post_token=st.booleans())
+def test_plan_properties(side, places, equity, leverage, ltv, gap, price, swap_cost,
+                         post_token):
+    token = Token(Asset("cd" * 28, "51"), places, "Q")
+    borrow, taken = (ADA_TOKEN, token) if side == "long" else (token, ADA_TOKEN)
+    m = market("v", "m", borrow, (option(taken, str(ltv), str(ltv + gap)),))
+    posted = Posted(token, equity) if post_token else equity
+    if post_token and equity * price * 10**6 / 10**places < 1:
+        return  # worth less than a lovelace
+    plan = plan_open(side, token, posted, leverage, [m], price=price, swap_cost=swap_cost,
+                     now_ms=NOW_MS, max_age_s=60)
+    if isinstance(plan, Refusal):
+        assert plan.reasons
+        event("refused: " + ",".join(sorted(set(plan.codes))))
+        return
+    event("planned")
+    assert plan.health is None or plan.health >= 1
+    for leg in plan.legs:
+        assert isinstance(leg.amount_in, int) and leg.amount_in >= 0
+        assert isinstance(leg.amount_out, int) and leg.amount_out >= 0
+    # The book is what the legs move.
+    assert plan.book.debt == sum(g.amount_out for g in plan.legs if g.kind is LegKind.BORROW)
+    assert plan.book.collateral == sum(g.amount_in for g in plan.legs
+                                       if g.kind is LegKind.DEPOSIT_COLLATERAL)
+    if swap_cost == 0 and places == 6 and plan.equity >= 10 * ADA \
+            and plan.realised_leverage is not None:
+        assert abs(plan.realised_leverage - leverage) <= D("0.01") * leverage

@@ -1,0 +1,365 @@
+"""`plan`: what opening or closing a position will do, before anything runs. Pure.
+
+A plan names the venue (the one asked for, or the ranking's cheapest eligible market),
+the legs in order with their intended amounts in base units, the expected fees, and the
+resulting book with its health, liquidation price and realised leverage. When the
+position cannot be opened as asked the answer is a `Refusal` with its reasons: a result,
+not an error (bad inputs — a side that is neither long nor short, a leverage not above 1 —
+still raise).
+
+Conventions are trading/risk.py's: base units, price in ADA per whole token, leverage =
+collateral value / equity, a venue lends (L − 1)/L of the collateral's value.
+
+Open, from `equity` lovelace:
+- long: swap the equity ADA → token, deposit it; then rounds of borrow ADA, swap ADA →
+  token, deposit the bought token, until the debt reaches (L − 1) × E;
+- short: deposit the equity ADA; then rounds of borrow token, swap token → ADA, deposit
+  the ADA, until the debt reaches (L − 1) × E / P in tokens.
+Each borrow takes at most what the collateral already deposited allows at the market's
+max LTV, so every intermediate state is within the venue's limit. A swap's `amount_out`
+is the expected output after `swap_cost` (rounded down), which the flow uses as floor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, localcontext
+from typing import Any, Sequence
+
+from core.units import ADA_TOKEN, Token
+from protocols.model import Market
+from trading.legs import Leg, LegKind
+from trading.pnl import FLAT, Carry, FeeBill, IndexSpan, accrued, carry
+from trading.risk import CONTEXT, Book, RiskError, ceil_int, floor_int, health, \
+    liquidation_price, lovelace_per_base_unit, loops_needed, realised_leverage, reduce_share
+from trading.selection import Candidate, QuoteRequest, Ranking, Reason, rank_venues
+
+#: Venues that liquidate by time, not price: their books carry no liquidation threshold
+#: (trading/risk.py), so their plans show no health or liquidation price.
+TIME_LIQUIDATED = frozenset({"levvy"})
+#: Safety bound on borrow rounds (loops_needed refuses anything needing more).
+MAX_LOOPS = 50
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What the user posts, when it is not lovelace: `amount` base units of `token` (ADA,
+    or the position's own token). A long posting its token deposits it as it is; a short
+    posting the token sells it for ADA first."""
+
+    token: Token
+    amount: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.amount, bool) or not isinstance(self.amount, int) \
+                or self.amount <= 0:
+            raise RiskError(f"the amount posted must be a positive int of base units, "
+                            f"got {self.amount!r}")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the position cannot be opened or closed as asked; nothing was sent."""
+
+    reasons: tuple[Reason, ...]
+    ranking: Ranking | None = None
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(r.code for r in self.reasons)
+
+
+@dataclass(frozen=True)
+class Plan:
+    side: str
+    token: Token
+    venue: str
+    market_id: str
+    equity: int  # lovelace posted
+    leverage: Decimal  # asked
+    price: Decimal
+    legs: tuple[Leg, ...]
+    loops: int  # borrow rounds
+    fees: FeeBill  # expected, lovelace; swap fees are inside the book
+    book: Book
+    health: Decimal | None  # the venue's own, at `price`
+    health_after_swap_cost: Decimal | None  # valuing an unwind at `swap_cost`
+    liquidation_price: Decimal | None
+    liquidation_price_with_swap_cost: Decimal | None
+    realised_leverage: Decimal | None
+    carry: Carry  # borrow cost over the holding time (collateral supply not counted)
+    ranking: Ranking
+    notes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ClosePlan:
+    side: str
+    venue: str
+    market_id: str
+    fraction: Decimal
+    legs: tuple[Leg, ...]
+    fees: FeeBill
+    book_after: Book
+    returned_lovelace: int  # what comes back to the user's wallet, before batcher fees
+    health_after: Decimal | None
+    liquidation_price_after: Decimal | None
+    notes: tuple[str, ...] = field(default=())
+
+
+class _Legs:
+    def __init__(self, venue: str, prefix: str) -> None:
+        self.venue, self.prefix, self.items = venue, prefix, []  # type: ignore[var-annotated]
+
+    def add(self, kind: LegKind, *, asset_in: str | None = None, amount_in: int = 0,
+            asset_out: str | None = None, amount_out: int = 0) -> None:
+        name = f"{self.prefix}-{len(self.items):02d}-{kind.value.replace('_', '-')}"
+        self.items.append(Leg(name, kind, self.venue, name, 1, asset_in, amount_in,
+                              asset_out, amount_out))
+
+    def tuple(self) -> tuple[Leg, ...]:
+        return tuple(self.items)
+
+    def count(self, *kinds: LegKind) -> int:
+        return sum(1 for leg in self.items if leg.kind in kinds)
+
+
+def _pick(ranking: Ranking, venue: str | None) -> Candidate | Refusal:
+    if venue is None or venue == "auto":
+        chosen = ranking.chosen
+        if chosen is not None:
+            return chosen
+        reasons = [Reason("no_market", "no market is eligible for this position")]
+        for c in ranking.candidates:
+            reasons.extend(Reason(r.code, f"{c.venue}/{c.market_id}: {r.text}")
+                           for r in c.reasons)
+        return Refusal(tuple(reasons), ranking)
+    mine = [c for c in ranking.candidates if c.venue == venue]
+    if not mine:
+        return Refusal((Reason("no_market", f"venue {venue} has no market in the snapshot"),),
+                       ranking)
+    eligible = [c for c in mine if c.eligible]
+    if eligible:
+        return eligible[0]  # candidates come best first
+    reasons = [Reason(r.code, f"{c.venue}/{c.market_id}: {r.text}")
+               for c in mine for r in c.reasons]
+    return Refusal(tuple(reasons), ranking)
+
+
+def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: Decimal,
+              markets: Sequence[Market], *, price: Decimal, swap_cost: Decimal = Decimal("0.003"),
+              holding_days: Decimal = Decimal(30), now_ms: int, max_age_s: float,
+              venue: str | None = None) -> Plan | Refusal:
+    """The plan of opening a `side` position on `token` from `equity_lovelace` at
+    `leverage` (or from a `Posted` amount of ADA or of the token: its value at `price`
+    is the equity), or the refusal with its reasons."""
+    posted_tokens = 0  # base units of the position's token posted
+    if isinstance(equity_lovelace, Posted):
+        if equity_lovelace.token.asset.is_ada:
+            equity_lovelace = equity_lovelace.amount
+        elif equity_lovelace.token.asset != token.asset:
+            raise RiskError("post ADA or the position's own token")
+        else:
+            posted_tokens = equity_lovelace.amount
+            equity_lovelace = floor_int(posted_tokens * lovelace_per_base_unit(token, price))
+    if isinstance(equity_lovelace, bool) or not isinstance(equity_lovelace, int) \
+            or equity_lovelace <= 0:
+        raise RiskError(f"equity must be a positive number of lovelace, got {equity_lovelace!r}")
+    with localcontext(CONTEXT):
+        size = ceil_int(leverage * equity_lovelace) if leverage.is_finite() else 0
+    request = QuoteRequest(side, token, max(size, 1), leverage, holding_days, price, swap_cost)
+    ranking = rank_venues(markets, request, now_ms=now_ms, max_age_s=max_age_s)
+    picked = _pick(ranking, venue)
+    if isinstance(picked, Refusal):
+        return picked
+    market, option = picked.market, picked.collateral
+    assert option is not None
+    try:
+        loops_needed(leverage, option.max_ltv, swap_cost=swap_cost, max_loops=MAX_LOOPS)
+    except RiskError as exc:
+        return Refusal((Reason("ltv", f"{market.venue}/{market.market_id}: {exc}"),), ranking)
+
+    per_unit = lovelace_per_base_unit(token, price)
+    unit = token.asset.unit
+    ada = ADA_TOKEN.asset.unit
+    legs = _Legs(market.venue, "open")
+    swap_lost = Decimal(0)
+    with localcontext(CONTEXT):
+        one_minus_s = 1 - swap_cost
+        if side == "long":
+            collateral_unit, debt_unit = per_unit, Decimal(1)
+            debt_target = floor_int((leverage - 1) * equity_lovelace)
+            if posted_tokens:
+                bought = posted_tokens
+            else:
+                bought = floor_int(equity_lovelace * one_minus_s / per_unit)
+                swap_lost += equity_lovelace - bought * per_unit
+                legs.add(LegKind.SWAP, asset_in=ada, amount_in=equity_lovelace,
+                         asset_out=unit, amount_out=bought)
+            legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=unit, amount_in=bought)
+            collateral = bought
+        else:
+            collateral_unit, debt_unit = Decimal(1), per_unit
+            debt_target = floor_int((leverage - 1) * equity_lovelace / per_unit)
+            deposit = equity_lovelace
+            if posted_tokens:
+                deposit = floor_int(posted_tokens * per_unit * one_minus_s)
+                swap_lost += equity_lovelace - deposit
+                legs.add(LegKind.SWAP, asset_in=unit, amount_in=posted_tokens, asset_out=ada,
+                         amount_out=deposit)
+            legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=ada, amount_in=deposit)
+            collateral = deposit
+        debt = 0
+        rounds = 0
+        # Rounding to base units (and a long's first swap) may need a round or two more
+        # than the exact series: bounded by MAX_LOOPS.
+        while debt < debt_target and rounds < MAX_LOOPS:
+            room = floor_int((option.max_ltv * collateral * collateral_unit - debt * debt_unit)
+                             / debt_unit)
+            borrow = min(room, debt_target - debt)
+            if borrow <= 0:
+                break
+            rounds += 1
+            debt += borrow
+            got = floor_int(borrow * debt_unit * one_minus_s / collateral_unit)
+            swap_lost += borrow * debt_unit - got * collateral_unit
+            borrowed, held = (ada, unit) if side == "long" else (unit, ada)
+            legs.add(LegKind.BORROW, asset_out=borrowed, amount_out=borrow)
+            legs.add(LegKind.SWAP, asset_in=borrowed, amount_in=borrow, asset_out=held,
+                     amount_out=got)
+            legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=held, amount_in=got)
+            collateral += got
+        if debt < debt_target:
+            return Refusal((Reason("ltv", f"{market.venue}/{market.market_id}: looping at max "
+                                          f"LTV {option.max_ltv} reaches only {debt} of "
+                                          f"{debt_target} debt in {rounds} round(s)"),),
+                           ranking)
+        debt_value = debt * debt_unit
+        origination = ceil_int(debt_value * market.fees.origination)
+    by_time = market.venue in TIME_LIQUIDATED
+    book = Book("long" if side == "long" else "short", token, collateral, debt,
+                None if by_time else option.liquidation_threshold)
+    venue_txs = legs.count(LegKind.DEPOSIT_COLLATERAL, LegKind.BORROW)
+    fees = FeeBill(origination=origination, batcher=market.fees.batcher_lovelace * venue_txs,
+                   swap=floor_int(swap_lost))
+    h = health(book, price)
+    if h is not None and h < 1:
+        return Refusal((Reason("health", f"the opened book's health would be {h:.4f} < 1"),),
+                       ranking)
+    notes = list(picked.notes)
+    if by_time:
+        notes.append("liquidated at the loan's term, not by price: no health or "
+                     "liquidation price")
+    notes.append("network fees are not included")
+    notes.append("carry counts the borrow rate only; the collateral's own yield is not known")
+    return Plan(
+        side=book.side, token=token, venue=market.venue, market_id=market.market_id,
+        equity=equity_lovelace, leverage=leverage, price=price, legs=legs.tuple(), loops=rounds,
+        fees=fees, book=book, health=h, health_after_swap_cost=health(book, price,
+                                                                      swap_cost=swap_cost),
+        liquidation_price=liquidation_price(book),
+        liquidation_price_with_swap_cost=liquidation_price(book, swap_cost=swap_cost),
+        realised_leverage=realised_leverage(book, price),
+        carry=carry(book, price, supply_apy=Decimal(0), borrow_apr=market.borrow_apr,
+                    holding_days=holding_days),
+        ranking=ranking, notes=tuple(notes))
+
+
+def plan_close(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
+               swap_cost: Decimal = Decimal("0.003"), borrow_index: IndexSpan = FLAT,
+               supply_index: IndexSpan = FLAT) -> ClosePlan | Refusal:
+    """Closing `fraction` of `book` as it opened, its debt grown by `borrow_index` and its
+    collateral by `supply_index` to now (trading.pnl.accrued; FLAT for a book already
+    accrued), so the repay includes the interest: withdraw that share of the collateral, swap it (a long
+    sells its tokens for ADA; a short buys back its debt tokens), repay that share of the
+    debt, and return the rest to the user. A partial close where the venue repays only in
+    full is refused."""
+    if not fraction.is_finite() or not 0 < fraction <= 1:
+        raise RiskError(f"the share to close must be a fraction in (0, 1], got {fraction}")
+    if fraction < 1 and not market.partial_repay:
+        return Refusal((Reason("partial_repay",
+                               f"{market.venue}/{market.market_id} repays only in full: close "
+                               f"the whole position (fraction 1) or add collateral instead"),))
+    book = accrued(book, borrow=borrow_index, supply=supply_index)
+    share = reduce_share(book, fraction)
+    withdraw, repay = share.collateral_delta, share.debt_delta
+    per_unit = lovelace_per_base_unit(book.token, price)
+    unit, ada = book.token.asset.unit, ADA_TOKEN.asset.unit
+    legs = _Legs(market.venue, "close")
+    with localcontext(CONTEXT):
+        one_minus_s = 1 - swap_cost
+        if book.side == "long":
+            out = floor_int(withdraw * per_unit * one_minus_s)
+            if out < repay:
+                return Refusal((Reason("under_water", f"selling {withdraw} token units yields "
+                                                      f"{out} lovelace, less than the {repay} "
+                                                      f"owed"),))
+            legs.add(LegKind.WITHDRAW_COLLATERAL, asset_out=unit, amount_out=withdraw)
+            legs.add(LegKind.SWAP, asset_in=unit, amount_in=withdraw, asset_out=ada,
+                     amount_out=out)
+            legs.add(LegKind.REPAY, asset_in=ada, amount_in=repay)
+            returned = out - repay
+            lost = withdraw * per_unit - out
+        else:
+            spend = ceil_int(repay * per_unit / one_minus_s)
+            if spend > withdraw:
+                return Refusal((Reason("under_water", f"buying back {repay} token units costs "
+                                                      f"{spend} lovelace, more than the "
+                                                      f"{withdraw} withdrawn"),))
+            legs.add(LegKind.WITHDRAW_COLLATERAL, asset_out=ada, amount_out=withdraw)
+            legs.add(LegKind.SWAP, asset_in=ada, amount_in=spend, asset_out=unit,
+                     amount_out=repay)
+            legs.add(LegKind.REPAY, asset_in=unit, amount_in=repay)
+            returned = withdraw - spend
+            lost = spend - repay * per_unit
+    venue_txs = legs.count(LegKind.WITHDRAW_COLLATERAL, LegKind.REPAY)
+    fees = FeeBill(batcher=market.fees.batcher_lovelace * venue_txs, swap=floor_int(lost))
+    after = share.book
+    return ClosePlan(book.side, market.venue, market.market_id, fraction, legs.tuple(), fees,
+                     after, returned, health(after, price), liquidation_price(after),
+                     ("the legs are listed withdraw → swap → repay; a venue that holds the "
+                      "collateral until the debt is repaid is unwound in rounds by the flow",))
+
+
+# --- rendering (for `--plan-only` and JSON lines) -----------------------------------------
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(CONTEXT), "f")
+
+
+def leg_json(leg: Leg) -> dict[str, Any]:
+    return {"leg": leg.leg_id, "kind": leg.kind.value, "venue": leg.venue,
+            "asset_in": leg.asset_in, "amount_in": leg.amount_in,
+            "asset_out": leg.asset_out, "amount_out": leg.amount_out}
+
+
+def fees_json(fees: FeeBill) -> dict[str, int]:
+    return {"origination": fees.origination, "batcher": fees.batcher,
+            "network": fees.network, "other": fees.other, "swap": fees.swap,
+            "outside": fees.outside, "total": fees.total}
+
+
+def plan_json(result: Plan | ClosePlan | Refusal) -> dict[str, Any]:
+    """One JSON object: Decimals as strings, integers as integers; `ok` false for a
+    refusal, with its reasons."""
+    if isinstance(result, Refusal):
+        return {"ok": False, "reasons": [{"code": r.code, "text": r.text}
+                                         for r in result.reasons]}
+    common = {"ok": True, "venue": result.venue, "market": result.market_id,
+              "side": result.side, "legs": [leg_json(g) for g in result.legs],
+              "fees": fees_json(result.fees), "notes": list(result.notes)}
+    if isinstance(result, ClosePlan):
+        return {**common, "fraction": _dec(result.fraction),
+                "returned_lovelace": result.returned_lovelace,
+                "collateral_after": result.book_after.collateral,
+                "debt_after": result.book_after.debt,
+                "health_after": _dec(result.health_after),
+                "liquidation_price_after": _dec(result.liquidation_price_after)}
+    return {**common, "token": result.token.asset.unit, "equity": result.equity,
+            "leverage": _dec(result.leverage), "price": _dec(result.price),
+            "loops": result.loops, "collateral": result.book.collateral,
+            "debt": result.book.debt, "health": _dec(result.health),
+            "health_after_swap_cost": _dec(result.health_after_swap_cost),
+            "liquidation_price": _dec(result.liquidation_price),
+            "liquidation_price_with_swap_cost": _dec(result.liquidation_price_with_swap_cost),
+            "realised_leverage": _dec(result.realised_leverage),
+            "carry_over_holding": _dec(result.carry.over_holding)}
