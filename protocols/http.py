@@ -95,7 +95,7 @@ class JsonHttpClient:
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json"
-            data = json.dumps(body).encode()
+            data = json_body(body)
         try:
             response = self._session.request(method, url, params=params, data=data,
                                              headers=headers, timeout=self.policy.timeout_s,
@@ -141,6 +141,23 @@ class JsonHttpClient:
         if status >= 400:
             raise VenueRefused(self.venue, f"{where}: HTTP {status}{_said(raw)}")
         return decoded
+
+
+def json_body(body: Any) -> bytes:
+    """`body` as JSON, Decimals written as exact JSON numbers (never through a float)."""
+    numbers: dict[str, str] = {}
+
+    def exact(value: object) -> str:
+        if isinstance(value, Decimal) and value.is_finite():
+            mark = f"\u0000decimal{len(numbers)}\u0000"
+            numbers[json.dumps(mark)] = format(value, "f")
+            return mark
+        raise TypeError(f"{type(value).__name__} is not JSON")
+
+    text = json.dumps(body, default=exact)
+    for mark, number in numbers.items():
+        text = text.replace(mark, number)
+    return text.encode()
 
 
 def _said(raw: bytes) -> str:

@@ -97,10 +97,12 @@ class OfflineContext(ChainContext):
             max_collateral_inputs=p.max_collateral_inputs, coins_per_utxo_word=0,
             coins_per_utxo_byte=p.coins_per_utxo_byte, cost_models=cost_models,
             maximum_reference_scripts_size={"bytes": 200_000},
-            # pycardano computes this fee in floats (its type: Dict[str, float]).
-            min_fee_reference_scripts={"base": float(p.ref_script_cost_per_byte),
+            # Exact Fractions handed over; pycardano sums them from 0.0 (a float) and
+            # rounds up, so at worst it asks 1 lovelace more than the exact tiered fee
+            # (`ProtocolParams.reference_scripts_fee`), never less: a fee the ledger accepts.
+            min_fee_reference_scripts={"base": p.ref_script_cost_per_byte,
                                        "range": p.ref_script_tier_bytes,
-                                       "multiplier": float(p.ref_script_tier_multiplier)})
+                                       "multiplier": p.ref_script_tier_multiplier})
 
     @property
     def genesis_param(self) -> GenesisParameters:

@@ -22,24 +22,31 @@ RECEIVED = ROUND_DOWN
 PAID = ROUND_UP
 
 
-def wire_amount(base: int, token: Token) -> int | float:
-    """A base-unit amount as the JSON number DexHunter takes (display units).
+#: A decimal number of at most this many significant digits survives the trip through
+#: an IEEE double (DBL_DIG): what DexHunter's Go server parses every JSON number into.
+EXACT_DIGITS = 15
 
-    JSON numbers reach a Go float64 on the server; the float exists only for the encoder
-    and must spell the exact Decimal, else this refuses rather than send another amount."""
+
+def wire_amount(base: int, token: Token) -> int | Decimal:
+    """A base-unit amount as the JSON number DexHunter takes (display units), written
+    exactly from the Decimal (protocols/http.py encodes Decimals as JSON numbers)."""
     if type(base) is not int or base <= 0:
         raise UnitError(f"an amount to send must be a positive integer of base units, "
                         f"got {base!r}")
     return wire_number(to_display(base, token.decimals))
 
 
-def wire_number(value: Decimal) -> int | float:
+def wire_number(value: Decimal) -> int | Decimal:
+    """`value` for a JSON body: refused when the server's double could not hold it exactly
+    (more than EXACT_DIGITS significant digits), rather than let it arrive as another
+    amount."""
+    digits = len(value.normalize().as_tuple().digits)
+    if digits > EXACT_DIGITS:
+        raise UnitError(f"{value} cannot be sent as a JSON number exactly "
+                        f"({digits} significant digits; a double holds {EXACT_DIGITS})")
     if value == value.to_integral_value():
         return int(value)
-    as_float = float(value)
-    if Decimal(repr(as_float)) != value:
-        raise UnitError(f"{value} cannot be sent as a JSON number exactly")
-    return as_float
+    return value
 
 
 def base_amount(value: Any, token: Token, path: str, rounding: str, *,

@@ -2,6 +2,7 @@
 where display units become base units, and the bare-string errors as types."""
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.units import ADA_TOKEN, Asset, Token, UnitError
+from protocols.http import json_body
 from execution.dexhunter.amounts import PAID, RECEIVED, base_amount, lovelace, wire_amount
 from execution.dexhunter.answers import (WIRE_LOVELACE, answer_asset, classify, parse_token,
                                          wire_token)
@@ -51,7 +53,7 @@ def test_slippage_is_a_decimal_percent_and_the_cap_is_bounded() -> None:
 
 def test_wire_amounts_are_exact_display_units() -> None:
     assert wire_amount(20_000_000, ADA_TOKEN) == 20
-    assert wire_amount(5_262_313, Token(Asset("ab" * 28, ""), 6)) == 5.262313
+    assert wire_amount(5_262_313, Token(Asset("ab" * 28, ""), 6)) == D("5.262313")
     assert wire_amount(2534, SNEK) == 2534
     for bad in (0, -5, 1.5, True):
         with pytest.raises(UnitError):
@@ -124,5 +126,16 @@ def test_wire_amounts_come_back_exactly(base: int, decimals: int) -> None:
     try:
         sent = wire_amount(base, token)
     except UnitError:
+        assert len(str(base).rstrip("0")) > 15  # refused only beyond a double's digits
         return  # not exactly representable as a JSON number: refused, never rounded
-    assert base_amount(D(repr(sent)), token, "x", RECEIVED) == base
+    server_sees = json.loads(json_body({"amount": sent}))["amount"]  # a double, as in Go
+    assert base_amount(D(repr(server_sees)), token, "x", RECEIVED) == base
+
+
+def test_json_bodies_write_decimals_exactly_and_refuse_what_a_double_cannot_hold() -> None:
+    assert json_body({"a": D("0.1"), "b": [D("1E+2"), D("5.262313")], "c": "x"}) == \
+        b'{"a": 0.1, "b": [100, 5.262313], "c": "x"}'
+    with pytest.raises(UnitError, match="16 significant digits"):
+        wire_amount(1_000_000_000_000_001, Token(Asset("ab" * 28, ""), 6))
+    with pytest.raises(TypeError):
+        json_body({"a": D("NaN")})

@@ -22,9 +22,9 @@ def make_source(settings: Settings) -> LiqwidSource:
         return LiqwidSource(network, None, api=None,
                             disabled_reason=f"not in VENUES ({','.join(settings.venues) or 'none'})")
     client = JsonHttpClient(VENUE, settings.liqwid_api_url,
-                            HttpPolicy(timeout_s=float(settings.venue_api_timeout_seconds)))
+                            HttpPolicy(timeout_s=settings.venue_api_timeout_seconds))
     return LiqwidSource(network, load_tokens(network.name), api=LiqwidApi(client),
-                        market_max_age_s=float(settings.market_max_age_seconds))
+                        market_max_age_s=settings.market_max_age_seconds)
 
 
 register(VENUE, make_source)
