@@ -3,8 +3,6 @@
 needs no service: it reads files."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -14,6 +12,7 @@ import pytest
 
 from core.settings import PROJECT_ROOT
 from execution.dex.registry import BY_NAME
+from tests.support.cli import run_dhl
 from tests.support import dex_orders as crafted
 from tests.support.fixtures import cardano, fixtures_dir, require
 
@@ -30,17 +29,8 @@ def dex_file(path: str) -> str:
 
 
 def dhl(*args: str) -> subprocess.CompletedProcess[str]:
-    """`dhl dex ARGS` through the CLI's entry, in this process."""
-    from dhl.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(["dex", *args])
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-    return subprocess.CompletedProcess(["dhl", "dex", *args], code, out.getvalue(),
-                                       err.getvalue())
+    """`dhl dex ARGS` through the CLI's entry, in this process (tests/support/cli.py)."""
+    return run_dhl(["dex", *args])
 
 
 def lines(result: subprocess.CompletedProcess[str]) -> list[dict]:

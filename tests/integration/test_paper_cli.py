@@ -3,10 +3,7 @@ the environment it would get, against the real MongoDB server of the tests; tick
 through the fake venue's stored markets (tests/support/fake_venue.py)."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 import subprocess
 from decimal import Decimal
 
@@ -19,6 +16,7 @@ from stack.processes import free_port
 from store import paper_prices
 from store.codec import now_ms
 from store.mongo import close_all, connect
+from tests.support.cli import run_dhl
 from tests.support.fake_venue import FakeLend, FakeLendApi, client_for, register_fakes, \
     unregister_fakes
 from tests.support.markets import SNEK, market, option
@@ -70,26 +68,8 @@ def db(env, namespace, api):
 
 
 def dhl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """`dhl paper ARGS` through the CLI's entry in this process, with `env` as its whole
-    environment over the machine's."""
-    from dhl.cli import main
-
-    saved = dict(os.environ)
-    out, err = io.StringIO(), io.StringIO()
-    os.environ.clear()
-    os.environ.update({k: v for k, v in saved.items() if k not in NOT_INHERITED})
-    os.environ.update(env)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main(["paper", *args])
-            except SystemExit as exit_:
-                code = exit_.code if isinstance(exit_.code, int) else 1
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return subprocess.CompletedProcess(["dhl", "paper", *args], code, out.getvalue(),
-                                       err.getvalue())
+    """`dhl paper ARGS` through the CLI's entry, in this process (tests/support/cli.py)."""
+    return run_dhl(["paper", *args], env, NOT_INHERITED)
 
 
 def one(result: subprocess.CompletedProcess[str]) -> dict:

@@ -5,10 +5,7 @@ build whose transaction pays a stranger or lowers the order's minimum is refused
 bad input exits 2 with one line."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +15,7 @@ import pytest
 from chain.ledger.address import address_text
 from stubs.dexhunter import make_handler
 from stubs.server import Fault, StubServer
+from tests.support.cli import run_dhl
 from tests.support.fixtures import fixtures_dir, require
 
 pytestmark = pytest.mark.integration
@@ -55,23 +53,8 @@ def env(server: StubServer) -> dict[str, str]:
 
 
 def dhl(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    from dhl.cli import main
-
-    saved = dict(os.environ)
-    out, err = io.StringIO(), io.StringIO()
-    os.environ.clear()
-    os.environ.update({k: v for k, v in saved.items() if k not in NOT_INHERITED})
-    os.environ.update(env)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main(["swap", *args])
-            except SystemExit as exit_:
-                code = exit_.code if isinstance(exit_.code, int) else 1
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return code, out.getvalue(), err.getvalue()
+    result = run_dhl(["swap", *args], env, NOT_INHERITED)
+    return result.returncode, result.stdout, result.stderr
 
 
 def swap(env: dict[str, str], *extra: str, address: str = BUYER,

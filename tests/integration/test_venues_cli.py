@@ -23,6 +23,7 @@ from stack.processes import free_port
 from store import venue_markets
 from store.codec import now_ms
 from store.mongo import close_all, connect
+from tests.support.cli import run_dhl
 from tests.support.crafted import output
 from tests.support.fake_venue import (BAD_DATUM, FakeLend, FakeLendApi, client_for,
                                       register_fakes, unregister_fakes)
@@ -103,29 +104,8 @@ def dhl_subprocess(env: dict[str, str], *args: str,
 
 
 def dhl(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`dhl venues ARGS` through the CLI's entry, in this process, with `env` as its whole
-    environment over the machine's (as the subprocess would get)."""
-    import contextlib
-    import io
-
-    from dhl.cli import main
-
-    saved = dict(os.environ)
-    out, err = io.StringIO(), io.StringIO()
-    os.environ.clear()
-    os.environ.update({k: v for k, v in saved.items() if k not in NOT_INHERITED})
-    os.environ.update(env)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main(["venues", *args])
-            except SystemExit as exit_:
-                code = exit_.code if isinstance(exit_.code, int) else 1
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return subprocess.CompletedProcess(["dhl", "venues", *args], code, out.getvalue(),
-                                       err.getvalue())
+    """`dhl venues ARGS` through the CLI's entry, in this process (tests/support/cli.py)."""
+    return run_dhl(["venues", *args], env, NOT_INHERITED)
 
 
 def lines(result: subprocess.CompletedProcess[str]) -> list[dict]:
