@@ -13,6 +13,8 @@ and stableswap), and its pool addresses for the pool scripts.
 """
 from __future__ import annotations
 
+from protocols.plutus import Data
+
 from .fields import Reader, parse
 from .model import OrderDatum, UnsupportedOrder
 
@@ -27,6 +29,20 @@ OIL_LOVELACE = 2_000_000
 _r = Reader(NAME)
 
 
+def swap_action(reader: Reader, name: str, value: Data, min_field: str) -> tuple[bool, int]:
+    """WingRiders' request action (v1 and v2 alike): a swap `Constr 0 [direction, min]`,
+    direction `Constr 0` (A to B) or `Constr 1` (B to A). Returns (A to B?, the minimum)."""
+    action = reader.constr(value, "action")
+    if action.index != 0:
+        raise UnsupportedOrder(name, f"action {action.index} is not a swap (0)")
+    reader.constr(action, "action", arity=2)
+    direction = reader.constr(action.fields[0], "action.direction", arity=0)
+    if direction.index not in (0, 1):
+        raise reader.fail(f"action.direction: constructor {direction.index} "
+                          f"(0 A to B, 1 B to A)")
+    return direction.index == 0, reader.nat(action.fields[1], min_field)
+
+
 def read_datum(cbor: bytes, mainnet: bool) -> OrderDatum:
     d = _r.constr(parse(NAME, cbor), "RequestDatum", 0, 2)
     config = _r.constr(d.fields[0], "config", 0, 4)
@@ -36,16 +52,10 @@ def read_datum(cbor: bytes, mainnet: bool) -> OrderDatum:
     assets = _r.constr(config.fields[3], "assets", 0, 2)
     a = _r.asset_class(assets.fields[0], "assets.a")
     b = _r.asset_class(assets.fields[1], "assets.b")
-    action = _r.constr(d.fields[1], "action")
-    if action.index != 0:
-        raise UnsupportedOrder(NAME, f"action {action.index} is not a swap (0)")
-    _r.constr(action, "action", arity=2)
-    direction = _r.constr(action.fields[0], "action.direction", arity=0)
-    if direction.index not in (0, 1):
-        raise _r.fail(f"action.direction: constructor {direction.index} (0 A to B, 1 B to A)")
+    a_to_b, min_wanted = swap_action(_r, NAME, d.fields[1], "action.minWanted")
     return OrderDatum(
         dex=NAME, kind="swap", owner=owner, receiver=str(receiver),
-        want=b if direction.index == 0 else a,
-        min_receive=_r.nat(action.fields[1], "action.minWanted"),
+        want=b if a_to_b else a,
+        min_receive=min_wanted,
         batcher_fee=AGENT_FEE_LOVELACE, deposit=OIL_LOVELACE,
     )

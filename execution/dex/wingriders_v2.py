@@ -14,7 +14,8 @@ one is confirmed by a real batch in fixtures/cardano/conway-block-mainnet-slot15
 from __future__ import annotations
 
 from .fields import Reader, parse
-from .model import OrderDatum, UnsupportedOrder
+from .model import OrderDatum
+from .wingriders_v1 import swap_action
 
 NAME = "wingriders-v2"
 ORDER_SCRIPTS = frozenset({"c134d839a64a5dfb9b155869ef3f34280751a622f69958baa8ffd29c",
@@ -35,18 +36,12 @@ def read_datum(cbor: bytes, mainnet: bool) -> OrderDatum:
     _r.nat(d.fields[5], "deadline")
     a = _r.unit(d.fields[6], d.fields[7], "assetA")
     b = _r.unit(d.fields[8], d.fields[9], "assetB")
-    action = _r.constr(d.fields[10], "action")
-    if action.index != 0:
-        raise UnsupportedOrder(NAME, f"action {action.index} is not a swap (0)")
-    _r.constr(action, "action", arity=2)
-    direction = _r.constr(action.fields[0], "action.direction", arity=0)
-    if direction.index not in (0, 1):
-        raise _r.fail(f"action.direction: constructor {direction.index} (0 A to B, 1 B to A)")
+    a_to_b, min_receive = swap_action(_r, NAME, d.fields[10], "action.minimumReceive")
     _r.nat(d.fields[11], "aScale")
     _r.nat(d.fields[12], "bScale")
     return OrderDatum(
         dex=NAME, kind="swap", owner=_r.payment_key(owner, "ownerAddress"),
-        receiver=str(receiver), want=b if direction.index == 0 else a,
-        min_receive=_r.nat(action.fields[1], "action.minimumReceive"),
+        receiver=str(receiver), want=b if a_to_b else a,
+        min_receive=min_receive,
         batcher_fee=AGENT_FEE_LOVELACE, deposit=oil,
     )
