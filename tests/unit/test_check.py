@@ -315,3 +315,12 @@ def test_the_expectation_from_a_cip30_wallet() -> None:
                                       order=base.order, dex_scripts=base.dex_scripts)
     assert expected.our_utxos == {tuple(ref): Counter({ADA: spent})}
     assert check(build()[0], expected).ok
+
+
+def test_addresses_that_do_not_decode_are_refused_by_type():
+    from execution.addresses import AddressError, address_bytes
+
+    good = "addr1vxqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+    for bad in ("hello", "addr1qxyz", good):  # the last: a bad checksum
+        with pytest.raises(AddressError):
+            address_bytes(bad)
