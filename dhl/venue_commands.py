@@ -172,7 +172,7 @@ def read_markets(command: str, settings: "Settings", sources: Sequence["Leverage
         finally:
             db.client.close()
     _say(command, f"{why}: fetching from the venues' APIs now")
-    max_age = float(settings.market_max_age_seconds)
+    max_age = settings.market_max_age_seconds
     for source in sources:
         try:
             markets = source.fetch_markets()
@@ -342,7 +342,7 @@ def cmd_quote(args: argparse.Namespace) -> int:
     from store.codec import now_ms
 
     ranking = rank_venues([v.market for v in read.views], request, now_ms=now_ms(),
-                          max_age_s=float(settings.market_max_age_seconds))
+                          max_age_s=settings.market_max_age_seconds)
     if args.json:
         for candidate in ranking.candidates:
             _line(candidate_json(candidate))

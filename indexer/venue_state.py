@@ -168,7 +168,7 @@ def current_markets(db: Database, source: LeverageSource, settings: Settings,
     applied_ms = _applied_through_ms(db, source)
     if applied_ms is not None:
         markets = [_fresh_through(m, applied_ms) for m in markets]
-    max_age = float(settings.market_max_age_seconds)
+    max_age = settings.market_max_age_seconds
     return [MarketView(m, m.stale(now_ms, max_age), m.provenance.age_s(now_ms))
             for m in sorted(markets, key=lambda m: m.market_id)]
 

@@ -252,7 +252,7 @@ class DexHunterStub:
                 for key in keys:
                     value = _decimal(item.get(key))
                     if value is not None and value > 0:
-                        out[key] = float((value * ratio).quantize(places, rounding=rounding))
+                        out[key] = (value * ratio).quantize(places, rounding=rounding)
             return out
 
         answer = scale(recording.response)

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from protocols.http import json_body
+
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 1_000_000
@@ -24,11 +26,12 @@ MAX_REQUEST_BYTES = 1_000_000
 @dataclass(frozen=True)
 class Reply:
     status: int = 200
-    body: Any = None  # JSON-encoded unless `raw` is set
+    body: Any = None  # JSON-encoded (Decimals exactly) unless `raw` is set
     raw: bytes | None = None
 
     def encoded(self) -> bytes:
-        return self.raw if self.raw is not None else json.dumps(self.body).encode()
+        # Decimals as exact JSON numbers, as a real API writes them (no float in between).
+        return self.raw if self.raw is not None else json_body(self.body)
 
 
 @dataclass(frozen=True)

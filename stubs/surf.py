@@ -389,9 +389,10 @@ def _wire_ref(ref: OutRef) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    """Decimals as JSON numbers (the stub server encodes with json.dumps)."""
+    """Decimals as JSON numbers (the stub server writes them exactly); integral ones as
+    integers, as the API does."""
     if isinstance(value, Decimal):
-        return float(value) if value != value.to_integral_value() else int(value)
+        return value if value != value.to_integral_value() else int(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
