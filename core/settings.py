@@ -86,6 +86,12 @@ class Settings:
     paper_seed: int = 20260101  # fixed: the same paper market in every run unless changed
     paper_volatility: Decimal = Decimal("0.002")  # of the log-price, per 20 s step
     paper_prices_csv: Path | None = None
+    #: The wallet paper positions trade from: a fixed address whose key nobody holds
+    #: (its key hash is blake2b-224 of "dh-leverage paper wallet"); nothing is signed.
+    paper_wallet_address: str = "addr1v98gejc7q9h5zlqgvmcwn6wsfw3j6uzssss6pu47sedlh2grywj8d"
+    swap_slippage_percent: Decimal = Decimal("1")
+    position_lock_seconds: int = 30
+    test_exit_after_events: frozenset[int] = frozenset()  # tests only
     #: Names of the variables that were set explicitly (env or .env), so the stack
     #: runner knows which services the operator chose and which it should embed.
     explicit: frozenset[str] = frozenset()
@@ -200,6 +206,27 @@ def parse_volatility(variable: str, raw: str) -> Decimal:
     except ValueError:
         raise ConfigError(variable, expected, repr(raw)) from None
     if not Decimal(0) <= value <= MAX_PAPER_VOLATILITY:
+        raise ConfigError(variable, expected, repr(raw))
+    return value
+
+
+def parse_seqs(variable: str, raw: str) -> frozenset[int]:
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if not all(item.isdigit() and 0 < int(item) < 10 ** 6 for item in items):
+        raise ConfigError(variable, "comma-separated event seqs (1, 2, ...)", repr(raw))
+    return frozenset(int(item) for item in items)
+
+
+MAX_SLIPPAGE_PERCENT = Decimal(50)
+
+
+def parse_slippage(variable: str, raw: str) -> Decimal:
+    expected = f"a percent above 0 and at most {MAX_SLIPPAGE_PERCENT} (e.g. 1 for 1%)"
+    try:
+        value = finite_decimal(raw.strip())
+    except ValueError:
+        raise ConfigError(variable, expected, repr(raw)) from None
+    if not Decimal(0) < value <= MAX_SLIPPAGE_PERCENT:
         raise ConfigError(variable, expected, repr(raw))
     return value
 
@@ -525,6 +552,15 @@ SPECS: tuple[Spec, ...] = (
          "paper market: sd of the log-price per 20 s step of its random walk"),
     Spec("PAPER_PRICES_CSV", "paper_prices_csv", parse_optional_path,
          "paper market: a CSV of token,time,price points that replaces the walk for its tokens"),
+    Spec("PAPER_WALLET_ADDRESS", "paper_wallet_address", parse_address,
+         "the wallet paper positions trade from unless `--address` names one"),
+    Spec("SWAP_SLIPPAGE_PERCENT", "swap_slippage_percent", parse_slippage,
+         "slippage asked of DexHunter for a position's swaps, in percent"),
+    Spec("POSITION_LOCK_SECONDS", "position_lock_seconds", parse_positive_int,
+         "how long one worker holds a position it is advancing before another may take over"),
+    Spec("TEST_EXIT_AFTER_EVENTS", "test_exit_after_events", parse_seqs,
+         "tests only: a worker process exits at once after recording a position event "
+         "with one of these seqs, as if killed"),
 )
 
 

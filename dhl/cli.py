@@ -100,10 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dex_commands(sub)
     from dhl.paper_commands import add_paper_commands
+    from dhl.position_commands import add_position_commands
     from dhl.swap_commands import add_swap_commands
 
     add_paper_commands(sub)
     add_swap_commands(sub)
+    add_position_commands(sub)
     return parser
 
 

@@ -40,29 +40,15 @@ def _line(obj: Any) -> None:
 
 
 def load_paper_market(settings: "Settings", db: "Database | None") -> "PaperMarket":
-    """The paper market the settings describe, with the operator-set prices stored in `db`
-    (none without one). A bad PAPER_PRICES_CSV raises Refusal naming the line."""
-    from store import paper_prices
-    from trading.paper_market import PaperMarket, PaperMarketError, PricePoint, Walk, \
-        parse_price_csv
+    """The stack's paper market (tasks/paper_market.py); a bad PAPER_PRICES_CSV is a
+    Refusal naming the line."""
+    from core.errors import ConfigError
+    from tasks.paper_market import load_paper_market as load
 
-    walk = Walk(settings.paper_seed, settings.paper_volatility)
-    csv: dict[str, tuple[PricePoint, ...]] = {}
-    path = settings.paper_prices_csv
-    if path is not None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise Refusal(f"PAPER_PRICES_CSV {str(path)!r} unreadable "
-                          f"({type(error).__name__})") from None
-        try:
-            csv = parse_price_csv(text)
-        except PaperMarketError as error:
-            raise Refusal(f"PAPER_PRICES_CSV {str(path)!r}: {error}") from None
-    stored = {} if db is None else paper_prices.all_prices(db)
-    return PaperMarket(walk, csv).with_overrides(
-        {token: [PricePoint(at, price) for at, price in points]
-         for token, points in stored.items()})
+    try:
+        return load(settings, db)
+    except ConfigError as error:
+        raise Refusal(str(error)) from None
 
 
 def _settings() -> "Settings":

@@ -120,3 +120,28 @@ def apply(db: Database, position_id: str, key: str, decide: Decide) -> Applied |
             return Applied(dict(moved), seq)
         # Someone applied an event since our read: read again (maybe our key, now taken).
     raise Contended(f"position {position_id} kept moving; {key} not applied")
+
+
+def set_waiting(db: Database, position_id: str, version: int, why: str) -> None:
+    """The position waits (nothing to do until someone asks): no longer pending for the
+    resume sweep. Guarded by `version`, so a request recorded since is not hidden."""
+    db[COLLECTION].update_one({"_id": position_id, "version": version},
+                              {"$set": {"pending": False, "waiting": why, "blocked": {}}})
+
+
+def set_blocked(db: Database, position_id: str, reason: str, now_ms: int) -> None:
+    """A step cannot go on now (DexHunter down): shown on the position until it can."""
+    db[COLLECTION].update_one({"_id": position_id},
+                              {"$set": {"blocked": {"reason": reason[:500], "since_ms": now_ms}}})
+
+
+def pending_ids(db: Database, limit: int = 10_000) -> list[str]:
+    """Positions with work left (a step in flight or a request not yet run)."""
+    rows = db[COLLECTION].find({"pending": True}, {"_id": 1}).sort("_id", 1).limit(limit)
+    return [str(row["_id"]) for row in rows]
+
+
+def all_positions(db: Database, limit: int = 1000) -> list[dict[str, Any]]:
+    """The newest positions first (ids are random: by the time they were requested)."""
+    rows = db[COLLECTION].find({}).sort("requested_ms", -1).limit(limit)
+    return [dict(row) for row in rows]

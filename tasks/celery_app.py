@@ -15,7 +15,7 @@ from core.logging import configure_logging
 from core.settings import Settings, load_settings_or_exit
 
 #: Task modules, imported by every worker.
-TASK_MODULES = ["tasks.system", "tasks.chain", "tasks.venues"]
+TASK_MODULES = ["tasks.system", "tasks.chain", "tasks.venues", "tasks.positions"]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -104,6 +104,8 @@ def _refresh_markets_now(sender=None, **kwargs) -> None:  # type: ignore[no-unty
 
     try:
         sender.app.send_task(REFRESH_TASK, expires=60)
+        # Positions a dead worker left mid-flow go on now, not at the beat's next tick.
+        sender.app.send_task("execution.resume_positions", expires=60)
     except Exception as error:  # the broker is down: the beat's next tick will do
         logging.getLogger(__name__).warning("could not ask for a market refresh at start (%s)",
                                             type(error).__name__)

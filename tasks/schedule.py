@@ -32,6 +32,13 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": float(settings.market_refresh_seconds),
             "options": {"expires": float(settings.market_refresh_seconds)},
         },
+        "positions-resume": {
+            # Positions with work left whose task was lost (a worker killed with its
+            # message) go on; advancing one that is moving already does nothing twice.
+            "task": "execution.resume_positions",
+            "schedule": 30.0,
+            "options": {"expires": 30.0},
+        },
         "watchers-catch-up": {
             "task": "watchers.catch_up",
             "schedule": 30.0,

@@ -1,0 +1,262 @@
+"""`dhl positions open|list|show|close|collateral`: paper positions from the command line,
+for traders and bots, over the same functions the HTTP API will use
+(tasks/position_orders.py). They talk to the running stack (`make run`): its MongoDB, and
+its workers through Celery, which run the flows.
+
+- `open --side long|short --asset TOKEN --collateral ASSET:AMOUNT --leverage L
+  [--venue NAME|auto] [--address ADDR] [--plan-only]`: the plan as one JSON object; unless
+  `--plan-only`, the position is stored and handed to the workers (`position` names it).
+  TOKEN: a ticker of the stored markets or a unit (policy id + asset name hex); ASSET: ADA
+  or that token; AMOUNT in display units (ADA:100 is 100 ADA).
+- `list [--json]`: a table (or one JSON line per position), newest first.
+- `show ID`: one JSON object with the legs, fees, PnL and history.
+- `close ID [--fraction F]`: close all (1, the default) or a share.
+- `collateral ID --add AMOUNT`: deposit more of the position's collateral asset.
+
+Exit status: 0 done; 3 refused (the plan's reasons are printed); 2 bad input or settings;
+1 a service (MongoDB, DexHunter, the broker) failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+    from tasks.position_orders import Desk
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
+
+
+class BadInput(Exception):
+    pass
+
+
+class Failed(Exception):
+    pass
+
+
+def _say(message: str) -> None:
+    print(f"dhl positions: {message}", file=sys.stderr, flush=True)
+
+
+def _decimal(text: str, what: str) -> Decimal:
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, AttributeError):
+        raise BadInput(f"{what} must be a number, got {text!r}") from None
+    if not value.is_finite():
+        raise BadInput(f"{what} must be a finite number, got {text!r}")
+    return value
+
+
+def _settings() -> "Settings":
+    from core.errors import ConfigError
+    from dhl.state_commands import stack_settings
+
+    try:
+        return stack_settings()[0]
+    except ConfigError as error:
+        raise BadInput(f"config error: {error}") from None
+
+
+def _desk(settings: "Settings") -> "Desk":
+    from store.mongo import PyMongoError, ping
+    from tasks.positions import desk_for
+
+    desk = desk_for(settings)
+    try:
+        ping(desk.db.client)
+    except PyMongoError:
+        raise Failed("MongoDB does not answer: is the stack running (make run)?") from None
+    return desk
+
+
+def _enqueuer(settings: "Settings") -> Callable[[str], None]:
+    from tasks.celery_app import make_celery
+    from tasks.positions import ADVANCE_TASK
+
+    app = make_celery(settings)
+
+    def enqueue(position_id: str) -> None:
+        try:
+            app.send_task(ADVANCE_TASK, args=[position_id])
+        except Exception as error:  # the broker down: the resume sweep will find it
+            _say(f"the workers were not told now ({type(error).__name__}); the next resume "
+                 f"sweep will run position {position_id}")
+
+    return enqueue
+
+
+def _token(desk: "Desk", text: str) -> Any:
+    from dhl.paper_commands import Refusal, _token as resolve
+    from core.units import Asset, UnitError
+
+    try:
+        unit, _ = resolve(text, desk.db, desk.settings)
+        return Asset.from_unit(unit)
+    except (Refusal, UnitError) as error:
+        raise BadInput(f"--asset: {error}") from None
+
+
+def _base_amount(desk: "Desk", asset: Any, text: str, what: str) -> int:
+    from core.units import UnitError, to_base
+
+    amount = _decimal(text, what)
+    decimals = 6 if asset.is_ada else desk.dexhunter.token(asset).decimals
+    try:
+        base = to_base(amount, decimals, what=what)
+    except UnitError as error:
+        raise BadInput(str(error)) from None
+    if base <= 0:
+        raise BadInput(f"{what} must be positive, got {text!r}")
+    return base
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    from core.units import ADA
+    from tasks.position_orders import OpenRequest, open_position
+
+    if args.side not in ("long", "short"):
+        raise BadInput(f"--side must be long or short, got {args.side!r}")
+    leverage = _decimal(args.leverage, "--leverage")
+    if leverage <= 1:
+        raise BadInput(f"--leverage must be above 1, got {args.leverage!r}")
+    asset_text, sep, amount_text = args.collateral.rpartition(":")
+    if not sep or not asset_text:
+        raise BadInput(f"--collateral must be ASSET:AMOUNT (e.g. ADA:100), got "
+                       f"{args.collateral!r}")
+    settings = _settings()
+    if args.address is not None:
+        from core.settings import parse_address
+        from core.errors import ConfigError
+        try:
+            parse_address("--address", args.address)
+        except ConfigError as error:
+            raise BadInput(str(error)) from None
+    desk = _desk(settings)
+    asset = _token(desk, args.asset)
+    posted = ADA if asset_text.strip().upper() == "ADA" else _token(desk, asset_text)
+    amount = _base_amount(desk, posted, amount_text, "--collateral amount")
+    request = OpenRequest(args.side, asset, posted, amount, leverage, args.venue,
+                          args.address, args.plan_only)
+    answer = open_position(desk, request, _enqueuer(settings))
+    print(json.dumps(answer, sort_keys=True))
+    return EXIT_OK if answer.get("ok") else EXIT_REFUSED
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tasks.position_orders import list_positions
+
+    rows = list_positions(_desk(_settings()))
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, sort_keys=True))
+        return EXIT_OK
+    columns = ("position", "state", "side", "ticker", "venue", "size", "entry_price",
+               "health", "liquidation_price", "fees_paid", "realised_pnl", "unrealised_pnl")
+    table = [[str(row.get(c, "") if row.get(c) is not None else "-") for c in columns]
+             for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in table]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for r in table:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+    if not rows:
+        print("(no positions)")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from store import positions as store
+    from tasks.position_orders import describe
+
+    desk = _desk(_settings())
+    doc = store.read(desk.db, args.id)
+    if doc is None:
+        raise BadInput(f"no position {args.id!r}")
+    print(json.dumps(describe(desk, doc, detail=True), indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def cmd_close(args: argparse.Namespace) -> int:
+    from tasks.position_orders import close_position
+
+    fraction = _decimal(args.fraction, "--fraction")
+    settings = _settings()
+    answer = close_position(_desk(settings), args.id, fraction, _enqueuer(settings))
+    print(json.dumps(answer, sort_keys=True))
+    return EXIT_OK if answer.get("ok") else EXIT_REFUSED
+
+
+def cmd_collateral(args: argparse.Namespace) -> int:
+    from core.units import Asset
+    from store import positions as store
+    from tasks.position_orders import add_collateral
+
+    settings = _settings()
+    desk = _desk(settings)
+    doc = store.read(desk.db, args.id)
+    if doc is None:
+        raise BadInput(f"no position {args.id!r}")
+    asset = Asset.from_unit(str(doc["collateral_asset"]))
+    amount = _base_amount(desk, asset, args.add, "--add")
+    answer = add_collateral(desk, args.id, amount, _enqueuer(settings))
+    print(json.dumps(answer, sort_keys=True))
+    return EXIT_OK
+
+
+def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from protocols.errors import MalformedResponse, VenueUnavailable
+        from execution.errors import DexHunterRefused
+        from store.mongo import PyMongoError
+        from tasks.position_orders import OrderError, PositionMissing
+
+        try:
+            return func(args)
+        except (BadInput, PositionMissing, OrderError) as error:
+            _say(str(error))
+            return EXIT_BAD_INPUT
+        except (Failed, PyMongoError, VenueUnavailable, MalformedResponse,
+                DexHunterRefused) as error:
+            _say(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+            return EXIT_FAILED
+    return run
+
+
+def add_position_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    positions = sub.add_parser("positions", help="paper positions: open, list, show, close, "
+                                                 "add collateral")
+    psub = positions.add_subparsers(dest="positions_command", required=True)
+    opened = psub.add_parser("open", help="plan and open a leveraged long or short")
+    opened.add_argument("--side", required=True, metavar="long|short")
+    opened.add_argument("--asset", required=True, metavar="TOKEN",
+                        help="a ticker of the stored markets, or policy id + asset name hex")
+    opened.add_argument("--collateral", required=True, metavar="ASSET:AMOUNT",
+                        help="what you post: ADA or the token, in display units (ADA:100)")
+    opened.add_argument("--leverage", required=True, metavar="L", help="above 1")
+    opened.add_argument("--venue", default=None, metavar="NAME|auto",
+                        help="a venue, or auto (default): the cheapest eligible market")
+    opened.add_argument("--address", default=None, metavar="ADDR",
+                        help="the wallet to trade from (default PAPER_WALLET_ADDRESS)")
+    opened.add_argument("--plan-only", action="store_true",
+                        help="print the plan; store and run nothing")
+    opened.set_defaults(func=_guarded(cmd_open))
+    listing = psub.add_parser("list", help="every position, newest first")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(func=_guarded(cmd_list))
+    show = psub.add_parser("show", help="one position: legs, fees, PnL, history")
+    show.add_argument("id", metavar="ID")
+    show.set_defaults(func=_guarded(cmd_show))
+    close = psub.add_parser("close", help="close a position, or a share of it")
+    close.add_argument("id", metavar="ID")
+    close.add_argument("--fraction", default="1", metavar="F", help="in (0, 1]; default 1")
+    close.set_defaults(func=_guarded(cmd_close))
+    collateral = psub.add_parser("collateral", help="add collateral to an open position")
+    collateral.add_argument("id", metavar="ID")
+    collateral.add_argument("--add", required=True, metavar="AMOUNT",
+                            help="display units of the position's collateral asset")
+    collateral.set_defaults(func=_guarded(cmd_collateral))

@@ -1,0 +1,304 @@
+"""Running a position's program in paper mode: the I/O around trading/flow.py.
+
+`advance` asks `next_action` what to do, does it (a DexHunter quote or build and its
+pre-signing check, a paper fill), and records the result as one event by the store's
+compare-and-set under the event's idempotency key — then asks again, until the position
+waits. Every step is therefore on record before the next begins: a worker that dies
+anywhere leaves the position where its last event put it, and the next `advance` (the
+redelivered task, or the resume sweep) goes on from there. Two workers never both take a
+step: one holds the position's Redis lock while it advances it, and the compare-and-set
+refuses the second recording of any phase even if the lock expired.
+
+Paper mode sends nothing and signs nothing:
+- a swap is quoted (its floor: the quote's `total_output`), built by DexHunter for the
+  position's wallet and checked as the live path would check it before signing
+  (execution/check.py); it fills at the paper market's price of the block after its
+  submission (STEP_MS later), less the pool fee and the quote's price impact, and fails
+  — not filled, to be retried with a fresh quote — if that is below its floor;
+- a venue transaction (deposit, borrow, repay, withdraw) fills as planned, paying the
+  venue's fees from the plan and PAPER_VENUE_NETWORK_FEE: paper mode does not build venue
+  transactions (the venues' builders need the live path's wallet).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Mapping, Sequence
+
+from chain.slots import ms_to_slot
+from core.units import ADA, Asset
+from execution.check import check_transaction
+from execution.dex.reader import DEXHUNTER_DEXES
+from execution.dexhunter.api import DexHunterApi
+from execution.errors import DexHunterRefused
+from execution.expectation import Expectation, ExpectedOrder
+from execution.order_reader import DexOrderReader, blacklisted_dexes
+from execution.addresses import key_hashes
+from protocols.errors import MalformedResponse, VenueUnavailable
+from protocols.model import Intent, Transfer
+from store import positions as store
+from store.mongo import Database
+from trading.flow import CONFIRM_EVENT, DriveLeg, GroupEvent, Idle, StartLeg, Step, \
+    next_action, planned_leg, program_from_doc
+from trading.legs import Actual, Leg, LegKind, LegState, advance as move
+from trading.paper_market import STEP_MS, PaperMarket, PaperMarketError, QuoteFees, paper_fill
+from trading.position_codec import position_from_dict, transition_update
+from trading.positions import Position
+from trading.transitions import Event, EventKind, IllegalTransition, event_key
+
+log = logging.getLogger(__name__)
+
+#: The network fee a paper venue transaction is booked with (lovelace): a typical fee of
+#: a Plutus venue transaction. Paper mode builds no venue transaction to read a real one.
+PAPER_VENUE_NETWORK_FEE = 350_000
+#: The most network fee a position's transaction may pay (lovelace).
+FEE_CAP = 1_000_000
+#: Events one `advance` records at most before it hands over (a bound, not a plan).
+MAX_EVENTS_PER_RUN = 500
+
+
+class Blocked(Exception):
+    """A step cannot go on now for a reason that may pass (DexHunter unreachable or out
+    of sync): nothing was recorded for it; try again later."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class FlowContext:
+    db: Database
+    dexhunter: DexHunterApi
+    readers: Sequence[DexOrderReader]
+    network: str
+    slippage_pct: Decimal
+    paper_market: Callable[[], PaperMarket]  # fresh each call: operators move prices
+    now_ms: Callable[[], int]
+    exit_after: frozenset[int] = frozenset()  # tests: die after recording these seqs
+    applied: list[str] = field(default_factory=list)  # keys this context recorded
+
+
+@dataclass(frozen=True)
+class Recorded:
+    event: Event
+    extra: Mapping[str, Any] = field(default_factory=dict)  # fields set with the event
+
+
+@dataclass(frozen=True)
+class Advanced:
+    position_id: str
+    recorded: int  # events this run recorded
+    state: str
+    waiting: str  # why it stopped
+
+
+def advance(ctx: FlowContext, position_id: str, *,
+            renew: Callable[[], None] = lambda: None) -> Advanced:
+    """Take the position as far as it goes now. Raises Blocked (after noting why on the
+    position) when a step must wait for DexHunter; `renew` is called after every event
+    (the caller's lock)."""
+    recorded = 0
+    for _ in range(MAX_EVENTS_PER_RUN):
+        doc = store.read(ctx.db, position_id)
+        if doc is None:
+            raise store.PositionNotFound(f"no position {position_id}")
+        position = position_from_dict(doc)
+        action = next_action(position, program_from_doc(doc))
+        if isinstance(action, Idle):
+            store.set_waiting(ctx.db, position_id, int(doc["version"]), action.why)
+            return Advanced(position_id, recorded, position.state.value, action.why)
+        if not position.paper:
+            why = "live positions need the live path (signing and submission): not built yet"
+            store.set_waiting(ctx.db, position_id, int(doc["version"]), why)
+            return Advanced(position_id, recorded, position.state.value, why)
+        try:
+            results = perform(ctx, doc, position, action)
+        except Blocked as blocked:
+            store.set_blocked(ctx.db, position_id, blocked.reason, ctx.now_ms())
+            raise
+        for result in results:
+            if record(ctx, position_id, result):
+                recorded += 1
+            renew()
+    doc = store.read(ctx.db, position_id) or {}
+    return Advanced(position_id, recorded, str(doc.get("state")), "event bound reached")
+
+
+def record(ctx: FlowContext, position_id: str, result: Recorded) -> bool:
+    """Apply one event once; False if another worker (or an earlier try) recorded it."""
+    key = event_key(position_id, result.event)
+    decide = transition_update(result.event)
+
+    def with_extra(doc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        fields, entry = decide(doc)
+        # Work recorded: the position is in flight again and no longer blocked.
+        return {**fields, **result.extra, "pending": True, "blocked": {}}, entry
+
+    outcome = store.apply(ctx.db, position_id, key, with_extra)
+    if isinstance(outcome, store.AlreadyTaken):
+        log.info("position %s: %s was recorded before (seq %s)", position_id, key, outcome.seq)
+        return False
+    ctx.applied.append(key)
+    log.info("position %s: seq %s %s", position_id, outcome.seq, key)
+    if outcome.seq in ctx.exit_after:  # tests: die here, as a kill would
+        log.warning("TEST_EXIT_AFTER_EVENTS: exiting after seq %s", outcome.seq)
+        logging.shutdown()
+        os._exit(70)
+    return True
+
+
+# --- one action ---------------------------------------------------------------------------
+
+def perform(ctx: FlowContext, doc: Mapping[str, Any], position: Position,
+            action: StartLeg | DriveLeg | GroupEvent) -> list[Recorded]:
+    now = ctx.now_ms()
+    if isinstance(action, GroupEvent):
+        fraction = action.group.fraction if action.kind is EventKind.CLOSE else None
+        return [Recorded(Event(action.kind, action.group.name, 1, now, reason=action.reason,
+                               fraction=fraction))]
+    if isinstance(action, StartLeg):
+        return _start(ctx, doc, action, now)
+    return _drive(ctx, doc, position, action, now)
+
+
+def _start(ctx: FlowContext, doc: Mapping[str, Any], action: StartLeg,
+           now: int) -> list[Recorded]:
+    step = action.step
+    if step.kind is not LegKind.SWAP:
+        leg = planned_leg(action)
+        return [Recorded(_leg_event(leg, now))]
+    sell, buy = Asset.from_unit(step.asset_in or ""), Asset.from_unit(step.asset_out or "")
+    try:
+        quote = ctx.dexhunter.estimate(sell, buy, action.amount_in, ctx.slippage_pct,
+                                       blacklisted_dexes=_blacklist(ctx))
+    except DexHunterRefused as refused:
+        leg = planned_leg(action)
+        failed = move(leg, LegState.FAILED)
+        return [Recorded(_leg_event(leg, now)),
+                Recorded(_leg_event(failed, now, reason=f"DexHunter refused: {refused.code}"))]
+    except (VenueUnavailable, MalformedResponse) as error:
+        raise Blocked(f"DexHunter quote: {error}") from None
+    leg = planned_leg(action, amount_out=quote.total_output)
+    token = buy if sell.is_ada else sell
+    pool_fee = max((s.pool_fee for s in quote.splits), default=Decimal(0))
+    impact = max((s.price_impact_pct for s in quote.splits), default=Decimal(0)) / 100
+    work = {"fees": str(quote.fees.batcher + quote.fees.partner + quote.fees.dexhunter),
+            "pool_fee": str(pool_fee), "price_impact": str(impact),
+            "decimals": ctx.dexhunter.token(token).decimals, "quoted_ms": now}
+    return [Recorded(_leg_event(leg, now), {f"work.{leg.leg_id}": work})]
+
+
+def _drive(ctx: FlowContext, doc: Mapping[str, Any], position: Position, action: DriveLeg,
+           now: int) -> list[Recorded]:
+    leg, step = action.leg, action.step
+    if leg.state is LegState.PLANNED:
+        if leg.kind is LegKind.SWAP:
+            return [_build_swap(ctx, doc, leg, now)]
+        return [Recorded(_leg_event(move(leg, LegState.BUILT), now))]
+    if leg.state is LegState.BUILT:
+        # Paper: nothing is signed or sent; the time of this event is the submission's.
+        return [Recorded(_leg_event(move(leg, LegState.SUBMITTED), now))]
+    confirm = CONFIRM_EVENT[(action.group.kind, leg.kind)]
+    if leg.kind is LegKind.SWAP:
+        return [_fill_swap(ctx, doc, position, action, confirm, now)]
+    actual = _venue_actual(position, step, leg)
+    return [Recorded(Event(confirm, leg.step, leg.attempt, now,
+                           leg=move(leg, LegState.CONFIRMED, actual=actual)))]
+
+
+def _build_swap(ctx: FlowContext, doc: Mapping[str, Any], leg: Leg, now: int) -> Recorded:
+    owner = str(doc["order"]["owner"])
+    sell, buy = Asset.from_unit(leg.asset_in or ""), Asset.from_unit(leg.asset_out or "")
+    try:
+        built = ctx.dexhunter.build(owner, sell, buy, leg.amount_in, ctx.slippage_pct,
+                                    blacklisted_dexes=_blacklist(ctx))
+    except DexHunterRefused as refused:
+        return Recorded(_leg_event(move(leg, LegState.FAILED), now,
+                                   reason=f"DexHunter refused the build: {refused.code}"))
+    except (VenueUnavailable, MalformedResponse) as error:
+        raise Blocked(f"DexHunter build: {error}") from None
+    fees = built.quote.fees
+    intent = Intent(action="swap", venue="dexhunter", market=f"{sell.unit}/{buy.unit}",
+                    wallet=owner, leaves=(Transfer("order", sell, leg.amount_in),),
+                    comes_back=(Transfer(owner, buy, leg.amount_out),),
+                    fees=(), settles="batched")
+    expected = Expectation(intent=intent, ours=frozenset({owner}), fee_cap=FEE_CAP,
+                           signers=key_hashes({owner}),
+                           order=ExpectedOrder(want=buy, min_receive=leg.amount_out,
+                                               dexes=frozenset(built.quote.dexes) or None,
+                                               max_batcher_fee=fees.batcher))
+    result = check_transaction(built.tx_cbor, expected, readers=ctx.readers,
+                               now_slot=ms_to_slot(ctx.network, now),
+                               network=ctx.network)  # type: ignore[arg-type]
+    if not result.ok:
+        reason = "the pre-signing check refused the build: " + "; ".join(result.reasons)
+        log.warning("position leg %s: %s", leg.leg_id, reason)
+        return Recorded(_leg_event(move(leg, LegState.FAILED), now, reason=reason[:2000]))
+    return Recorded(_leg_event(move(leg, LegState.BUILT, tx_id=built.tx_id), now),
+                    {f"work.{leg.leg_id}.network_fee": str(result.fee_lovelace or 0)})
+
+
+def _fill_swap(ctx: FlowContext, doc: Mapping[str, Any], position: Position,
+               action: DriveLeg, confirm: EventKind, now: int) -> Recorded:
+    leg = action.leg
+    work = doc["work"][leg.leg_id]
+    submitted = _submitted_ms(position, leg)
+    executes = submitted + STEP_MS  # the block after submission, never the trigger time
+    token = leg.asset_out if leg.asset_in == ADA.unit else leg.asset_in
+    try:
+        price = ctx.paper_market().price_at(token or "", executes)
+        got = paper_fill("buy" if leg.asset_in == ADA.unit else "sell", leg.amount_in, price,
+                         QuoteFees(0, Decimal(work["pool_fee"])),
+                         Decimal(work["price_impact"]), token_decimals=int(work["decimals"]))
+    except PaperMarketError as error:
+        return Recorded(_leg_event(move(leg, LegState.FAILED), now,
+                                   reason=f"not filled: {error}"))
+    if got < leg.amount_out:
+        return Recorded(_leg_event(
+            move(leg, LegState.FAILED), now,
+            reason=f"not filled: at the paper price {price} of the block after submission "
+                   f"it pays {got}, below the order's floor {leg.amount_out}"))
+    actual = Actual(tx_id=leg.tx_id or f"paper-{leg.leg_id}", amount_in=leg.amount_in,
+                    amount_out=got, network_fee=int(work.get("network_fee", "0")),
+                    service_fee=int(work["fees"]))
+    return Recorded(Event(confirm, leg.step, leg.attempt, now,
+                          leg=move(leg, LegState.CONFIRMED, actual=actual)),
+                    {f"work.{leg.leg_id}.price": str(price),
+                     f"work.{leg.leg_id}.executed_ms": executes})
+
+
+def _venue_actual(position: Position, step: Step, leg: Leg) -> Actual:
+    tx_id = f"paper-{position.position_id}-{leg.leg_id}"
+    fee, service = PAPER_VENUE_NETWORK_FEE, step.service_fee
+    if leg.kind is LegKind.WITHDRAW_COLLATERAL:
+        held = position.figures.collateral.get(leg.asset_out or "", 0)
+        return Actual(tx_id, amount_out=min(leg.amount_out, held), network_fee=fee,
+                      service_fee=service)
+    if leg.kind is LegKind.BORROW:
+        return Actual(tx_id, amount_out=leg.amount_out, network_fee=fee, service_fee=service)
+    if leg.kind is LegKind.REPAY:
+        interest = max(0, leg.amount_in - step.principal)
+        return Actual(tx_id, amount_in=leg.amount_in, network_fee=fee, service_fee=service,
+                      interest=interest)
+    return Actual(tx_id, amount_in=leg.amount_in, network_fee=fee, service_fee=service)
+
+
+def _submitted_ms(position: Position, leg: Leg) -> int:
+    for entry in position.history:
+        shown = entry.event.leg
+        if shown is not None and shown.leg_id == leg.leg_id \
+                and shown.state is LegState.SUBMITTED:
+            return entry.event.at_ms
+    raise IllegalTransition(position.position_id, position.state, EventKind.LEG,
+                            f"leg {leg.leg_id} has no submission on record")
+
+
+def _leg_event(leg: Leg, now: int, *, reason: str | None = None) -> Event:
+    return Event(EventKind.LEG, leg.step, leg.attempt, now, leg=leg, reason=reason)
+
+
+def _blacklist(ctx: FlowContext) -> list[str]:
+    return blacklisted_dexes(DEXHUNTER_DEXES, ctx.readers)

@@ -1,0 +1,496 @@
+"""What a trader (or a bot, or later the HTTP API) asks of positions: open, close or
+reduce, add collateral, and how a position looks. Each request is checked and recorded
+(a new position, or one event by compare-and-set); the flow (tasks/position_flow.py)
+then runs it on a worker. `enqueue` is how the caller hands a position to the workers.
+
+Prices are the paper market's (tasks/paper_market.py). A token the paper market has no
+price for yet (no CSV, nothing set) starts at DexHunter's price: the first time it is
+traded its quote's price is stored as the paper price from now on, so paper fills and
+the quotes' floors speak of the same market.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import Any, Callable, Mapping, Sequence
+
+from core.errors import AppError
+from core.settings import Settings
+from core.units import ADA, ADA_TOKEN, Asset, Token
+from execution.dex.reader import DEXHUNTER_DEXES, dex_readers
+from execution.dexhunter.api import DexHunterApi
+from execution.errors import DexHunterRefused, NotEnoughLiquidity
+from execution.order_reader import blacklisted_dexes
+from protocols.errors import MalformedResponse, VenueUnavailable
+from protocols.model import Market
+from store import paper_prices
+from store import positions as store
+from store.mongo import Database
+from trading.flow import Group, GroupKind, groups_from_legs, group_to_dict, latest_leg, \
+    program_field, program_from_doc
+from trading.legs import LegKind
+from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_json, plan_open
+from trading.pnl import FeeBill, IndexSpan, unrealised_pnl
+from trading.position_codec import position_from_dict, position_to_dict, transition_update
+from trading.positions import Position, PositionState, Side
+from trading.risk import CONTEXT, Book, RiskError, ceil_int, health, liquidation_price, \
+    lovelace_per_base_unit, realised_leverage
+from trading.transitions import Event, EventKind, RefusalReason, event_key
+
+Enqueue = Callable[[str], None]
+#: The amount quoted to learn a token's price when the paper market has none (lovelace).
+ANCHOR_QUOTE_LOVELACE = 10_000_000
+#: Significant digits of a price learned from a quote.
+ANCHOR_DIGITS = 12
+YEAR_DAYS = Decimal(365)
+MS_PER_DAY = Decimal(86_400_000)
+
+REFUSAL_CODES = {"ltv": RefusalReason.LEVERAGE_ABOVE_LTV,
+                 "health": RefusalReason.LEVERAGE_ABOVE_LTV,
+                 "liquidity": RefusalReason.NOT_ENOUGH_LIQUIDITY,
+                 "min_size": RefusalReason.BELOW_MIN_SIZE,
+                 "pair": RefusalReason.COLLATERAL_NOT_ACCEPTED,
+                 "partial_repay": RefusalReason.PARTIAL_NOT_SUPPORTED}
+
+
+class OrderError(AppError):
+    """A request that cannot be taken as it stands (bad input, a position in the wrong
+    state). Nothing was written."""
+
+
+class PositionMissing(OrderError):
+    pass
+
+
+@dataclass
+class Desk:
+    """What the requests need: the database, DexHunter, the markets, the paper prices."""
+
+    db: Database
+    settings: Settings
+    dexhunter: DexHunterApi
+    markets: Callable[[int], Sequence[Market]]  # every venue's current markets at a time
+    paper_market: Callable[[], Any]
+    now_ms: Callable[[], int] = lambda: int(time.time() * 1000)
+
+
+# --- prices -------------------------------------------------------------------------------
+
+def paper_price(desk: Desk, token: Token, now: int) -> Decimal:
+    """The paper price of `token` now, learned from DexHunter the first time."""
+    price, source = desk.paper_market().priced(token.asset.unit, now)
+    if source != "walk":
+        return price
+    anchored = _quoted_price(desk, token)
+    paper_prices.set_price(desk.db, token.asset.unit, now, anchored)
+    return anchored
+
+
+def _quoted_price(desk: Desk, token: Token) -> Decimal:
+    try:
+        quote = desk.dexhunter.estimate(ADA, token.asset, ANCHOR_QUOTE_LOVELACE, Decimal(1),
+                                        blacklisted_dexes=_blacklist())
+    except (DexHunterRefused, VenueUnavailable, MalformedResponse) as error:
+        raise OrderError(f"no paper price for {token.asset.unit} and DexHunter gave none: "
+                         f"{error}") from None
+    out = quote.total_output_without_slippage
+    if out <= 0:
+        raise OrderError(f"DexHunter quoted nothing for {token.asset.unit}")
+    with localcontext(CONTEXT) as ctx:
+        ctx.prec = ANCHOR_DIGITS
+        # ADA per whole token: lovelace in over token units out, scaled by decimals.
+        return +(Decimal(ANCHOR_QUOTE_LOVELACE) / 10 ** 6
+                 / (Decimal(out) / 10 ** token.decimals))
+
+
+def _blacklist() -> list[str]:
+    return blacklisted_dexes(DEXHUNTER_DEXES, dex_readers())
+
+
+# --- open ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OpenRequest:
+    side: str  # long | short
+    asset: Asset  # the token
+    collateral: Asset  # what is posted: ADA or the token
+    amount: int  # base units posted
+    leverage: Decimal
+    venue: str | None = None  # None or "auto": the ranking's choice
+    owner: str | None = None  # the wallet; PAPER_WALLET_ADDRESS by default
+    plan_only: bool = False
+
+
+def open_position(desk: Desk, request: OpenRequest, enqueue: Enqueue) -> dict[str, Any]:
+    """Plan the position; unless `plan_only`, store it (refused, with the reasons, when
+    it cannot open) and hand it to the workers. Returns the plan as JSON, with
+    `position` naming the stored position."""
+    if request.side not in ("long", "short"):
+        raise OrderError(f"--side must be long or short, got {request.side!r}")
+    if request.asset.is_ada:
+        raise OrderError("--asset must be a token, not ADA")
+    if request.collateral not in (ADA, request.asset):
+        raise OrderError("--collateral must be ADA or the position's own token")
+    now = desk.now_ms()
+    token = _token(desk, request.asset)
+    price = paper_price(desk, token, now)
+    posted = Posted(ADA_TOKEN if request.collateral.is_ada else token, request.amount)
+    try:
+        plan = plan_open(request.side, token, posted, request.leverage,
+                         desk.markets(now), price=price, now_ms=now,
+                         max_age_s=desk.settings.market_max_age_seconds,
+                         venue=request.venue)
+    except RiskError as error:
+        raise OrderError(str(error)) from None
+    if isinstance(plan, Plan):
+        plan = _liquidity_checked(desk, plan)
+    answer = plan_json(plan)
+    if request.plan_only:
+        return answer
+    position_id = f"pos-{uuid.uuid4().hex[:16]}"
+    owner = request.owner or desk.settings.paper_wallet_address
+    if isinstance(plan, Refusal):
+        _insert_refused(desk, position_id, request, token, owner, plan, now)
+        return {**answer, "position": position_id, "state": PositionState.REFUSED.value}
+    _insert(desk, position_id, request, token, owner, plan, now)
+    enqueue(position_id)
+    return {**answer, "position": position_id, "state": PositionState.REQUESTED.value}
+
+
+def _token(desk: Desk, asset: Asset) -> Token:
+    try:
+        return desk.dexhunter.token(asset)
+    except (DexHunterRefused, VenueUnavailable, MalformedResponse) as error:
+        raise OrderError(f"token {asset.unit}: DexHunter does not know it ({error})") from None
+
+
+def _liquidity_checked(desk: Desk, plan: Plan) -> Plan | Refusal:
+    """Pre-trade: DexHunter must route the plan's largest swap now."""
+    swaps = [leg for leg in plan.legs if leg.kind is LegKind.SWAP]
+    if not swaps:
+        return plan
+    largest = max(swaps, key=lambda leg: leg.amount_in)
+    try:
+        desk.dexhunter.estimate(Asset.from_unit(largest.asset_in or ""),
+                                Asset.from_unit(largest.asset_out or ""), largest.amount_in,
+                                desk.settings.swap_slippage_percent,
+                                blacklisted_dexes=_blacklist())
+    except NotEnoughLiquidity as error:
+        from trading.selection import Reason
+        return Refusal((Reason("liquidity", f"DexHunter: {error}"),), plan.ranking)
+    except DexHunterRefused as error:
+        from trading.selection import Reason
+        return Refusal((Reason("no_route", f"DexHunter: {error.code}"),), plan.ranking)
+    except (VenueUnavailable, MalformedResponse) as error:
+        raise OrderError(f"DexHunter cannot quote now, nothing was stored: {error}") from None
+    return plan
+
+
+def _position(position_id: str, request: OpenRequest, venue: str, now: int) -> Position:
+    side = Side(request.side)
+    return Position(position_id, side, request.asset.unit, venue,
+                    request.asset.unit if side is Side.LONG else ADA.unit, now, paper=True)
+
+
+def _order(request: OpenRequest, token: Token, owner: str, plan: Plan | None) -> dict[str, Any]:
+    order: dict[str, Any] = {
+        "owner": owner, "token": token.asset.unit, "decimals": token.decimals,
+        "ticker": token.ticker, "posted_asset": request.collateral.unit,
+        "posted": str(request.amount), "leverage": str(request.leverage)}
+    if plan is not None:
+        order.update(market_id=plan.market_id, equity=str(plan.equity),
+                     entry_quote=str(plan.price))
+        if plan.book.liquidation_threshold is not None:
+            order["liquidation_threshold"] = str(plan.book.liquidation_threshold)
+    return order
+
+
+def _insert(desk: Desk, position_id: str, request: OpenRequest, token: Token, owner: str,
+            plan: Plan, now: int) -> None:
+    market = _market_of(desk, plan.venue, plan.market_id, now)
+    fees = _venue_fees(plan, market, token)
+    group = groups_from_legs("open", GroupKind.OPEN, plan.legs, service_fees=fees)
+    doc = position_to_dict(_position(position_id, request, plan.venue, now))
+    doc.update(order=_order(request, token, owner, plan),
+               program={"000": group_to_dict(group)}, pending=True, blocked={},
+               waiting="", work={})
+    store.insert(desk.db, doc)
+
+
+def _insert_refused(desk: Desk, position_id: str, request: OpenRequest, token: Token,
+                    owner: str, refusal: Refusal, now: int) -> None:
+    venue = request.venue if request.venue and request.venue != "auto" else "none"
+    doc = position_to_dict(_position(position_id, request, venue, now))
+    doc.update(order=_order(request, token, owner, None), program={}, pending=False,
+               blocked={}, waiting="refused", work={},
+               refusal={str(i).zfill(3): {"code": r.code, "text": r.text}
+                        for i, r in enumerate(refusal.reasons)})
+    store.insert(desk.db, doc)
+    code = next((REFUSAL_CODES[r.code] for r in refusal.reasons if r.code in REFUSAL_CODES),
+                RefusalReason.MARKET_UNAVAILABLE)
+    event = Event(EventKind.REFUSE, "open", 1, now, reason=code.value)
+    store.apply(desk.db, position_id, event_key(position_id, event), transition_update(event))
+
+
+def _venue_fees(plan: Plan, market: Market | None, token: Token) -> dict[str, int]:
+    """Each venue transaction's fees (lovelace): the batcher fee, and a borrow's
+    origination fee on the value it borrows."""
+    if market is None:
+        return {}
+    fees: dict[str, int] = {}
+    for leg in plan.legs:
+        if leg.kind in (LegKind.DEPOSIT_COLLATERAL, LegKind.BORROW):
+            fee = market.fees.batcher_lovelace
+            if leg.kind is LegKind.BORROW:
+                per_unit = Decimal(1) if leg.asset_out == ADA.unit else \
+                    lovelace_per_base_unit(token, plan.price)
+                with localcontext(CONTEXT):
+                    fee += ceil_int(leg.amount_out * per_unit * market.fees.origination)
+            fees[leg.step] = fee
+    return fees
+
+
+def _market_of(desk: Desk, venue: str, market_id: str, now: int) -> Market | None:
+    return next((m for m in desk.markets(now) if m.venue == venue and m.market_id == market_id),
+                None)
+
+
+# --- close, reduce, add collateral ---------------------------------------------------------
+
+def _load(desk: Desk, position_id: str) -> tuple[dict[str, Any], Position]:
+    doc = store.read(desk.db, position_id)
+    if doc is None:
+        raise PositionMissing(f"no position {position_id}")
+    return doc, position_from_dict(doc)
+
+
+def book_of(doc: Mapping[str, Any], position: Position) -> Book:
+    """What the position holds at its venue, from its confirmed legs."""
+    order = doc["order"]
+    token = Token(Asset.from_unit(order["token"]), int(order["decimals"]), order.get("ticker", ""))
+    figures = position.figures
+    held = position.collateral_asset
+    debt_asset = ADA.unit if position.side is Side.LONG else order["token"]
+    threshold = order.get("liquidation_threshold")
+    return Book(position.side.value, token, figures.collateral.get(held, 0),
+                figures.debt.get(debt_asset, 0),
+                None if threshold is None else Decimal(threshold))
+
+
+def _borrow_index(market: Market, position: Position, now: int) -> IndexSpan:
+    """The debt's growth since the position was requested, at the market's borrow rate
+    (an effective yearly rate): (1 + r) ** (days / 365)."""
+    days = Decimal(max(0, now - position.requested_ms)) / MS_PER_DAY
+    with localcontext(CONTEXT):
+        growth = (1 + market.borrow_apr) ** (days / YEAR_DAYS)
+    return IndexSpan(Decimal(1), max(Decimal(1), growth))
+
+
+def close_position(desk: Desk, position_id: str, fraction: Decimal,
+                   enqueue: Enqueue) -> dict[str, Any]:
+    """Close `fraction` of an open position (1: all of it), or unwind a failed one."""
+    if not fraction.is_finite() or not 0 < fraction <= 1:
+        raise OrderError(f"--fraction must be in (0, 1], got {fraction}")
+    doc, position = _load(desk, position_id)
+    if position.state not in (PositionState.OPEN, PositionState.FAILED):
+        raise OrderError(f"position {position_id} is {position.state.value}: only an open "
+                         f"(or failed) position can be closed")
+    now = desk.now_ms()
+    book = book_of(doc, position)
+    if position.state is PositionState.FAILED and book.collateral == 0 and book.debt == 0:
+        event = Event(EventKind.CANCEL, "unwind", 1, now, reason="failed while opening; "
+                                                                  "nothing is held")
+        store.apply(desk.db, position_id, event_key(position_id, event),
+                    transition_update(event))
+        return {"ok": True, "position": position_id, "state": "cancelled"}
+    if position.state is PositionState.FAILED:
+        fraction = Decimal(1)
+    market = _market_of(desk, position.venue, doc["order"]["market_id"], now)
+    if market is None:
+        raise OrderError(f"market {position.venue}/{doc['order']['market_id']} is not "
+                         f"available now: nothing was changed")
+    price = paper_price(desk, book.token, now)
+    try:
+        plan = plan_close(book, fraction, market, price=price,
+                          borrow_index=_borrow_index(market, position, now))
+    except RiskError as error:
+        raise OrderError(str(error)) from None
+    answer = plan_json(plan)
+    if isinstance(plan, Refusal):
+        return {**answer, "position": position_id, "state": position.state.value}
+    index = len(program_from_doc(doc))
+    name = f"close-{index}"
+    group = _close_group(name, plan, book, fraction, market)
+    event = Event(EventKind.CLOSE, name, 1, now, fraction=fraction)
+    decide = transition_update(event)
+
+    def with_program(current: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        if len(program_from_doc(current)) != index:
+            raise OrderError("the position changed while the close was planned: ask again")
+        fields, entry = decide(current)
+        return {**fields, program_field(index): group_to_dict(group), "pending": True}, entry
+
+    outcome = store.apply(desk.db, position_id, event_key(position_id, event), with_program)
+    if isinstance(outcome, store.AlreadyTaken):
+        raise OrderError(f"a close of position {position_id} was asked already")
+    enqueue(position_id)
+    return {**answer, "position": position_id, "state": PositionState.CLOSING.value}
+
+
+def _close_group(name: str, plan: ClosePlan, book: Book, fraction: Decimal,
+                 market: Market) -> Group:
+    principal = {}
+    service = {}
+    for leg in plan.legs:
+        if leg.kind is LegKind.REPAY:
+            with localcontext(CONTEXT):
+                principal[leg.step] = min(leg.amount_in, ceil_int(book.debt * fraction))
+        if leg.kind in (LegKind.REPAY, LegKind.WITHDRAW_COLLATERAL):
+            service[leg.step] = market.fees.batcher_lovelace
+    return groups_from_legs(name, GroupKind.CLOSE, plan.legs, fraction=fraction,
+                            principal=principal, service_fees=service)
+
+
+def add_collateral(desk: Desk, position_id: str, amount: int,
+                   enqueue: Enqueue) -> dict[str, Any]:
+    """Deposit `amount` (base units of the position's collateral asset) more."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise OrderError(f"--add must be a positive amount, got {amount!r}")
+    doc, position = _load(desk, position_id)
+    if position.state is not PositionState.OPEN:
+        raise OrderError(f"position {position_id} is {position.state.value}: collateral is "
+                         f"added to an open position")
+    now = desk.now_ms()
+    market = _market_of(desk, position.venue, doc["order"]["market_id"], now)
+    index = len(program_from_doc(doc))
+    name = f"add-{index}"
+    from trading.flow import Step, StartLeg, planned_leg
+    step = Step(f"{name}-00-deposit-collateral", LegKind.DEPOSIT_COLLATERAL, position.venue,
+                position.collateral_asset, amount,
+                service_fee=0 if market is None else market.fees.batcher_lovelace)
+    group = Group(name, GroupKind.ADD, (step,))
+    leg = planned_leg(StartLeg(group, step, 1, amount))
+    event = Event(EventKind.LEG, step.step, 1, now, leg=leg)
+    decide = transition_update(event)
+
+    def with_program(current: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        if len(program_from_doc(current)) != index:
+            raise OrderError("the position changed meanwhile: ask again")
+        fields, entry = decide(current)
+        return {**fields, program_field(index): group_to_dict(group), "pending": True}, entry
+
+    store.apply(desk.db, position_id, event_key(position_id, event), with_program)
+    enqueue(position_id)
+    return {"ok": True, "position": position_id, "adding": amount,
+            "asset": position.collateral_asset}
+
+
+# --- how a position looks ----------------------------------------------------------------
+
+def describe(desk: Desk, doc: Mapping[str, Any], *, detail: bool = False) -> dict[str, Any]:
+    """A position as `dhl positions list|show` print it: figures from its confirmed legs,
+    health, liquidation price and PnL at the paper price now."""
+    position = position_from_dict(doc)
+    figures = position.figures
+    order = doc.get("order") or {}
+    out: dict[str, Any] = {
+        "position": position.position_id, "state": position.state.value,
+        "paper": position.paper, "side": position.side.value, "token": position.traded,
+        "ticker": order.get("ticker", ""), "venue": position.venue,
+        "market": order.get("market_id"), "owner": order.get("owner"),
+        "requested_ms": position.requested_ms, "size": figures.size,
+        "entry_price": _price_text(figures.entry_price, order),
+        "collateral": figures.collateral, "debt": figures.debt,
+        "interest_paid": figures.interest_paid, "fees_paid": figures.fees_paid,
+        "realised_pnl": figures.realised_pnl, "waiting": doc.get("waiting", ""),
+        "blocked": (doc.get("blocked") or {}).get("reason", ""),
+        "version": position.version}
+    if doc.get("refusal"):
+        out["refusal"] = [r for _, r in sorted(doc["refusal"].items())]
+    if position.state in (PositionState.OPEN, PositionState.CLOSING) and order.get("equity"):
+        out.update(_marked(desk, doc, position))
+    if detail:
+        out["legs"] = [_leg_view(position, leg_id) for leg_id in _leg_order(position)]
+        out["history"] = [{"seq": h.seq, "at_ms": h.event.at_ms, "event": h.event.kind.value,
+                           "step": h.event.step, "attempt": h.event.attempt,
+                           "state": h.after.value,
+                           **({"leg": h.event.leg.state.value} if h.event.leg else {}),
+                           **({"reason": h.event.reason} if h.event.reason else {})}
+                          for h in position.history]
+        out["program"] = [{"group": g.name, "kind": g.kind.value,
+                           "steps": [s.step for s in g.steps],
+                           "current": [_state_of(position, s.step) for s in g.steps]}
+                          for g in program_from_doc(doc)]
+    return out
+
+
+def _state_of(position: Position, step: str) -> str:
+    leg = latest_leg(position, step)
+    return "pending" if leg is None else f"{leg.state.value} (attempt {leg.attempt})"
+
+
+def _marked(desk: Desk, doc: Mapping[str, Any], position: Position) -> dict[str, Any]:
+    book = book_of(doc, position)
+    try:
+        price, source = desk.paper_market().priced(book.token.asset.unit, desk.now_ms())
+    except ValueError:
+        return {}
+    marked: dict[str, Any] = {"mark_price": str(price), "mark": f"paper ({source})"}
+    if book.collateral == 0:
+        return marked
+    h = health(book, price)
+    liq = liquidation_price(book)
+    lev = realised_leverage(book, price)
+    fees = FeeBill(other=position.figures.fees_paid)
+    pnl = unrealised_pnl(book, price, equity_posted=int(doc["order"]["equity"]), fees=fees)
+    marked.update(health=None if h is None else _fmt(h),
+                  liquidation_price=None if liq is None else _fmt(liq),
+                  leverage=None if lev is None else _fmt(lev),
+                  equity_now=int(pnl.equity), unrealised_pnl=int(pnl.pnl))
+    return marked
+
+
+def _fmt(value: Decimal) -> str:
+    with localcontext(CONTEXT) as ctx:
+        ctx.prec = 10
+        return format(+value, "f")
+
+
+def _price_text(entry: Any, order: Mapping[str, Any]) -> str | None:
+    """The entry price as ADA per whole token (figures keep lovelace per base unit)."""
+    if entry is None:
+        return None
+    decimals = int(order.get("decimals", 0))
+    with localcontext(CONTEXT) as ctx:
+        ctx.prec = 10
+        value = Decimal(entry.numerator) / Decimal(entry.denominator)
+        return format(+(value * Decimal(10) ** decimals / 10 ** 6), "f")
+
+
+def _leg_order(position: Position) -> list[str]:
+    seen: list[str] = []
+    for entry in position.history:
+        leg = entry.event.leg
+        if leg is not None and leg.leg_id not in seen:
+            seen.append(leg.leg_id)
+    return seen
+
+
+def _leg_view(position: Position, leg_id: str) -> dict[str, Any]:
+    leg = position.legs[leg_id]
+    view: dict[str, Any] = {"leg": leg.leg_id, "kind": leg.kind.value, "state": leg.state.value,
+                            "attempt": leg.attempt, "asset_in": leg.asset_in,
+                            "amount_in": leg.amount_in, "asset_out": leg.asset_out,
+                            "amount_out": leg.amount_out, "tx_id": leg.tx_id}
+    if leg.actual is not None:
+        a = leg.actual
+        view["actual"] = {"amount_in": a.amount_in, "amount_out": a.amount_out,
+                          "network_fee": a.network_fee, "service_fee": a.service_fee,
+                          "interest": a.interest}
+    return view
+
+
+def list_positions(desk: Desk) -> list[dict[str, Any]]:
+    return [describe(desk, doc) for doc in store.all_positions(desk.db)]

@@ -1,0 +1,109 @@
+"""Position tasks: thin Celery wrappers over tasks/position_flow.py.
+
+`execution.advance_position(id)` takes a position as far as it goes now. Delivered twice,
+or to two workers at once, it still takes every step once: one worker holds the
+position's Redis lock (renewed after every event; a dead worker's lock lapses after
+POSITION_LOCK_SECONDS) and the store's compare-and-set records each phase once. A busy
+lock or a step blocked on DexHunter retries later. `execution.resume_positions` (at every
+worker start and on the beat) hands every position with work left to `advance_position`,
+so a worker killed mid-flow is resumed even if its message was lost.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from functools import lru_cache
+from typing import Any, Sequence
+
+from celery import shared_task
+from redis.exceptions import LockError, RedisError
+
+from core.settings import Settings
+from execution.dex.reader import dex_readers
+from execution.dexhunter.api import DexHunterApi
+from indexer.venue_state import current_markets, off_reason
+from protocols.model import Market
+from store import positions as store
+from store.mongo import database
+from store.redis import client_for, key
+from tasks.celery_app import settings_of
+from tasks.paper_market import load_paper_market
+from tasks.position_flow import Blocked, FlowContext, advance
+from tasks.position_orders import Desk
+from tasks.venues import venue_sources
+
+log = logging.getLogger(__name__)
+
+ADVANCE_TASK = "execution.advance_position"
+RESUME_TASK = "execution.resume_positions"
+#: Backoff of a step blocked on DexHunter: seconds, by retry count (last one repeats).
+BLOCKED_BACKOFF = (2, 5, 15, 30, 60, 120, 300)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@lru_cache(maxsize=4)
+def dexhunter_for(settings: Settings) -> DexHunterApi:
+    return DexHunterApi.from_settings(settings)
+
+
+def flow_context(settings: Settings) -> FlowContext:
+    db = database(settings)
+    return FlowContext(db=db, dexhunter=dexhunter_for(settings), readers=dex_readers(),
+                       network=settings.cardano_network.name,
+                       slippage_pct=settings.swap_slippage_percent,
+                       paper_market=lambda: load_paper_market(settings, db), now_ms=now_ms,
+                       exit_after=settings.test_exit_after_events)
+
+
+def all_markets(settings: Settings, now: int) -> Sequence[Market]:
+    """Every venue's current markets (stored API snapshot merged with chain state)."""
+    db = database(settings)
+    found: list[Market] = []
+    for source in venue_sources(settings).values():
+        if off_reason(settings, source) is None:
+            found.extend(view.market for view in current_markets(db, source, settings, now))
+    return found
+
+
+def desk_for(settings: Settings) -> Desk:
+    db = database(settings)
+    return Desk(db=db, settings=settings, dexhunter=dexhunter_for(settings),
+                markets=lambda now: all_markets(settings, now),
+                paper_market=lambda: load_paper_market(settings, db), now_ms=now_ms)
+
+
+@shared_task(name=ADVANCE_TASK, bind=True, ignore_result=True, max_retries=None)
+def advance_position(self, position_id: str) -> dict[str, Any]:
+    settings = settings_of(self.app)
+    lock = client_for(settings.redis_url).lock(
+        key(settings, "position-lock", position_id), timeout=settings.position_lock_seconds,
+        blocking=False, thread_local=False)
+    if not lock.acquire():
+        # Another worker is on it (or a dead one's lock has not lapsed yet): look again
+        # once it would have.
+        raise self.retry(countdown=settings.position_lock_seconds)
+    try:
+        done = advance(flow_context(settings), position_id, renew=lock.reacquire)
+    except Blocked as blocked:
+        wait = BLOCKED_BACKOFF[min(self.request.retries, len(BLOCKED_BACKOFF) - 1)]
+        log.warning("position %s blocked (%s); again in %ss", position_id, blocked.reason, wait)
+        raise self.retry(countdown=wait)
+    finally:
+        try:
+            lock.release()
+        except (LockError, RedisError):
+            pass  # it lapsed: another worker may hold it now, and that is fine
+    return {"position": done.position_id, "recorded": done.recorded, "state": done.state,
+            "waiting": done.waiting}
+
+
+@shared_task(name=RESUME_TASK, bind=True, ignore_result=True)
+def resume_positions(self) -> int:
+    """Hand every position with work left to a worker."""
+    ids = store.pending_ids(database(settings_of(self.app)))
+    for position_id in ids:
+        advance_position.apply_async((position_id,), expires=600)
+    return len(ids)
