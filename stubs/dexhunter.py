@@ -234,7 +234,7 @@ class DexHunterStub:
         if request.method != "POST":
             return _error("not_found", 404)
         if path == "/swap/estimate":
-            return self._estimate(body)
+            return self._quote(body)
         if path == "/swap/reverseEstimate":
             return self._reverse(body)
         if path == "/swap/build":
@@ -295,9 +295,6 @@ class DexHunterStub:
         if amount == Decimal(repr(recorded)):
             return Reply(200, raw=chosen.raw)
         return Reply(200, self._scaled(chosen, amount / Decimal(repr(recorded))))
-
-    def _estimate(self, body: dict[str, Any]) -> Reply:
-        return self._quote(body)
 
     def _reverse(self, body: dict[str, Any]) -> Reply:
         mock = self.reverse
