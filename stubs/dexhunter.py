@@ -1,5 +1,12 @@
 """A loopback stub of DexHunter's partner API, answering from the bodies recorded in
-FIXTURES_DIR/dexhunter (see its SOURCES.md: LIVE captures, Yoroi's mocks).
+FIXTURES_DIR/dexhunter (see its SOURCES.md: LIVE captures, Yoroi's mocks), and
+synthesising quotes and CSWAP transactions for the tokens of its price table.
+
+The price table (`DexHunterStub.prices`, ADA per whole token, Decimal):
+- USDCx: the LIVE ADA→USDCx estimate's `initial_price` (3.742893584386031);
+- SNEK, DRIP, WMT: SYNTHETIC_PRICES, made-up stub data (decimals: SYNTHETIC_DECIMALS);
+- the SYNTHETIC Surf demo tokens of stubs/data/surf_demo.json (STRIKE 0.5, USDM 2.2):
+  unit = policyId + assetName, decimals and `price` as that file gives them.
 
 What is recorded and what is synthesised:
 - `POST /swap/estimate`: the LIVE bodies, chosen by pair (ADA→USDCx, USDCx→ADA,
@@ -7,26 +14,45 @@ What is recorded and what is synthesised:
   not served). The recorded request's amount gets the recorded body byte for byte; another
   amount gets it *scaled* (synthesised): amounts in and out times the ratio, rounded down to
   the token's decimals; fees, deposits and prices as recorded.
+  When no recording serves the request, ADA→T and T→ADA for every T of the price table are
+  SYNTHESISED (unless CSWAP is blacklisted): the LIVE ADA→USDCx body (a buy) or USDCx→ADA
+  body (a sell) with the tokens and amounts replaced, one CSWAP split copied from the
+  ADA→USDCx recording (its batcher fee 0.69, deposits 2, pool fee 0.002 and price impact
+  0.6528…%: the USDCx→ADA recording's are SHADOWBOOK's, not a CSWAP order's);
+  `expected_output_without_slippage` = amount_in × (1/price for a buy, price for a sell) ×
+  (1 − pool fee) × (1 − impact/100), and `total_output` = that × (1 − slippage/100), each
+  rounded down to the bought token's decimals; partner and DexHunter fees the template's.
+  Numbers are written exactly (Decimals through json_body, never a float).
 - `POST /swap/reverseEstimate`: the Yoroi mock for its own request (ADA→DRIP, 38);
   otherwise synthesised from the pair's forward recording, scaled so that the expected
-  output is the wanted amount, with `total_input` the scaled input (rounded up).
-- `POST /swap/build`: the LIVE build (20 ADA→USDCx for its recorded buyer address), whose
-  `cbor` is a real unsigned Conway transaction. Any other build is refused with the bare
-  string "stub_no_recorded_build": the stub cannot make a transaction it never saw.
+  output is the wanted amount, with `total_input` the scaled input (rounded up); without a
+  recording, the synthesised quote of the input that gives the wanted amount (rounded up).
+- `POST /swap/build`: the LIVE build (20 ADA→USDCx for its recorded buyer address) byte for
+  byte. Any other build whose quote (as `/swap/estimate` would give it) is one CSWAP leg
+  with ADA on one side gets a SYNTHESISED unsigned Conway transaction made from the LIVE
+  one (stubs/dexhunter_tx.py: the order, its datum for the buyer with the quote's
+  `total_output` as minimum, the fee output, the change; deterministic per request). Its
+  validity window is the template's, slots 199_657_255 to 199_660_855: a pre-signing check
+  must be given a `now_slot` inside it (the tests use 199_657_300). A quote routed
+  elsewhere (USDCx→SNEK's MINSWAPV2, SHADOWBOOK, the blacklist recording) is refused with
+  the bare string "stub_no_recorded_build"; an address pycardano cannot read with
+  "invalid_address" (synthesised).
 - `POST /swap/sign`: synthesised, as the real server behaves: the given witness set
   replaces the transaction's (empty) one; body and auxiliary data are kept byte for byte.
 - `POST /swap/cancel`: the Yoroi mock (`cbor` "DEADBEEF", not a transaction) for an order
   `_id` of that address in the recorded orders; otherwise "order_not_found" (synthesised).
 - `GET /swap/orders/{address}`: the Yoroi mock orders of that address (others: `[]`).
-- `GET /swap/token/{id}`: the LIVE USDCx body; for SNEK, DRIP and WMT (named by the other
-  recordings) a body in the same shape with decimals from SYNTHETIC_DECIMALS; otherwise
-  404 "token_not_found".
+- `GET /swap/token/{id}`: the LIVE USDCx body; for the other tokens of the price table a
+  body in the same shape with their decimals and ticker; otherwise 404 "token_not_found".
 - Errors are bare JSON strings with HTTP 400 (the real statuses are not documented):
-  `amount_in` or `amount_out` above LIQUIDITY_FACTOR × the recorded amount gives
-  "not_enough_liquidity"; zero, negative or missing gives "input_too_small"; an unknown pair
-  "no_valid_pools_for_trade".
+  `amount_in` or `amount_out` above LIQUIDITY_FACTOR × the recorded amount (synthesised
+  quotes: an ADA value above LIQUIDITY_FACTOR × 20 ADA) gives "not_enough_liquidity"; zero,
+  negative, missing, or an output that rounds to nothing gives "input_too_small"; an
+  unknown pair "no_valid_pools_for_trade".
 - `GET /_stub/calls` answers how many requests each path received (`{"calls": {...}}`),
-  so tests of later steps can count builds in a stub run as a separate process.
+  so tests of later steps can count builds in a stub run as a separate process;
+  `POST /_stub/fail` and `POST /_stub/reset` (served by stubs/server.py) queue faults and
+  clear faults and these counters.
 
 `make_handler(fixtures_dir)` is what `python -m stubs dexhunter` serves.
 """
@@ -36,12 +62,14 @@ import io
 import json
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import cbor2
 
+from stubs.dexhunter_tx import Swap, build_tx
 from stubs.server import Handler, Reply, Request
 
 ADA_IDS = ("", "ada", "lovelace", "0" * 56 + "6c6f76656c616365")
@@ -54,8 +82,21 @@ SYNTHETIC_DECIMALS = {
     "1d7f33bd23d85e1a25d87d86fac4f199c3197a2f7afeb662a0f34e1e776f726c646d6f62696c65746f6b656e":
         (6, "WMT"),
 }
-#: Above this multiple of a recording's amount the stub says "not_enough_liquidity".
+#: Prices in ADA of one whole token, for the quotes the stub synthesises. SYNTHETIC (stub
+#: data, made up, roughly the order of magnitude of the public markets).
+SYNTHETIC_PRICES = {
+    "279c909f348e533da5808898f87f9a14bb2c3dfbbacccd631d927a3f534e454b": Decimal("0.0029"),
+    "af2e27f580f7f08e93190a81f72462f153026d06450924726645891b44524950": Decimal("0.01"),
+    "1d7f33bd23d85e1a25d87d86fac4f199c3197a2f7afeb662a0f34e1e776f726c646d6f62696c65746f6b656e":
+        Decimal("0.25"),
+}
+#: The SYNTHETIC Surf demo tokens (policy, name, decimals, price in ADA) are read from here.
+SURF_DEMO = Path(__file__).resolve().parent / "data" / "surf_demo.json"
+#: Above this multiple of a recording's amount the stub says "not_enough_liquidity" (for a
+#: synthesised quote: of the ADA→USDCx recording's 20 ADA, in ADA value).
 LIQUIDITY_FACTOR = 50
+#: The one route the stub synthesises (its order datum is the one it can write).
+SYNTHETIC_DEX = "CSWAP"
 ESTIMATES = ("swap-estimate", "swap-estimate-blacklist", "swap-estimate-token-to-ada",
              "swap-estimate-token-to-token")
 #: Amount fields of a quote body: in units of the sold token, and of the bought one.
@@ -79,6 +120,51 @@ def _decimal(value: Any) -> Decimal | None:
     return Decimal(repr(value))
 
 
+@dataclass(frozen=True)
+class Priced:
+    """A token of the stub price table: decimals and the price of one token in ADA."""
+
+    decimals: int
+    price: Decimal
+    ticker: str
+
+
+def surf_demo_tokens(path: Path = SURF_DEMO) -> dict[str, Priced]:
+    """The tokens of the SYNTHETIC Surf demo data (pool assets and collaterals), not ADA."""
+    data = json.loads(path.read_bytes(), parse_float=Decimal)
+    found: dict[str, Priced] = {}
+    for pool in data["pools"]:
+        api = pool["api"]
+        for entry in [api, *api.get("collateralAssets", [])]:
+            asset = entry["asset"]
+            unit = (asset["policyId"] + asset["assetName"]).lower()
+            if unit:
+                found[unit] = Priced(int(asset["decimals"]), Decimal(entry["price"]),
+                                     str(asset["ticker"]))
+    return found
+
+
+def _number(value: Any) -> Decimal:
+    """A number of a body (int, Decimal, or a recording's float) as an exact Decimal."""
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _exact(value: Any) -> Any:
+    """`value` with every float (as the recordings are read) turned into its Decimal, so
+    that a synthesised body is written with exact numbers."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    return value
+
+
+def _base(amount: Decimal, decimals: int) -> int:
+    return int(amount.scaleb(decimals).to_integral_value(rounding=ROUND_DOWN))
+
+
 class Recording:
     def __init__(self, request: dict[str, Any], response: dict[str, Any], raw: bytes) -> None:
         self.request = request
@@ -100,6 +186,8 @@ class DexHunterStub:
         self.cancel_raw = (folder / "swap-cancel.response.json").read_bytes()
         self.decimals = {USDCX: int(self.token_body["token_decimals"]), "": 6}
         self.decimals.update({k: d for k, (d, _) in SYNTHETIC_DECIMALS.items()})
+        self.prices = self._price_table()
+        self.decimals.update({k: p.decimals for k, p in self.prices.items()})
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -108,6 +196,22 @@ class DexHunterStub:
         request = json.loads((folder / f"{name}.request.json").read_bytes())
         raw = (folder / f"{name}.response.json").read_bytes()
         return Recording(request, json.loads(raw), raw)
+
+    def _price_table(self) -> dict[str, Priced]:
+        """USDCx at the ADA→USDCx recording's initial price, SNEK/DRIP/WMT at their
+        SYNTHETIC prices, the Surf demo tokens at theirs."""
+        split = self.estimates[0].response["splits"][0]
+        table = {USDCX: Priced(self.decimals[USDCX], _decimal(split["initial_price"])
+                               or Decimal(0), str(self.token_body.get("ticker", "USDCx")))}
+        table.update({k: Priced(SYNTHETIC_DECIMALS[k][0], p, SYNTHETIC_DECIMALS[k][1])
+                      for k, p in SYNTHETIC_PRICES.items()})
+        table.update(surf_demo_tokens())
+        return table
+
+    def reset(self) -> None:
+        """Forget the calls counted (`POST /_stub/reset`)."""
+        with self._lock:
+            self.calls.clear()
 
     def count(self, path: str) -> int:
         with self._lock:
@@ -130,7 +234,7 @@ class DexHunterStub:
         if request.method != "POST":
             return _error("not_found", 404)
         if path == "/swap/estimate":
-            return self._estimate(body)
+            return self._quote(body)
         if path == "/swap/reverseEstimate":
             return self._reverse(body)
         if path == "/swap/build":
@@ -146,8 +250,8 @@ class DexHunterStub:
         key = _token_key(token_id)
         if key == USDCX:
             return Reply(200, raw=self.token_raw)
-        if key in SYNTHETIC_DECIMALS:
-            decimals, ticker = SYNTHETIC_DECIMALS[key]
+        if key in self.prices:
+            decimals, ticker = self.prices[key].decimals, self.prices[key].ticker
             return Reply(200, {**self.token_body, "token_id": key, "token_decimals": decimals,
                                "token_policy": key[:56], "token_ascii": ticker,
                                "ticker": ticker, "links": None})
@@ -173,10 +277,17 @@ class DexHunterStub:
             return _error("not_enough_liquidity")
         return amount
 
-    def _estimate(self, body: dict[str, Any]) -> Reply:
+    def _recorded_estimate(self, body: dict[str, Any]) -> Recording | None:
+        """The recording that answers this estimate, if one does (pair and blacklist)."""
         chosen = self._choose(body)
-        if isinstance(chosen, Reply):
-            return chosen
+        return None if isinstance(chosen, Reply) else chosen
+
+    def _quote(self, body: dict[str, Any]) -> Reply:
+        """What `/swap/estimate` answers: a recording (as recorded, or scaled), else a
+        quote synthesised from the price table, else no route."""
+        chosen = self._recorded_estimate(body)
+        if chosen is None:
+            return self._synthetic(body, _decimal(body.get("amount_in")))
         recorded = chosen.request["amount_in"]
         amount = self._amount(body, "amount_in", recorded)
         if isinstance(amount, Reply):
@@ -197,9 +308,9 @@ class DexHunterStub:
                 return Reply(200, raw=mock.raw)
             ratio = amount / Decimal(repr(recorded))
             return Reply(200, self._scaled(mock, ratio))
-        chosen = self._choose({**body, "amount_in": None})
-        if isinstance(chosen, Reply):
-            return chosen
+        chosen = self._recorded_estimate({**body, "amount_in": None})
+        if chosen is None:
+            return self._synthetic_reverse(body)
         expected = chosen.response["total_output_without_slippage"]
         amount = self._amount(body, "amount_out", expected)
         if isinstance(amount, Reply):
@@ -210,19 +321,121 @@ class DexHunterStub:
         return Reply(200, answer)
 
     def _build(self, body: dict[str, Any]) -> Reply:
-        chosen = self._choose(body)
-        if isinstance(chosen, Reply):
-            return chosen
-        amount = self._amount(body, "amount_in", chosen.request["amount_in"])
-        if isinstance(amount, Reply):
-            return amount
+        quote = self._quote(body)
+        if quote.status != 200:
+            return quote
         recorded = self.build.request
         same = (_token_key(body.get("token_in")), _token_key(body.get("token_out"))) \
-            == self.build.pair and amount == Decimal(repr(recorded["amount_in"])) \
+            == self.build.pair and _decimal(body.get("amount_in")) \
+            == Decimal(repr(recorded["amount_in"])) \
             and body.get("buyer_address") == recorded["buyer_address"]
-        if not same:
+        if same and quote.raw == self.estimates[0].raw:
+            return Reply(200, raw=self.build.raw)
+        answer = quote.body if quote.raw is None else json.loads(quote.raw,
+                                                                 parse_float=Decimal)
+        swap = self._swap(body, answer)
+        if isinstance(swap, Reply):
+            return swap
+        try:
+            cbor = build_tx(bytes.fromhex(self.build.response["cbor"]), swap)
+        except (ValueError, TypeError):
+            return _error("invalid_address")
+        return Reply(200, {**_exact(answer), "cbor": cbor.hex()})
+
+    def _swap(self, body: dict[str, Any], quote: dict[str, Any]) -> Swap | Reply:
+        """The order a quote asks for, if the stub can write it: one CSWAP leg, ADA on
+        one side (else the bare "stub_no_recorded_build": no transaction to give)."""
+        sell, buy = _token_key(body.get("token_in")), _token_key(body.get("token_out"))
+        dexes = {s.get("dex") for s in quote.get("splits", [])}
+        if dexes != {SYNTHETIC_DEX} or (sell == "") == (buy == ""):
             return _error("stub_no_recorded_build")
-        return Reply(200, raw=self.build.raw)
+        buyer = body.get("buyer_address")
+        if not isinstance(buyer, str) or not buyer:
+            return _error("invalid_address")
+        amount = _decimal(body.get("amount_in")) or Decimal(0)
+        key = json_key(sell, buy, amount, _decimal(body.get("slippage")), buyer)
+        return Swap(
+            buyer=buyer, sell=sell, buy=buy,
+            amount_in=_base(amount, self.decimals.get(sell, 6)),
+            min_out=_base(_number(quote["total_output"]), self.decimals.get(buy, 6)),
+            batcher_fee=_base(_number(quote.get("batcher_fee", 0)), 6),
+            deposits=_base(_number(quote.get("deposits", 0)), 6),
+            platform_fee=_base(_number(quote.get("partner_fee", 0))
+                               + _number(quote.get("dexhunter_fee", 0)), 6),
+            request_key=key)
+
+    # -- synthesised quotes (the price table) --------------------------------------------------
+    def _synthetic_pair(self, body: dict[str, Any]) -> tuple[str, str, Priced] | Reply:
+        sell, buy = _token_key(body.get("token_in")), _token_key(body.get("token_out"))
+        token = buy if sell == "" else sell if buy == "" else None
+        banned = set(body.get("blacklisted_dexes") or [])
+        if token is None or token not in self.prices or SYNTHETIC_DEX in banned:
+            return _error("no_valid_pools_for_trade")
+        return sell, buy, self.prices[token]
+
+    def _rate(self, sell: str, priced: Priced) -> Decimal:
+        """Display units of the bought token per display unit sold, after the recorded
+        CSWAP pool fee and price impact."""
+        split = self.estimates[0].response["splits"][0]
+        keep = (1 - Decimal(repr(split["pool_fee"]))) \
+            * (1 - Decimal(repr(split["price_impact"])) / 100)
+        return (1 / priced.price if sell == "" else priced.price) * keep
+
+    def _synthetic(self, body: dict[str, Any], amount: Decimal | None) -> Reply:
+        found = self._synthetic_pair(body)
+        if isinstance(found, Reply):
+            return found
+        sell, buy, priced = found
+        if amount is None or amount <= 0:
+            return _error("input_too_small")
+        value_ada = amount if sell == "" else amount * priced.price
+        if value_ada > LIQUIDITY_FACTOR * Decimal(repr(self.estimates[0].request["amount_in"])):
+            return _error("not_enough_liquidity")
+        slippage = _decimal(body.get("slippage")) or Decimal(0)
+        places = Decimal(1).scaleb(-self.decimals.get(buy, 6))
+        expected = (amount * self._rate(sell, priced)).quantize(places, rounding=ROUND_DOWN)
+        floor = (expected * (1 - slippage / 100)).quantize(places, rounding=ROUND_DOWN)
+        if floor <= 0:
+            return _error("input_too_small")
+        return Reply(200, self._synthetic_body(sell, buy, priced, amount, expected, floor))
+
+    def _synthetic_reverse(self, body: dict[str, Any]) -> Reply:
+        found = self._synthetic_pair(body)
+        if isinstance(found, Reply):
+            return found
+        sell, _, priced = found
+        wanted = _decimal(body.get("amount_out"))
+        if wanted is None or wanted <= 0:
+            return _error("input_too_small")
+        places = Decimal(1).scaleb(-self.decimals.get(sell, 6))
+        amount = (wanted / self._rate(sell, priced)).quantize(places, rounding=ROUND_UP)
+        reply = self._synthetic(body, amount)
+        if reply.status == 200:
+            reply.body["total_input"] = reply.body["total_input_without_slippage"] = amount
+        return reply
+
+    def _synthetic_body(self, sell: str, buy: str, priced: Priced, amount: Decimal,
+                        expected: Decimal, floor: Decimal) -> dict[str, Any]:
+        """The recorded ADA→USDCx body (a buy) or USDCx→ADA body (a sell) with the amounts
+        replaced; the split is the recorded CSWAP one (its batcher fee, deposits, pool
+        fee and impact), the partner and DexHunter fees the template's."""
+        template = _exact(self.estimates[0 if sell == "" else 2].response)
+        split = dict(_exact(self.estimates[0].response["splits"][0]))
+        ada, tokens = (amount, expected) if sell == "" else (expected, amount)
+        net = (ada / tokens).quantize(Decimal("1e-12")) if tokens else Decimal(0)
+        impact = _number(split["price_impact"])
+        split.update(
+            amount_in=amount, expected_output=floor, expected_output_without_slippage=expected,
+            dex=SYNTHETIC_DEX, initial_price=priced.price,
+            final_price=(priced.price * (1 + impact / 100)).quantize(Decimal("1e-12")),
+            pool_id=f"{ADA_IDS[3]}{sell or buy}{SYNTHETIC_DEX}53594e544845544943")
+        answer = dict(template)
+        answer.update(
+            splits=[split], total_output=floor, total_output_without_slippage=expected,
+            batcher_fee=split["batcher_fee"], total_fee=split["batcher_fee"],
+            deposits=split["deposits"], net_price=net,
+            net_price_reverse=(1 / net).quantize(Decimal("1e-12")) if net else Decimal(0))
+        return answer
 
     def _sign(self, body: dict[str, Any]) -> Reply:
         witnesses = body.get("signatures", body.get("Signatures"))
@@ -258,6 +471,12 @@ class DexHunterStub:
         answer = scale(recording.response)
         answer["splits"] = [scale(s) for s in recording.response.get("splits", [])]
         return answer
+
+
+def json_key(sell: str, buy: str, amount: Decimal, slippage: Decimal | None,
+               buyer: str) -> bytes:
+    """The request fields a synthesised build is keyed by (its fake input's tx id)."""
+    return json.dumps([sell, buy, str(amount), str(slippage), buyer]).encode()
 
 
 def merge_witnesses(tx: bytes, witness_set: bytes) -> bytes:

@@ -3,6 +3,14 @@
 A stub is a function `(method, path, query, body) -> Reply`. Tests inject failures
 (`fail_next`): an HTTP status, a delay longer than the client's timeout, a body that is
 not JSON, or a dropped connection, each for the next N requests to a path.
+
+The same over HTTP, for a stub run as a separate process (`python -m stubs NAME`), served
+by the server itself for every stub (never passed to the handler, never recorded):
+- `POST /_stub/fail` with `{"path": "/swap/build", "times": N, "status": 500,
+  "body": <JSON>}` (or `"delay_s"`, `"malformed": true`, `"drop": true` instead of a
+  status) queues N faults for that path; answers `{"queued": <faults now queued there>}`;
+- `POST /_stub/reset` clears every queued fault, the requests seen, and the handler's own
+  counters when it has a `reset()` method.
 """
 from __future__ import annotations
 
@@ -21,6 +29,7 @@ from protocols.http import json_body
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 1_000_000
+CONTROL_PATHS = ("/_stub/fail", "/_stub/reset")
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,28 @@ class StubServer:
         with self._lock:
             return [r for r in self.requests if r.path == path]
 
+    def reset(self) -> None:
+        """Forget queued faults, requests seen and the handler's counters."""
+        with self._lock:
+            self._faults.clear()
+            self.requests.clear()
+        reset = getattr(self.handler, "reset", None)
+        if callable(reset):
+            reset()
+
+    def _control(self, path: str, body: Any) -> Reply:
+        """`POST /_stub/fail` and `POST /_stub/reset` (see the module docstring)."""
+        if path == "/_stub/reset":
+            self.reset()
+            return Reply(200, {"reset": True})
+        fault = _fault(body)
+        if isinstance(fault, str):
+            return Reply(400, {"error": fault})
+        where, times, made = fault
+        self.fail_next(where, made, times)
+        with self._lock:
+            return Reply(200, {"queued": len(self._faults[where])})
+
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             queue = self._faults.get(path)
@@ -134,6 +165,9 @@ class StubServer:
             body = json.loads(raw) if raw else None
         except ValueError:
             self._send(http, Reply(400, {"error": "the request body is not JSON"}))
+            return
+        if http.command == "POST" and parts.path in CONTROL_PATHS:
+            self._send(http, self._control(parts.path, body))
             return
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         request = Request(http.command, parts.path, query, body, dict(http.headers.items()))
@@ -171,3 +205,23 @@ class StubServer:
             http.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test): nothing to answer
+
+
+def _fault(body: Any) -> tuple[str, int, Fault] | str:
+    """(path, times, fault) from a `/_stub/fail` body, or what is wrong with it."""
+    if not isinstance(body, dict):
+        return "a JSON object is expected"
+    path, times, status = body.get("path"), body.get("times", 1), body.get("status")
+    delay = body.get("delay_s", 0)
+    if not isinstance(path, str) or not path.startswith("/"):
+        return "path: an absolute path is expected"
+    if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= 1000:
+        return "times: an integer from 1 to 1000 is expected"
+    if status is not None and (isinstance(status, bool) or not isinstance(status, int)
+                               or not 100 <= status <= 599):
+        return "status: an HTTP status is expected"
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 60:
+        return "delay_s: 0 to 60 seconds is expected"
+    fault = Fault(status=status, body=body.get("body"), delay_s=float(delay),
+                  malformed=body.get("malformed") is True, drop=body.get("drop") is True)
+    return path, times, fault

@@ -165,10 +165,11 @@ def test_build_exposes_the_unsigned_tx_and_the_quoted_floor(api: DexHunterApi,
     assert calls["/swap/build"] == 1
 
 
-def test_a_build_the_stub_never_recorded_is_refused_once(api: DexHunterApi,
-                                                         stub: DexHunterStub) -> None:
+def test_a_build_the_stub_cannot_make_is_refused_once(api: DexHunterApi,
+                                                      stub: DexHunterStub) -> None:
+    # USDCx→SNEK routes through MINSWAPV2 (recorded): the stub writes only CSWAP orders
     with pytest.raises(DexHunterRefused) as caught:
-        api.build(BUYER, ADA, USDCX, 21_000_000, HALF)
+        api.build(BUYER, USDCX, SNEK, 3_000_000, HALF)
     assert caught.value.code == "stub_no_recorded_build"
     assert stub.count("/swap/build") == 1  # a refusal is not retried
 

@@ -143,7 +143,10 @@ def test_bad_input_exits_2_with_one_line(env: dict[str, str], server: StubServer
     assert server.requests_to("/swap/build") == []
 
 
-def test_dexhunter_refusing_the_build_exits_1_without_a_verdict(env: dict[str, str]) -> None:
-    code, out, err = swap(env, amount="21")  # the stub built only the recorded 20 ADA swap
+def test_dexhunter_refusing_the_build_exits_1_without_a_verdict(env: dict[str, str],
+                                                                server: StubServer) -> None:
+    # the stub builds any CSWAP quote now: the refusal is injected
+    server.fail_next("/swap/build", Fault(status=400, body="stub_no_recorded_build"))
+    code, out, err = swap(env, amount="21")
     assert code == 1 and out == ""
     assert "stub_no_recorded_build" in err
