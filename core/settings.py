@@ -90,6 +90,11 @@ class Settings:
     #: (its key hash is blake2b-224 of "dh-leverage paper wallet"); nothing is signed.
     paper_wallet_address: str = "addr1v98gejc7q9h5zlqgvmcwn6wsfw3j6uzssss6pu47sedlh2grywj8d"
     swap_slippage_percent: Decimal = Decimal("1")
+    #: Where DexHunter's builds pay the partner and DexHunter fees: the address its live
+    #: build paid them to (fixtures dexhunter/swap-build, a public chain fact).
+    dexhunter_fee_addresses: tuple[str, ...] = (
+        "addr1q8l7hny7x96fadvq8cukyqkcfca5xmkrvfrrkt7hp76v3qvssm7fz9ajmtd58ksljgkyvqu6gl23"
+        "hlcfgv7um5v0rn8qtnzlfk",)
     position_lock_seconds: int = 30
     test_exit_after_events: frozenset[int] = frozenset()  # tests only
     #: Names of the variables that were set explicitly (env or .env), so the stack
@@ -556,6 +561,8 @@ SPECS: tuple[Spec, ...] = (
          "the wallet paper positions trade from unless `--address` names one"),
     Spec("SWAP_SLIPPAGE_PERCENT", "swap_slippage_percent", parse_slippage,
          "slippage asked of DexHunter for a position's swaps, in percent"),
+    Spec("DEXHUNTER_FEE_ADDRESSES", "dexhunter_fee_addresses", parse_addresses,
+         "where a DexHunter build may pay the partner and DexHunter fees (no more than quoted)"),
     Spec("POSITION_LOCK_SECONDS", "position_lock_seconds", parse_positive_int,
          "how long one worker holds a position it is advancing before another may take over"),
     Spec("TEST_EXIT_AFTER_EVENTS", "test_exit_after_events", parse_seqs,

@@ -61,13 +61,16 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cbor2
+
+from chain.slots import ms_to_slot
 
 from stubs.dexhunter_tx import Swap, build_tx
 from stubs.server import Handler, Reply, Request
@@ -92,6 +95,8 @@ SYNTHETIC_PRICES = {
 }
 #: The SYNTHETIC Surf demo tokens (policy, name, decimals, price in ADA) are read from here.
 SURF_DEMO = Path(__file__).resolve().parent / "data" / "surf_demo.json"
+#: Synthesised builds are valid from the wall clock's slot rounded down to this.
+WINDOW_BUCKET_SLOTS = 600
 #: Above this multiple of a recording's amount the stub says "not_enough_liquidity" (for a
 #: synthesised quote: of the ADA→USDCx recording's 20 ADA, in ADA value).
 LIQUIDITY_FACTOR = 50
@@ -175,7 +180,8 @@ class Recording:
 
 
 class DexHunterStub:
-    def __init__(self, fixtures_dir: Path) -> None:
+    def __init__(self, fixtures_dir: Path, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         folder = Path(fixtures_dir) / "dexhunter"
         self.estimates = [self._recording(folder, name) for name in ESTIMATES]
         self.reverse = self._recording(folder, "swap-reverse-estimate")
@@ -353,7 +359,9 @@ class DexHunterStub:
         if not isinstance(buyer, str) or not buyer:
             return _error("invalid_address")
         amount = _decimal(body.get("amount_in")) or Decimal(0)
-        key = json_key(sell, buy, amount, _decimal(body.get("slippage")), buyer)
+        valid_from = self._window_start(buyer)
+        key = json_key(sell, buy, amount, _decimal(body.get("slippage")), buyer) \
+            + valid_from.to_bytes(8, "big")
         return Swap(
             buyer=buyer, sell=sell, buy=buy,
             amount_in=_base(amount, self.decimals.get(sell, 6)),
@@ -362,7 +370,15 @@ class DexHunterStub:
             deposits=_base(_number(quote.get("deposits", 0)), 6),
             platform_fee=_base(_number(quote.get("partner_fee", 0))
                                + _number(quote.get("dexhunter_fee", 0)), 6),
-            request_key=key)
+            request_key=key, valid_from=valid_from)
+
+    def _window_start(self, buyer: str) -> int:
+        """The validity window's first slot: now on the buyer's network (mainnet for a
+        mainnet address, else preprod), rounded down to WINDOW_BUCKET_SLOTS so a request
+        repeated soon after gets the same transaction."""
+        network = "mainnet" if buyer.startswith("addr1") else "preprod"
+        slot = ms_to_slot(network, int(self.clock() * 1000))
+        return slot - slot % WINDOW_BUCKET_SLOTS
 
     # -- synthesised quotes (the price table) --------------------------------------------------
     def _synthetic_pair(self, body: dict[str, Any]) -> tuple[str, str, Priced] | Reply:

@@ -10,10 +10,11 @@ What is rewritten, what is kept (the template's body keys 0, 1, 2, 3, 7, 8, 14, 
   CSWAP layout (execution/dex/cswap.py) for the buyer. Then one fee output at the
   template's fee address with partner + DexHunter fees (left out when both are 0). Then
   the template's outputs to its buyer, sent to our buyer with the same lovelace (change);
-- fee (2), TTL (3), validity start (8), auxiliary data and its hash (7): the template's.
-  The window is TEMPLATE_VALIDITY_START..TEMPLATE_TTL (slots 199_657_255..199_660_855):
-  a pre-signing check must be given a `now_slot` inside it (the tests use 199_657_300);
-  with the wall clock's slot the check refuses the TTL as past;
+- fee (2), auxiliary data and its hash (7): the template's;
+- validity start (8) and TTL (3): the template's window (one hour) moved to start at
+  `Swap.valid_from` (the stub gives the wall clock's slot, rounded down to 10 minutes, so a
+  build passes a check made now); without it, the template's own window (slots
+  199_657_255..199_660_855);
 - required signers (14): the buyer's payment (and stake) key hashes; network id (15): the
   buyer's.
 This module must not import execution/ (docs/architecture.md): the datum is encoded here.
@@ -53,6 +54,7 @@ class Swap:
     deposits: int
     platform_fee: int  # partner + DexHunter fees, lovelace
     request_key: bytes  # what the fake input's tx id is hashed from
+    valid_from: int | None = None  # the window's first slot; None: the template's
 
 
 def plutus_address(address: Address) -> cbor2.CBORTag:
@@ -130,4 +132,7 @@ def build_tx(template: bytes, swap: Swap) -> bytes:
     body[14] = [part.payload for part in (address.payment_part, address.staking_part)
                 if part is not None and type(part).__name__ == "VerificationKeyHash"]
     body[15] = network
+    if swap.valid_from is not None:
+        body[8] = swap.valid_from
+        body[3] = swap.valid_from + (TEMPLATE_TTL - TEMPLATE_VALIDITY_START)
     return bytes(cbor2.dumps(tx))

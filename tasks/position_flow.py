@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, localcontext
 from typing import Any, Callable, Mapping, Sequence
 
 from chain.slots import ms_to_slot
@@ -46,6 +46,7 @@ from trading.legs import Actual, Leg, LegKind, LegState, advance as move
 from trading.paper_market import STEP_MS, PaperMarket, PaperMarketError, QuoteFees, paper_fill
 from trading.position_codec import position_from_dict, transition_update
 from trading.positions import Position
+from trading.risk import CONTEXT, ceil_int
 from trading.transitions import Event, EventKind, IllegalTransition, event_key
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ log = logging.getLogger(__name__)
 PAPER_VENUE_NETWORK_FEE = 350_000
 #: The most network fee a position's transaction may pay (lovelace).
 FEE_CAP = 1_000_000
+#: Bought beyond the reverse quote's input, so a buy-back's floor covers the debt.
+EXACT_OUT_MARGIN = Decimal("0.002")
+#: Forward quotes tried at most to find a buy-back's input.
+EXACT_OUT_ROUNDS = 4
 #: Events one `advance` records at most before it hands over (a bound, not a plan).
 MAX_EVENTS_PER_RUN = 500
 
@@ -75,6 +80,7 @@ class FlowContext:
     readers: Sequence[DexOrderReader]
     network: str
     slippage_pct: Decimal
+    fee_addresses: tuple[str, ...]  # where DexHunter's fees may go
     paper_market: Callable[[], PaperMarket]  # fresh each call: operators move prices
     now_ms: Callable[[], int]
     exit_after: frozenset[int] = frozenset()  # tests: die after recording these seqs
@@ -172,6 +178,8 @@ def _start(ctx: FlowContext, doc: Mapping[str, Any], action: StartLeg,
         return [Recorded(_leg_event(leg, now))]
     sell, buy = Asset.from_unit(step.asset_in or ""), Asset.from_unit(step.asset_out or "")
     try:
+        if step.exact_out:
+            action = replace(action, amount_in=_input_for(ctx, sell, buy, step, action))
         quote = ctx.dexhunter.estimate(sell, buy, action.amount_in, ctx.slippage_pct,
                                        blacklisted_dexes=_blacklist(ctx))
     except DexHunterRefused as refused:
@@ -189,6 +197,28 @@ def _start(ctx: FlowContext, doc: Mapping[str, Any], action: StartLeg,
             "pool_fee": str(pool_fee), "price_impact": str(impact),
             "decimals": ctx.dexhunter.token(token).decimals, "quoted_ms": now}
     return [Recorded(_leg_event(leg, now), {f"work.{leg.leg_id}": work})]
+
+
+def _input_for(ctx: FlowContext, sell: Asset, buy: Asset, step: Step,
+               action: StartLeg) -> int:
+    """What to sell so that even the quote's floor (after slippage) covers
+    `step.amount_out`: from the reverse quote, grossed up until a forward quote's floor
+    covers it; never more than `action.amount_in`, what the step may spend."""
+    reverse = ctx.dexhunter.reverse_estimate(sell, buy, step.amount_out, ctx.slippage_pct,
+                                             blacklisted_dexes=_blacklist(ctx))
+    base = reverse.total_input_without_slippage or reverse.total_input
+    with localcontext(CONTEXT):
+        needed = ceil_int(Decimal(base) * (1 + EXACT_OUT_MARGIN)
+                          / (1 - ctx.slippage_pct / 100))
+    for _ in range(EXACT_OUT_ROUNDS):
+        needed = min(needed, action.amount_in)
+        floor = ctx.dexhunter.estimate(sell, buy, needed, ctx.slippage_pct,
+                                       blacklisted_dexes=_blacklist(ctx)).total_output
+        if floor >= step.amount_out or needed == action.amount_in or floor <= 0:
+            break
+        with localcontext(CONTEXT):
+            needed = ceil_int(Decimal(needed) * step.amount_out / floor * (1 + EXACT_OUT_MARGIN))
+    return needed
 
 
 def _drive(ctx: FlowContext, doc: Mapping[str, Any], position: Position, action: DriveLeg,
@@ -224,7 +254,9 @@ def _build_swap(ctx: FlowContext, doc: Mapping[str, Any], leg: Leg, now: int) ->
     intent = Intent(action="swap", venue="dexhunter", market=f"{sell.unit}/{buy.unit}",
                     wallet=owner, leaves=(Transfer("order", sell, leg.amount_in),),
                     comes_back=(Transfer(owner, buy, leg.amount_out),),
-                    fees=(), settles="batched")
+                    fees=tuple(Transfer(party, ADA, fees.partner + fees.dexhunter)
+                               for party in ctx.fee_addresses),
+                    settles="batched")
     expected = Expectation(intent=intent, ours=frozenset({owner}), fee_cap=FEE_CAP,
                            signers=key_hashes({owner}),
                            order=ExpectedOrder(want=buy, min_receive=leg.amount_out,

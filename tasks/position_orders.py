@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from typing import Any, Callable, Mapping, Sequence
 
@@ -349,8 +349,13 @@ def _close_group(name: str, plan: ClosePlan, book: Book, fraction: Decimal,
                 principal[leg.step] = min(leg.amount_in, ceil_int(book.debt * fraction))
         if leg.kind in (LegKind.REPAY, LegKind.WITHDRAW_COLLATERAL):
             service[leg.step] = market.fees.batcher_lovelace
-    return groups_from_legs(name, GroupKind.CLOSE, plan.legs, fraction=fraction,
-                            principal=principal, service_fees=service)
+    group = groups_from_legs(name, GroupKind.CLOSE, plan.legs, fraction=fraction,
+                             principal=principal, service_fees=service)
+    # A short buys its debt back: that swap must deliver what the repay needs.
+    steps = tuple(replace(s, exact_out=True) if s.kind is LegKind.SWAP
+                  and s.asset_out == book.token.asset.unit and book.side == "short" else s
+                  for s in group.steps)
+    return replace(group, steps=steps)
 
 
 def add_collateral(desk: Desk, position_id: str, amount: int,

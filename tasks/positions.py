@@ -54,6 +54,7 @@ def flow_context(settings: Settings) -> FlowContext:
     return FlowContext(db=db, dexhunter=dexhunter_for(settings), readers=dex_readers(),
                        network=settings.cardano_network.name,
                        slippage_pct=settings.swap_slippage_percent,
+                       fee_addresses=settings.dexhunter_fee_addresses,
                        paper_market=lambda: load_paper_market(settings, db), now_ms=now_ms,
                        exit_after=settings.test_exit_after_events)
 

@@ -66,9 +66,14 @@ class Step:
     amount_out: int = 0
     principal: int = 0
     service_fee: int = 0
+    #: A swap that must deliver at least `amount_out` (a buy-back before a repay): its
+    #: input is found from a reverse quote, up to `amount_in`.
+    exact_out: bool = False
 
     def __post_init__(self) -> None:
         check_step(self.step, 1)
+        if self.exact_out and self.kind is not LegKind.SWAP:
+            raise ValueError("only a swap is asked for an exact output")
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,9 @@ def next_action(position: Position, program: Sequence[Group]) -> Action:
             return StartLeg(group, step, attempt, chained_amount(step, before, produced))
         if given_up or end is None:
             continue
+        if end is EventKind.SETTLED and position.figures.debt:
+            owed = ", ".join(f"{v} {a}" for a, v in position.figures.debt.items())
+            return GroupEvent(group, EventKind.FAIL, f"the close left debt unpaid: {owed}")
         return GroupEvent(group, end)
     return Idle("open: waiting for the trader or a guard")
 
@@ -189,6 +197,9 @@ def latest_leg(position: Position, step: str) -> Leg | None:
 
 def chained_amount(step: Step, before: Step | None, produced: Mapping[str, int]) -> int:
     """What `step` spends: what the step before it delivered, where it spends that."""
+    if before is not None and step.exact_out and before.step in produced \
+            and before.asset_out == step.asset_in:
+        return produced[before.step]  # the most it may spend; the flow finds what it needs
     if before is None or before.step not in produced or before.asset_out != step.asset_in \
             or before.amount_out != step.amount_in:
         return step.amount_in
@@ -238,6 +249,8 @@ def _step_dict(step: Step) -> dict[str, Any]:
     found = {"step": step.step, "kind": step.kind.value, "venue": step.venue,
              "amount_in": str(step.amount_in), "amount_out": str(step.amount_out),
              "principal": str(step.principal), "service_fee": str(step.service_fee)}
+    if step.exact_out:
+        found["exact_out"] = True
     if step.asset_in is not None:
         found["asset_in"] = step.asset_in
     if step.asset_out is not None:
@@ -248,7 +261,8 @@ def _step_dict(step: Step) -> dict[str, Any]:
 def group_from_dict(doc: Mapping[str, Any]) -> Group:
     steps = tuple(Step(str(s["step"]), LegKind(s["kind"]), str(s["venue"]), s.get("asset_in"),
                        int(s["amount_in"]), s.get("asset_out"), int(s["amount_out"]),
-                       int(s["principal"]), int(s["service_fee"]))
+                       int(s["principal"]), int(s["service_fee"]),
+                       bool(s.get("exact_out", False)))
                   for _, s in sorted(doc["steps"].items()))
     fraction = doc.get("fraction")
     return Group(str(doc["name"]), GroupKind(doc["kind"]), steps,

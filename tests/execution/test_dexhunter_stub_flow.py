@@ -5,6 +5,8 @@ pre-signing check (`dry_run_swap`, `dhl swap --dry-run`); faults queued over HTT
 stub run as a separate process."""
 from __future__ import annotations
 
+import time
+
 import json
 import random
 import socket
@@ -15,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from chain.slots import ms_to_slot
 import requests
 from pycardano import Address, Network, VerificationKeyHash
 
@@ -28,7 +32,7 @@ from execution.errors import DexHunterRefused, NotEnoughLiquidity, NoRoute
 from execution.order_reader import blacklisted_dexes
 from execution.swap_check import dry_run_swap
 from protocols.http import HttpPolicy
-from stubs.dexhunter import DexHunterStub
+from stubs.dexhunter import WINDOW_BUCKET_SLOTS, DexHunterStub
 from stubs.dexhunter_tx import TEMPLATE_TTL, TEMPLATE_VALIDITY_START
 from stubs.server import StubServer
 from tests.support.cli import run_dhl
@@ -43,7 +47,7 @@ STRIKE = Asset("51" * 28, "535452494b45")  # SYNTHETIC Surf demo token, 0.5 ADA
 USDM = Asset("55" * 28, "5553444d")  # SYNTHETIC Surf demo token, 2.2 ADA
 USDCX = Asset.from_unit("1f3aec8bfe7ea4fe14c5f121e2a92e301afe414147860d557cac7e345553444378")
 SNEK = Asset.from_unit("279c909f348e533da5808898f87f9a14bb2c3dfbbacccd631d927a3f534e454b")
-NOW = 199_657_300  # inside the validity window the stub writes
+NOW = ms_to_slot("mainnet", int(time.time() * 1000))  # the stub writes a window from now
 HALF = Decimal("0.5")
 FAST = HttpPolicy(timeout_s=2, attempts=1, backoff_s=0.01, min_interval_s=0)
 READERS = dex_readers()
@@ -96,8 +100,11 @@ def test_a_synthesised_swap_passes_the_pre_signing_check(
     assert summary["min_out"] == quote.total_output == summary["quoted_floor"]
     assert summary["receiver"] == buyer
     assert summary["orders"][0]["dex"] == "CSWAP"
-    assert (summary["validity_start"], summary["ttl"]) == (TEMPLATE_VALIDITY_START,
-                                                           TEMPLATE_TTL)
+    # The window starts at the clock's slot, bucketed, and lasts the template's hour.
+    start = summary["validity_start"]
+    assert NOW - WINDOW_BUCKET_SLOTS < start <= NOW + WINDOW_BUCKET_SLOTS
+    assert start % WINDOW_BUCKET_SLOTS == 0
+    assert summary["ttl"] - start == TEMPLATE_TTL - TEMPLATE_VALIDITY_START
 
 
 @pytest.mark.parametrize(("sell", "buy", "amount", "buyer"), FLOWS[:4])

@@ -2,6 +2,7 @@
 the Surf demo markets through the DexHunter stub over HTTP; figures from confirmed legs."""
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
 from decimal import Decimal
 from typing import Iterator
@@ -31,13 +32,14 @@ def run(settings, position_id: str):  # type: ignore[no-untyped-def]
     return advance(flow_context(settings), position_id)
 
 
-@pytest.mark.parametrize("side,token", [("long", STRIKE), ("short", USDM)])
-def test_open_then_close(paper, side: str, token: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("side,token,leverage", [("long", STRIKE, "1.8"), ("short", USDM, "2")])
+def test_open_then_close(paper, side: str, token: str,  # type: ignore[no-untyped-def]
+                         leverage: str) -> None:
     settings, stubs = paper
     desk = desk_for(settings)
     queued: list[str] = []
     answer = open_position(desk, OpenRequest(side, Asset.from_unit(token), ADA, 100_000_000,
-                                             Decimal(2)), queued.append)
+                                             Decimal(leverage)), queued.append)
     assert answer["ok"], answer
     pid = answer["position"]
     assert queued == [pid]
@@ -49,7 +51,7 @@ def test_open_then_close(paper, side: str, token: str) -> None:  # type: ignore[
     assert closed["ok"], closed
     done = run(settings, pid)
     view = describe(desk, store.read(desk.db, pid), detail=True)
-    assert done.state == "settled", view
+    assert done.state == "settled", json.dumps(view, indent=1)[:6000]
     assert view["debt"] == {} and view["collateral"] == {}
     assert stubs.dexhunter.handler.count("/swap/build") == sum(
         1 for leg in view["legs"] if leg["kind"] == "swap")
