@@ -246,7 +246,7 @@ def group_to_dict(group: Group) -> dict[str, Any]:
 
 
 def _step_dict(step: Step) -> dict[str, Any]:
-    found = {"step": step.step, "kind": step.kind.value, "venue": step.venue,
+    found: dict[str, Any] = {"step": step.step, "kind": step.kind.value, "venue": step.venue,
              "amount_in": str(step.amount_in), "amount_out": str(step.amount_out),
              "principal": str(step.principal), "service_fee": str(step.service_fee)}
     if step.exact_out:
