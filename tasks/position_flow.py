@@ -262,15 +262,23 @@ def _build_swap(ctx: FlowContext, doc: Mapping[str, Any], leg: Leg, now: int) ->
                            order=ExpectedOrder(want=buy, min_receive=leg.amount_out,
                                                dexes=frozenset(built.quote.dexes) or None,
                                                max_batcher_fee=fees.batcher))
+    network = wallet_network(owner, ctx.network)
     result = check_transaction(built.tx_cbor, expected, readers=ctx.readers,
-                               now_slot=ms_to_slot(ctx.network, now),
-                               network=ctx.network)  # type: ignore[arg-type]
+                               now_slot=ms_to_slot(network, now),
+                               network=network)  # type: ignore[arg-type]
     if not result.ok:
         reason = "the pre-signing check refused the build: " + "; ".join(result.reasons)
         log.warning("position leg %s: %s", leg.leg_id, reason)
         return Recorded(_leg_event(move(leg, LegState.FAILED), now, reason=reason[:2000]))
     return Recorded(_leg_event(move(leg, LegState.BUILT, tx_id=built.tx_id), now),
                     {f"work.{leg.leg_id}.network_fee": str(result.fee_lovelace or 0)})
+
+
+def wallet_network(owner: str, configured: str) -> str:
+    """The network a swap is checked on: the wallet's own. A mainnet wallet trades on
+    mainnet (where DexHunter is) even while the stack follows a test network, as `dhl
+    run` replaying preprod does; a test-network wallet on the configured test network."""
+    return "mainnet" if owner.startswith("addr1") else configured
 
 
 def _fill_swap(ctx: FlowContext, doc: Mapping[str, Any], position: Position,
