@@ -98,11 +98,16 @@ def _quoted_price(desk: Desk, token: Token) -> Decimal:
     out = quote.total_output_without_slippage
     if out <= 0:
         raise OrderError(f"DexHunter quoted nothing for {token.asset.unit}")
+    # The pool's own price: what came out before its fee and the trade's price impact
+    # (paper fills take those off again, so the anchor must not include them).
+    pool_fee = max((s.pool_fee for s in quote.splits), default=Decimal(0))
+    impact = max((s.price_impact_pct for s in quote.splits), default=Decimal(0)) / 100
     with localcontext(CONTEXT) as ctx:
         ctx.prec = ANCHOR_DIGITS
+        before_costs = Decimal(out) / ((1 - pool_fee) * (1 - impact))
         # ADA per whole token: lovelace in over token units out, scaled by decimals.
         return +(Decimal(ANCHOR_QUOTE_LOVELACE) / 10 ** 6
-                 / (Decimal(out) / 10 ** token.decimals))
+                 / (before_costs / 10 ** token.decimals))
 
 
 def _blacklist() -> list[str]:
