@@ -15,7 +15,8 @@ or, for added collateral, the group is given up (the position stays open as it w
 Amounts chain: a step that spends what the step before it produced (same asset, same
 planned amount) spends what that step really produced — a deposit after a swap deposits
 what the swap delivered, a swap after a borrow sells what was borrowed; a repay after a
-swap repays what is owed, or less if the swap brought less.
+swap repays what is owed, or less if the swap brought less (the close then does not
+settle: it fails with the debt left, and is closed again).
 """
 from __future__ import annotations
 
@@ -197,16 +198,16 @@ def latest_leg(position: Position, step: str) -> Leg | None:
 
 def chained_amount(step: Step, before: Step | None, produced: Mapping[str, int]) -> int:
     """What `step` spends: what the step before it delivered, where it spends that."""
-    if before is not None and step.exact_out and before.step in produced \
-            and before.asset_out == step.asset_in:
+    feeds = before is not None and before.step in produced and before.asset_out == step.asset_in
+    if feeds and step.exact_out:
         return produced[before.step]  # the most it may spend; the flow finds what it needs
+    if feeds and step.kind is LegKind.REPAY:
+        # What is owed, or less if the swap before it brought less: never money not there.
+        return min(step.amount_in, produced[before.step])
     if before is None or before.step not in produced or before.asset_out != step.asset_in \
             or before.amount_out != step.amount_in:
         return step.amount_in
-    got = produced[before.step]
-    if step.kind is LegKind.REPAY:
-        return min(got, step.amount_in)  # never repay more than is owed
-    return got
+    return produced[before.step]
 
 
 def leg_id(step: str, attempt: int) -> str:
