@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import ExitStack
+from dataclasses import replace
 from decimal import Decimal
 from typing import Iterator
 
@@ -11,8 +12,10 @@ import pytest
 
 from core.units import ADA, Asset
 from store import positions as store
+from stubs.server import Fault
 from tasks.position_flow import advance
-from tasks.position_orders import OpenRequest, close_position, describe, open_position
+from tasks.position_orders import OpenRequest, add_collateral, close_position, describe, \
+    open_position
 from tasks.positions import desk_for, flow_context
 from tests.positions.support import STRIKE, USDM, paper_settings, start_stubs, store_markets
 
@@ -55,3 +58,96 @@ def test_open_then_close(paper, side: str, token: str,  # type: ignore[no-untype
     assert view["debt"] == {} and view["collateral"] == {}
     assert stubs.dexhunter.handler.count("/swap/build") == sum(
         1 for leg in view["legs"] if leg["kind"] == "swap")
+
+
+def open_long(desk, settings, amount: int = 100_000_000):  # type: ignore[no-untyped-def]
+    answer = open_position(desk, OpenRequest("long", Asset.from_unit(STRIKE), ADA, amount,
+                                             Decimal("1.5")), lambda pid: None)
+    assert answer["ok"], answer
+    assert run(settings, answer["position"]).state == "open"
+    return answer["position"]
+
+
+def test_refusals_before_anything_is_sent_are_a_state_of_their_own(paper) -> None:  # type: ignore[no-untyped-def]
+    settings, stubs = paper
+    desk = desk_for(settings)
+    queued: list[str] = []
+    too_high = open_position(desk, OpenRequest("long", Asset.from_unit(STRIKE), ADA,
+                                               100_000_000, Decimal(3)), queued.append)
+    # The stub routes up to 1,000 ADA of value: 2,000 ADA at 1.5x is too much for it.
+    too_big = open_position(desk, OpenRequest("long", Asset.from_unit(STRIKE), ADA,
+                                              2_000_000_000, Decimal("1.5")), queued.append)
+    assert queued == []  # nothing handed to the workers
+    for answer, code, reason in ((too_high, "ltv", "leverage_above_ltv"),
+                                 (too_big, "liquidity", "not_enough_liquidity")):
+        assert answer["ok"] is False and answer["state"] == "refused"
+        assert code in [r["code"] for r in answer["reasons"]]
+        doc = store.read(desk.db, answer["position"])
+        assert doc["state"] == "refused" and doc["legs"] == {}
+        assert doc["history"]["00000001"]["reason"] == reason
+        assert code in [r["code"] for r in describe(desk, doc)["refusal"]]
+    assert stubs.dexhunter.handler.count("/swap/build") == 0
+
+
+def test_plan_only_stores_nothing(paper, db) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = paper
+    desk = desk_for(settings)
+    answer = open_position(desk, OpenRequest("short", Asset.from_unit(USDM), ADA, 50_000_000,
+                                             Decimal(2), plan_only=True), lambda pid: None)
+    assert answer["ok"] and "position" not in answer
+    assert answer["health"] is not None and answer["liquidation_price"] is not None
+    assert store.all_positions(db) == []
+
+
+def test_a_partial_close_reduces_where_the_venue_repays_in_part(paper) -> None:  # type: ignore[no-untyped-def]
+    settings, stubs = paper
+    desk = desk_for(settings)
+    pid = open_long(desk, settings)
+    refused = close_position(desk, pid, Decimal("0.5"), lambda p: None)
+    assert refused["ok"] is False and refused["reasons"][0]["code"] == "partial_repay"
+    assert store.read(desk.db, pid)["state"] == "open"  # nothing changed
+    # The same market, had it repaid in part: the reduce runs and the position stays open.
+    markets = desk.markets
+    desk.markets = lambda now: [replace(m, partial_repay=True) for m in markets(now)]
+    before = describe(desk, store.read(desk.db, pid))
+    reduced = close_position(desk, pid, Decimal("0.5"), lambda p: None)
+    assert reduced["ok"], reduced
+    assert run(settings, pid).state == "open"
+    after = describe(desk, store.read(desk.db, pid))
+    held = before["collateral"][STRIKE]
+    assert after["collateral"][STRIKE] == held - held // 2 or \
+        abs(after["collateral"][STRIKE] - held / 2) <= 1
+    assert 0 < after["debt"]["lovelace"] < before["debt"]["lovelace"]
+    assert after["realised_pnl"] != before["realised_pnl"]
+    assert close_position(desk, pid, Decimal(1), lambda p: None)["ok"]
+    assert run(settings, pid).state == "settled"
+
+
+def test_collateral_added_to_an_open_position(paper) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = paper
+    desk = desk_for(settings)
+    pid = open_long(desk, settings)
+    before = describe(desk, store.read(desk.db, pid))
+    add_collateral(desk, pid, 5_000_000, lambda p: None)
+    assert run(settings, pid).state == "open"
+    after = describe(desk, store.read(desk.db, pid))
+    assert after["collateral"][STRIKE] == before["collateral"][STRIKE] + 5_000_000
+    assert after["health"] > before["health"]
+    assert after["debt"] == before["debt"]
+
+
+def test_a_failed_open_is_unwound_by_a_close(paper) -> None:  # type: ignore[no-untyped-def]
+    settings, stubs = paper
+    desk = desk_for(settings)
+    answer = open_position(desk, OpenRequest("long", Asset.from_unit(STRIKE), ADA,
+                                             100_000_000, Decimal("1.5")), lambda pid: None)
+    pid = answer["position"]
+    # Every build refused: the first swap fails three times and the position fails.
+    stubs.dexhunter.fail_next("/swap/build", Fault(status=400, body="no_valid_pools_for_trade"),
+                              times=3)
+    assert run(settings, pid).state == "failed"
+    doc = store.read(desk.db, pid)
+    assert [h["kind"] for _, h in sorted(doc["history"].items())][-1] == "fail"
+    # Nothing was held: closing it cancels it.
+    assert close_position(desk, pid, Decimal(1), lambda p: None)["state"] == "cancelled"
+    assert store.read(desk.db, pid)["state"] == "cancelled"
