@@ -27,7 +27,7 @@ class Stubs:
 
     def env(self) -> dict[str, str]:
         return {"SURF_API_URL": self.surf.url + "/api", "DEXHUNTER_API_URL": self.dexhunter.url,
-                "VENUES": "surf", "CARDANO_NETWORK": "mainnet", "PAPER_VOLATILITY": "0",
+                "VENUES": "surf", "PAPER_VOLATILITY": "0",
                 "POSITION_LOCK_SECONDS": "2"}
 
 
