@@ -22,7 +22,7 @@ is the expected output after `swap_cost` (rounded down), which the flow uses as 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any, Sequence
 
 from core.units import ADA_TOKEN, Token
@@ -322,8 +322,13 @@ def plan_close(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
 
 # --- rendering (for `--plan-only` and JSON lines) -----------------------------------------
 
+#: Significant digits shown: the maths keeps 60, a trader reads at most this many.
+SHOWN_DIGITS = 16
+_SHOWN = Context(prec=SHOWN_DIGITS, rounding=ROUND_HALF_EVEN)
+
+
 def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else format(value.normalize(CONTEXT), "f")
+    return None if value is None else format(value.normalize(_SHOWN), "f")
 
 
 def leg_json(leg: Leg) -> dict[str, Any]:
