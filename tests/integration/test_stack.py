@@ -189,6 +189,71 @@ def test_paper_stack_shows_liqwid_and_surf_markets(first: Stack):
     assert "Ada" in shown["liqwid"] and len(shown["liqwid"]) >= 10
 
 
+STRIKE = "51515151515151515151515151515151515151515151515151515151535452494b45"
+DEMO_USDM = "555555555555555555555555555555555555555555555555555555555553444d"
+
+
+def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack):
+    """The positions issue's demo: with `dhl run` up, a paper long and a paper short open
+    and close through `dhl positions` (the stack's workers run the flows through its
+    DexHunter and Surf stubs), showing their legs, fees and PnL."""
+    first.wait_ready()
+    env = stack_env("", first.data_dir)
+    env.pop("REDIS_URL")
+    for name in ("LIQWID_API_URL", "SURF_API_URL", "DEXHUNTER_API_URL"):
+        env.pop(name, None)
+
+    def dhl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([DHL, "positions", *args], env=env, cwd=PROJECT_ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    def state(pid: str) -> dict:
+        shown = dhl("show", pid)
+        assert shown.returncode == 0, shown.stderr
+        return json.loads(shown.stdout)
+
+    def reaches(pid: str, wanted: str) -> dict:
+        seen: dict = {}
+
+        def there() -> bool:
+            seen.update(state(pid))
+            return seen["state"] == wanted
+
+        assert wait_until(there, timeout_s=90, interval_s=1), (seen, first.log()[-4000:])
+        return seen
+
+    # The Surf markets come from the stack's stub at the worker's first refresh.
+    opened: dict[str, str] = {}
+    for side, token, leverage in (("long", STRIKE, "1.8"), ("short", DEMO_USDM, "2")):
+        def placed() -> bool:
+            result = dhl("open", "--side", side, "--asset", token, "--collateral", "ADA:100",
+                         "--leverage", leverage)
+            if result.returncode == 0:
+                opened[side] = json.loads(result.stdout)["position"]
+            return result.returncode == 0
+
+        assert wait_until(placed, timeout_s=90, interval_s=3), first.log()[-4000:]
+    for side, pid in opened.items():
+        shown = reaches(pid, "open")
+        assert shown["size"] > 0 and shown["fees_paid"] > 0 and shown["health"] is not None
+        assert all(leg["state"] == "confirmed" for leg in shown["legs"]
+                   if leg["attempt"] == max(g["attempt"] for g in shown["legs"]
+                                            if g["leg"].rsplit("-a", 1)[0]
+                                            == leg["leg"].rsplit("-a", 1)[0]))
+        closed = dhl("close", pid)
+        assert closed.returncode == 0, closed.stderr
+    for side, pid in opened.items():
+        shown = reaches(pid, "settled")
+        assert shown["collateral"] == {} and shown["debt"] == {}
+        assert isinstance(shown["realised_pnl"], int) and shown["fees_paid"] > 0
+        kinds = {leg["kind"] for leg in shown["legs"]}
+        assert {"swap", "deposit_collateral", "borrow", "withdraw_collateral",
+                "repay"} <= kinds
+    listed = [json.loads(line) for line in dhl("list", "--json").stdout.splitlines()]
+    assert {row["position"]: row["state"] for row in listed} == {
+        pid: "settled" for pid in opened.values()}
+
+
 def test_root_url_of_the_banner_lists_the_links(first: Stack):
     first.wait_ready()
     status, body = get(first.base + "/")
