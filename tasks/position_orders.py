@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from typing import Any, Callable, Mapping, Sequence
 
-from core.errors import AppError
-from core.settings import Settings
+from core.errors import AppError, ConfigError
+from core.settings import Settings, parse_address
 from core.units import ADA, ADA_TOKEN, Asset, Token
 from execution.dex.reader import DEXHUNTER_DEXES, dex_readers
 from execution.dexhunter.api import DexHunterApi
@@ -138,6 +138,11 @@ def open_position(desk: Desk, request: OpenRequest, enqueue: Enqueue) -> dict[st
         raise OrderError("--asset must be a token, not ADA")
     if request.collateral not in (ADA, request.asset):
         raise OrderError("--collateral must be ADA or the position's own token")
+    if request.owner is not None:
+        try:
+            parse_address("--address", request.owner)
+        except ConfigError as error:
+            raise OrderError(str(error)) from None
     now = desk.now_ms()
     token = _token(desk, request.asset)
     price = paper_price(desk, token, now)
