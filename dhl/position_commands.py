@@ -214,10 +214,11 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
         from execution.errors import DexHunterRefused
         from store.mongo import PyMongoError
         from tasks.position_orders import OrderError, PositionMissing
+        from trading.transitions import IllegalTransition
 
         try:
             return func(args)
-        except (BadInput, PositionMissing, OrderError) as error:
+        except (BadInput, PositionMissing, OrderError, IllegalTransition) as error:
             _say(str(error))
             return EXIT_BAD_INPUT
         except (Failed, PyMongoError, VenueUnavailable, MalformedResponse,

@@ -28,8 +28,8 @@ from protocols.model import Market
 from store import paper_prices
 from store import positions as store
 from store.mongo import Database
-from trading.flow import Group, GroupKind, groups_from_legs, group_to_dict, latest_leg, \
-    program_field, program_from_doc
+from trading.flow import Group, GroupKind, StartLeg, Step, groups_from_legs, group_to_dict, \
+    latest_leg, planned_leg, program_field, program_from_doc
 from trading.legs import LegKind
 from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_json, plan_open
 from trading.pnl import FeeBill, IndexSpan, unrealised_pnl
@@ -334,19 +334,26 @@ def close_position(desk: Desk, position_id: str, fraction: Decimal,
     name = f"close-{index}"
     group = _close_group(name, plan, book, fraction, market)
     event = Event(EventKind.CLOSE, name, 1, now, fraction=fraction)
-    decide = transition_update(event)
-
-    def with_program(current: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        if len(program_from_doc(current)) != index:
-            raise OrderError("the position changed while the close was planned: ask again")
-        fields, entry = decide(current)
-        return {**fields, program_field(index): group_to_dict(group), "pending": True}, entry
-
-    outcome = store.apply(desk.db, position_id, event_key(position_id, event), with_program)
+    outcome = _append_group(desk, position_id, index, group, event)
     if isinstance(outcome, store.AlreadyTaken):
         raise OrderError(f"a close of position {position_id} was asked already")
     enqueue(position_id)
     return {**answer, "position": position_id, "state": PositionState.CLOSING.value}
+
+
+def _append_group(desk: Desk, position_id: str, index: int, group: Group,
+                  event: Event) -> store.Applied | store.AlreadyTaken:
+    """Record `event` and add `group` to the program as its `index`-th, in one
+    compare-and-set: a request planned on a position that moved since is refused."""
+    decide = transition_update(event)
+
+    def with_group(current: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        if len(program_from_doc(current)) != index:
+            raise OrderError("the position changed while this was planned: ask again")
+        fields, entry = decide(current)
+        return {**fields, program_field(index): group_to_dict(group), "pending": True}, entry
+
+    return store.apply(desk.db, position_id, event_key(position_id, event), with_group)
 
 
 def _close_group(name: str, plan: ClosePlan, book: Book, fraction: Decimal,
@@ -381,22 +388,13 @@ def add_collateral(desk: Desk, position_id: str, amount: int,
     market = _market_of(desk, position.venue, doc["order"]["market_id"], now)
     index = len(program_from_doc(doc))
     name = f"add-{index}"
-    from trading.flow import Step, StartLeg, planned_leg
     step = Step(f"{name}-00-deposit-collateral", LegKind.DEPOSIT_COLLATERAL, position.venue,
                 position.collateral_asset, amount,
                 service_fee=0 if market is None else market.fees.batcher_lovelace)
     group = Group(name, GroupKind.ADD, (step,))
     leg = planned_leg(StartLeg(group, step, 1, amount))
-    event = Event(EventKind.LEG, step.step, 1, now, leg=leg)
-    decide = transition_update(event)
-
-    def with_program(current: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        if len(program_from_doc(current)) != index:
-            raise OrderError("the position changed meanwhile: ask again")
-        fields, entry = decide(current)
-        return {**fields, program_field(index): group_to_dict(group), "pending": True}, entry
-
-    store.apply(desk.db, position_id, event_key(position_id, event), with_program)
+    _append_group(desk, position_id, index, group,
+                  Event(EventKind.LEG, step.step, 1, now, leg=leg))
     enqueue(position_id)
     return {"ok": True, "position": position_id, "adding": amount,
             "asset": position.collateral_asset}
