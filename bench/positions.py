@@ -1,6 +1,7 @@
 """Benchmark: paper positions, open -> close, on Celery workers; and the pre-signing check.
 
-Run: .venv/bin/python bench/positions.py [--positions K] [--check-runs N] [--rounds R]
+Run: .venv/bin/python bench/positions.py [--positions K] [--unpaced-positions K]
+                                         [--check-runs N] [--rounds R]
 
 Measured in the same run:
 1. Paper open -> close cycles per second on the Surf demo market, through the DexHunter
@@ -16,6 +17,11 @@ Measured in the same run:
      and its worker has let go of it) and polls MongoDB.
    Each figure is K over the wall time from the first request to the last `settled`
    (the requests' own quoting included); worker start-up is not timed.
+   Twice: with the DexHunter client as configured, which waits min_interval_s (0.25 s)
+   between two requests of one client (each process has its own), so about eleven
+   DexHunter calls a cycle set the pace; and with that wait taken off in this process
+   and the workers (this bench only), which shows what the flow itself costs (an event
+   is a read and a compare-and-set in MongoDB; about 56 events a cycle).
 2. The pre-signing check (execution/check.py `check_cost`) per transaction, against
    `cbor2.loads` of the same bytes: on DexHunter's recorded build (fixtures
    dexhunter/swap-build.response.json, 20 ADA -> USDCx) and on a build the stub
@@ -433,7 +439,7 @@ def cycle_rates(base: dict[str, str], logs: Path, k: int, paced: bool,
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--positions", type=int, default=6,
+    parser.add_argument("--positions", type=int, default=4,
                         help="K positions per run, DexHunter client paced as configured")
     parser.add_argument("--unpaced-positions", type=int, default=10,
                         help="K positions per run, DexHunter client unpaced")
@@ -465,7 +471,7 @@ def main() -> int:
             mongo.stop()
     print(f"paper open -> close cycles (long STRIKE 1.8x / short USDM 2x alternating, "
           f"{POSTED // 1_000_000} ADA each), Surf demo market, DexHunter and Surf stubs in "
-          f"their own processes, nx-27017, Redis")
+          f"their own processes, nx-27017, Redis; {os.cpu_count()} CPUs")
     for paced, k, rates, retries in cycles:
         report_cycles(paced, k, rates, retries)
     print(f"Redis keys left after cleanup: {sum(leftover)}; databases dropped: {len(leftover)}")
