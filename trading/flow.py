@@ -198,14 +198,15 @@ def latest_leg(position: Position, step: str) -> Leg | None:
 
 def chained_amount(step: Step, before: Step | None, produced: Mapping[str, int]) -> int:
     """What `step` spends: what the step before it delivered, where it spends that."""
-    feeds = before is not None and before.step in produced and before.asset_out == step.asset_in
+    if before is None:
+        return step.amount_in
+    feeds = before.step in produced and before.asset_out == step.asset_in
     if feeds and step.exact_out:
         return produced[before.step]  # the most it may spend; the flow finds what it needs
     if feeds and step.kind is LegKind.REPAY:
         # What is owed, or less if the swap before it brought less: never money not there.
         return min(step.amount_in, produced[before.step])
-    if before is None or before.step not in produced or before.asset_out != step.asset_in \
-            or before.amount_out != step.amount_in:
+    if not feeds or before.amount_out != step.amount_in:
         return step.amount_in
     return produced[before.step]
 
