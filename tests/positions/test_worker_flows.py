@@ -200,11 +200,7 @@ def assert_plan_legs_confirmed_once(view: dict[str, Any], group: str) -> None:
 # --- 1. full cycles through the CLI -------------------------------------------------------
 
 def dhl(paper: Paper, *args: str) -> subprocess.CompletedProcess[str]:
-    # The CLI reads settings as `dhl run` does: without CARDANO_NODE it would replay
-    # preprod and refuse the Surf demo's mainnet; a node address (never dialled by
-    # `dhl positions`) says this is a mainnet deployment, as the workers see it.
-    env = {**paper.env, "CARDANO_NODE": "tcp://127.0.0.1:1"}
-    return run_dhl(["positions", *args], env, (*NOT_INHERITED, "CARDANO_NODE"))
+    return run_dhl(["positions", *args], paper.env, NOT_INHERITED)
 
 
 def one_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
