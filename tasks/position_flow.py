@@ -121,7 +121,12 @@ def advance(ctx: FlowContext, position_id: str, *,
             store.set_waiting(ctx.db, position_id, int(doc["version"]), why)
             return Advanced(position_id, recorded, position.state.value, why)
         try:
-            results = perform(ctx, doc, position, action)
+            try:
+                results = perform(ctx, doc, position, action)
+            except (VenueUnavailable, MalformedResponse) as error:
+                # A DexHunter call outside the guarded ones (token decimals, a reverse
+                # quote) failed the same way: the step waits, nothing recorded.
+                raise Blocked(f"DexHunter: {error}") from None
         except Blocked as blocked:
             store.set_blocked(ctx.db, position_id, blocked.reason, ctx.now_ms())
             raise
