@@ -59,7 +59,10 @@ def follower_env(test_env, redis_client):
 
 
 def test_a_standby_takes_over_when_the_writer_is_killed(follower_env, db, tmp_path):
-    chain, sim = served_chain(160)
+    # 300 blocks, one per 50 ms after the first 20: the writer needs ~16 s to reach the
+    # tip, so it is still mid-stream when killed even on a loaded machine (with 160 it
+    # once reached the tip while the standby was still starting).
+    chain, sim = served_chain(300)
     env = {**follower_env, "CARDANO_NODE": str(sim.address)}
     first = second = None
     try:
