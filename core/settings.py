@@ -204,15 +204,22 @@ def parse_non_negative_int(variable: str, raw: str) -> int:
 MAX_PAPER_VOLATILITY = Decimal("0.1")
 
 
-def parse_volatility(variable: str, raw: str) -> Decimal:
-    expected = f"a decimal from 0 to {MAX_PAPER_VOLATILITY} (e.g. 0.002)"
+def _decimal_in(variable: str, raw: str, expected: str, *, low: Decimal, high: Decimal,
+                low_included: bool) -> Decimal:
+    """A finite decimal in [low, high] (or (low, high]), else ConfigError saying `expected`."""
     try:
         value = finite_decimal(raw.strip())
     except ValueError:
         raise ConfigError(variable, expected, repr(raw)) from None
-    if not Decimal(0) <= value <= MAX_PAPER_VOLATILITY:
+    above_low = value >= low if low_included else value > low
+    if not (above_low and value <= high):
         raise ConfigError(variable, expected, repr(raw))
     return value
+
+
+def parse_volatility(variable: str, raw: str) -> Decimal:
+    return _decimal_in(variable, raw, f"a decimal from 0 to {MAX_PAPER_VOLATILITY} (e.g. 0.002)",
+                       low=Decimal(0), high=MAX_PAPER_VOLATILITY, low_included=True)
 
 
 def parse_seqs(variable: str, raw: str) -> frozenset[int]:
@@ -226,14 +233,9 @@ MAX_SLIPPAGE_PERCENT = Decimal(50)
 
 
 def parse_slippage(variable: str, raw: str) -> Decimal:
-    expected = f"a percent above 0 and at most {MAX_SLIPPAGE_PERCENT} (e.g. 1 for 1%)"
-    try:
-        value = finite_decimal(raw.strip())
-    except ValueError:
-        raise ConfigError(variable, expected, repr(raw)) from None
-    if not Decimal(0) < value <= MAX_SLIPPAGE_PERCENT:
-        raise ConfigError(variable, expected, repr(raw))
-    return value
+    return _decimal_in(variable, raw,
+                       f"a percent above 0 and at most {MAX_SLIPPAGE_PERCENT} (e.g. 1 for 1%)",
+                       low=Decimal(0), high=MAX_SLIPPAGE_PERCENT, low_included=False)
 
 
 def parse_bool(variable: str, raw: str) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -44,13 +44,14 @@ def _say(message: str) -> None:
 
 
 def _decimal(text: str, what: str) -> Decimal:
+    from core.decimals import NotFinite, finite_decimal
+
     try:
-        value = Decimal(text.strip())
-    except (InvalidOperation, AttributeError):
+        return finite_decimal(text.strip())
+    except NotFinite:
+        raise BadInput(f"{what} must be a finite number, got {text!r}") from None
+    except ValueError:
         raise BadInput(f"{what} must be a number, got {text!r}") from None
-    if not value.is_finite():
-        raise BadInput(f"{what} must be a finite number, got {text!r}")
-    return value
 
 
 def _settings() -> "Settings":

@@ -9,10 +9,10 @@ from typing import Any
 from core.units import ADA, Asset, UnitError, to_base
 from execution.addresses import key_hashes
 from execution.check import Network, check_transaction
-from execution.dex.reader import DEXHUNTER_DEXES
+from execution.dex.reader import unreadable_dexes
 from execution.dexhunter.api import DexHunterApi
 from execution.expectation import ExpectedOrder, Expectation
-from execution.order_reader import DexOrderReader, blacklisted_dexes
+from execution.order_reader import DexOrderReader
 from protocols.model import Intent, Transfer
 
 #: The most network fee a swap may pay unless told otherwise (lovelace).
@@ -39,7 +39,7 @@ def dry_run_swap(api: DexHunterApi, address: str, sell: Asset, buy: Asset,
     if sell == buy:
         raise UnitError("--sell and --buy are the same token")
     amount_in = base_amount(api, sell, amount_display)
-    blacklist = blacklisted_dexes(DEXHUNTER_DEXES, readers)
+    blacklist = unreadable_dexes(readers)
     quote = api.estimate(sell, buy, amount_in, slippage_pct, blacklisted_dexes=blacklist)
     built = api.build(address, sell, buy, amount_in, slippage_pct,
                       blacklisted_dexes=blacklist)

@@ -30,11 +30,11 @@ from typing import Any, Callable, Mapping, Sequence
 from chain.slots import ms_to_slot
 from core.units import ADA, Asset
 from execution.check import check_transaction
-from execution.dex.reader import DEXHUNTER_DEXES
+from execution.dex.reader import unreadable_dexes
 from execution.dexhunter.api import DexHunterApi
 from execution.errors import DexHunterRefused
 from execution.expectation import Expectation, ExpectedOrder
-from execution.order_reader import DexOrderReader, blacklisted_dexes
+from execution.order_reader import DexOrderReader
 from execution.addresses import key_hashes
 from protocols.errors import MalformedResponse, VenueUnavailable
 from protocols.model import Intent, Transfer
@@ -84,7 +84,6 @@ class FlowContext:
     paper_market: Callable[[], PaperMarket]  # fresh each call: operators move prices
     now_ms: Callable[[], int]
     exit_after: frozenset[int] = frozenset()  # tests: die after recording these seqs
-    applied: list[str] = field(default_factory=list)  # keys this context recorded
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,6 @@ def record(ctx: FlowContext, position_id: str, result: Recorded) -> bool:
     if isinstance(outcome, store.AlreadyTaken):
         log.info("position %s: %s was recorded before (seq %s)", position_id, key, outcome.seq)
         return False
-    ctx.applied.append(key)
     log.info("position %s: seq %s %s", position_id, outcome.seq, key)
     if outcome.seq in ctx.exit_after:  # tests: die here, as a kill would
         log.warning("TEST_EXIT_AFTER_EVENTS: exiting after seq %s", outcome.seq)
@@ -196,10 +194,8 @@ def _start(ctx: FlowContext, doc: Mapping[str, Any], action: StartLeg,
         raise Blocked(f"DexHunter quote: {error}") from None
     leg = planned_leg(action, amount_out=quote.total_output)
     token = buy if sell.is_ada else sell
-    pool_fee = max((s.pool_fee for s in quote.splits), default=Decimal(0))
-    impact = max((s.price_impact_pct for s in quote.splits), default=Decimal(0)) / 100
     work = {"fees": str(quote.fees.batcher + quote.fees.partner + quote.fees.dexhunter),
-            "pool_fee": str(pool_fee), "price_impact": str(impact),
+            "pool_fee": str(quote.pool_fee), "price_impact": str(quote.price_impact),
             "decimals": ctx.dexhunter.token(token).decimals, "quoted_ms": now}
     return [Recorded(_leg_event(leg, now), {f"work.{leg.leg_id}": work})]
 
@@ -346,4 +342,4 @@ def _leg_event(leg: Leg, now: int, *, reason: str | None = None) -> Event:
 
 
 def _blacklist(ctx: FlowContext) -> list[str]:
-    return blacklisted_dexes(DEXHUNTER_DEXES, ctx.readers)
+    return unreadable_dexes(ctx.readers)

@@ -19,10 +19,9 @@ from typing import Any, Callable, Mapping, Sequence
 from core.errors import AppError, ConfigError
 from core.settings import Settings, parse_address
 from core.units import ADA, ADA_TOKEN, Asset, Token
-from execution.dex.reader import DEXHUNTER_DEXES, dex_readers
+from execution.dex.reader import unreadable_dexes
 from execution.dexhunter.api import DexHunterApi
 from execution.errors import DexHunterRefused, NotEnoughLiquidity
-from execution.order_reader import blacklisted_dexes
 from protocols.errors import MalformedResponse, VenueUnavailable
 from protocols.model import Market
 from store import paper_prices
@@ -91,7 +90,7 @@ def paper_price(desk: Desk, token: Token, now: int) -> Decimal:
 def _quoted_price(desk: Desk, token: Token) -> Decimal:
     try:
         quote = desk.dexhunter.estimate(ADA, token.asset, ANCHOR_QUOTE_LOVELACE, Decimal(1),
-                                        blacklisted_dexes=_blacklist())
+                                        blacklisted_dexes=unreadable_dexes())
     except (DexHunterRefused, VenueUnavailable, MalformedResponse) as error:
         raise OrderError(f"no paper price for {token.asset.unit} and DexHunter gave none: "
                          f"{error}") from None
@@ -100,18 +99,12 @@ def _quoted_price(desk: Desk, token: Token) -> Decimal:
         raise OrderError(f"DexHunter quoted nothing for {token.asset.unit}")
     # The pool's own price: what came out before its fee and the trade's price impact
     # (paper fills take those off again, so the anchor must not include them).
-    pool_fee = max((s.pool_fee for s in quote.splits), default=Decimal(0))
-    impact = max((s.price_impact_pct for s in quote.splits), default=Decimal(0)) / 100
     with localcontext(CONTEXT) as ctx:
         ctx.prec = ANCHOR_DIGITS
-        before_costs = Decimal(out) / ((1 - pool_fee) * (1 - impact))
+        before_costs = Decimal(out) / ((1 - quote.pool_fee) * (1 - quote.price_impact))
         # ADA per whole token: lovelace in over token units out, scaled by decimals.
         return +(Decimal(ANCHOR_QUOTE_LOVELACE) / 10 ** 6
                  / (before_costs / 10 ** token.decimals))
-
-
-def _blacklist() -> list[str]:
-    return blacklisted_dexes(DEXHUNTER_DEXES, dex_readers())
 
 
 # --- open ---------------------------------------------------------------------------------
@@ -186,7 +179,7 @@ def _liquidity_checked(desk: Desk, plan: Plan) -> Plan | Refusal:
         desk.dexhunter.estimate(Asset.from_unit(largest.asset_in or ""),
                                 Asset.from_unit(largest.asset_out or ""), largest.amount_in,
                                 desk.settings.swap_slippage_percent,
-                                blacklisted_dexes=_blacklist())
+                                blacklisted_dexes=unreadable_dexes())
     except NotEnoughLiquidity as error:
         from trading.selection import Reason
         return Refusal((Reason("liquidity", f"DexHunter: {error}"),), plan.ranking)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from chain.ledger import TxOut
 from core.units import ADA, Asset
-from execution.order_reader import DexOrder
+from collections.abc import Sequence
+
+from execution.order_reader import DexOrder, DexOrderReader, blacklisted_dexes
 
 from .model import DexDatumError, UnsupportedOrder
 from .registry import BY_NAME, Dex, is_mainnet, payment_script
@@ -70,6 +72,12 @@ class DexReader:
         return DexOrder(dex=self.dexhunter_id, receiver=decoded.receiver,
                         want=_want(decoded.want), min_receive=decoded.min_receive,
                         batcher_fee=decoded.batcher_fee, deposit=decoded.deposit)
+
+
+def unreadable_dexes(readers: Sequence[DexOrderReader] | None = None) -> list[str]:
+    """The DexHunter DEX codes to route around: those none of `readers` (default: every
+    decoded DEX) can read, whose orders could pay anyone."""
+    return blacklisted_dexes(DEXHUNTER_DEXES, dex_readers() if readers is None else readers)
 
 
 def dex_readers() -> tuple[DexReader, ...]:

@@ -149,6 +149,17 @@ class Quote:
         return tuple(s.dex for s in self.splits)
 
     @property
+    def pool_fee(self) -> Decimal:
+        """The highest pool fee of the route's splits, a fraction (0.003 = 0.3%)."""
+        return max((s.pool_fee for s in self.splits), default=Decimal(0))
+
+    @property
+    def price_impact(self) -> Decimal:
+        """The highest price impact of the route's splits, a fraction (DexHunter gives
+        it in percent)."""
+        return max((s.price_impact_pct for s in self.splits), default=Decimal(0)) / 100
+
+    @property
     def effective_slippage_pct(self) -> Decimal:
         """How far below the expectation the floor really is, in percent."""
         if not self.total_output_without_slippage:

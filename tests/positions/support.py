@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Iterator
 
 from core.settings import Settings, settings_from_mapping
 from stubs.dexhunter import make_handler as dexhunter_handler
@@ -48,10 +46,3 @@ def store_markets(settings: Settings) -> None:
 
     results = refresh_all(database(settings), venue_sources(settings), settings)
     assert results["surf"]["error"] is None, results
-
-
-def iterate(items: Iterator) -> list:
-    return list(items)
-
-
-ONE = Decimal(1)

@@ -176,3 +176,23 @@ def test_a_group_round_trips_through_its_stored_form() -> None:
     assert all(isinstance(v, str) for s in stored["steps"].values()
                for k, v in s.items() if k.startswith("amount"))
     assert group_from_dict(group_to_dict(OPEN)) == OPEN
+
+
+def test_the_position_settings_are_checked() -> None:
+    from core.errors import ConfigError
+    from core.settings import settings_from_mapping
+
+    defaults = settings_from_mapping({})
+    assert defaults.swap_slippage_percent == Decimal(1)
+    assert defaults.position_lock_seconds == 30 and defaults.test_exit_after_events == frozenset()
+    given = settings_from_mapping({"SWAP_SLIPPAGE_PERCENT": "0.5", "POSITION_LOCK_SECONDS": "2",
+                                   "TEST_EXIT_AFTER_EVENTS": "1, 3,7"})
+    assert (given.swap_slippage_percent, given.position_lock_seconds,
+            given.test_exit_after_events) == (Decimal("0.5"), 2, frozenset({1, 3, 7}))
+    for variable, raw in (("SWAP_SLIPPAGE_PERCENT", "0"), ("SWAP_SLIPPAGE_PERCENT", "51"),
+                          ("SWAP_SLIPPAGE_PERCENT", "NaN"), ("POSITION_LOCK_SECONDS", "0"),
+                          ("TEST_EXIT_AFTER_EVENTS", "1,x"), ("TEST_EXIT_AFTER_EVENTS", "0"),
+                          ("PAPER_WALLET_ADDRESS", "addr_bogus"),
+                          ("DEXHUNTER_FEE_ADDRESSES", "nope")):
+        with pytest.raises(ConfigError, match=variable):
+            settings_from_mapping({variable: raw})
