@@ -90,6 +90,7 @@ class Settings:
     #: (its key hash is blake2b-224 of "dh-leverage paper wallet"); nothing is signed.
     paper_wallet_address: str = "addr1v98gejc7q9h5zlqgvmcwn6wsfw3j6uzssss6pu47sedlh2grywj8d"
     swap_slippage_percent: Decimal = Decimal("1")
+    dexhunter_min_interval_ms: int = 250  # politeness: between two requests of one client
     #: Where DexHunter's builds pay the partner and DexHunter fees: the address its live
     #: build paid them to (fixtures dexhunter/swap-build, a public chain fact).
     dexhunter_fee_addresses: tuple[str, ...] = (
@@ -563,6 +564,8 @@ SPECS: tuple[Spec, ...] = (
          "the wallet paper positions trade from unless `--address` names one"),
     Spec("SWAP_SLIPPAGE_PERCENT", "swap_slippage_percent", parse_slippage,
          "slippage asked of DexHunter for a position's swaps, in percent"),
+    Spec("DEXHUNTER_MIN_INTERVAL_MS", "dexhunter_min_interval_ms", parse_non_negative_int,
+         "the least time between two DexHunter requests of one process, in ms"),
     Spec("DEXHUNTER_FEE_ADDRESSES", "dexhunter_fee_addresses", parse_addresses,
          "where a DexHunter build may pay the partner and DexHunter fees (no more than quoted)"),
     Spec("POSITION_LOCK_SECONDS", "position_lock_seconds", parse_positive_int,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
@@ -93,6 +94,8 @@ class DexHunterApi:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> "DexHunterApi":
+        kwargs.setdefault("policy", replace(
+            DEFAULT_POLICY, min_interval_s=settings.dexhunter_min_interval_ms / 1000))
         return cls(settings.dexhunter_api_url, settings.dexhunter_partner_id, **kwargs)
 
     def __repr__(self) -> str:

@@ -25,7 +25,7 @@ class Stubs:
 
     def env(self) -> dict[str, str]:
         return {"SURF_API_URL": self.surf.url + "/api", "DEXHUNTER_API_URL": self.dexhunter.url,
-                "VENUES": "surf", "PAPER_VOLATILITY": "0",
+                "VENUES": "surf", "PAPER_VOLATILITY": "0", "DEXHUNTER_MIN_INTERVAL_MS": "0",
                 "POSITION_LOCK_SECONDS": "2"}
 
 
