@@ -41,6 +41,7 @@ def market_to_dict(market: Market) -> dict[str, Any]:
         "provenance": _provenance(market.provenance),
         "rate_fixed_at_open": bool(market.rate_fixed_at_open),
         "partial_repay": bool(market.partial_repay),
+        "loan_per_borrow": bool(market.loan_per_borrow),
         "other_provenance": {str(k): _provenance(v) for k, v in market.other_provenance.items()},
     }
     if market.min_size is not None:
@@ -115,6 +116,7 @@ def market_from_dict(doc: Mapping[str, Any]) -> Market:
             receipt_rate=_rate_of(_map(doc, "receipt_rate")) if "receipt_rate" in doc else None,
             rate_fixed_at_open=_bool(doc, "rate_fixed_at_open"),
             partial_repay=_bool(doc, "partial_repay"),
+            loan_per_borrow=bool(doc.get("loan_per_borrow", False)),
             other_provenance={str(k): _provenance_of(v) for k, v in
                               _map(doc, "other_provenance").items()},
         )
@@ -248,6 +250,7 @@ def market_json(market: Market) -> dict[str, Any]:
         [rate.underlying_per_receipt.numerator, rate.underlying_per_receipt.denominator],
         "rate_fixed_at_open": market.rate_fixed_at_open,
         "partial_repay": market.partial_repay,
+        "loan_per_borrow": market.loan_per_borrow,
     }
 
 

@@ -90,6 +90,10 @@ class Market:
     receipt_rate: ReceiptRate | None = None
     rate_fixed_at_open: bool = False  # Surf fixes a loan's rate when it opens
     partial_repay: bool = True
+    #: Each borrow is its own loan that carries its collateral, and a full repay releases
+    #: that collateral (Surf's vaults): no deposit without a borrow, no collateral added
+    #: to or taken from an open loan.
+    loan_per_borrow: bool = False
     #: Figures whose provenance differs from `provenance` (e.g. LTVs from the API while
     #: the rates come from chain): name -> Provenance.
     other_provenance: dict[str, Provenance] = field(default_factory=dict)

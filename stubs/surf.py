@@ -11,10 +11,17 @@ builder (protocols/venues/surf/orders.py) from the demo wallet's UTxOs, which de
 pays what it says. `wallet/submit` takes `{address, tx}` unwrapped and refuses a second
 submission of the same tx as the node would (BadInputsUTxO).
 
+Paper wallets: a builder asked for an address the demo data does not know builds from a
+UTxO made up for the request (what it must pay, plus 20 ADA), as DexHunter's stub does,
+and a borrow built for such an address becomes its loan at once (paper: no chain, no
+batcher), listed by getAllPositions under the order's outRef as borrow id, so its repay
+can be built. Every build is valid for TTL_SLOTS from the clock's slot.
+
 `make_handler(fixtures_dir)` is what `python -m stubs surf` (dhl run in paper mode) serves.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -29,17 +36,22 @@ from pycardano import (Address, Network, PlutusV3Script, TransactionId,
                        plutus_script_hash)
 
 from chain.ledger import LedgerError, decode_transaction
+from chain.slots import ms_to_slot
 from core.units import ADA, Asset
 from protocols.model import Wallet
 from protocols.offline_chain import ProtocolParams
 from protocols.venues.surf import orders, rates
-from protocols.venues.surf.datums import (CollateralInfo, ODeposit, OracleDatum, OutRef,
+from protocols.venues.surf.datums import (CollateralInfo, OBorrow, ODeposit, OracleDatum, OutRef,
                                           PoolDatum, PoolInfoDatum, VaultDatum, encode_value)
 from stubs.server import Handler, Reply, Request
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "surf_demo.json"
 FLAT_BODY_ERROR = "Cannot read properties of undefined (reading 'poolId')"
 ALREADY = "BadInputsUTxO: All inputs are spent. Transaction has probably already been included"
+#: How long a built order transaction stays valid (slots).
+TTL_SLOTS = 2 * 3600
+#: Lovelace a made-up paper wallet holds beyond what the order pays.
+PAPER_FLOAT = 20_000_000
 #: A made-up PlutusV3 cost model: the stub's cancel transactions must carry some script
 #: data hash; no node will ever see them.
 DEMO_COST_MODEL = tuple(range(10))
@@ -148,8 +160,23 @@ class SurfStub:
     def context(self, pool: DemoPool) -> orders.PoolContext:
         return orders.PoolContext(pool.info, self.mainnet)
 
-    def wallet(self, address: str) -> Wallet:
-        return Wallet(address, tuple(self.wallets[address].utxos))
+    def wallet(self, address: str, pays: dict[Asset, int] | None = None) -> Wallet:
+        """The wallet to build from; a paper wallet (no UTxOs known) gets one made up to
+        pay `pays` and PAPER_FLOAT more."""
+        known = self.wallets.get(address)
+        if known is not None and known.utxos:
+            return Wallet(address, tuple(known.utxos))
+        need = dict(pays or {})
+        lovelace = need.pop(ADA, 0) + PAPER_FLOAT
+        made_up = hashlib.blake2b(f"{address}|{sorted((a.unit, q) for a, q in need.items())}"
+                                  f"|{lovelace}|{time.time_ns()}".encode(), digest_size=32)
+        pair = _utxo_pair(address, made_up.hexdigest(), 0, lovelace,
+                          {f"{a.policy}.{a.name}": q for a, q in need.items()})
+        return Wallet(address, (pair,))
+
+    def ttl(self) -> int:
+        network = "mainnet" if self.mainnet else "preprod"
+        return ms_to_slot(network, int(time.time() * 1000)) + TTL_SLOTS
 
     def add_wallet(self, address: str, utxos: tuple[str, ...],
                    positions: list[dict[str, Any]] | None = None,
@@ -217,7 +244,7 @@ class SurfStub:
                 if pool is None:
                     return Reply(400, {"error": f"Pool {inner.get('poolId')} not found"})
                 address = inner.get("address")
-                if address not in self.wallets:
+                if not isinstance(address, str) or not _is_address(address, self.mainnet):
                     return Reply(400, {"error": "No UTxOs found at this address (stub)"})
                 try:
                     cbor = builders[name](pool, str(address), inner)
@@ -293,28 +320,53 @@ class SurfStub:
     def _owner(self, address: str) -> orders.Owner:
         return orders.Owner.of(address)
 
+    def _build(self, plan: orders.OrderPlan, pool: DemoPool, address: str,
+               pays: dict[Asset, int]) -> bytes:
+        return orders.build_order(plan, pool.market_id, self.wallet(address, pays),
+                                  mainnet=self.mainnet, ttl=self.ttl()).cbor
+
     def deposit(self, pool: DemoPool, address: str, inner: dict[str, Any]) -> bytes:
         amount = _amount(inner, "amount")
         plan = orders.deposit_plan(self.context(pool), self._owner(address), amount,
                                    self._fee(pool), rates.ctokens_for_deposit(pool.pool, amount))
-        return orders.build_order(plan, pool.market_id, self.wallet(address),
-                                  mainnet=self.mainnet).cbor
+        return self._build(plan, pool, address, plan.value)
 
     def withdraw(self, pool: DemoPool, address: str, inner: dict[str, Any]) -> bytes:
         ctokens = _amount(inner, "amount")
         plan = orders.withdraw_plan(self.context(pool), self._owner(address), ctokens,
                                     self._fee(pool), rates.withdraw_payment(pool.pool, ctokens))
-        return orders.build_order(plan, pool.market_id, self.wallet(address),
-                                  mainnet=self.mainnet).cbor
+        return self._build(plan, pool, address, plan.value)
 
     def borrow(self, pool: DemoPool, address: str, inner: dict[str, Any]) -> bytes:
         collateral = pool.info.collateral_infos[0].collateral_asset
-        plan = orders.borrow_plan(self.context(pool), self._owner(address),
-                                  _amount(inner, "amount"), collateral,
-                                  _amount(inner, "collateralAmount"), self._fee(pool),
-                                  int(time.time() * 1000))
-        return orders.build_order(plan, pool.market_id, self.wallet(address),
-                                  mainnet=self.mainnet).cbor
+        principal = _amount(inner, "amount")
+        now = int(time.time() * 1000)
+        plan = orders.borrow_plan(self.context(pool), self._owner(address), principal,
+                                  collateral, _amount(inner, "collateralAmount"),
+                                  self._fee(pool), now)
+        paper = not (address in self.wallets and self.wallets[address].utxos)
+        cbor = self._build(plan, pool, address, plan.value)
+        if paper:
+            self._paper_loan(pool, address, cbor, plan, principal, now)
+        return cbor
+
+    def _paper_loan(self, pool: DemoPool, address: str, cbor: bytes,
+                    plan: orders.OrderPlan, principal: int, now: int) -> None:
+        """Paper: the borrow just built is batched at once; its order's outRef is the
+        loan's borrow id (and its vault's, until it moves)."""
+        tx = decode_transaction(cbor)
+        [order] = orders.orders_in(tx)
+        assert isinstance(plan.datum, OBorrow)
+        ref = f"{tx.id.hex()}#{order.index}"
+        owner = self._owner(address)
+        with self._lock:
+            wallet = self.wallets.setdefault(
+                address, DemoWallet(owner.pkh, owner.stake_key, [], [], []))
+            wallet.positions.append({
+                "pool": pool.wire_id, "borrow_id": ref, "out_ref": ref,
+                "principal": principal, "collateral": plan.datum.o_collateral_amount,
+                "interest_rate_bp": rates.rate_for_new_loan(pool.pool, pool.info),
+                "start_time": now, "vault_lovelace": 2_000_000})
 
     def repay(self, pool: DemoPool, address: str, inner: dict[str, Any]) -> bytes:
         wanted = _ref_of(inner)
@@ -324,8 +376,7 @@ class SurfStub:
                 vault = self.vault(wallet, item)
                 plan = orders.repay_plan(self.context(pool), vault, self._fee(pool),
                                          int(time.time() * 1000) + orders.REPAY_HORIZON_MS)
-                return orders.build_order(plan, pool.market_id, self.wallet(address),
-                                          mainnet=self.mainnet).cbor
+                return self._build(plan, pool, address, plan.value)
         raise ValueError(f"no position at {wanted} (a position's outRef moves when it is "
                          f"rebatched: read getAllPositions again)")
 
@@ -337,7 +388,7 @@ class SurfStub:
                 utxo = orders.ScriptUtxo(wanted, self.order_output(wallet, item))
                 params = ProtocolParams(plutus_v3_cost_model=DEMO_COST_MODEL)
                 return orders.build_cancel(
-                    utxo, pool.market_id, self.wallet(address),
+                    utxo, pool.market_id, self.wallet(address, {}),
                     orders.ScriptSource(script=pool.order_script), mainnet=self.mainnet,
                     params=params, slot=100_000_000).cbor
         raise ValueError(f"no pending order at {wanted}")
@@ -354,6 +405,17 @@ class SurfStub:
                 return Reply(500, {"error": ALREADY})
             self.submitted.add(tx_id)
         return Reply(200, {"txHash": tx_id})
+
+
+def _is_address(text: str, mainnet: bool) -> bool:
+    """A key-payment bech32 address of the stub's network (what a wallet can be)."""
+    try:
+        address = Address.from_primitive(text)
+    except Exception:  # pycardano raises several kinds for a bad address
+        return False
+    wanted = Network.MAINNET if mainnet else Network.TESTNET
+    return address.network == wanted and isinstance(address.payment_part,
+                                                    VerificationKeyHash)
 
 
 def _output_cbor(address: str, value: dict[Asset, int], datum: Any) -> bytes:
@@ -408,8 +470,13 @@ def _mainnet_from_settings() -> bool:
     try:
         from core.settings import load_settings
 
-        # As `dhl run` reads them: without CARDANO_NODE it replays preprod.
-        return load_settings(replay=True).cardano_network.is_mainnet
+        # As `dhl run` reads them: without CARDANO_NODE it replays preprod. Paper
+        # positions trade from the paper wallet (a mainnet address by default, as
+        # DexHunter is mainnet only): the stub serves that wallet's network.
+        settings = load_settings(replay=True)
+        paper_mainnet = settings.mode == "paper" and \
+            settings.paper_wallet_address.startswith("addr1")
+        return settings.cardano_network.is_mainnet or paper_mainnet
     except Exception:  # a stub without valid settings serves the paper network's addresses
         return False
 

@@ -15,9 +15,14 @@ Paper mode sends nothing and signs nothing:
   (execution/check.py); it fills at the paper market's price of the block after its
   submission (STEP_MS later), less the pool fee and the quote's price impact, and fails
   — not filled, to be retried with a fresh quote — if that is below its floor;
-- a venue transaction (deposit, borrow, repay, withdraw) fills as planned, paying the
-  venue's fees from the plan and PAPER_VENUE_NETWORK_FEE: paper mode does not build venue
-  transactions (the venues' builders need the live path's wallet).
+- a loan that carries its collateral (Surf: a borrow locking it, a full repay releasing
+  it) is built by the venue (its API, through the venue's source, which compares it with
+  the project's own order) for the position's wallet and checked as the live path would
+  check it before signing; a refused build is a failed leg. It then fills as built
+  (paper: at once), booked with the built transaction's network fee and the plan's
+  venue fees;
+- other venue transactions (a pooled venue's deposit, borrow, repay, withdraw) fill as
+  planned with the plan's fees and PAPER_VENUE_NETWORK_FEE: not built in paper mode.
 """
 from __future__ import annotations
 
@@ -36,8 +41,10 @@ from execution.errors import DexHunterRefused
 from execution.expectation import Expectation, ExpectedOrder
 from execution.order_reader import DexOrderReader
 from execution.addresses import key_hashes
-from protocols.errors import MalformedResponse, VenueUnavailable
-from protocols.model import Intent, Transfer
+from chain.ledger import decode_transaction
+from protocols.base import LeverageSource
+from protocols.errors import MalformedResponse, VenueError, VenueUnavailable
+from protocols.model import Intent, Transfer, Wallet
 from store import positions as store
 from store.mongo import Database
 from trading.flow import CONFIRM_EVENT, DriveLeg, GroupEvent, Idle, StartLeg, Step, \
@@ -45,7 +52,7 @@ from trading.flow import CONFIRM_EVENT, DriveLeg, GroupEvent, Idle, StartLeg, St
 from trading.legs import Actual, Leg, LegKind, LegState, advance as move
 from trading.paper_market import STEP_MS, PaperMarket, PaperMarketError, QuoteFees, paper_fill
 from trading.position_codec import position_from_dict, transition_update
-from trading.positions import Position
+from trading.positions import Position, open_loan_legs
 from trading.risk import CONTEXT, ceil_int
 from trading.transitions import Event, EventKind, IllegalTransition, event_key
 
@@ -84,6 +91,7 @@ class FlowContext:
     paper_market: Callable[[], PaperMarket]  # fresh each call: operators move prices
     now_ms: Callable[[], int]
     exit_after: frozenset[int] = frozenset()  # tests: die after recording these seqs
+    venues: Mapping[str, LeverageSource] = field(default_factory=dict)  # by venue name
 
 
 @dataclass(frozen=True)
@@ -228,6 +236,8 @@ def _drive(ctx: FlowContext, doc: Mapping[str, Any], position: Position, action:
     if leg.state is LegState.PLANNED:
         if leg.kind is LegKind.SWAP:
             return [_build_swap(ctx, doc, leg, now)]
+        if carries_collateral(leg):
+            return [_build_loan(ctx, doc, position, leg, now)]
         return [Recorded(_leg_event(move(leg, LegState.BUILT), now))]
     if leg.state is LegState.BUILT:
         # Paper: nothing is signed or sent; the time of this event is the submission's.
@@ -235,9 +245,68 @@ def _drive(ctx: FlowContext, doc: Mapping[str, Any], position: Position, action:
     confirm = CONFIRM_EVENT[(action.group.kind, leg.kind)]
     if leg.kind is LegKind.SWAP:
         return [_fill_swap(ctx, doc, position, action, confirm, now)]
-    actual = _venue_actual(position, step, leg)
+    actual = _venue_actual(position, step, leg, doc.get("work", {}).get(leg.leg_id, {}))
     return [Recorded(Event(confirm, leg.step, leg.attempt, now,
                            leg=move(leg, LegState.CONFIRMED, actual=actual)))]
+
+
+def carries_collateral(leg: Leg) -> bool:
+    """A loan's own transaction (Surf): a borrow locking its collateral, or a full repay
+    releasing it."""
+    return (leg.kind is LegKind.BORROW and leg.asset_in is not None) or \
+        (leg.kind is LegKind.REPAY and leg.asset_out is not None)
+
+
+def _build_loan(ctx: FlowContext, doc: Mapping[str, Any], position: Position, leg: Leg,
+                now: int) -> Recorded:
+    """Have the venue build the loan's transaction for the position's wallet, and check
+    it as it would be checked before signing."""
+    owner = str(doc["order"]["owner"])
+    source = ctx.venues.get(leg.venue)
+    if source is None:
+        return Recorded(_leg_event(move(leg, LegState.FAILED), now,
+                                   reason=f"venue {leg.venue} is not configured here"))
+    wallet = Wallet(owner)
+    try:
+        if leg.kind is LegKind.BORROW:
+            built = source.build_borrow(str(doc["order"]["market_id"]), leg.amount_out,
+                                        Asset.from_unit(leg.asset_in or ""), leg.amount_in,
+                                        wallet)
+        else:
+            built = source.build_repay(_loan_ref(doc, position, leg), None, wallet)
+    except (VenueUnavailable, MalformedResponse) as error:
+        raise Blocked(f"{leg.venue} build: {error}") from None
+    except (VenueError, ValueError) as error:
+        return Recorded(_leg_event(move(leg, LegState.FAILED), now,
+                                   reason=f"{leg.venue} refused the build: {error}"[:2000]))
+    expected = Expectation.for_wallet(built.intent, wallet, fee_cap=FEE_CAP)
+    network = wallet_network(owner, ctx.network)
+    result = check_transaction(built.cbor, expected, readers=ctx.readers,
+                               now_slot=ms_to_slot(network, now),
+                               network=network)  # type: ignore[arg-type]
+    if not result.ok:
+        reason = "the pre-signing check refused the build: " + "; ".join(result.reasons)
+        log.warning("position leg %s: %s", leg.leg_id, reason)
+        return Recorded(_leg_event(move(leg, LegState.FAILED), now, reason=reason[:2000]))
+    tx_id = decode_transaction(built.cbor).id.hex()
+    work: dict[str, Any] = {"network_fee": str(result.fee_lovelace or 0)}
+    venue_outputs = [o.index for o in result.outputs if o.role == "venue"]
+    if leg.kind is LegKind.BORROW and len(venue_outputs) == 1:
+        work["loan_ref"] = f"{tx_id}#{venue_outputs[0]}"  # the loan's borrow id (its order)
+    return Recorded(_leg_event(move(leg, LegState.BUILT, tx_id=tx_id), now),
+                    {f"work.{leg.leg_id}": work})
+
+
+def _loan_ref(doc: Mapping[str, Any], position: Position, repay: Leg) -> str:
+    """The loan a full repay releases: the open loan whose collateral is what the repay
+    releases, the last taken first (trading.positions.open_loan_legs)."""
+    for borrow in reversed(open_loan_legs(position.legs.values())):
+        if borrow.actual is not None and borrow.actual.amount_in == repay.amount_out:
+            ref = (doc.get("work", {}).get(borrow.leg_id) or {}).get("loan_ref")
+            if ref:
+                return str(ref)
+            raise ValueError(f"loan {borrow.leg_id} has no borrow id on record")
+    raise ValueError(f"no open loan locks {repay.amount_out} {repay.asset_out}")
 
 
 def _build_swap(ctx: FlowContext, doc: Mapping[str, Any], leg: Leg, now: int) -> Recorded:
@@ -311,19 +380,25 @@ def _fill_swap(ctx: FlowContext, doc: Mapping[str, Any], position: Position,
                      f"work.{leg.leg_id}.executed_ms": executes})
 
 
-def _venue_actual(position: Position, step: Step, leg: Leg) -> Actual:
-    tx_id = f"paper-{position.position_id}-{leg.leg_id}"
-    fee, service = PAPER_VENUE_NETWORK_FEE, step.service_fee
+def _venue_actual(position: Position, step: Step, leg: Leg, work: Mapping[str, Any]) -> Actual:
+    tx_id = leg.tx_id or f"paper-{position.position_id}-{leg.leg_id}"
+    # A built transaction's own network fee; a leg not built, a typical one.
+    fee = int(work.get("network_fee", PAPER_VENUE_NETWORK_FEE))
+    service = step.service_fee
     if leg.kind is LegKind.WITHDRAW_COLLATERAL:
         held = position.figures.collateral.get(leg.asset_out or "", 0)
         return Actual(tx_id, amount_out=min(leg.amount_out, held), network_fee=fee,
                       service_fee=service)
-    if leg.kind is LegKind.BORROW:
-        return Actual(tx_id, amount_out=leg.amount_out, network_fee=fee, service_fee=service)
+    if leg.kind is LegKind.BORROW:  # with the collateral it locks, where it carries it
+        return Actual(tx_id, amount_in=leg.amount_in, amount_out=leg.amount_out,
+                      network_fee=fee, service_fee=service)
     if leg.kind is LegKind.REPAY:
         interest = max(0, leg.amount_in - step.principal)
-        return Actual(tx_id, amount_in=leg.amount_in, network_fee=fee, service_fee=service,
-                      interest=interest)
+        released = 0
+        if leg.asset_out is not None:  # a full repay releases the loan's collateral
+            released = min(leg.amount_out, position.figures.collateral.get(leg.asset_out, 0))
+        return Actual(tx_id, amount_in=leg.amount_in, amount_out=released, network_fee=fee,
+                      service_fee=service, interest=interest)
     return Actual(tx_id, amount_in=leg.amount_in, network_fee=fee, service_fee=service)
 
 

@@ -30,7 +30,8 @@ from store.mongo import Database
 from trading.flow import Group, GroupKind, StartLeg, Step, groups_from_legs, group_to_dict, \
     latest_leg, planned_leg, program_field, program_from_doc
 from trading.legs import LegKind
-from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_json, plan_open
+from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_json, plan_open, \
+    weakest_loan
 from trading.pnl import FeeBill, IndexSpan, unrealised_pnl
 from trading.position_codec import position_from_dict, position_to_dict, transition_update
 from trading.positions import Position, PositionState, Side
@@ -207,6 +208,8 @@ def _order(request: OpenRequest, token: Token, owner: str, plan: Plan | None) ->
                      entry_quote=str(plan.price))
         if plan.book.liquidation_threshold is not None:
             order["liquidation_threshold"] = str(plan.book.liquidation_threshold)
+        if plan.loans:  # each borrow its own loan (Surf): closed loan by loan
+            order["loan_per_borrow"] = True
     return order
 
 
@@ -274,12 +277,22 @@ def book_of(doc: Mapping[str, Any], position: Position) -> Book:
     order = doc["order"]
     token = Token(Asset.from_unit(order["token"]), int(order["decimals"]), order.get("ticker", ""))
     figures = position.figures
-    held = position.collateral_asset
+    asset = position.collateral_asset
     debt_asset = ADA.unit if position.side is Side.LONG else order["token"]
     threshold = order.get("liquidation_threshold")
-    return Book(position.side.value, token, figures.collateral.get(held, 0),
+    held = 0
+    if order.get("loan_per_borrow"):
+        # What the legs left in the wallet, with what was posted where it was this asset.
+        posted = int(order["posted"]) if order.get("posted_asset") == asset else 0
+        held = max(0, figures.wallet.get(asset, 0) + posted)
+    return Book(position.side.value, token, figures.collateral.get(asset, 0),
                 figures.debt.get(debt_asset, 0),
-                None if threshold is None else Decimal(threshold))
+                None if threshold is None else Decimal(threshold), held=held)
+
+
+def _nothing_moved(position: Position) -> bool:
+    figures = position.figures
+    return not (figures.collateral or figures.debt or figures.wallet)
 
 
 def _borrow_index(market: Market, position: Position, now: int) -> IndexSpan:
@@ -302,7 +315,7 @@ def close_position(desk: Desk, position_id: str, fraction: Decimal,
                          f"(or failed) position can be closed")
     now = desk.now_ms()
     book = book_of(doc, position)
-    if position.state is PositionState.FAILED and book.collateral == 0 and book.debt == 0:
+    if position.state is PositionState.FAILED and _nothing_moved(position):
         event = Event(EventKind.CANCEL, "unwind", 1, now, reason="failed while opening; "
                                                                   "nothing is held")
         store.apply(desk.db, position_id, event_key(position_id, event),
@@ -317,7 +330,8 @@ def close_position(desk: Desk, position_id: str, fraction: Decimal,
     price = paper_price(desk, book.token, now)
     try:
         plan = plan_close(book, fraction, market, price=price,
-                          borrow_index=_borrow_index(market, position, now))
+                          borrow_index=_borrow_index(market, position, now),
+                          loans=position.figures.loans)
     except RiskError as error:
         raise OrderError(str(error)) from None
     answer = plan_json(plan)
@@ -351,21 +365,22 @@ def _append_group(desk: Desk, position_id: str, index: int, group: Group,
 
 def _close_group(name: str, plan: ClosePlan, book: Book, fraction: Decimal,
                  market: Market) -> Group:
-    principal = {}
-    service = {}
-    for leg in plan.legs:
-        if leg.kind is LegKind.REPAY:
-            with localcontext(CONTEXT):
-                principal[leg.step] = min(leg.amount_in, ceil_int(book.debt * fraction))
-        if leg.kind in (LegKind.REPAY, LegKind.WITHDRAW_COLLATERAL):
-            service[leg.step] = market.fees.batcher_lovelace
+    service = {leg.step: market.fees.batcher_lovelace for leg in plan.legs
+               if leg.kind in (LegKind.REPAY, LegKind.WITHDRAW_COLLATERAL)}
     group = groups_from_legs(name, GroupKind.CLOSE, plan.legs, fraction=fraction,
-                             principal=principal, service_fees=service)
-    # A short buys its debt back: that swap must deliver what the repay needs.
-    steps = tuple(replace(s, exact_out=True) if s.kind is LegKind.SWAP
-                  and s.asset_out == book.token.asset.unit and book.side == "short" else s
-                  for s in group.steps)
-    return replace(group, steps=steps)
+                             principal=plan.principal, service_fees=service)
+    token = book.token.asset.unit
+
+    def shaped(step: Step) -> Step:
+        # A short buys its debt back: that swap must deliver what the repay needs. A
+        # loan repaid only whole is repaid in full, whatever the swap before brought.
+        if step.kind is LegKind.SWAP and step.asset_out == token and book.side == "short":
+            return replace(step, exact_out=True)
+        if step.kind is LegKind.REPAY and market.loan_per_borrow:
+            return replace(step, in_full=True)
+        return step
+
+    return replace(group, steps=tuple(shaped(s) for s in group.steps))
 
 
 def add_collateral(desk: Desk, position_id: str, amount: int,
@@ -379,6 +394,9 @@ def add_collateral(desk: Desk, position_id: str, amount: int,
                          f"added to an open position")
     now = desk.now_ms()
     market = _market_of(desk, position.venue, doc["order"]["market_id"], now)
+    if doc["order"].get("loan_per_borrow") or (market is not None and market.loan_per_borrow):
+        raise OrderError(f"{position.venue} keeps each loan's collateral with it: none can be "
+                         f"added to an open loan here (close the position, or open another)")
     index = len(program_from_doc(doc))
     name = f"add-{index}"
     step = Step(f"{name}-00-deposit-collateral", LegKind.DEPOSIT_COLLATERAL, position.venue,
@@ -444,10 +462,13 @@ def _marked(desk: Desk, doc: Mapping[str, Any], position: Position) -> dict[str,
     except ValueError:
         return {}
     marked: dict[str, Any] = {"mark_price": str(price), "mark": f"paper ({source})"}
-    if book.collateral == 0:
+    if book.collateral == 0 and book.held == 0:
         return marked
-    h = health(book, price)
-    liq = liquidation_price(book)
+    loans = position.figures.loans
+    # Where each borrow is its own loan, the weakest loan is the one liquidated first.
+    risky = weakest_loan(book, loans, price) if loans else book
+    h = health(risky, price)
+    liq = liquidation_price(risky)
     lev = realised_leverage(book, price)
     fees = FeeBill(other=position.figures.fees_paid)
     pnl = unrealised_pnl(book, price, equity_posted=int(doc["order"]["equity"]), fees=fees)

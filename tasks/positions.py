@@ -56,7 +56,8 @@ def flow_context(settings: Settings) -> FlowContext:
                        slippage_pct=settings.swap_slippage_percent,
                        fee_addresses=settings.dexhunter_fee_addresses,
                        paper_market=lambda: load_paper_market(settings, db), now_ms=now_ms,
-                       exit_after=settings.test_exit_after_events)
+                       exit_after=settings.test_exit_after_events,
+                       venues=venue_sources(settings))
 
 
 def all_markets(settings: Settings, now: int) -> Sequence[Market]:

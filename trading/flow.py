@@ -70,11 +70,16 @@ class Step:
     #: A swap that must deliver at least `amount_out` (a buy-back before a repay): its
     #: input is found from a reverse quote, up to `amount_in`.
     exact_out: bool = False
+    #: A repay in full (a loan that is repaid only whole, Surf): it pays `amount_in`, what
+    #: is owed, whatever the step before brought; the wallet lends the difference.
+    in_full: bool = False
 
     def __post_init__(self) -> None:
         check_step(self.step, 1)
         if self.exact_out and self.kind is not LegKind.SWAP:
             raise ValueError("only a swap is asked for an exact output")
+        if self.in_full and self.kind is not LegKind.REPAY:
+            raise ValueError("only a repay is made in full")
 
 
 @dataclass(frozen=True)
@@ -198,11 +203,13 @@ def latest_leg(position: Position, step: str) -> Leg | None:
 
 def chained_amount(step: Step, before: Step | None, produced: Mapping[str, int]) -> int:
     """What `step` spends: what the step before it delivered, where it spends that."""
-    if before is None:
+    if before is None or step.in_full:
         return step.amount_in
     feeds = before.step in produced and before.asset_out == step.asset_in
     if feeds and step.exact_out:
-        return produced[before.step]  # the most it may spend; the flow finds what it needs
+        # The most it may spend (the flow finds what it needs): what came, or the plan's
+        # bound where that is more (the wallet lends the rest, as for a repay in full).
+        return max(produced[before.step], step.amount_in)
     if feeds and step.kind is LegKind.REPAY:
         # What is owed, or less if the swap before it brought less: never money not there.
         return min(step.amount_in, produced[before.step])
@@ -218,9 +225,15 @@ def leg_id(step: str, attempt: int) -> str:
 def planned_leg(action: StartLeg, amount_out: int | None = None) -> Leg:
     """The leg of a StartLeg, PLANNED; a swap names its floor (`amount_out`)."""
     step = action.step
+    if amount_out is None:
+        amount_out = step.amount_out
+        if step.kind is LegKind.BORROW and step.asset_in and action.amount_in < step.amount_in:
+            # A loan locking less collateral than planned borrows that much less: its LTV
+            # stays the plan's, within the venue's limit.
+            amount_out = step.amount_out * action.amount_in // step.amount_in
     return Leg(leg_id(step.step, action.attempt), step.kind, step.venue, step.step,
                action.attempt, step.asset_in, action.amount_in if step.asset_in else 0,
-               step.asset_out, step.amount_out if amount_out is None else amount_out)
+               step.asset_out, amount_out)
 
 
 # --- the program as stored (plain dicts; amounts as strings, as store/ wants) ------------
@@ -253,6 +266,8 @@ def _step_dict(step: Step) -> dict[str, Any]:
              "principal": str(step.principal), "service_fee": str(step.service_fee)}
     if step.exact_out:
         found["exact_out"] = True
+    if step.in_full:
+        found["in_full"] = True
     if step.asset_in is not None:
         found["asset_in"] = step.asset_in
     if step.asset_out is not None:
@@ -264,7 +279,7 @@ def group_from_dict(doc: Mapping[str, Any]) -> Group:
     steps = tuple(Step(str(s["step"]), LegKind(s["kind"]), str(s["venue"]), s.get("asset_in"),
                        int(s["amount_in"]), s.get("asset_out"), int(s["amount_out"]),
                        int(s["principal"]), int(s["service_fee"]),
-                       bool(s.get("exact_out", False)))
+                       bool(s.get("exact_out", False)), bool(s.get("in_full", False)))
                   for _, s in sorted(doc["steps"].items()))
     fraction = doc.get("fraction")
     return Group(str(doc["name"]), GroupKind(doc["kind"]), steps,

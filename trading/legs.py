@@ -104,6 +104,9 @@ class Leg:
         _check_amount("amount_in", self.amount_in)
         _check_amount("amount_out", self.amount_out)
         sends, receives = _SHAPE[self.kind]
+        if self.kind in _CARRIES:  # a loan's collateral, locked or released with it
+            sends = sends or self.asset_in is not None
+            receives = receives or self.asset_out is not None
         if sends != (self.asset_in is not None) or receives != (self.asset_out is not None):
             raise LegError(f"a {self.kind.value} leg {'sends' if sends else 'sends nothing'}"
                            f" and {'receives' if receives else 'receives nothing'}")
@@ -127,6 +130,12 @@ _SHAPE: dict[LegKind, tuple[bool, bool]] = {
     LegKind.REPAY: (True, False),
     LegKind.SWAP: (True, True),
 }
+
+
+#: Kinds that may also carry a loan's collateral where each borrow is its own loan
+#: (Market.loan_per_borrow): a borrow locks it (asset_in), a full repay releases it
+#: (asset_out).
+_CARRIES = frozenset({LegKind.BORROW, LegKind.REPAY})
 
 
 def check_step(step: str, attempt: int) -> None:

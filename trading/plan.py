@@ -18,6 +18,14 @@ Open, from `equity` lovelace:
 Each borrow takes at most what the collateral already deposited allows at the market's
 max LTV, so every intermediate state is within the venue's limit. A swap's `amount_out`
 is the expected output after `swap_cost` (rounded down), which the flow uses as floor.
+
+Where each borrow is its own loan carrying its collateral (`Market.loan_per_borrow`,
+Surf's vaults) there is no deposit leg: each round's borrow locks what the round before
+bought (the leg's `asset_in`), the last round's swap output stays in the wallet
+(`Book.held`), and the health and liquidation price shown are the weakest loan's. Its
+close repays the loans last to first, each in full (which releases its collateral),
+selling or buying with what the round after it left; what that lacks for a moment comes
+from the wallet (`ClosePlan.bridge`) and is back when the next collateral is released.
 """
 from __future__ import annotations
 
@@ -38,6 +46,8 @@ from trading.selection import Candidate, QuoteRequest, Ranking, Reason, rank_ven
 TIME_LIQUIDATED = frozenset({"levvy"})
 #: Safety bound on borrow rounds (loops_needed refuses anything needing more).
 MAX_LOOPS = 50
+#: A loan-by-loan close's buy-back may spend this much more than planned (a fraction).
+BUY_BACK_ROOM = Decimal("0.05")
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,8 @@ class Plan:
     loops: int  # borrow rounds
     fees: FeeBill  # expected, lovelace; swap fees are inside the book
     book: Book
+    #: Where each borrow is its own loan: (collateral, debt) of each, in order.
+    loans: tuple[tuple[int, int], ...] = field(default=(), kw_only=True)
     health: Decimal | None  # the venue's own, at `price`
     health_after_swap_cost: Decimal | None  # valuing an unwind at `swap_cost`
     liquidation_price: Decimal | None
@@ -104,6 +116,10 @@ class ClosePlan:
     health_after: Decimal | None
     liquidation_price_after: Decimal | None
     notes: tuple[str, ...] = field(default=())
+    #: The part of each repay leg (by step) that is principal; the rest is interest.
+    principal: dict[str, int] = field(default_factory=dict, kw_only=True)
+    #: Lovelace the wallet must lend the close for a moment (loans repaid one by one).
+    bridge: int = field(default=0, kw_only=True)
 
 
 class _Legs:
@@ -195,8 +211,7 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
                 swap_lost += equity_lovelace - bought * per_unit
                 legs.add(LegKind.SWAP, asset_in=ada, amount_in=equity_lovelace,
                          asset_out=unit, amount_out=bought)
-            legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=unit, amount_in=bought)
-            collateral = bought
+            first = bought
         else:
             collateral_unit, debt_unit = Decimal(1), per_unit
             debt_target = floor_int((leverage - 1) * equity_lovelace / per_unit)
@@ -206,15 +221,24 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
                 swap_lost += equity_lovelace - deposit
                 legs.add(LegKind.SWAP, asset_in=unit, amount_in=posted_tokens, asset_out=ada,
                          amount_out=deposit)
-            legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=ada, amount_in=deposit)
-            collateral = deposit
+            first = deposit
+        borrowed, held = (ada, unit) if side == "long" else (unit, ada)
+        per_loan = market.loan_per_borrow
+        # `collateral`: locked at the venue; `free`: bought, in the wallet, not yet locked.
+        collateral, free = (0, first) if per_loan else (first, 0)
+        if not per_loan:
+            legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=held, amount_in=first)
+        loans: list[tuple[int, int]] = []
         debt = 0
         rounds = 0
         # Rounding to base units (and a long's first swap) may need a round or two more
         # than the exact series: bounded by MAX_LOOPS.
         while debt < debt_target and rounds < MAX_LOOPS:
-            room = floor_int((option.max_ltv * collateral * collateral_unit - debt * debt_unit)
-                             / debt_unit)
+            if per_loan:  # a loan of its own: only its own collateral counts
+                room = floor_int(option.max_ltv * free * collateral_unit / debt_unit)
+            else:
+                room = floor_int((option.max_ltv * collateral * collateral_unit
+                                  - debt * debt_unit) / debt_unit)
             borrow = min(room, debt_target - debt)
             if borrow <= 0:
                 break
@@ -222,12 +246,20 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
             debt += borrow
             got = floor_int(borrow * debt_unit * one_minus_s / collateral_unit)
             swap_lost += borrow * debt_unit - got * collateral_unit
-            borrowed, held = (ada, unit) if side == "long" else (unit, ada)
-            legs.add(LegKind.BORROW, asset_out=borrowed, amount_out=borrow)
+            if per_loan:
+                legs.add(LegKind.BORROW, asset_in=held, amount_in=free, asset_out=borrowed,
+                         amount_out=borrow)
+                loans.append((free, borrow))
+                collateral, free = collateral + free, 0
+            else:
+                legs.add(LegKind.BORROW, asset_out=borrowed, amount_out=borrow)
             legs.add(LegKind.SWAP, asset_in=borrowed, amount_in=borrow, asset_out=held,
                      amount_out=got)
-            legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=held, amount_in=got)
-            collateral += got
+            if per_loan:
+                free = got
+            else:
+                legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=held, amount_in=got)
+                collateral += got
         if debt < debt_target:
             return Refusal((Reason("ltv", f"{market.venue}/{market.market_id}: looping at max "
                                           f"LTV {option.max_ltv} reaches only {debt} of "
@@ -236,12 +268,16 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
         debt_value = debt * debt_unit
         origination = ceil_int(debt_value * market.fees.origination)
     by_time = market.venue in TIME_LIQUIDATED
-    book = Book("long" if side == "long" else "short", token, collateral, debt,
-                None if by_time else option.liquidation_threshold)
+    threshold = None if by_time else option.liquidation_threshold
+    book = Book("long" if side == "long" else "short", token, collateral, debt, threshold,
+                held=free)
+    # Health and liquidation are the venue's, per loan where each borrow is its own: the
+    # weakest loan is the one that goes first.
+    risky = weakest_loan(book, loans, price) if loans else book
     venue_txs = legs.count(LegKind.DEPOSIT_COLLATERAL, LegKind.BORROW)
     fees = FeeBill(origination=origination, batcher=market.fees.batcher_lovelace * venue_txs,
                    swap=floor_int(swap_lost))
-    h = health(book, price)
+    h = health(risky, price)
     if h is not None and h < 1:
         return Refusal((Reason("health", f"the opened book's health would be {h:.4f} < 1"),),
                        ranking)
@@ -249,24 +285,40 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
     if by_time:
         notes.append("liquidated at the loan's term, not by price: no health or "
                      "liquidation price")
+    if per_loan:
+        notes.append(f"{market.venue} keeps each borrow as a loan of its own with its "
+                     f"collateral ({len(loans)} here); the last swap's output stays in the "
+                     f"wallet; health and liquidation price are the weakest loan's; a close "
+                     f"repays each loan in full, last first")
     notes.append("network fees are not included")
     notes.append("carry counts the borrow rate only; the collateral's own yield is not known")
     return Plan(
         side=book.side, token=token, venue=market.venue, market_id=market.market_id,
         equity=equity_lovelace, leverage=leverage, price=price, legs=legs.tuple(), loops=rounds,
-        fees=fees, book=book, health=h, health_after_swap_cost=health(book, price,
+        fees=fees, book=book, health=h, health_after_swap_cost=health(risky, price,
                                                                       swap_cost=swap_cost),
-        liquidation_price=liquidation_price(book),
-        liquidation_price_with_swap_cost=liquidation_price(book, swap_cost=swap_cost),
+        liquidation_price=liquidation_price(risky),
+        liquidation_price_with_swap_cost=liquidation_price(risky, swap_cost=swap_cost),
         realised_leverage=realised_leverage(book, price),
         carry=carry(book, price, supply_apy=Decimal(0), borrow_apr=market.borrow_apr,
                     holding_days=holding_days),
-        ranking=ranking, notes=tuple(notes))
+        ranking=ranking, notes=tuple(notes), loans=tuple(loans))
+
+
+def weakest_loan(book: Book, loans: Sequence[tuple[int, int]], price: Decimal) -> Book:
+    """Of `book`'s loans, each (collateral, debt), the one with the lowest health at
+    `price` (the first to be liquidated), as a book of its own."""
+    books = [Book(book.side, book.token, c, d, book.liquidation_threshold)
+             for c, d in loans if d > 0]
+    if not books:
+        return Book(book.side, book.token, 0, 0, book.liquidation_threshold)
+    return min(books, key=lambda b: health(b, price) or Decimal("Infinity"))
 
 
 def plan_close(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
                swap_cost: Decimal = Decimal("0.003"), borrow_index: IndexSpan = FLAT,
-               supply_index: IndexSpan = FLAT) -> ClosePlan | Refusal:
+               supply_index: IndexSpan = FLAT,
+               loans: Sequence[tuple[int, int]] = ()) -> ClosePlan | Refusal:
     """Closing `fraction` of `book` as it opened, its debt grown by `borrow_index` and its
     collateral by `supply_index` to now (trading.pnl.accrued; FLAT for a book already
     accrued), so the repay includes the interest: withdraw that share of the collateral, swap it (a long
@@ -279,6 +331,14 @@ def plan_close(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
         return Refusal((Reason("partial_repay",
                                f"{market.venue}/{market.market_id} repays only in full: close "
                                f"the whole position (fraction 1) or add collateral instead"),))
+    if market.loan_per_borrow:
+        if fraction < 1:
+            return Refusal((Reason("partial_repay",
+                                   f"{market.venue}/{market.market_id} repays each loan only "
+                                   f"in full: close the whole position"),))
+        return _close_loans(book, market, price=price, swap_cost=swap_cost,
+                            borrow_index=borrow_index, loans=loans)
+    principal_due = book.debt
     book = accrued(book, borrow=borrow_index, supply=supply_index)
     share = reduce_share(book, fraction)
     withdraw, repay = share.collateral_delta, share.debt_delta
@@ -314,10 +374,80 @@ def plan_close(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
     venue_txs = legs.count(LegKind.WITHDRAW_COLLATERAL, LegKind.REPAY)
     fees = FeeBill(batcher=market.fees.batcher_lovelace * venue_txs, swap=floor_int(lost))
     after = share.book
+    with localcontext(CONTEXT):
+        principal = {leg.step: min(leg.amount_in, ceil_int(principal_due * fraction))
+                     for leg in legs.items if leg.kind is LegKind.REPAY}
     return ClosePlan(book.side, market.venue, market.market_id, fraction, legs.tuple(), fees,
                      after, returned, health(after, price), liquidation_price(after),
-                     ("the legs are listed withdraw → swap → repay; a venue that holds the "
-                      "collateral until the debt is repaid is unwound in rounds by the flow",))
+                     principal=principal)
+
+
+def _close_loans(book: Book, market: Market, *, price: Decimal, swap_cost: Decimal,
+                 borrow_index: IndexSpan, loans: Sequence[tuple[int, int]]) -> ClosePlan | Refusal:
+    """A close where each borrow is its own loan, repaid only in full, which releases its
+    collateral: sell (long) what the wallet holds, then last loan first: repay it, then
+    sell (long) the collateral it released; a short buys back each loan's debt before
+    repaying it. Where what is in hand falls short of a repay or a buy-back for a moment,
+    the wallet lends it (`bridge`), back when the next collateral is released."""
+    if sum(c for c, _ in loans) != book.collateral or sum(d for _, d in loans) != book.debt:
+        raise RiskError("the loans do not add up to the book")
+    per_unit = lovelace_per_base_unit(book.token, price)
+    unit, ada = book.token.asset.unit, ADA_TOKEN.asset.unit
+    legs = _Legs(market.venue, "close")
+    cash, bridge, lost = 0, 0, Decimal(0)  # lovelace in hand; the most lent by the wallet
+    principal: dict[str, int] = {}
+    with localcontext(CONTEXT):
+        one_minus_s = 1 - swap_cost
+
+        def sell(tokens: int) -> None:
+            nonlocal cash, lost
+            out = floor_int(tokens * per_unit * one_minus_s)
+            legs.add(LegKind.SWAP, asset_in=unit, amount_in=tokens, asset_out=ada,
+                     amount_out=out)
+            cash += out
+            lost += tokens * per_unit - out
+
+        if book.side == "long" and book.held:
+            sell(book.held)
+        if book.side == "short":
+            cash += book.held
+        for collateral, owed_principal in reversed(loans):
+            owed = accrued(Book(book.side, book.token, 0, owed_principal, None),
+                           borrow=borrow_index).debt
+            if book.side == "long":
+                cash -= owed
+                bridge = max(bridge, -cash)
+                legs.add(LegKind.REPAY, asset_in=ada, amount_in=owed, asset_out=unit,
+                         amount_out=collateral)
+                principal[legs.items[-1].step] = owed_principal
+                sell(collateral)
+            else:
+                spend = ceil_int(owed * per_unit / one_minus_s)
+                # amount_in: the most the buy-back may spend (the flow finds what it needs
+                # from a reverse quote), with room for the price to move before it runs.
+                legs.add(LegKind.SWAP, asset_in=ada,
+                         amount_in=ceil_int(spend * (1 + BUY_BACK_ROOM)), asset_out=unit,
+                         amount_out=owed)
+                lost += spend - owed * per_unit
+                cash -= spend
+                bridge = max(bridge, -cash)
+                legs.add(LegKind.REPAY, asset_in=unit, amount_in=owed, asset_out=ada,
+                         amount_out=collateral)
+                principal[legs.items[-1].step] = owed_principal
+                cash += collateral
+    if cash < 0:
+        return Refusal((Reason("under_water", f"unwinding every loan at {price} leaves "
+                                              f"{-cash} lovelace owed"),))
+    fees = FeeBill(batcher=market.fees.batcher_lovelace * legs.count(LegKind.REPAY),
+                   swap=floor_int(lost))
+    after = Book(book.side, book.token, 0, 0, book.liquidation_threshold)
+    notes: tuple[str, ...] = ()
+    if bridge:
+        notes = (f"{market.venue} releases a loan's collateral only once it is repaid in "
+                 f"full: the close needs {bridge} lovelace of the wallet's own for a moment "
+                 f"(more if the price moves against the position), back by the end",)
+    return ClosePlan(book.side, market.venue, market.market_id, Decimal(1), legs.tuple(),
+                     fees, after, cash, None, None, notes, principal=principal, bridge=bridge)
 
 
 # --- rendering (for `--plan-only` and JSON lines) -----------------------------------------
@@ -354,7 +484,7 @@ def plan_json(result: Plan | ClosePlan | Refusal) -> dict[str, Any]:
               "fees": fees_json(result.fees), "notes": list(result.notes)}
     if isinstance(result, ClosePlan):
         return {**common, "fraction": _dec(result.fraction),
-                "returned_lovelace": result.returned_lovelace,
+                "returned_lovelace": result.returned_lovelace, "bridge": result.bridge,
                 "collateral_after": result.book_after.collateral,
                 "debt_after": result.book_after.debt,
                 "health_after": _dec(result.health_after),
@@ -362,7 +492,9 @@ def plan_json(result: Plan | ClosePlan | Refusal) -> dict[str, Any]:
     return {**common, "token": result.token.asset.unit, "equity": result.equity,
             "leverage": _dec(result.leverage), "price": _dec(result.price),
             "loops": result.loops, "collateral": result.book.collateral,
-            "debt": result.book.debt, "health": _dec(result.health),
+            "held": result.book.held, "debt": result.book.debt,
+            "loans": [{"collateral": c, "debt": d} for c, d in result.loans],
+            "health": _dec(result.health),
             "health_after_swap_cost": _dec(result.health_after_swap_cost),
             "liquidation_price": _dec(result.liquidation_price),
             "liquidation_price_with_swap_cost": _dec(result.liquidation_price_with_swap_cost),

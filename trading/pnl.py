@@ -99,9 +99,10 @@ class Pnl:
 def close_value(book: Book, price: Decimal, *, swap_cost: Decimal = Decimal(0)) -> Decimal:
     """What unwinding the book at `price` returns in lovelace: a long sells its tokens at
     P × (1 − s) and repays its ADA debt; a short buys its debt back at P / (1 − s) out of
-    its ADA collateral. Negative when under water."""
+    its ADA collateral. What it holds in its wallet (`Book.held`) counts. Negative when
+    under water."""
     s = require_fraction(swap_cost, "swap cost")
-    cv, dv = book.values(price)
+    cv, dv = book.exposure_values(price)
     with localcontext(CONTEXT):
         if book.side == "long":
             return cv * (1 - s) - dv

@@ -91,6 +91,12 @@ class Figures:
     interest_paid: dict[str, int]  # asset -> interest paid by repays
     fees_paid: int                 # lovelace: network fees plus venue, DEX and batcher fees
     realised_pnl: int              # lovelace, net of fees and of interest paid in `base`
+    #: asset -> what the legs moved into the position's wallet, net (what was posted
+    #: apart): e.g. a long's bought tokens not locked at the venue.
+    wallet: dict[str, int] = field(default_factory=dict)
+    #: Loans still open where each borrow is its own loan carrying its collateral:
+    #: (collateral, principal) in the order they were taken.
+    loans: tuple[tuple[int, int], ...] = ()
 
 
 def figures(side: Side, traded: str, base: str, legs: Iterable[Leg]) -> Figures:
@@ -98,6 +104,8 @@ def figures(side: Side, traded: str, base: str, legs: Iterable[Leg]) -> Figures:
     collateral: dict[str, int] = defaultdict(int)
     principal: dict[str, int] = defaultdict(int)
     interest: dict[str, int] = defaultdict(int)
+    legs = list(legs)
+    wallet: dict[str, int] = defaultdict(int)
     fees = 0
     bought = cost = sold = proceeds = 0  # traded units in/out of swaps, base paid/received
     for leg in legs:
@@ -105,15 +113,23 @@ def figures(side: Side, traded: str, base: str, legs: Iterable[Leg]) -> Figures:
             continue
         got = leg.actual
         fees += got.network_fee + got.service_fee
+        if leg.asset_in is not None:
+            wallet[leg.asset_in] -= got.amount_in
+        if leg.asset_out is not None:
+            wallet[leg.asset_out] += got.amount_out
         if leg.kind is LegKind.DEPOSIT_COLLATERAL:
             collateral[_asset(leg.asset_in)] += got.amount_in
         elif leg.kind is LegKind.WITHDRAW_COLLATERAL:
             collateral[_asset(leg.asset_out)] -= got.amount_out
         elif leg.kind is LegKind.BORROW:
             principal[_asset(leg.asset_out)] += got.amount_out
+            if leg.asset_in is not None:  # the loan's own collateral, locked with it
+                collateral[leg.asset_in] += got.amount_in
         elif leg.kind is LegKind.REPAY:
             principal[_asset(leg.asset_in)] -= got.amount_in - got.interest
             interest[_asset(leg.asset_in)] += got.interest
+            if leg.asset_out is not None:  # a full repay releases the loan's collateral
+                collateral[leg.asset_out] -= got.amount_out
         elif leg.asset_out == traded and leg.asset_in == base:
             bought += got.amount_out
             cost += got.amount_in
@@ -140,7 +156,29 @@ def figures(side: Side, traded: str, base: str, legs: Iterable[Leg]) -> Figures:
     return Figures(
         size=max(0, opened - closed), entry_price=entry, closed_size=matched,
         collateral=_nonzero(collateral), debt=_nonzero({a: max(0, v) for a, v in principal.items()}),
-        interest_paid=_nonzero(interest), fees_paid=fees, realised_pnl=realised)
+        interest_paid=_nonzero(interest), fees_paid=fees, realised_pnl=realised,
+        wallet=_nonzero(wallet),
+        loans=tuple((leg.actual.amount_in, leg.actual.amount_out)
+                    for leg in open_loan_legs(legs) if leg.actual is not None))
+
+
+def open_loan_legs(legs: Iterable[Leg]) -> list[Leg]:
+    """The confirmed borrows that carry their collateral and are not yet repaid, in the
+    order they were taken (the same matching as `Figures.loans`)."""
+    confirmed = [leg for leg in legs if leg.confirmed and leg.actual is not None]
+    borrows = sorted((leg for leg in confirmed
+                      if leg.kind is LegKind.BORROW and leg.asset_in is not None),
+                     key=lambda leg: leg.step)
+    for repay in confirmed:
+        if repay.kind is not LegKind.REPAY or repay.asset_out is None:
+            continue
+        assert repay.actual is not None
+        for index in range(len(borrows) - 1, -1, -1):
+            locked = borrows[index].actual
+            if locked is not None and locked.amount_in == repay.actual.amount_out:
+                del borrows[index]
+                break
+    return borrows
 
 
 def _asset(unit: str | None) -> str:

@@ -126,6 +126,10 @@ class Book:
     #: The venue's liquidation threshold for this collateral (a fraction); None for a
     #: venue that liquidates by time only (Levvy).
     liquidation_threshold: Decimal | None
+    #: Base units of the collateral asset the position holds in its wallet, outside the
+    #: venue (where each borrow is its own loan, the last round's swap cannot be
+    #: deposited): part of its exposure and equity, never of the venue's health.
+    held: int = 0
 
     def __post_init__(self) -> None:
         _side(self.side)
@@ -133,6 +137,7 @@ class Book:
             raise RiskError("the position's token must be a token other than ADA")
         require_amount(self.collateral, "collateral")
         require_amount(self.debt, "debt")
+        require_amount(self.held, "held")
         if self.liquidation_threshold is not None:
             lt = require_finite(self.liquidation_threshold, "liquidation threshold")
             if not 0 < lt <= 1:
@@ -148,6 +153,13 @@ class Book:
         pc, pd = self.unit_values(price)
         with localcontext(CONTEXT):
             return self.collateral * pc, self.debt * pd
+
+    def exposure_values(self, price: Decimal) -> tuple[Decimal, Decimal]:
+        """(value of the collateral asset held, at the venue and in the wallet; debt
+        value) in lovelace at `price`: what leverage and PnL are measured on."""
+        pc, pd = self.unit_values(price)
+        with localcontext(CONTEXT):
+            return (self.collateral + self.held) * pc, self.debt * pd
 
 
 # --- health --------------------------------------------------------------------------
@@ -236,8 +248,9 @@ def distance_to_liquidation(book: Book, price: Decimal,
 def realised_leverage(book: Book, price: Decimal) -> Decimal | None:
     """Collateral value / equity (equity = collateral value − debt value) at `price`:
     what the position really is, not the nominal setting. None when the equity is not
-    positive (the position is under water and leverage means nothing)."""
-    cv, dv = book.values(price)
+    positive (the position is under water and leverage means nothing). Collateral held
+    in the wallet (`Book.held`) counts: it is exposure all the same."""
+    cv, dv = book.exposure_values(price)
     with localcontext(CONTEXT):
         equity = cv - dv
         if equity <= 0:
@@ -450,5 +463,7 @@ def reduce_share(book: Book, fraction: Decimal) -> Adjustment:
     with localcontext(CONTEXT):
         repay = min(ceil_int(book.debt * fraction), book.debt)
         withdraw = floor_int(book.collateral * fraction)
-    after = replace(book, collateral=book.collateral - withdraw, debt=book.debt - repay)
+        held = floor_int(book.held * fraction)
+    after = replace(book, collateral=book.collateral - withdraw, debt=book.debt - repay,
+                    held=book.held - held)
     return Adjustment(withdraw, repay, after, None)

@@ -14,6 +14,9 @@ Refinements of the issue's line: a long may loop (SWAPPED -> COLLATERAL_LOCKED: 
 bought token deposited again, then borrow and swap again); collateral may be added while
 OPEN; a partial close goes OPEN -> CLOSING -> OPEN (REDUCED); a failed position unwinds
 through CLOSING; liquidation (chain evidence) ends any position that holds something.
+Where each borrow is its own loan carrying its collateral (Surf), a borrow locks the
+collateral itself: REQUESTED -> BORROWED (a short's first loan) and SWAPPED -> BORROWED
+(the next loan), with no deposit between.
 
 Every applied event has an idempotency key, (position id, step, attempt) and the phase
 it records; `idempotency_key` spells it as the store keeps it.
@@ -60,6 +63,7 @@ TABLE: dict[tuple[PositionState, EventKind], PositionState] = {
     (S.REQUESTED, E.COLLATERAL_LOCKED): S.COLLATERAL_LOCKED,
     (S.REQUESTED, E.SWAPPED): S.SWAPPED,           # a long buys its token with the equity first
     (S.REQUESTED, E.FAIL): S.FAILED,
+    (S.REQUESTED, E.BORROWED): S.BORROWED,         # a loan that carries its collateral
     (S.COLLATERAL_LOCKED, E.COLLATERAL_LOCKED): S.COLLATERAL_LOCKED,
     (S.COLLATERAL_LOCKED, E.BORROWED): S.BORROWED,
     (S.COLLATERAL_LOCKED, E.OPENED): S.OPEN,       # a loop that ends on a deposit
@@ -69,6 +73,7 @@ TABLE: dict[tuple[PositionState, EventKind], PositionState] = {
     (S.BORROWED, E.FAIL): S.FAILED,
     (S.BORROWED, E.LIQUIDATED): S.LIQUIDATED,
     (S.SWAPPED, E.COLLATERAL_LOCKED): S.COLLATERAL_LOCKED,  # looping
+    (S.SWAPPED, E.BORROWED): S.BORROWED,           # the next loan, carrying its collateral
     (S.SWAPPED, E.OPENED): S.OPEN,
     (S.SWAPPED, E.FAIL): S.FAILED,
     (S.SWAPPED, E.LIQUIDATED): S.LIQUIDATED,

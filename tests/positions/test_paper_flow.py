@@ -3,19 +3,21 @@ the Surf demo markets through the DexHunter stub over HTTP; figures from confirm
 from __future__ import annotations
 
 import json
+import re
 from contextlib import ExitStack
 from dataclasses import replace
 from decimal import Decimal
 from typing import Iterator
 
+import cbor2
 import pytest
 
 from core.units import ADA, Asset
 from store import positions as store
-from stubs.server import Fault
+from stubs.server import Fault, Reply, Request
 from tasks.position_flow import advance
-from tasks.position_orders import OpenRequest, add_collateral, close_position, describe, \
-    open_position
+from tasks.position_orders import OpenRequest, OrderError, add_collateral, close_position, \
+    describe, open_position
 from tasks.positions import desk_for, flow_context
 from tests.positions.support import STRIKE, USDM, paper_settings, start_stubs, store_markets
 
@@ -99,16 +101,65 @@ def test_plan_only_stores_nothing(paper, db) -> None:  # type: ignore[no-untyped
     assert store.all_positions(db) == []
 
 
+def pooled(desk) -> None:  # type: ignore[no-untyped-def]
+    """The demo markets as a venue that pools a position's collateral in one loan and
+    repays in part (Liqwid's shape) would offer them."""
+    markets = desk.markets
+    desk.markets = lambda now: [replace(m, partial_repay=True, loan_per_borrow=False)
+                                for m in markets(now)]
+
+
+def test_a_surf_long_is_one_loan_per_borrow_closed_loan_by_loan(paper) -> None:  # type: ignore[no-untyped-def]
+    settings, stubs = paper
+    desk = desk_for(settings)
+    answer = open_position(desk, OpenRequest("long", Asset.from_unit(STRIKE), ADA, 100_000_000,
+                                             Decimal("1.8")), lambda pid: None)
+    loans = len(answer["loans"])
+    assert answer["ok"] and loans == answer["loops"] == 3, answer  # at max LTV 0.5
+    kinds = [leg["kind"] for leg in answer["legs"]]
+    # Each borrow locks what the swap before it bought; nothing is deposited on its own.
+    assert kinds == ["swap"] + ["borrow", "swap"] * loans
+    assert [leg["asset_in"] for leg in answer["legs"][1::2]] == [STRIKE] * loans
+    assert answer["held"] == answer["legs"][-1]["amount_out"] > 0
+    pid = answer["position"]
+    assert run(settings, pid).state == "open"
+    view = describe(desk, store.read(desk.db, pid), detail=True)
+    borrows = [leg for leg in view["legs"] if leg["kind"] == "borrow"]
+    assert view["collateral"][STRIKE] == sum(leg["amount_in"] for leg in borrows)
+    for leg, loan in zip(borrows, answer["loans"]):  # never above the planned LTV
+        assert leg["amount_out"] * loan["collateral"] <= loan["debt"] * leg["amount_in"]
+    closed = close_position(desk, pid, Decimal(1), lambda p: None)
+    assert closed["ok"], closed
+    # Sell what the wallet holds, then last loan first: repay in full, sell what it released.
+    assert [leg["kind"] for leg in closed["legs"]] == ["swap"] + ["repay", "swap"] * loans
+    assert [leg["amount_out"] for leg in closed["legs"][1::2]] == \
+        [leg["amount_in"] for leg in reversed(borrows)]
+    assert closed["bridge"] > 0 and "wallet's own" in " ".join(closed["notes"])
+    assert run(settings, pid).state == "settled"
+    view = describe(desk, store.read(desk.db, pid), detail=True)
+    assert view["debt"] == {} and view["collateral"] == {}
+    repays = [leg for leg in view["legs"] if leg["kind"] == "repay"]
+    assert [leg["amount_in"] for leg in repays] == [leg["amount_in"] for leg in closed["legs"][1::2]]
+    # Each loan's transaction was built by Surf (its API, the stub) once, passed the
+    # pre-signing check, and is booked with its own id and network fee.
+    assert len(stubs.surf.requests_to("/api/borrow")) == len(borrows) == loans
+    assert len(stubs.surf.requests_to("/api/repay")) == len(repays) == loans
+    for leg in borrows + repays:
+        assert re.fullmatch(r"[0-9a-f]{64}", leg["tx_id"]), leg
+        assert 150_000 < leg["actual"]["network_fee"] < 1_000_000, leg
+
+
 def test_a_partial_close_reduces_where_the_venue_repays_in_part(paper) -> None:  # type: ignore[no-untyped-def]
     settings, stubs = paper
     desk = desk_for(settings)
-    pid = open_long(desk, settings)
-    refused = close_position(desk, pid, Decimal("0.5"), lambda p: None)
+    surf = open_long(desk, settings)
+    refused = close_position(desk, surf, Decimal("0.5"), lambda p: None)
     assert refused["ok"] is False and refused["reasons"][0]["code"] == "partial_repay"
-    assert store.read(desk.db, pid)["state"] == "open"  # nothing changed
-    # The same market, had it repaid in part: the reduce runs and the position stays open.
-    markets = desk.markets
-    desk.markets = lambda now: [replace(m, partial_repay=True) for m in markets(now)]
+    assert store.read(desk.db, surf)["state"] == "open"  # nothing changed
+    # A market that pools the collateral and repays in part: the reduce runs and the
+    # position stays open.
+    pooled(desk)
+    pid = open_long(desk, settings)
     before = describe(desk, store.read(desk.db, pid))
     reduced = close_position(desk, pid, Decimal("0.5"), lambda p: None)
     assert reduced["ok"], reduced
@@ -126,6 +177,10 @@ def test_a_partial_close_reduces_where_the_venue_repays_in_part(paper) -> None: 
 def test_collateral_added_to_an_open_position(paper) -> None:  # type: ignore[no-untyped-def]
     settings, _ = paper
     desk = desk_for(settings)
+    surf = open_long(desk, settings)
+    with pytest.raises(OrderError, match="collateral with it"):
+        add_collateral(desk, surf, 5_000_000, lambda p: None)
+    pooled(desk)
     pid = open_long(desk, settings)
     before = describe(desk, store.read(desk.db, pid))
     add_collateral(desk, pid, 5_000_000, lambda p: None)
@@ -151,3 +206,40 @@ def test_a_failed_open_is_unwound_by_a_close(paper) -> None:  # type: ignore[no-
     # Nothing was held: closing it cancels it.
     assert close_position(desk, pid, Decimal(1), lambda p: None)["state"] == "cancelled"
     assert store.read(desk.db, pid)["state"] == "cancelled"
+
+
+STRANGER = bytes([0x61]) + bytes(range(100, 128))  # a mainnet key address nobody expects
+
+
+def test_a_surf_build_that_pays_a_stranger_is_refused_and_retried(paper) -> None:  # type: ignore[no-untyped-def]
+    """The first borrow Surf builds also pays a stranger: the pre-signing check refuses
+    it (the leg fails with the check's reason, nothing signed); the next attempt is built
+    afresh and the position opens."""
+    settings, stubs = paper
+    original, left = stubs.surf.handler, [1]
+
+    def tampered(request: Request) -> Reply:
+        reply = original(request)
+        if request.path != "/api/borrow" or reply.status != 200 or not left[0]:
+            return reply
+        left[0] -= 1
+        body = json.loads(reply.encoded())
+        tx = cbor2.loads(bytes.fromhex(body["cbor"]))
+        tx[0][1].append([STRANGER, 5_000_000])
+        return Reply(200, {"cbor": cbor2.dumps(tx).hex()})
+
+    stubs.surf.handler = tampered
+    desk = desk_for(settings)
+    answer = open_position(desk, OpenRequest("long", Asset.from_unit(STRIKE), ADA, 100_000_000,
+                                             Decimal("1.4")), lambda pid: None)
+    assert run(settings, answer["position"]).state == "open"
+    view = describe(desk, store.read(desk.db, answer["position"]), detail=True)
+    [failed] = [leg for leg in view["legs"] if leg["state"] == "failed"]
+    assert failed["leg"] == "open-01-borrow-a1" and failed["tx_id"] is None
+    [why] = [h["reason"] for h in view["history"]
+             if h.get("leg") == "failed" and h["step"] == "open-01-borrow"]
+    assert why.startswith("the pre-signing check refused the build") and \
+        "not an expected party" in why, why
+    assert [leg["state"] for leg in view["legs"] if leg["leg"] == "open-01-borrow-a2"] == \
+        ["confirmed"]
+    assert len(stubs.surf.requests_to("/api/borrow")) == 2

@@ -60,7 +60,7 @@ BUILD = "/swap/build"
 STRANGER = address_text(b"\x01" + bytes(range(100, 156)))
 #: Events of a long STRIKE at 1.8x (100 ADA) on the Surf demo: 45 to open (11 legs of 4
 #: events, then OPENED), 14 to close (CLOSE, 3 legs, SETTLED).
-LONG_OPEN_EVENTS, LONG_EVENTS = 45, 59
+LONG_OPEN_EVENTS, LONG_EVENTS = 29, 59
 RECEIVED = re.compile(r"Task execution\.advance_position\[([0-9a-f-]+)\] received")
 
 
@@ -294,11 +294,11 @@ def test_dexhunter_failing_blocks_then_the_position_opens(
     assert wait_until(seen_blocked, 20, interval_s=0.05), worker.log()
     first = blocked[0]
     assert first["blocked"].startswith("DexHunter build:") and "500" in first["blocked"], first
-    # Mid-open (the first swap, deposit and borrow done), nothing failed: the second swap's
+    # Mid-open (the first swap and the first loan done), nothing failed: the second swap's
     # leg is planned and waits for its build.
     assert first["state"] not in ("failed", "open", "refused", "cancelled"), first["state"]
     assert "failed" not in {leg["state"] for leg in first["legs"]}, first["legs"]
-    assert first["legs"][-1]["leg"] == "open-03-swap-a1" and \
+    assert first["legs"][-1]["leg"] == "open-02-swap-a1" and \
         first["legs"][-1]["state"] == "planned", first["legs"]
     view = paper.wait_state(pid, "open", 40, worker)
     assert view["blocked"] == "", view["blocked"]
@@ -315,11 +315,11 @@ EXIT_LINE = re.compile(r"TEST_EXIT_AFTER_EVENTS: exiting after seq (\d+)")
 
 
 #: Where the worker dies: after each of the first swap leg's events (planned, built,
-#: submitted, swapped) and the first deposit's (venue leg: planned, built, submitted,
-#: collateral locked); after the open's last leg (the redelivered task then records
-#: OPENED); after two of the close's swap-back events, and after the repay's confirmation
-#: (the redelivered task then records SETTLED).
-KILLS = (1, 2, 3, 4, 5, 6, 7, 8, 44, 52, 54, 58)
+#: submitted, swapped) and the first loan's (venue leg: planned, built, submitted,
+#: borrowed); after the open's last leg (the redelivered task then records OPENED); in
+#: the close (seq 30, recorded by the desk), after the first repay's confirmation and a
+#: swap-back's build, and after the last leg (the redelivered task then records SETTLED).
+KILLS = (1, 2, 3, 4, 5, 6, 7, 8, 28, 38, 40, 58)
 
 
 def test_killed_after_every_kind_of_step_still_opens_and_settles(fresh: Paper) -> None:

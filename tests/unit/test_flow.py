@@ -196,3 +196,48 @@ def test_the_position_settings_are_checked() -> None:
                           ("DEXHUNTER_FEE_ADDRESSES", "nope")):
         with pytest.raises(ConfigError, match=variable):
             settings_from_mapping({variable: raw})
+
+
+# --- loans that carry their collateral (Surf) ---------------------------------------------
+
+SURF_OPEN = Group("open", GroupKind.OPEN, (
+    Step("open-00-swap", LegKind.SWAP, "surf", ADA, 100, TOKEN, 190),
+    Step("open-01-borrow", LegKind.BORROW, "surf", TOKEN, 190, ADA, 50),
+    Step("open-02-swap", LegKind.SWAP, "surf", ADA, 50, TOKEN, 95),
+))
+
+
+def test_a_loan_locks_what_came_and_borrows_in_proportion_when_less_came() -> None:
+    position = new_position()
+    taken = []
+    for got in (180, None, 90):  # the first swap brings 180 of the 190 planned
+        action = next_action(position, [SURF_OPEN])
+        assert isinstance(action, StartLeg)
+        leg = planned_leg(action)
+        taken.append((leg.step, leg.asset_in, leg.amount_in, leg.amount_out))
+        position = run_leg(position, action, leg.amount_out if got is None else got)
+    # 180 TOK locked borrow 50 × 180 / 190 = 47: the loan's LTV stays the plan's.
+    assert taken[1] == ("open-01-borrow", TOKEN, 180, 47)
+    assert taken[2][2] == 47  # the swap sells what was borrowed
+    assert position.figures.collateral == {TOKEN: 180} and position.figures.debt == {ADA: 47}
+    assert position.figures.loans == ((180, 47),)
+    assert position.figures.wallet[TOKEN] == 90  # the last swap's tokens, in the wallet
+
+
+def test_a_repay_in_full_pays_what_is_owed_whatever_came_before() -> None:
+    before = Step("c-00-swap", LegKind.SWAP, "v", TOKEN, 90, ADA, 48)
+    owed = Step("c-01-repay", LegKind.REPAY, "v", ADA, 48, TOKEN, 180, principal=47,
+                in_full=True)
+    assert chained_amount(owed, before, {"c-00-swap": 40}) == 48  # the wallet lends 8
+    partial = replace(owed, in_full=False, asset_out=None, amount_out=0)
+    assert chained_amount(partial, before, {"c-00-swap": 40}) == 40
+    assert group_from_dict(group_to_dict(Group("close-1", GroupKind.CLOSE, (before, owed),
+                                               Decimal(1)))).steps[1].in_full
+    with pytest.raises(ValueError, match="in full"):
+        Step("c-02-swap", LegKind.SWAP, "v", ADA, 1, TOKEN, 1, in_full=True)
+
+
+def test_a_buy_back_may_spend_the_plans_bound_where_less_came() -> None:
+    before = Step("c-00-repay", LegKind.REPAY, "v", TOKEN, 100, ADA, 200, in_full=True)
+    step = Step("c-01-swap", LegKind.SWAP, "v", ADA, 220, TOKEN, 110, exact_out=True)
+    assert chained_amount(step, before, {"c-00-repay": 200}) == 220

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +15,7 @@ from tests.support.markets import NOW_MS, market, option
 from trading.legs import LegKind
 from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_json, plan_open
 from trading.pnl import IndexSpan
-from trading.risk import Book, loops_needed
+from trading.risk import Book, RiskError, loops_needed
 
 D = Decimal
 TOK = Token(Asset("ab" * 28, "544f4b"), 6, "TOK")
@@ -260,3 +261,93 @@ def test_plan_properties(side, places, equity, leverage, ltv, gap, price, swap_c
     if swap_cost == 0 and places == 6 and plan.equity >= 10 * ADA \
             and plan.realised_leverage is not None:
         assert abs(plan.realised_leverage - leverage) <= D("0.01") * leverage
+
+
+# --- venues where each borrow is its own loan (Surf's vaults) ----------------------------
+
+def per_loan(make):
+    return replace(make(), venue="surf", partial_repay=False, loan_per_borrow=True)
+
+
+def test_a_loan_per_borrow_long_by_hand():
+    # 100 ADA at 2x, TOK at 0.5, max LTV 0.6: buy 200 TOK; loan 1 locks them and borrows
+    # 60 ADA (buying 120 TOK), loan 2 locks those for 36 ADA (72 TOK), loan 3 locks those
+    # for the last 4 ADA, whose 8 TOK stay in the wallet. No deposit legs.
+    plan = open_("long", [per_loan(long_market)])
+    assert isinstance(plan, Plan)
+    assert kinds(plan) == [LegKind.SWAP] + [LegKind.BORROW, LegKind.SWAP] * 3
+    assert plan.loans == ((200 * ADA, 60 * ADA), (120 * ADA, 36 * ADA), (72 * ADA, 4 * ADA))
+    borrows = [leg for leg in plan.legs if leg.kind is LegKind.BORROW]
+    assert [(b.asset_in, b.amount_in) for b in borrows] == [
+        (TOK_UNIT, 200 * ADA), (TOK_UNIT, 120 * ADA), (TOK_UNIT, 72 * ADA)]
+    assert plan.book == Book("long", TOK, 392 * ADA, 100 * ADA, D("0.65"), held=8 * ADA)
+    # The weakest loans are at max LTV: 200 × 0.5 × 0.65 / 60, not the pooled 1.274.
+    assert plan.health is not None and abs(plan.health - D("0.65") / D("0.6")) < D("1e-20")
+    assert plan.realised_leverage == 2  # the wallet's 8 TOK are exposure all the same
+    assert plan.liquidation_price is not None
+    assert abs(plan.liquidation_price - D("0.6") * D("0.5") / D("0.65")) < D("1e-20")
+    assert plan_json(plan)["held"] == 8 * ADA and len(plan_json(plan)["loans"]) == 3
+
+
+def test_a_loan_per_borrow_long_closes_loan_by_loan_with_a_bridge():
+    market = per_loan(long_market)
+    plan = open_("long", [market])
+    assert isinstance(plan, Plan)
+    flat = plan_close(plan.book, D(1), market, price=D("0.5"), swap_cost=D(0), loans=plan.loans)
+    assert isinstance(flat, ClosePlan)
+    assert [leg.kind for leg in flat.legs] == [LegKind.SWAP] + [LegKind.REPAY, LegKind.SWAP] * 3
+    repays = [leg for leg in flat.legs if leg.kind is LegKind.REPAY]
+    assert [(r.amount_in, r.asset_out, r.amount_out) for r in repays] == [
+        (4 * ADA, TOK_UNIT, 72 * ADA), (36 * ADA, TOK_UNIT, 120 * ADA),
+        (60 * ADA, TOK_UNIT, 200 * ADA)]
+    assert flat.principal == {r.step: r.amount_in for r in repays}
+    assert (flat.returned_lovelace, flat.bridge) == (100 * ADA, 0)
+    # 10% lower: each loan's released tokens buy less than the next loan owes; the wallet
+    # lends up to 10 ADA for a moment (before the last, biggest loan's 200 TOK come back).
+    lower = plan_close(plan.book, D(1), market, price=D("0.45"), swap_cost=D(0),
+                       loans=plan.loans)
+    assert isinstance(lower, ClosePlan)
+    assert (lower.returned_lovelace, lower.bridge) == (80 * ADA, 10 * ADA)
+    assert "wallet's own" in lower.notes[0]
+    # Interest: each repay pays its loan's principal grown by the index.
+    grown = plan_close(plan.book, D(1), market, price=D("0.5"), swap_cost=D(0),
+                       loans=plan.loans, borrow_index=IndexSpan(D(1), D("1.01")))
+    assert isinstance(grown, ClosePlan)
+    assert [leg.amount_in for leg in grown.legs if leg.kind is LegKind.REPAY] == [
+        4_040_000, 36_360_000, 60_600_000]
+    assert grown.principal == {leg.step: p for leg, p in zip(
+        [leg for leg in grown.legs if leg.kind is LegKind.REPAY], [4 * ADA, 36 * ADA, 60 * ADA])}
+    half = plan_close(plan.book, D("0.5"), market, price=D("0.5"), loans=plan.loans)
+    assert isinstance(half, Refusal) and half.codes == ("partial_repay",)
+    sunk = plan_close(plan.book, D(1), market, price=D("0.2"), swap_cost=D(0), loans=plan.loans)
+    assert isinstance(sunk, Refusal) and sunk.codes == ("under_water",)
+
+
+def test_a_loan_per_borrow_short_by_hand():
+    # 100 ADA at 2x short of TOK at 0.5: 200 TOK of debt over loans locking 100, 60 and
+    # 36 ADA; the last sale's 4 ADA stay in the wallet.
+    market = per_loan(short_market)
+    plan = open_("short", [market])
+    assert isinstance(plan, Plan)
+    assert kinds(plan) == [LegKind.BORROW, LegKind.SWAP] * 3
+    assert plan.loans == ((100 * ADA, 120 * ADA), (60 * ADA, 72 * ADA), (36 * ADA, 8 * ADA))
+    assert plan.book.held == 4 * ADA and plan.book.collateral == 196 * ADA
+    close = plan_close(plan.book, D(1), market, price=D("0.5"), swap_cost=D(0),
+                       loans=plan.loans)
+    assert isinstance(close, ClosePlan)
+    assert [leg.kind for leg in close.legs] == [LegKind.SWAP, LegKind.REPAY] * 3
+    buys = [leg for leg in close.legs if leg.kind is LegKind.SWAP]
+    assert [b.amount_out for b in buys] == [8 * ADA, 72 * ADA, 120 * ADA]
+    assert buys[0].amount_in == 4_200_000  # 4 ADA planned, 5% room for the price
+    assert (close.returned_lovelace, close.bridge) == (100 * ADA, 0)
+    with_cost = plan_close(plan.book, D(1), market, price=D("0.5"), swap_cost=D("0.01"),
+                           loans=plan.loans)
+    assert isinstance(with_cost, ClosePlan) and with_cost.bridge > 0
+
+
+def test_loans_that_do_not_add_up_to_the_book_are_an_error():
+    market = per_loan(long_market)
+    plan = open_("long", [market])
+    assert isinstance(plan, Plan)
+    with pytest.raises(RiskError, match="do not add up"):
+        plan_close(plan.book, D(1), market, price=D("0.5"), loans=plan.loans[:2])

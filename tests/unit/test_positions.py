@@ -415,3 +415,24 @@ def test_a_malformed_stored_position_is_refused_not_guessed():
     leg_doc = {**doc["legs"]["bor"], "amount_out": 1_500_000_000}  # an int, not a string
     with pytest.raises(PositionCodecError):
         position_from_dict({**doc, "legs": {**doc["legs"], "bor": leg_doc}})
+
+
+def test_loans_that_carry_their_collateral_count_it_and_release_it_when_repaid() -> None:
+    borrow1 = leg(LegKind.BORROW, "b1", "open-01-borrow", give=200, get=60, asset_in=TOKEN,
+                  asset_out=ADA)
+    borrow2 = leg(LegKind.BORROW, "b2", "open-03-borrow", give=120, get=36, asset_in=TOKEN,
+                  asset_out=ADA)
+    repay2 = leg(LegKind.REPAY, "r2", "close-1-01-repay", give=37, get=120, asset_in=ADA,
+                 asset_out=TOKEN)
+    legs = [confirmed(borrow1, Actual("t1", amount_in=200, amount_out=60)),
+            confirmed(borrow2, Actual("t2", amount_in=120, amount_out=36))]
+    held = figures(Side.LONG, TOKEN, ADA, legs)
+    assert held.collateral == {TOKEN: 320} and held.debt == {ADA: 96}
+    assert held.loans == ((200, 60), (120, 36))
+    assert held.wallet == {TOKEN: -320, ADA: 96}
+    legs.append(confirmed(repay2, Actual("t3", amount_in=37, amount_out=120, interest=1)))
+    after = figures(Side.LONG, TOKEN, ADA, legs)
+    assert after.collateral == {TOKEN: 200} and after.debt == {ADA: 60}
+    assert after.loans == ((200, 60),)  # the last loan was repaid
+    with pytest.raises(LegError):  # a deposit carries nothing back
+        leg(LegKind.DEPOSIT_COLLATERAL, "d", "s", give=1, asset_in=TOKEN, get=1, asset_out=ADA)

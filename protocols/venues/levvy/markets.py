@@ -153,5 +153,5 @@ def _market(asset: Asset, offers: list[tuple[VenueRecord, int]], lent: int, as_o
         provenance=Provenance("chain", as_of_ms, f"{len(offers)} open Levvy offers; best "
                                                  f"{best.ref}"),
         rate_fixed_at_open=True,
-        partial_repay=False,
+        partial_repay=False, loan_per_borrow=True,
     )

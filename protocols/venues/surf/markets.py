@@ -153,5 +153,6 @@ def parse_pool(wire_id: str, value: Any, fetched_ms: int, default_batcher_fee: i
         status=MarketStatus(),
         provenance=Provenance("api", fetched_ms, "getAllPoolInfos"),
         receipt=ctoken, receipt_rate=receipt_rate,
-        rate_fixed_at_open=True, partial_repay=False)
+        rate_fixed_at_open=True, partial_repay=False,
+        loan_per_borrow=True)
     return PoolRow(wire_id, market, ctoken, supplied, borrowed, total_ctoken)

@@ -230,12 +230,16 @@ def order_intent(plan: OrderPlan, market: str, wallet: Wallet,
 
 
 def build_order(plan: OrderPlan, market: str, wallet: Wallet, *, mainnet: bool,
-                params: ProtocolParams | None = None, notes: tuple[str, ...] = ()) -> UnsignedTx:
-    """The transaction that pays `plan`'s order UTxO from the wallet, change to the wallet."""
+                params: ProtocolParams | None = None, notes: tuple[str, ...] = (),
+                ttl: int | None = None) -> UnsignedTx:
+    """The transaction that pays `plan`'s order UTxO from the wallet, change to the wallet;
+    valid until slot `ttl` where given."""
     utxos = wallet_utxos(wallet)
     context = OfflineContext(params or MAINNET_CONWAY, mainnet, utxos)
     out, plan = order_output(plan, context)
     builder = TransactionBuilder(context)
+    if ttl is not None:
+        builder.ttl = ttl
     for address in {str(u.output.address) for u in utxos}:
         builder.add_input_address(address)
     builder.add_output(out)
