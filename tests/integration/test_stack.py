@@ -225,14 +225,16 @@ def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack)
     # The Surf markets come from the stack's stub at the worker's first refresh.
     opened: dict[str, str] = {}
     for side, token, leverage in (("long", STRIKE, "1.8"), ("short", DEMO_USDM, "2")):
-        def placed() -> bool:
-            result = dhl("open", "--side", side, "--asset", token, "--collateral", "ADA:100",
-                         "--leverage", leverage)
-            if result.returncode == 0:
-                opened[side] = json.loads(result.stdout)["position"]
-            return result.returncode == 0
+        order = ("--side", side, "--asset", token, "--collateral", "ADA:100",
+                 "--leverage", leverage)
 
-        assert wait_until(placed, timeout_s=90, interval_s=3), first.log()[-4000:]
+        def planned() -> bool:  # the markets are in (a plan stores nothing)
+            return dhl("open", *order, "--plan-only").returncode == 0
+
+        assert wait_until(planned, timeout_s=90, interval_s=3), first.log()[-4000:]
+        placed = dhl("open", *order)
+        assert placed.returncode == 0, (placed.stdout, placed.stderr)
+        opened[side] = json.loads(placed.stdout)["position"]
     for side, pid in opened.items():
         shown = reaches(pid, "open")
         assert shown["size"] > 0 and shown["fees_paid"] > 0 and shown["health"] is not None
@@ -246,12 +248,17 @@ def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack)
         shown = reaches(pid, "settled")
         assert shown["collateral"] == {} and shown["debt"] == {}
         assert isinstance(shown["realised_pnl"], int) and shown["fees_paid"] > 0
+        # Surf: each loan locks its collateral in its borrow and releases it with its
+        # repay, both built by Surf (the stack's stub) and checked, booked by tx id.
         kinds = {leg["kind"] for leg in shown["legs"]}
-        assert {"swap", "deposit_collateral", "borrow", "withdraw_collateral",
-                "repay"} <= kinds
+        assert kinds == {"swap", "borrow", "repay"}, kinds
+        loans = [leg for leg in shown["legs"] if leg["kind"] in ("borrow", "repay")
+                 and leg["state"] == "confirmed"]
+        assert all(len(leg["tx_id"]) == 64 for leg in loans), loans
     listed = [json.loads(line) for line in dhl("list", "--json").stdout.splitlines()]
     assert {row["position"]: row["state"] for row in listed} == {
-        pid: "settled" for pid in opened.values()}
+        pid: "settled" for pid in opened.values()}, [(r["position"], r.get("refusal"))
+                                                   for r in listed]
 
 
 def test_root_url_of_the_banner_lists_the_links(first: Stack):
