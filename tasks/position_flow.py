@@ -393,7 +393,11 @@ def _venue_actual(position: Position, step: Step, leg: Leg, work: Mapping[str, A
         return Actual(tx_id, amount_in=leg.amount_in, amount_out=leg.amount_out,
                       network_fee=fee, service_fee=service)
     if leg.kind is LegKind.REPAY:
-        interest = max(0, leg.amount_in - step.principal)
+        if step.in_full:  # one loan's debt: its principal is known
+            interest = max(0, leg.amount_in - step.principal)
+        else:  # a pooled debt: principal first, what is beyond it is interest
+            outstanding = position.figures.debt.get(leg.asset_in or "", 0)
+            interest = max(0, leg.amount_in - outstanding)
         released = 0
         if leg.asset_out is not None:  # a full repay releases the loan's collateral
             released = min(leg.amount_out, position.figures.collateral.get(leg.asset_out, 0))

@@ -149,12 +149,17 @@ def next_action(position: Position, program: Sequence[Group]) -> Action:
         if group.kind is GroupKind.CLOSE and (group.name, EventKind.CLOSE) not in recorded:
             return GroupEvent(group, EventKind.CLOSE)
         produced: dict[str, int] = {}  # step -> what its confirmed leg delivered
+        repaid = 0  # by this group's confirmed repays
+        last_repay = max((i for i, s in enumerate(group.steps) if s.kind is LegKind.REPAY),
+                         default=-1)
         given_up = False
         for index, step in enumerate(group.steps):
             leg = latest_leg(position, step.step)
             if leg is not None and leg.state is LegState.CONFIRMED:
                 assert leg.actual is not None
                 produced[step.step] = leg.actual.amount_out
+                if step.kind is LegKind.REPAY:
+                    repaid += leg.actual.amount_in
                 continue
             if leg is not None and leg.state not in (LegState.FAILED, LegState.CANCELLED):
                 return DriveLeg(group, step, leg)
@@ -166,7 +171,13 @@ def next_action(position: Position, program: Sequence[Group]) -> Action:
                 return GroupEvent(group, EventKind.FAIL,
                                   f"step {step.step}: {MAX_ATTEMPTS} attempts failed")
             before = group.steps[index - 1] if index else None
-            return StartLeg(group, step, attempt, chained_amount(step, before, produced))
+            amount = chained_amount(step, before, produced)
+            if index == last_repay and group.kind is GroupKind.CLOSE and not step.in_full:
+                # The close's last repay makes up what earlier rounds repaid short (their
+                # swaps brought less than planned), as far as what came allows.
+                owed = sum(s.amount_in for s in group.steps if s.kind is LegKind.REPAY)
+                amount = _make_up(step, before, produced, owed - repaid)
+            return StartLeg(group, step, attempt, amount)
         if given_up or end is None:
             continue
         if end is EventKind.SETTLED and position.figures.debt:
@@ -216,6 +227,12 @@ def chained_amount(step: Step, before: Step | None, produced: Mapping[str, int])
     if not feeds or before.amount_out != step.amount_in:
         return step.amount_in
     return produced[before.step]
+
+
+def _make_up(step: Step, before: Step | None, produced: Mapping[str, int], owed: int) -> int:
+    if before is not None and before.step in produced and before.asset_out == step.asset_in:
+        return max(0, min(owed, produced[before.step]))
+    return max(0, owed)
 
 
 def leg_id(step: str, attempt: int) -> str:

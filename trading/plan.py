@@ -321,10 +321,11 @@ def plan_close(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
                loans: Sequence[tuple[int, int]] = ()) -> ClosePlan | Refusal:
     """Closing `fraction` of `book` as it opened, its debt grown by `borrow_index` and its
     collateral by `supply_index` to now (trading.pnl.accrued; FLAT for a book already
-    accrued), so the repay includes the interest: withdraw that share of the collateral, swap it (a long
-    sells its tokens for ADA; a short buys back its debt tokens), repay that share of the
-    debt, and return the rest to the user. A partial close where the venue repays only in
-    full is refused."""
+    accrued), so the repay includes the interest: withdraw that share of the collateral,
+    swap it (a long sells its tokens for ADA; a short buys back its debt tokens), repay
+    that share of the debt, and return the rest to the user — in rounds where the venue
+    pools the collateral (`_close_pooled`), loan by loan where each borrow is its own
+    (`_close_loans`). A partial close where the venue repays only in full is refused."""
     if not fraction.is_finite() or not 0 < fraction <= 1:
         raise RiskError(f"the share to close must be a fraction in (0, 1], got {fraction}")
     if fraction < 1 and not market.partial_repay:
@@ -340,46 +341,114 @@ def plan_close(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
                             borrow_index=borrow_index, loans=loans)
     principal_due = book.debt
     book = accrued(book, borrow=borrow_index, supply=supply_index)
+    return _close_pooled(book, fraction, market, price=price, swap_cost=swap_cost,
+                         principal_due=principal_due)
+
+
+def _close_pooled(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
+                  swap_cost: Decimal, principal_due: int) -> ClosePlan | Refusal:
+    """A close at a venue that pools the collateral against one debt and repays in part
+    (Liqwid): the collateral left must always cover the debt at the market's max LTV, so
+    the close unwinds in rounds — withdraw what may leave, swap it (a long sells its
+    tokens, a short buys its debt back), repay with it — each round freeing more, then
+    withdraws the rest of the share (a long sells it) and returns it."""
     share = reduce_share(book, fraction)
-    withdraw, repay = share.collateral_delta, share.debt_delta
-    per_unit = lovelace_per_base_unit(book.token, price)
+    withdraw_total, repay_total = share.collateral_delta, share.debt_delta
+    long = book.side == "long"
+    option = market.collateral_for(book.token.asset if long else ADA_TOKEN.asset)
+    max_ltv = option.max_ltv if option is not None else book.liquidation_threshold
+    if max_ltv is None or max_ltv <= 0:
+        return Refusal((Reason("ltv", f"{market.venue}/{market.market_id}: no LTV known for "
+                                      f"the collateral: cannot plan what may be withdrawn"),))
+    pc, pd = book.unit_values(price)  # lovelace per base unit of collateral, of debt
     unit, ada = book.token.asset.unit, ADA_TOKEN.asset.unit
+    held, owed = book.collateral, book.debt  # at the venue, as the rounds go
     legs = _Legs(market.venue, "close")
+    withdrawn = repaid = returned = rounds = 0
+    lost = Decimal(0)
+    repays: list[tuple[str, int]] = []
     with localcontext(CONTEXT):
         one_minus_s = 1 - swap_cost
-        if book.side == "long":
-            out = floor_int(withdraw * per_unit * one_minus_s)
-            if out < repay:
-                return Refusal((Reason("under_water", f"selling {withdraw} token units yields "
-                                                      f"{out} lovelace, less than the {repay} "
-                                                      f"owed"),))
-            legs.add(LegKind.WITHDRAW_COLLATERAL, asset_out=unit, amount_out=withdraw)
-            legs.add(LegKind.SWAP, asset_in=unit, amount_in=withdraw, asset_out=ada,
-                     amount_out=out)
-            legs.add(LegKind.REPAY, asset_in=ada, amount_in=repay)
-            returned = out - repay
-            lost = withdraw * per_unit - out
-        else:
-            spend = ceil_int(repay * per_unit / one_minus_s)
-            if spend > withdraw:
-                return Refusal((Reason("under_water", f"buying back {repay} token units costs "
-                                                      f"{spend} lovelace, more than the "
-                                                      f"{withdraw} withdrawn"),))
-            legs.add(LegKind.WITHDRAW_COLLATERAL, asset_out=ada, amount_out=withdraw)
-            legs.add(LegKind.SWAP, asset_in=ada, amount_in=spend, asset_out=unit,
-                     amount_out=repay)
-            legs.add(LegKind.REPAY, asset_in=unit, amount_in=repay)
-            returned = withdraw - spend
-            lost = spend - repay * per_unit
+        worth = withdraw_total * pc * one_minus_s if long else withdraw_total * one_minus_s
+        if worth < repay_total * pd:
+            return Refusal((Reason("under_water", f"the share's {withdraw_total} of collateral "
+                                                  f"is worth less than its {repay_total} of "
+                                                  f"debt at {price}, after swap costs"),))
+        while repaid < repay_total:
+            if rounds == MAX_LOOPS:
+                return Refusal((Reason("rounds", f"unwinding needs more than {MAX_LOOPS} "
+                                                 f"rounds at max LTV {max_ltv}"),))
+            keep = ceil_int(owed * pd / (max_ltv * pc))  # what must stay for the debt
+            take = min(held - keep, withdraw_total - withdrawn)
+            need = repay_total - repaid
+            if take <= 0:
+                what = ("under_water", f"the share's collateral does not pay its debt at "
+                                       f"{price}") if withdrawn == withdraw_total else \
+                    ("no_room", f"the loan is at its max LTV {max_ltv}: nothing may be "
+                                f"withdrawn to repay it; repay part from the wallet or add "
+                                f"collateral first")
+                return Refusal((Reason(*what),))
+            if long:
+                out = floor_int(take * pc * one_minus_s)
+                paid = min(out, need)
+                legs.add(LegKind.WITHDRAW_COLLATERAL, asset_out=unit, amount_out=take)
+                legs.add(LegKind.SWAP, asset_in=unit, amount_in=take, asset_out=ada,
+                         amount_out=out)
+                legs.add(LegKind.REPAY, asset_in=ada, amount_in=paid)
+                returned += out - paid
+                lost += take * pc - out
+            else:
+                paid = min(floor_int(take * one_minus_s / pd), need)
+                spend = min(take, ceil_int(paid * pd / one_minus_s))
+                legs.add(LegKind.WITHDRAW_COLLATERAL, asset_out=ada, amount_out=take)
+                legs.add(LegKind.SWAP, asset_in=ada, amount_in=spend, asset_out=unit,
+                         amount_out=paid)
+                legs.add(LegKind.REPAY, asset_in=unit, amount_in=paid)
+                returned += take - spend
+                lost += spend - paid * pd
+            if paid <= 0:
+                return Refusal((Reason("under_water", f"a round's {take} withdrawn repays "
+                                                      f"nothing at {price}"),))
+            repays.append((legs.items[-1].step, paid))
+            held, owed = held - take, owed - paid
+            withdrawn, repaid, rounds = withdrawn + take, repaid + paid, rounds + 1
+        rest = withdraw_total - withdrawn
+        if rest > 0:
+            legs.add(LegKind.WITHDRAW_COLLATERAL, asset_out=unit if long else ada,
+                     amount_out=rest)
+            if long:
+                out = floor_int(rest * pc * one_minus_s)
+                legs.add(LegKind.SWAP, asset_in=unit, amount_in=rest, asset_out=ada,
+                         amount_out=out)
+                returned += out
+                lost += rest * pc - out
+            else:
+                returned += rest
+        principal = _split_principal(repays, min(repay_total,
+                                                 ceil_int(principal_due * fraction)))
     venue_txs = legs.count(LegKind.WITHDRAW_COLLATERAL, LegKind.REPAY)
     fees = FeeBill(batcher=market.fees.batcher_lovelace * venue_txs, swap=floor_int(lost))
     after = share.book
-    with localcontext(CONTEXT):
-        principal = {leg.step: min(leg.amount_in, ceil_int(principal_due * fraction))
-                     for leg in legs.items if leg.kind is LegKind.REPAY}
+    notes: tuple[str, ...] = ()
+    if rounds > 1:
+        notes = (f"unwound in {rounds} rounds: the collateral left must cover the debt at "
+                 f"max LTV {max_ltv} after each withdrawal",)
     return ClosePlan(book.side, market.venue, market.market_id, fraction, legs.tuple(), fees,
-                     after, returned, health(after, price), liquidation_price(after),
+                     after, returned, health(after, price), liquidation_price(after), notes,
                      principal=principal)
+
+
+def _split_principal(repays: Sequence[tuple[str, int]], principal: int) -> dict[str, int]:
+    """The principal among repays (step, amount) in proportion (the rest is interest);
+    the last takes what rounding left."""
+    total = sum(amount for _, amount in repays)
+    split: dict[str, int] = {}
+    left = principal
+    for index, (step, amount) in enumerate(repays):
+        part = left if index == len(repays) - 1 else principal * amount // total
+        split[step] = min(part, amount)
+        left -= split[step]
+    return split
 
 
 def _close_loans(book: Book, market: Market, *, price: Decimal, swap_cost: Decimal,

@@ -241,3 +241,29 @@ def test_a_buy_back_may_spend_the_plans_bound_where_less_came() -> None:
     before = Step("c-00-repay", LegKind.REPAY, "v", TOKEN, 100, ADA, 200, in_full=True)
     step = Step("c-01-swap", LegKind.SWAP, "v", ADA, 220, TOKEN, 110, exact_out=True)
     assert chained_amount(step, before, {"c-00-repay": 200}) == 220
+
+
+def test_a_pooled_close_makes_up_in_its_last_repay_what_a_round_repaid_short() -> None:
+    close = Group("close-1", GroupKind.CLOSE, (
+        Step("close-1-00-withdraw-collateral", LegKind.WITHDRAW_COLLATERAL, "v",
+             asset_out=TOKEN, amount_out=100),
+        Step("close-1-01-swap", LegKind.SWAP, "v", TOKEN, 100, ADA, 50),
+        Step("close-1-02-repay", LegKind.REPAY, "v", ADA, 50),
+        Step("close-1-03-withdraw-collateral", LegKind.WITHDRAW_COLLATERAL, "v",
+             asset_out=TOKEN, amount_out=200),
+        Step("close-1-04-swap", LegKind.SWAP, "v", TOKEN, 200, ADA, 100),
+        Step("close-1-05-repay", LegKind.REPAY, "v", ADA, 30),
+    ), Decimal(1))
+    position = replace(new_position(), state=PositionState.OPEN)
+    position = apply(position, Event(EventKind.CLOSE, "close-1", 1, 1, fraction=Decimal(1)))
+    delivered = {"close-1-01-swap": 45}  # the first round's swap brought 5 less
+    spent = {}
+    for _ in close.steps:
+        action = next_action(position, [close])
+        assert isinstance(action, StartLeg), action
+        spent[action.step.step] = action.amount_in
+        leg = planned_leg(action)
+        got = delivered.get(leg.step, leg.amount_out)
+        position = run_leg(position, action, got, close=True)
+    # 45 repaid in the first round; the last repays the 35 still owed of the 80, not 30.
+    assert spent["close-1-02-repay"] == 45 and spent["close-1-05-repay"] == 35

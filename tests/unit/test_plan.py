@@ -165,18 +165,53 @@ def test_levvy_has_no_price_liquidation():
     assert plan.realised_leverage == 2
 
 
-def test_close_long_full_and_partial():
+def walk(plan, book, price, max_ltv):
+    """Replay a close plan's legs on `book`: after every withdrawal the collateral left
+    covers the debt left at `max_ltv` (the venue would refuse it otherwise). Returns
+    (withdrawn, repaid)."""
+    pc, pd = book.unit_values(price)
+    held, owed = book.collateral, book.debt
+    withdrawn = repaid = 0
+    for leg in plan.legs:
+        if leg.kind is LegKind.WITHDRAW_COLLATERAL:
+            held -= leg.amount_out
+            withdrawn += leg.amount_out
+            assert held >= 0 and held * pc * max_ltv >= owed * pd, (leg, held, owed)
+        elif leg.kind is LegKind.REPAY:
+            owed -= leg.amount_in
+            repaid += leg.amount_in
+            assert owed >= 0
+    return withdrawn, repaid
+
+
+def test_close_long_unwinds_in_rounds_within_the_max_ltv():
+    # 400 TOK (200 ADA at 0.5) against 100 ADA, max LTV 0.6: only 66.7 TOK may leave at
+    # first (333.3 must stay for the debt); each repay frees more: three rounds, then
+    # the rest is withdrawn and sold.
     book = Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
     full = plan_close(book, D(1), long_market(batcher=ADA), price=D("0.5"), swap_cost=D(0))
     assert isinstance(full, ClosePlan)
-    assert kinds(full) == [LegKind.WITHDRAW_COLLATERAL, LegKind.SWAP, LegKind.REPAY]
-    assert full.legs[1].amount_out == 200 * ADA and full.legs[2].amount_in == 100 * ADA
-    assert full.returned_lovelace == 100 * ADA and full.fees.batcher == 2 * ADA
+    round_ = [LegKind.WITHDRAW_COLLATERAL, LegKind.SWAP, LegKind.REPAY]
+    assert kinds(full) == round_ * 3 + [LegKind.WITHDRAW_COLLATERAL, LegKind.SWAP]
+    assert full.legs[0].amount_out == 66_666_666 and full.legs[2].amount_in == 33_333_333
+    assert walk(full, book, D("0.5"), D("0.6")) == (400 * ADA, 100 * ADA)
+    assert abs(full.returned_lovelace - 100 * ADA) <= 3  # base-unit rounding only
+    assert full.fees.batcher == 7 * ADA  # four withdrawals and three repays
     assert full.book_after == replace(book, collateral=0, debt=0)
+    assert "3 rounds" in full.notes[0]
     half = plan_close(book, D("0.5"), long_market(), price=D("0.5"), swap_cost=D(0))
-    assert isinstance(half, ClosePlan) and half.returned_lovelace == 50 * ADA
+    assert isinstance(half, ClosePlan) and abs(half.returned_lovelace - 50 * ADA) <= 3
+    assert walk(half, book, D("0.5"), D("0.6")) == (200 * ADA, 50 * ADA)
     assert half.book_after == replace(book, collateral=200 * ADA, debt=50 * ADA)
     assert half.health_after == D("1.3")
+    assert sum(half.principal.values()) == 50 * ADA
+
+
+def test_close_at_the_max_ltv_has_no_room():
+    book = Book("long", TOK, 400 * ADA, 120 * ADA, D("0.65"))  # LTV 0.6 exactly
+    stuck = plan_close(book, D(1), long_market(), price=D("0.5"), swap_cost=D(0))
+    assert isinstance(stuck, Refusal) and stuck.codes == ("no_room",)
+    assert "repay part from the wallet" in stuck.reasons[0].text
 
 
 def test_close_repays_the_interest():
@@ -184,7 +219,11 @@ def test_close_repays_the_interest():
     grown = plan_close(book, D(1), long_market(), price=D("0.5"), swap_cost=D(0),
                        borrow_index=IndexSpan(D(1), D("1.01")))
     assert isinstance(grown, ClosePlan)
-    assert grown.legs[2].amount_in == 101 * ADA and grown.returned_lovelace == 99 * ADA
+    repays = [leg for leg in grown.legs if leg.kind is LegKind.REPAY]
+    assert sum(leg.amount_in for leg in repays) == 101 * ADA
+    assert sum(grown.principal.values()) == 100 * ADA  # the rest is interest
+    assert all(grown.principal[leg.step] <= leg.amount_in for leg in repays)
+    assert abs(grown.returned_lovelace - 99 * ADA) <= 3
 
 
 @settings(max_examples=100, deadline=None)
@@ -197,11 +236,15 @@ def test_close_properties(side, collateral, debt, fraction, price, swap_cost):
     m = long_market() if side == "long" else short_market()
     plan = plan_close(book, fraction, m, price=price, swap_cost=swap_cost)
     if isinstance(plan, Refusal):
-        assert plan.codes == ("under_water",)
+        assert set(plan.codes) <= {"under_water", "no_room", "rounds"}
+        event("refused: " + ",".join(plan.codes))
         return
+    event("planned")
     assert plan.returned_lovelace >= 0
     assert all(leg.amount_in >= 0 and leg.amount_out >= 0 for leg in plan.legs)
-    assert plan.book_after.debt == book.debt - plan.legs[-1].amount_in
+    withdrawn, repaid = walk(plan, book, price, D("0.6"))
+    assert plan.book_after.debt == book.debt - repaid
+    assert plan.book_after.collateral == book.collateral - withdrawn
     if fraction == 1:
         assert plan.book_after.debt == 0 and plan.book_after.collateral == 0
 
@@ -210,8 +253,10 @@ def test_close_short_and_under_water():
     book = Book("short", TOK, 200 * ADA, 200 * ADA, D("0.65"))
     full = plan_close(book, D(1), short_market(), price=D("0.5"), swap_cost=D(0))
     assert isinstance(full, ClosePlan)
-    assert full.legs[1].amount_in == 100 * ADA and full.legs[1].amount_out == 200 * ADA
-    assert full.returned_lovelace == 100 * ADA
+    # 100 ADA of debt value against 200 ADA: 33.3 ADA may leave first, buying 66.7 TOK.
+    assert full.legs[1].amount_in == 33_333_333 and full.legs[1].amount_out == 66_666_666
+    assert walk(full, book, D("0.5"), D("0.6")) == (200 * ADA, 200 * ADA)
+    assert abs(full.returned_lovelace - 100 * ADA) <= 3
     sunk = plan_close(book, D(1), short_market(), price=D("1.5"), swap_cost=D(0))
     assert isinstance(sunk, Refusal) and sunk.codes == ("under_water",)
 
