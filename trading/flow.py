@@ -175,8 +175,8 @@ def next_action(position: Position, program: Sequence[Group]) -> Action:
             if index == last_repay and group.kind is GroupKind.CLOSE and not step.in_full:
                 # The close's last repay makes up what earlier rounds repaid short (their
                 # swaps brought less than planned), as far as what came allows.
-                owed = sum(s.amount_in for s in group.steps if s.kind is LegKind.REPAY)
-                amount = _make_up(step, before, produced, owed - repaid)
+                due = sum(s.amount_in for s in group.steps if s.kind is LegKind.REPAY)
+                amount = _make_up(step, before, produced, due - repaid)
             return StartLeg(group, step, attempt, amount)
         if given_up or end is None:
             continue
