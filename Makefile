@@ -20,7 +20,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dhl run
 
-## make test: pyflakes, mypy (chain, core, store, protocols), the MongoDB conformance
+## make test: ruff, mypy (every package but app, dhl, indexer, stack), the MongoDB conformance
 ## tests, then everything else
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,3 +19,16 @@ def finite_decimal(text: str) -> Decimal:
     if not value.is_finite():
         raise NotFinite(f"not a finite number: {text!r}")
     return value
+
+
+def decimal_option(text: str, what: str, *, positive: bool = False) -> Decimal:
+    """A command-line option's Decimal; ValueError naming the option (`what`) otherwise."""
+    try:
+        value = finite_decimal(text.strip())
+    except NotFinite:
+        raise ValueError(f"{what} must be a finite number, got {text!r}") from None
+    except ValueError:
+        raise ValueError(f"{what} must be a number, got {text!r}") from None
+    if positive and value <= 0:
+        raise ValueError(f"{what} must be a positive number, got {text!r}")
+    return value

@@ -44,14 +44,12 @@ def _say(message: str) -> None:
 
 
 def _decimal(text: str, what: str) -> Decimal:
-    from core.decimals import NotFinite, finite_decimal
+    from core.decimals import decimal_option
 
     try:
-        return finite_decimal(text.strip())
-    except NotFinite:
-        raise BadInput(f"{what} must be a finite number, got {text!r}") from None
-    except ValueError:
-        raise BadInput(f"{what} must be a number, got {text!r}") from None
+        return decimal_option(text, what)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
 
 
 def _settings() -> "Settings":

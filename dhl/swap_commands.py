@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from core.errors import AppError, ConfigError
 from core.units import ADA, Asset
@@ -46,13 +46,12 @@ def parse_token(text: str) -> Asset:
 
 
 def _decimal(text: str, what: str) -> Decimal:
+    from core.decimals import decimal_option
+
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise BadInput(f"{what} {text!r} is not a number") from None
-    if not value.is_finite() or value <= 0:
-        raise BadInput(f"{what} must be a positive number, got {text!r}")
-    return value
+        return decimal_option(text, what, positive=True)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
 
 
 def _address(text: str, network: str) -> str:

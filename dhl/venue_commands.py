@@ -19,7 +19,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from core.decimals import NotFinite, finite_decimal
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -272,12 +271,12 @@ def cmd_markets(args: argparse.Namespace) -> int:
 # --- dhl venues quote -------------------------------------------------------------------------
 
 def _decimal(text: str, what: str) -> Decimal:
+    from core.decimals import decimal_option
+
     try:
-        return finite_decimal(text)
-    except NotFinite:
-        raise Refusal(f"{what} must be a finite number, got {text!r}") from None
-    except ValueError:
-        raise Refusal(f"{what} must be a number, got {text!r}") from None
+        return decimal_option(text, what)
+    except ValueError as error:
+        raise Refusal(str(error)) from None
 
 
 def resolve_token(text: str, markets: Iterable["Market"]):  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ settings of the app that runs them (`settings_of(task.app)`), never a global.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from celery import Celery
 from celery.signals import after_setup_logger, worker_init, worker_process_init, worker_ready
@@ -45,12 +46,12 @@ def _current_settings() -> Settings:
 
 
 @after_setup_logger.connect
-def _redact_logs(logger, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+def _redact_logs(logger: Any, *args: Any, **kwargs: Any) -> None:
     configure_logging(_current_settings())
 
 
 @worker_process_init.connect
-def _fresh_connections(**kwargs) -> None:  # type: ignore[no-untyped-def]
+def _fresh_connections(**kwargs: Any) -> None:
     # pymongo clients must not cross a fork: each pool child opens its own.
     from store.mongo import close_all
 
@@ -58,7 +59,7 @@ def _fresh_connections(**kwargs) -> None:  # type: ignore[no-untyped-def]
 
 
 @worker_init.connect
-def _check_watchers(sender=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+def _check_watchers(sender: Any = None, **kwargs: Any) -> None:
     # A venue module that does not import must stop the worker now, in one line,
     # not fail every block later.
     import os
@@ -75,7 +76,7 @@ def _check_watchers(sender=None, **kwargs) -> None:  # type: ignore[no-untyped-d
 
 
 @worker_init.connect
-def _create_indexes(**kwargs) -> None:  # type: ignore[no-untyped-def]
+def _create_indexes(**kwargs: Any) -> None:
     # Indexes are created at start by every process that writes; a worker must still
     # start while MongoDB is down (its tasks then retry), so a failure is only logged.
     import logging
@@ -95,7 +96,7 @@ def _create_indexes(**kwargs) -> None:  # type: ignore[no-untyped-def]
 
 
 @worker_ready.connect
-def _refresh_markets_now(sender=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+def _refresh_markets_now(sender: Any = None, **kwargs: Any) -> None:
     # The beat refreshes the venues' markets once a period; a stack that has just started
     # should not show none until then. Refreshing is idempotent, so every worker may ask.
     import logging
