@@ -15,7 +15,7 @@ from tests.support.markets import NOW_MS, market, option
 from trading.legs import LegKind
 from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_json, plan_open
 from trading.pnl import IndexSpan
-from trading.risk import Book, RiskError, loops_needed
+from trading.risk import Book, RiskError, health, loops_needed
 
 D = Decimal
 TOK = Token(Asset("ab" * 28, "544f4b"), 6, "TOK")
@@ -396,3 +396,43 @@ def test_loans_that_do_not_add_up_to_the_book_are_an_error():
     assert isinstance(plan, Plan)
     with pytest.raises(RiskError, match="do not add up"):
         plan_close(plan.book, D(1), market, price=D("0.5"), loans=plan.loans[:2])
+
+
+@settings(max_examples=150, deadline=None)
+@given(side=st.sampled_from(["long", "short"]), equity=st.integers(1, 10**6).map(lambda a: a * ADA),
+       leverage=st.decimals("1.05", "4", places=2), ltv=st.decimals("0.3", "0.8", places=2),
+       price=st.decimals("0.001", "50", places=3), swap_cost=st.decimals("0", "0.02", places=3),
+       move=st.decimals("0.5", "1.5", places=2))
+def test_loan_per_borrow_properties(side, equity, leverage, ltv, price, swap_cost, move):
+    """Each loan within the max LTV, the loans adding up to the book, the plan's health the
+    weakest loan's; its close repays every loan in full, last first, and what it returns
+    plus the bridge it needs balance what the steps move."""
+    borrow, taken = (ADA_TOKEN, TOK) if side == "long" else (TOK, ADA_TOKEN)
+    m = replace(market("surf", "m", borrow, (option(taken, str(ltv), str(ltv + D("0.05"))),)),
+                partial_repay=False, loan_per_borrow=True)
+    plan = plan_open(side, TOK, equity, leverage, [m], price=price, swap_cost=swap_cost,
+                     now_ms=NOW_MS, max_age_s=60)
+    if isinstance(plan, Refusal):
+        event("refused: " + ",".join(sorted(set(plan.codes))))
+        return
+    assert LegKind.DEPOSIT_COLLATERAL not in kinds(plan)
+    pc, pd = plan.book.unit_values(price)
+    for collateral, debt in plan.loans:
+        assert debt * pd <= ltv * collateral * pc + pd  # within the LTV (one unit of rounding)
+    assert sum(c for c, _ in plan.loans) == plan.book.collateral
+    assert sum(d for _, d in plan.loans) == plan.book.debt
+    healths = [health(Book(side, TOK, c, d, ltv + D("0.05")), price)
+               for c, d in plan.loans if d]
+    assert plan.health == min(healths)  # the weakest loan's, not the pooled figure
+    close = plan_close(plan.book, D(1), m, price=price * move, swap_cost=swap_cost,
+                       loans=plan.loans)
+    if isinstance(close, Refusal):
+        assert close.codes == ("under_water",)
+        event("close under water")
+        return
+    event("closed")
+    repays = [leg for leg in close.legs if leg.kind is LegKind.REPAY]
+    assert [(r.amount_in, r.amount_out) for r in repays] == \
+        [(d, c) for c, d in reversed(plan.loans)]
+    assert close.bridge >= 0 and close.returned_lovelace >= 0
+    assert sum(close.principal.values()) == plan.book.debt
