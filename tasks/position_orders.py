@@ -433,6 +433,9 @@ def describe(desk: Desk, doc: Mapping[str, Any], *, detail: bool = False) -> dic
         "version": position.version}
     if doc.get("refusal"):
         out["refusal"] = [r for _, r in sorted(doc["refusal"].items())]
+    if order.get("loan_per_borrow"):  # each borrow its own loan: show them, and the wallet's
+        out["loans"] = [{"collateral": c, "debt": d} for c, d in figures.loans]
+        out["held"] = book_of(doc, position).held
     if position.state in (PositionState.OPEN, PositionState.CLOSING) and order.get("equity"):
         out.update(_marked(desk, doc, position))
     if detail:

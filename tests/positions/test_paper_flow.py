@@ -126,6 +126,9 @@ def test_a_surf_long_is_one_loan_per_borrow_closed_loan_by_loan(paper) -> None: 
     view = describe(desk, store.read(desk.db, pid), detail=True)
     borrows = [leg for leg in view["legs"] if leg["kind"] == "borrow"]
     assert view["collateral"][STRIKE] == sum(leg["amount_in"] for leg in borrows)
+    assert view["loans"] == [{"collateral": leg["amount_in"], "debt": leg["amount_out"]}
+                             for leg in borrows]
+    assert view["held"] == view["legs"][-1]["actual"]["amount_out"]  # the last swap's
     for leg, loan in zip(borrows, answer["loans"]):  # never above the planned LTV
         assert leg["amount_out"] * loan["collateral"] <= loan["debt"] * leg["amount_in"]
     closed = close_position(desk, pid, Decimal(1), lambda p: None)
