@@ -1,13 +1,20 @@
 """Readers for the Plutus data fields DEX datums share (constructors, integers, byte
 strings, addresses, asset classes); each checks its shape and names the field, raising
-DexDatumError. Addresses are rebuilt as bech32 with pycardano for the given network."""
+DexDatumError. Addresses are rebuilt as bech32 with pycardano for the given network.
+
+pycardano is imported where an address or credential is rebuilt, not at module import: it
+costs seconds of CPU to import, and every process that loads the DEX registry (each
+`dhl positions` command, for one) would pay that even when it reads no datum."""
 from __future__ import annotations
 
-from pycardano import Address, Network, PointerAddress, ScriptHash, VerificationKeyHash
+from typing import TYPE_CHECKING
 
 from protocols.plutus import Constr, Data, PlutusDataError, loads
 
 from .model import DexDatumError, UnsupportedOrder
+
+if TYPE_CHECKING:
+    from pycardano import Address, ScriptHash, VerificationKeyHash
 
 
 def parse(dex: str, cbor: bytes) -> Data:
@@ -69,6 +76,8 @@ class Reader:
         return self.unit(c.fields[0], c.fields[1], where)
 
     def credential(self, value: Data, where: str) -> VerificationKeyHash | ScriptHash:
+        from pycardano import ScriptHash, VerificationKeyHash
+
         c = self.constr(value, where, arity=1)
         raw = self.bytes_(c.fields[0], where, 28)
         if c.index == 0:
@@ -78,6 +87,8 @@ class Reader:
         raise self.fail(f"{where}: credential constructor {c.index} (0 key, 1 script)")
 
     def key_hash(self, value: Data, where: str) -> str:
+        from pycardano import VerificationKeyHash
+
         cred = self.credential(value, where)
         if not isinstance(cred, VerificationKeyHash):
             raise UnsupportedOrder(self.dex, f"{where}: a script, not a key, owns this order")
@@ -85,6 +96,8 @@ class Reader:
 
     def address(self, value: Data, where: str, mainnet: bool) -> Address:
         """Plutus `Address { payment, Option<StakingCredential> }`."""
+        from pycardano import Address, Network, PointerAddress
+
         c = self.constr(value, where, 0, 2)
         payment = self.credential(c.fields[0], f"{where}.payment")
         option = self.constr(c.fields[1], f"{where}.stake")
@@ -103,6 +116,8 @@ class Reader:
         raise self.fail(f"{where}.stake: neither an inline credential nor a pointer")
 
     def payment_key(self, address: Address, where: str) -> str:
+        from pycardano import VerificationKeyHash
+
         if not isinstance(address.payment_part, VerificationKeyHash):
             raise UnsupportedOrder(self.dex, f"{where}: a script address owns this order")
         return address.payment_part.payload.hex()

@@ -21,9 +21,11 @@ def own_services(tmp_path):
                "broker": start_redis(tmp_path / "broker", persist=False),
                "mongodb": start_mongo(tmp_path / "mongo", in_memory=True)}
     yield started
+    # The clients first, while their servers still answer: a MongoClient closed after its
+    # server is gone waits out its server-selection timeout (seconds) to end its sessions.
+    close_all()
     for service in started.values():
         service.stop()
-    close_all()
 
 
 @pytest.fixture
