@@ -5,7 +5,8 @@ from __future__ import annotations
 from pycardano import Network
 from pycardano.utils import tiered_reference_script_fee
 
-from protocols.offline_chain import MAINNET_CONWAY, OfflineContext, ProtocolParams
+from protocols.offline_chain import MAINNET_CONWAY, ProtocolParams
+from protocols.offline_context import OfflineContext
 
 
 def test_reference_scripts_cost_more_per_byte_in_each_further_tier() -> None:

@@ -20,14 +20,13 @@ import logging
 import time
 from typing import TYPE_CHECKING, Callable, Mapping, Protocol, Sequence
 
+from core.lazy import lazy_module
 from core.units import Asset
 from protocols.base import ChainView, LeverageSource, StoredUtxo, Watch
 from protocols.errors import DatumLayoutError, Unsupported, VenueRefused
 from protocols.model import LoanFate, Market, UnsignedTx, VenueEvent, VenueRecord, Wallet
 from protocols.offline_chain import MAINNET_CONWAY, ProtocolParams
 
-from . import builders
-from .builders import BuildContext, ScriptUtxo
 from .config import NetworkConfig, load_config
 from .datums import (
     VENUE,
@@ -43,6 +42,11 @@ from .datums import (
 )
 from .markets import CollateralPrice, markets_from_records, open_offer
 from .slots import CLOCKS
+
+if TYPE_CHECKING:
+    from . import builders
+else:  # the builders import pycardano: loaded when a build first needs them
+    builders = lazy_module("protocols.venues.levvy.builders")
 
 if TYPE_CHECKING:
     from chain.ledger import Tx, TxOut
@@ -221,21 +225,21 @@ class LevvySource(LeverageSource):
         return markets_from_records(records, self.prices, self.config)
 
     # -- builders -----------------------------------------------------------------------------
-    def _context(self) -> BuildContext:
+    def _context(self) -> builders.BuildContext:
         self.require_enabled()
         assert self.config is not None
         clock = CLOCKS.get(self.network.name)
         if clock is None:
             raise Unsupported(VENUE, f"no slot clock for network {self.network.name}")
-        return BuildContext(self.config, clock, self.now_ms(), self.mainnet, self.params)
+        return builders.BuildContext(self.config, clock, self.now_ms(), self.mainnet, self.params)
 
-    def _utxo(self, ref: str) -> ScriptUtxo:
+    def _utxo(self, ref: str) -> builders.ScriptUtxo:
         if self.chain is None:
             raise Unsupported(VENUE, "building needs the indexed chain (source.use_chain)")
         stored = self.chain.utxo(ref)
         if stored is None or stored.spent_tx is not None:
             raise VenueRefused(VENUE, f"{ref} is not an unspent Levvy UTxO")
-        return ScriptUtxo.from_stored(stored)
+        return builders.ScriptUtxo.from_stored(stored)
 
     def build_lend(self, market_id: str, amount: int, wallet: Wallet, *,
                    token_amount: int | None = None,
@@ -282,7 +286,7 @@ class LevvySource(LeverageSource):
             raise VenueRefused(VENUE, f"no open offer lends exactly {amount} lovelace against "
                                       f"at most {collateral_amount} of {collateral}")
         stored = min(candidates, key=lambda c: c[:3])[3]
-        return builders.build_borrow(ctx, wallet, ScriptUtxo.from_stored(stored))
+        return builders.build_borrow(ctx, wallet, builders.ScriptUtxo.from_stored(stored))
 
     def build_repay(self, loan_ref: str, amount: int | None, wallet: Wallet) -> UnsignedTx:
         ctx = self._context()

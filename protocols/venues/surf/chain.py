@@ -33,7 +33,7 @@ from protocols.venues.surf.datums import (ORDER_KIND, OracleDatum, OutRef, PoolD
                                           PoolInfoDatum, VaultDatum, order_name, read_oracle,
                                           read_order, read_pool, read_pool_info, read_vault,
                                           to_fields)
-from protocols.venues.surf.orders import payment_credential
+from protocols.venues.surf.credentials import payment_credential
 from protocols.venues.surf.tokens import POOL_INFO_NFT, POOL_NFT, SurfBook
 
 VENUE = "surf"

@@ -41,7 +41,9 @@ from chain.ledger import Tx, TxOut, decode_transaction
 from core.units import ADA, Asset
 from protocols.errors import DatumLayoutError
 from protocols.model import Intent, Transfer, UnsignedTx, Wallet
-from protocols.offline_chain import MAINNET_CONWAY, OfflineContext, ProtocolParams
+from protocols.offline_chain import MAINNET_CONWAY, ProtocolParams
+from protocols.offline_context import OfflineContext
+from protocols.venues.surf.credentials import payment_credential
 from protocols.venues.surf import rates
 from protocols.venues.surf.datums import (OBorrow, ODeposit, OrderDatum, ORepay, OutRef,
                                           OWithdraw, PoolInfoDatum, VaultDatum, encode,
@@ -429,17 +431,6 @@ def orders_in(tx: Tx, script_hash: bytes | None = None) -> list[FoundOrder]:
             continue
         found.append(FoundOrder(index, out, datum))
     return found
-
-
-def payment_credential(address: bytes) -> bytes | None:
-    """The 28-byte payment credential of a Shelley address (None for others)."""
-    if not address or address[0] >> 4 > 7 or len(address) < 29:
-        return None
-    return address[1:29]
-
-
-def payment_is_script(address: bytes) -> bool:
-    return bool(address) and address[0] >> 4 in (1, 3, 5, 7)
 
 
 @dataclass(frozen=True)

@@ -22,19 +22,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from chain.ledger import LedgerError, Tx, TxOut, decode_transaction
+from core.lazy import lazy_module
 from core.units import ADA, Asset, require_rate
 from protocols.base import ChainView, LeverageSource
 from protocols.errors import MalformedResponse, Unsupported, VenueRefused
 from protocols.model import (LoanFate, Market, Transfer, UnsignedTx, VenueEvent, VenueRecord,
                              Wallet)
 from protocols.offline_chain import MAINNET_CONWAY, ProtocolParams
-from protocols.venues.surf import chain, orders
+from protocols.venues.surf import chain
 from protocols.venues.surf.api import Position, SurfApi, Submitted
+from protocols.venues.surf.credentials import payment_credential, payment_is_script
 from protocols.venues.surf.datums import (OBorrow, ODeposit, OrderDatum, ORepay, OutRef,
                                           OWithdraw, PoolInfoDatum, VaultDatum, order_name,
                                           read_pool_info, read_vault)
 from protocols.venues.surf.markets import PoolRow, parse_pool_infos
 from protocols.venues.surf.tokens import POOL_INFO_NFT, SurfBook, load_book, save_learned
+
+if TYPE_CHECKING:
+    from protocols.venues.surf import orders
+else:  # the order builder imports pycardano: loaded when a build first needs it
+    orders = lazy_module("protocols.venues.surf.orders")
 
 if TYPE_CHECKING:
     from core.settings import Network, Settings
@@ -384,9 +391,9 @@ class SurfSource(LeverageSource):
         if fee > self.book.max_batcher_fee:
             raise VenueRefused(VENUE, f"{action}: batcher fee {fee} lovelace is above the "
                                       f"{self.book.max_batcher_fee} accepted")
-        if not orders.payment_is_script(found.out.address_bytes):
+        if not payment_is_script(found.out.address_bytes):
             raise VenueRefused(VENUE, f"{action}: the order goes to a key address")
-        credential = orders.payment_credential(found.out.address_bytes)
+        credential = payment_credential(found.out.address_bytes)
         info = self._pool_info(market_id)
         if info is not None and ours is not None:
             if credential != info.order_script_hash:
