@@ -38,6 +38,8 @@ ADVANCE_TASK = "execution.advance_position"
 RESUME_TASK = "execution.resume_positions"
 #: Backoff of a step blocked on DexHunter: seconds, by retry count (last one repeats).
 BLOCKED_BACKOFF = (2, 5, 15, 30, 60, 120, 300)
+#: Seconds after a busy position lock's expiry that its retry looks again.
+LOCK_RETRY_FLOOR_S = 0.2
 
 
 def now_ms() -> int:
@@ -77,16 +79,28 @@ def desk_for(settings: Settings) -> Desk:
                 paper_market=lambda: load_paper_market(settings, db), now_ms=now_ms)
 
 
+def retry_after_lock(redis: Any, name: str, lock_seconds: float) -> float:
+    """Seconds until the lock `name` lapses (a little more), at most `lock_seconds`."""
+    try:
+        left_ms = redis.pttl(name)
+    except RedisError:
+        return lock_seconds
+    if not isinstance(left_ms, int) or left_ms < 0:  # gone (-2) or no expiry (-1)
+        return min(lock_seconds, LOCK_RETRY_FLOOR_S)
+    return min(lock_seconds, left_ms / 1000 + LOCK_RETRY_FLOOR_S)
+
+
 @shared_task(name=ADVANCE_TASK, bind=True, ignore_result=True, max_retries=None)
 def advance_position(self, position_id: str) -> dict[str, Any]:
     settings = settings_of(self.app)
-    lock = client_for(settings.redis_url).lock(
-        key(settings, "position-lock", position_id), timeout=settings.position_lock_seconds,
-        blocking=False, thread_local=False)
+    redis = client_for(settings.redis_url)
+    name = key(settings, "position-lock", position_id)
+    lock = redis.lock(name, timeout=settings.position_lock_seconds, blocking=False,
+                      thread_local=False)
     if not lock.acquire():
         # Another worker is on it (or a dead one's lock has not lapsed yet): look again
-        # once it would have.
-        raise self.retry(countdown=settings.position_lock_seconds)
+        # when it would lapse (a live holder renews it, and the retry finds it busy again).
+        raise self.retry(countdown=retry_after_lock(redis, name, settings.position_lock_seconds))
     try:
         done = advance(flow_context(settings), position_id, renew=lock.reacquire)
     except Blocked as blocked:

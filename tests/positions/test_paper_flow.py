@@ -246,3 +246,15 @@ def test_a_surf_build_that_pays_a_stranger_is_refused_and_retried(paper) -> None
     assert [leg["state"] for leg in view["legs"] if leg["leg"] == "open-01-borrow-a2"] == \
         ["confirmed"]
     assert len(stubs.surf.requests_to("/api/borrow")) == 2
+
+
+def test_a_busy_position_lock_is_tried_again_when_it_would_lapse(redis_client, namespace) -> None:  # type: ignore[no-untyped-def]
+    from tasks.positions import LOCK_RETRY_FLOOR_S, retry_after_lock
+
+    name = f"{namespace}:position-lock:test"
+    assert retry_after_lock(redis_client, name, 30) == LOCK_RETRY_FLOOR_S  # none: soon
+    redis_client.set(name, "holder", px=1500)
+    wait = retry_after_lock(redis_client, name, 30)
+    assert 1.2 < wait <= 1.5 + LOCK_RETRY_FLOOR_S  # when it lapses, not a fixed 30 s
+    assert retry_after_lock(redis_client, name, 1) == 1  # never beyond the lock's life
+    redis_client.delete(name)
