@@ -224,8 +224,11 @@ def _assess(market: Market, request: QuoteRequest, now_ms: int, max_age_s: float
     option = market.collateral_for(wanted.asset) if serves_pair else None
     if not serves_pair:
         reasons.append(Reason("pair", f"lends {_name(market.borrow)}, not {_name(borrow)}"))
+    elif option is None and not market.collaterals:
+        reasons.append(Reason("pair", "its collateral options are not known (the venue's "
+                                      "markets gave none): it cannot be planned"))
     elif option is None:
-        taken = ", ".join(_name(o.token) for o in market.collaterals) or "nothing"
+        taken = ", ".join(_name(o.token) for o in market.collaterals)
         reasons.append(Reason("pair", f"does not take {_name(wanted)} as collateral "
                                       f"(takes {taken})"))
     stale_reason = _stale(market, now_ms, max_age_s)

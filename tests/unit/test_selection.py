@@ -125,6 +125,13 @@ def test_unknown_collateral_names_what_the_market_takes():
     assert candidate.reasons[0].text == "does not take SNEK as collateral (takes DJED)"
 
 
+def test_a_market_without_collateral_options_says_they_are_not_known():
+    # Liqwid's recorded markets carry no collateral parameters: never planned, and why.
+    unknown = market("liqwid", "Ada", collaterals=())
+    candidate = rank([unknown], long_snek()).candidates[0]
+    assert "collateral options are not known" in candidate.reasons[0].text
+
+
 def test_stale_is_never_chosen_even_when_cheapest():
     fresh = market("a", "fresh", collaterals=(option(SNEK, "0.6"),), apr="0.5")
     stale = market("b", "old", collaterals=(option(SNEK, "0.6"),), apr="0.01",
