@@ -39,6 +39,7 @@ from execution.dex.reader import unreadable_dexes
 from execution.dexhunter.api import DexHunterApi
 from execution.errors import DexHunterRefused
 from execution.expectation import Expectation, ExpectedOrder
+from execution.loan_check import LoanLeg, loan_intent_problems
 from execution.order_reader import DexOrderReader
 from execution.addresses import key_hashes
 from chain.ledger import decode_transaction
@@ -284,8 +285,10 @@ def _build_loan(ctx: FlowContext, doc: Mapping[str, Any], position: Position, le
     result = check_transaction(built.cbor, expected, readers=ctx.readers,
                                now_slot=ms_to_slot(network, now),
                                network=network)  # type: ignore[arg-type]
-    if not result.ok:
-        reason = "the pre-signing check refused the build: " + "; ".join(result.reasons)
+    # The venue's intent is partly read off its own transaction: hold it to the leg.
+    reasons = [*result.reasons, *loan_intent_problems(built.intent, _loan_leg(leg))]
+    if reasons:
+        reason = "the pre-signing check refused the build: " + "; ".join(reasons)
         log.warning("position leg %s: %s", leg.leg_id, reason)
         return Recorded(_leg_event(move(leg, LegState.FAILED), now, reason=reason[:2000]))
     tx_id = decode_transaction(built.cbor).id.hex()
@@ -295,6 +298,12 @@ def _build_loan(ctx: FlowContext, doc: Mapping[str, Any], position: Position, le
         work["loan_ref"] = f"{tx_id}#{venue_outputs[0]}"  # the loan's borrow id (its order)
     return Recorded(_leg_event(move(leg, LegState.BUILT, tx_id=tx_id), now),
                     {f"work.{leg.leg_id}": work})
+
+
+def _loan_leg(leg: Leg) -> LoanLeg:
+    return LoanLeg("borrow" if leg.kind is LegKind.BORROW else "repay",
+                   Asset.from_unit(leg.asset_in or ""), leg.amount_in,
+                   Asset.from_unit(leg.asset_out or ""), leg.amount_out)
 
 
 def _loan_ref(doc: Mapping[str, Any], position: Position, repay: Leg) -> str:

@@ -214,10 +214,25 @@ def test_a_failed_open_is_unwound_by_a_close(paper) -> None:  # type: ignore[no-
 STRANGER = bytes([0x61]) + bytes(range(100, 128))  # a mainnet key address nobody expects
 
 
-def test_a_surf_build_that_pays_a_stranger_is_refused_and_retried(paper) -> None:  # type: ignore[no-untyped-def]
-    """The first borrow Surf builds also pays a stranger: the pre-signing check refuses
-    it (the leg fails with the check's reason, nothing signed); the next attempt is built
-    afresh and the position opens."""
+def pays_a_stranger(tx: list) -> None:  # type: ignore[type-arg]
+    tx[0][1].append([STRANGER, 5_000_000])
+
+
+def locks_twice_the_collateral(tx: list) -> None:  # type: ignore[type-arg]
+    for out in tx[0][1]:  # the order: the output with a datum
+        if isinstance(out, dict) and 2 in out:
+            for names in out[1][1].values():
+                for name in names:
+                    names[name] *= 2
+
+
+@pytest.mark.parametrize("tamper,why", [(pays_a_stranger, "not an expected party"),
+                                        (locks_twice_the_collateral, "the leg locks")])
+def test_a_surf_build_not_as_asked_is_refused_and_retried(paper, tamper, why) -> None:  # type: ignore[no-untyped-def]
+    """The first borrow Surf builds also pays a stranger, or its order locks twice the
+    collateral asked (its datum unchanged): the pre-signing check refuses it (the leg
+    fails with the check's reason, nothing signed); the next attempt is built afresh and
+    the position opens."""
     settings, stubs = paper
     original, left = stubs.surf.handler, [1]
 
@@ -228,7 +243,7 @@ def test_a_surf_build_that_pays_a_stranger_is_refused_and_retried(paper) -> None
         left[0] -= 1
         body = json.loads(reply.encoded())
         tx = cbor2.loads(bytes.fromhex(body["cbor"]))
-        tx[0][1].append([STRANGER, 5_000_000])
+        tamper(tx)
         return Reply(200, {"cbor": cbor2.dumps(tx).hex()})
 
     stubs.surf.handler = tampered
@@ -239,10 +254,10 @@ def test_a_surf_build_that_pays_a_stranger_is_refused_and_retried(paper) -> None
     view = describe(desk, store.read(desk.db, answer["position"]), detail=True)
     [failed] = [leg for leg in view["legs"] if leg["state"] == "failed"]
     assert failed["leg"] == "open-01-borrow-a1" and failed["tx_id"] is None
-    [why] = [h["reason"] for h in view["history"]
-             if h.get("leg") == "failed" and h["step"] == "open-01-borrow"]
-    assert why.startswith("the pre-signing check refused the build") and \
-        "not an expected party" in why, why
+    [reason] = [h["reason"] for h in view["history"]
+                if h.get("leg") == "failed" and h["step"] == "open-01-borrow"]
+    assert reason.startswith("the pre-signing check refused the build") and \
+        why in reason, reason
     assert [leg["state"] for leg in view["legs"] if leg["leg"] == "open-01-borrow-a2"] == \
         ["confirmed"]
     assert len(stubs.surf.requests_to("/api/borrow")) == 2
