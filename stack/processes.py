@@ -37,11 +37,28 @@ class ServiceError(RuntimeError):
     """A local service could not be started; the message says what to install or check."""
 
 
+#: Ports this process has promised to something that has not bound them yet (the web
+#: process's and Flower's, the services started so far): `free_port` never hands them
+#: out, though the system, seeing them unbound, might.
+_RESERVED: set[int] = set()
+
+
+def reserve_ports(*ports: int) -> None:
+    """Keep `free_port` off these ports (e.g. PORT and FLOWER_PORT before they listen)."""
+    _RESERVED.update(port for port in ports if port)
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on loopback that nothing listens on right now and that this process
+    has not handed out or reserved before."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _RESERVED:
+            _RESERVED.add(port)
+            return port
+    raise ServiceError("no free TCP port on loopback outside those already handed out")
 
 
 def port_open(port: int, host: str = LOOPBACK) -> bool:

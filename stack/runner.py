@@ -29,7 +29,7 @@ from stack.honcho_manager import orphan_proof_manager
 from stack.namespace import claim_namespace, namespace_for
 from stack.ports import Listen, choose_listen
 from stack.procfile import load_processes
-from stack.processes import LOOPBACK, ServiceError
+from stack.processes import LOOPBACK, ServiceError, reserve_ports
 from stack.resolve import resolve_mongo, resolve_node, resolve_redis, resolve_venue_stubs
 from stack.runtime_env import write_runtime_env
 
@@ -74,6 +74,9 @@ def run_stack(settings: Settings, environ: Mapping[str, str]) -> int:
             # First the lock: a second stack in this DATA_DIR must not touch anything.
             held = cleanup.enter_context(lock.acquire(settings.data_dir))
             listen = choose_listen(settings)  # before any process starts
+            # The services started below pick free ports: never these two, which nothing
+            # listens on until the web process and Flower start.
+            reserve_ports(listen.port, listen.flower_port)
             namespace = namespace_for(settings)
             web = web_base(settings.bind_host, listen.port) + "/"
             held.describe(web=web, flower=f"http://{LOOPBACK}:{listen.flower_port}/",

@@ -96,3 +96,33 @@ def test_namespace_from_data_dir_unless_set(tmp_path: Path):
     assert parse_name("REDIS_NAMESPACE", a) == a
     assert namespace_for(settings_from_mapping({"DATA_DIR": str(tmp_path / "a"),
                                                 "REDIS_NAMESPACE": "mine"})) == "mine"
+
+
+def test_free_port_never_hands_out_a_reserved_or_given_port(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The system may offer a port again as soon as nothing is bound to it: PORT before
+    gunicorn starts, or one given to a service a moment ago. free_port skips those."""
+    import stack.processes as processes
+
+    offered = iter([40001, 40001, 40002, 40002, 40003])
+
+    class Offering:
+        def __init__(self, *args: object) -> None:
+            self.port = next(offered)
+
+        def __enter__(self) -> "Offering":
+            return self
+
+        def __exit__(self, *args: object) -> None:
+            pass
+
+        def bind(self, address: object) -> None:
+            pass
+
+        def getsockname(self) -> tuple[str, int]:
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(processes, "_RESERVED", set())
+    monkeypatch.setattr(processes.socket, "socket", Offering)
+    processes.reserve_ports(40001)
+    assert processes.free_port() == 40002  # 40001 is PORT's, offered twice
+    assert processes.free_port() == 40003  # 40002 was handed out already
