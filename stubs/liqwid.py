@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import cbor2
 
+from chain.ledger import decode_transaction
 from stubs import liqwid_tx as txb
 from stubs.server import Reply, Request
 
@@ -91,6 +92,10 @@ class LiqwidStub:
         default_factory=lambda: dict(LOAN_TOKEN_POLICIES))
     #: (root field, page) -> the reply for that page, until removed: a fault mid-pagination.
     page_faults: dict[tuple[str, int], Reply] = field(default_factory=dict)
+    #: Paper: a borrow the stub builds becomes a loan at once (no chain, no submission),
+    #: listed by `loans` under `<txId>-<index>` of its loan output; a modifyBorrow it
+    #: builds for such a loan changes it (its debt, its collateral), and ends it at 0.
+    paper_loans: bool = False
 
     def __post_init__(self) -> None:
         recorded = _load(self.fixtures_dir / MARKETS_FILE)["payload"]["liqwid"]["data"]
@@ -182,7 +187,7 @@ class LiqwidStub:
         unknown = [name for name in given.get("filters") or () if name not in _LOAN_FILTERS]
         if unknown:
             raise GraphQLError(f'Value "{unknown[0]}" does not exist in "LoanFilter" enum.')
-        rows = [row for row in self._loans
+        rows = [{k: v for k, v in row.items() if k != "paper"} for row in self._loans
                 if (not keys or row["publicKey"] in keys)
                 and (not market_ids or row["marketId"] in market_ids)
                 and all(check(row) for check in checks)]
@@ -252,7 +257,55 @@ class LiqwidStub:
             if type(quantity) is not int or quantity <= 0:
                 raise GraphQLError("NaN cannot be converted to a BigInt")
             collaterals.append((self.stub_market(ident[1:]), quantity))
-        return txb.borrow(given, market, collaterals)
+        cbor = txb.borrow(given, market, collaterals)
+        if self.paper_loans:
+            self._open_paper_loan(given, market, collaterals, cbor)
+        return cbor
+
+    def _open_paper_loan(self, given: Mapping[str, Any], market: txb.StubMarket,
+                         collaterals: Sequence[tuple[txb.StubMarket, int]],
+                         cbor: bytes) -> None:
+        tx = decode_transaction(cbor)
+        tx_id = tx.id.hex()
+        loan_token = market.need("loan_token")
+        [index] = [i for i, out in enumerate(tx.outputs)
+                   if any(policy == loan_token for policy, _ in out.assets)]
+        owner = txb.payment_key(txb.address_bytes(given.get("address"), "address")).hex()
+        row = {"id": f"{tx_id}-{index}", "transactionId": tx_id, "transactionIndex": index,
+               "marketId": market.market_id, "publicKey": owner,
+               "amount": Decimal(int(given["amount"])).scaleb(-market.decimals),
+               "healthFactor": None, "LTV": None, "APY": None,
+               "collaterals": [self._collateral_row(c, q) for c, q in collaterals],
+               "paper": True}
+        with self._lock:
+            self._loans.append(row)
+
+    def _collateral_row(self, collateral: txb.StubMarket, quantity: int) -> dict[str, Any]:
+        decimals = collateral.qtoken_decimals or 0
+        return {"id": collateral.need("qtoken_policy").hex(),
+                "qTokenName": f"q{collateral.market_id}",
+                "qTokenAmount": Decimal(quantity).scaleb(-decimals),
+                "market": {"id": collateral.market_id}}
+
+    def _change_paper_loan(self, loan: dict[str, Any], market: txb.StubMarket, target_debt: int,
+                           target: Mapping[bytes, int]) -> None:
+        by_policy = {r["id"]: r["market"]["id"] for r in loan["collaterals"]}
+        with self._lock:
+            if target_debt == 0:
+                self._loans.remove(loan)
+                return
+            loan["amount"] = Decimal(target_debt).scaleb(-market.decimals)
+            loan["collaterals"] = [
+                self._collateral_row(self.stub_market(by_policy.get(policy.hex())
+                                                      or self._qtoken_market(policy)),
+                                     quantity)
+                for policy, quantity in target.items()]
+
+    def _qtoken_market(self, policy: bytes) -> str:
+        for row in self._markets:
+            if self.stub_market(row["id"]).qtoken_policy == policy:
+                return str(row["id"])
+        raise GraphQLError(f"stub: no market's qToken is {policy.hex()}")
 
     def _modify_borrow(self, given: Mapping[str, Any]) -> bytes:
         ident = given.get("txId")
@@ -281,9 +334,12 @@ class LiqwidStub:
                 raise GraphQLError("NaN cannot be converted to a BigInt")
             if quantity:
                 target[bytes.fromhex(parts[1])] = quantity
-        return txb.modify_borrow(given, market, (bytes.fromhex(match.group(1)),
+        cbor = txb.modify_borrow(given, market, (bytes.fromhex(match.group(1)),
                                                  int(match.group(2))),
                                  debt, current, target_debt, target)
+        if self.paper_loans and loan.get("paper"):
+            self._change_paper_loan(loan, market, target_debt, target)
+        return cbor
 
     def _qtoken_base(self, collateral: Mapping[str, Any]) -> int:
         market = self.stub_market(collateral["market"]["id"])

@@ -404,3 +404,35 @@ def test_make_handler_is_what_python_m_stubs_serves(root: Path, tmp_path: Path) 
         server.stop()
     with pytest.raises(OSError):
         make_handler(tmp_path)
+
+
+@pytest.mark.parametrize("paper", [True, False])
+def test_paper_loans_open_change_and_end_with_the_builds(root: Path, owner: case.CaseWallet,
+                                                         paper: bool) -> None:
+    """A paper stub: the borrow it builds is a loan at once, under its loan output's ref;
+    a partial repay lowers its debt; a full repay ends it. A recording stub keeps no such
+    loan (nothing was submitted)."""
+    from chain.ledger import decode_transaction
+
+    with ExitStack() as stack:
+        stub = StubServer(LiqwidStub(root, market_extras=case.market_extras(root),
+                                     paper_loans=paper))
+        stack.enter_context(stub)
+        source = source_for(stub, root)
+        built = source.build_borrow("Ada", 10_000_000, case.QADA_ASSET, 5_000_000_000,
+                                    owner.wallet)
+        loans = source.loans(owner.wallet.address)
+        if not paper:
+            assert loans == []
+            return
+        [loan] = loans
+        assert loan.loan_id is not None
+        assert loan.loan_id.tx_hash == decode_transaction(built.cbor).id.hex()
+        assert loan.debt == Decimal(10) and loan.market_id == "Ada"
+        assert [c.qtokens for c in loan.collaterals] == [Decimal(5000)]
+        ref = f"{loan.loan_id.tx_hash}#{loan.loan_id.index}"
+        source.build_repay(ref, 4_000_000, owner.wallet)
+        [loan] = source.loans(owner.wallet.address)
+        assert loan.debt == Decimal(6)
+        source.build_repay(ref, None, owner.wallet)
+        assert source.loans(owner.wallet.address) == []
