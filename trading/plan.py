@@ -93,6 +93,9 @@ class Plan:
     book: Book
     #: Where each borrow is its own loan: (collateral, debt) of each, in order.
     loans: tuple[tuple[int, int], ...] = field(default=(), kw_only=True)
+    #: Where each borrow is its own loan: the lovelace a close at the entry price would
+    #: need from the wallet for a moment (ClosePlan.bridge); None where not.
+    close_bridge: int | None = field(default=None, kw_only=True)
     health: Decimal | None  # the venue's own, at `price`
     health_after_swap_cost: Decimal | None  # valuing an unwind at `swap_cost`
     liquidation_price: Decimal | None
@@ -285,11 +288,20 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
     if by_time:
         notes.append("liquidated at the loan's term, not by price: no health or "
                      "liquidation price")
+    close_bridge = None
     if per_loan:
         notes.append(f"{market.venue} keeps each borrow as a loan of its own with its "
                      f"collateral ({len(loans)} here); the last swap's output stays in the "
                      f"wallet; health and liquidation price are the weakest loan's; a close "
                      f"repays each loan in full, last first")
+        at_entry = _close_loans(book, market, price=price, swap_cost=swap_cost,
+                                borrow_index=FLAT, loans=loans)
+        if isinstance(at_entry, ClosePlan):
+            close_bridge = at_entry.bridge
+            if close_bridge:
+                notes.append(f"closing at the entry price would need {close_bridge} lovelace "
+                             f"of the wallet's own for a moment (more after a move against "
+                             f"the position, and with interest)")
     notes.append("network fees are not included")
     notes.append("carry counts the borrow rate only; the collateral's own yield is not known")
     return Plan(
@@ -302,7 +314,7 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
         realised_leverage=realised_leverage(book, price),
         carry=carry(book, price, supply_apy=Decimal(0), borrow_apr=market.borrow_apr,
                     holding_days=holding_days),
-        ranking=ranking, notes=tuple(notes), loans=tuple(loans))
+        ranking=ranking, notes=tuple(notes), loans=tuple(loans), close_bridge=close_bridge)
 
 
 def weakest_loan(book: Book, loans: Sequence[tuple[int, int]], price: Decimal) -> Book:
@@ -563,6 +575,7 @@ def plan_json(result: Plan | ClosePlan | Refusal) -> dict[str, Any]:
             "loops": result.loops, "collateral": result.book.collateral,
             "held": result.book.held, "debt": result.book.debt,
             "loans": [{"collateral": c, "debt": d} for c, d in result.loans],
+            "close_bridge": result.close_bridge,
             "health": _dec(result.health),
             "health_after_swap_cost": _dec(result.health_after_swap_cost),
             "liquidation_price": _dec(result.liquidation_price),

@@ -332,6 +332,12 @@ def test_a_loan_per_borrow_long_by_hand():
     assert plan.liquidation_price is not None
     assert abs(plan.liquidation_price - D("0.6") * D("0.5") / D("0.65")) < D("1e-20")
     assert plan_json(plan)["held"] == 8 * ADA and len(plan_json(plan)["loans"]) == 3
+    assert plan.close_bridge == 0  # no swap cost here: each sale pays the next repay
+    costly = open_("long", [per_loan(long_market)], swap_cost="0.01")
+    assert isinstance(costly, Plan) and costly.close_bridge is not None
+    assert costly.close_bridge > 0 and any("wallet's own" in n for n in costly.notes)
+    pooled = open_("long", [long_market()])
+    assert isinstance(pooled, Plan) and pooled.close_bridge is None
 
 
 def test_a_loan_per_borrow_long_closes_loan_by_loan_with_a_bridge():
@@ -424,6 +430,9 @@ def test_loan_per_borrow_properties(side, equity, leverage, ltv, price, swap_cos
     healths = [health(Book(side, TOK, c, d, ltv + D("0.05")), price)
                for c, d in plan.loans if d]
     assert plan.health == min(healths)  # the weakest loan's, not the pooled figure
+    at_entry = plan_close(plan.book, D(1), m, price=price, swap_cost=swap_cost,
+                          loans=plan.loans)
+    assert plan.close_bridge == (at_entry.bridge if isinstance(at_entry, ClosePlan) else None)
     close = plan_close(plan.book, D(1), m, price=price * move, swap_cost=swap_cost,
                        loans=plan.loans)
     if isinstance(close, Refusal):
