@@ -184,9 +184,15 @@ def assert_each_step_once(paper: Paper, position_id: str) -> dict[str, Any]:
 
 def assert_one_build_per_attempt(paper: Paper, view: dict[str, Any]) -> None:
     """Each swap leg (one attempt) was built by DexHunter exactly once (answered builds,
-    faults not counted)."""
+    faults not counted), and each loan leg (a borrow, a repay) by Surf exactly once:
+    however often the worker died or the task came twice, no step was built again, let
+    alone sent."""
     assert paper.stubs.dexhunter.handler.count(BUILD) == len(swap_legs(view)), (  # type: ignore[attr-defined]
         paper.stubs.dexhunter.handler.count(BUILD), swap_legs(view))  # type: ignore[attr-defined]
+    for kind in ("borrow", "repay"):
+        legs = [leg for leg in view["legs"] if leg["kind"] == kind]
+        built = paper.stubs.surf.requests_to(f"/api/{kind}")
+        assert len(built) == len(legs), (kind, len(built), legs)
 
 
 def assert_plan_legs_confirmed_once(view: dict[str, Any], group: str) -> None:
