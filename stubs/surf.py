@@ -163,9 +163,8 @@ class SurfStub:
     def wallet(self, address: str, pays: dict[Asset, int] | None = None) -> Wallet:
         """The wallet to build from; a paper wallet (no UTxOs known) gets one made up to
         pay `pays` and PAPER_FLOAT more."""
-        known = self.wallets.get(address)
-        if known is not None and known.utxos:
-            return Wallet(address, tuple(known.utxos))
+        if not self._is_paper(address):
+            return Wallet(address, tuple(self.wallets[address].utxos))
         need = dict(pays or {})
         lovelace = need.pop(ADA, 0) + PAPER_FLOAT
         made_up = hashlib.blake2b(f"{address}|{sorted((a.unit, q) for a, q in need.items())}"
@@ -173,6 +172,11 @@ class SurfStub:
         pair = _utxo_pair(address, made_up.hexdigest(), 0, lovelace,
                           {f"{a.policy}.{a.name}": q for a, q in need.items()})
         return Wallet(address, (pair,))
+
+    def _is_paper(self, address: str) -> bool:
+        """A wallet whose UTxOs the demo data does not hold (the engine's paper wallet)."""
+        known = self.wallets.get(address)
+        return known is None or not known.utxos
 
     def ttl(self) -> int:
         network = "mainnet" if self.mainnet else "preprod"
@@ -344,7 +348,7 @@ class SurfStub:
         plan = orders.borrow_plan(self.context(pool), self._owner(address), principal,
                                   collateral, _amount(inner, "collateralAmount"),
                                   self._fee(pool), now)
-        paper = not (address in self.wallets and self.wallets[address].utxos)
+        paper = self._is_paper(address)
         cbor = self._build(plan, pool, address, plan.value)
         if paper:
             self._paper_loan(pool, address, cbor, plan, principal, now)

@@ -469,7 +469,7 @@ def _marked(desk: Desk, doc: Mapping[str, Any], position: Position) -> dict[str,
         return marked
     loans = position.figures.loans
     # Where each borrow is its own loan, the weakest loan is the one liquidated first.
-    risky = weakest_loan(book, loans, price) if loans else book
+    risky = weakest_loan(book, loans, price)
     h = health(risky, price)
     liq = liquidation_price(risky)
     lev = realised_leverage(book, price)

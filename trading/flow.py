@@ -21,7 +21,7 @@ settle: it fails with the debt left, and is closed again).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
@@ -176,7 +176,8 @@ def next_action(position: Position, program: Sequence[Group]) -> Action:
                 # The close's last repay makes up what earlier rounds repaid short (their
                 # swaps brought less than planned), as far as what came allows.
                 due = sum(s.amount_in for s in group.steps if s.kind is LegKind.REPAY)
-                amount = _make_up(step, before, produced, due - repaid)
+                left = replace(step, amount_in=max(0, due - repaid))
+                amount = chained_amount(left, before, produced)
             return StartLeg(group, step, attempt, amount)
         if given_up or end is None:
             continue
@@ -227,12 +228,6 @@ def chained_amount(step: Step, before: Step | None, produced: Mapping[str, int])
     if not feeds or before.amount_out != step.amount_in:
         return step.amount_in
     return produced[before.step]
-
-
-def _make_up(step: Step, before: Step | None, produced: Mapping[str, int], owed: int) -> int:
-    if before is not None and before.step in produced and before.asset_out == step.asset_in:
-        return max(0, min(owed, produced[before.step]))
-    return max(0, owed)
 
 
 def leg_id(step: str, attempt: int) -> str:

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 from core.units import ADA_TOKEN, Token
 from protocols.model import Market
 from trading.legs import Leg, LegKind
-from trading.pnl import FLAT, Carry, FeeBill, IndexSpan, accrued, carry
+from trading.pnl import FLAT, Carry, FeeBill, IndexSpan, accrue, accrued, carry
 from trading.risk import CONTEXT, Book, RiskError, ceil_int, floor_int, health, \
     liquidation_price, lovelace_per_base_unit, loops_needed, realised_leverage, reduce_share
 from trading.selection import Candidate, QuoteRequest, Ranking, Reason, rank_venues
@@ -91,11 +91,6 @@ class Plan:
     loops: int  # borrow rounds
     fees: FeeBill  # expected, lovelace; swap fees are inside the book
     book: Book
-    #: Where each borrow is its own loan: (collateral, debt) of each, in order.
-    loans: tuple[tuple[int, int], ...] = field(default=(), kw_only=True)
-    #: Where each borrow is its own loan: the lovelace a close at the entry price would
-    #: need from the wallet for a moment (ClosePlan.bridge); None where not.
-    close_bridge: int | None = field(default=None, kw_only=True)
     health: Decimal | None  # the venue's own, at `price`
     health_after_swap_cost: Decimal | None  # valuing an unwind at `swap_cost`
     liquidation_price: Decimal | None
@@ -104,6 +99,11 @@ class Plan:
     carry: Carry  # borrow cost over the holding time (collateral supply not counted)
     ranking: Ranking
     notes: tuple[str, ...] = field(default=())
+    #: Where each borrow is its own loan: (collateral, debt) of each, in order.
+    loans: tuple[tuple[int, int], ...] = ()
+    #: Where each borrow is its own loan: the lovelace a close at the entry price would
+    #: need from the wallet for a moment (ClosePlan.bridge); None where not.
+    close_bridge: int | None = None
 
 
 @dataclass(frozen=True)
@@ -276,7 +276,7 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
                 held=free)
     # Health and liquidation are the venue's, per loan where each borrow is its own: the
     # weakest loan is the one that goes first.
-    risky = weakest_loan(book, loans, price) if loans else book
+    risky = weakest_loan(book, loans, price)
     venue_txs = legs.count(LegKind.DEPOSIT_COLLATERAL, LegKind.BORROW)
     fees = FeeBill(origination=origination, batcher=market.fees.batcher_lovelace * venue_txs,
                    swap=floor_int(swap_lost))
@@ -319,7 +319,10 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
 
 def weakest_loan(book: Book, loans: Sequence[tuple[int, int]], price: Decimal) -> Book:
     """Of `book`'s loans, each (collateral, debt), the one with the lowest health at
-    `price` (the first to be liquidated), as a book of its own."""
+    `price` (the first to be liquidated), as a book of its own; `book` itself where the
+    venue pools its collateral (no loans of their own)."""
+    if not loans:
+        return book
     books = [Book(book.side, book.token, c, d, book.liquidation_threshold)
              for c, d in loans if d > 0]
     if not books:
@@ -493,8 +496,7 @@ def _close_loans(book: Book, market: Market, *, price: Decimal, swap_cost: Decim
         if book.side == "short":
             cash += book.held
         for collateral, owed_principal in reversed(loans):
-            owed = accrued(Book(book.side, book.token, 0, owed_principal, None),
-                           borrow=borrow_index).debt
+            owed = accrue(owed_principal, borrow_index, round_up=True)
             if book.side == "long":
                 cash -= owed
                 bridge = max(bridge, -cash)
