@@ -237,7 +237,7 @@ def _drive(ctx: FlowContext, doc: Mapping[str, Any], position: Position, action:
     if leg.state is LegState.PLANNED:
         if leg.kind is LegKind.SWAP:
             return [_build_swap(ctx, doc, leg, now)]
-        if carries_collateral(leg):
+        if leg.carries_collateral:
             return [_build_loan(ctx, doc, position, leg, now)]
         return [Recorded(_leg_event(move(leg, LegState.BUILT), now))]
     if leg.state is LegState.BUILT:
@@ -249,13 +249,6 @@ def _drive(ctx: FlowContext, doc: Mapping[str, Any], position: Position, action:
     actual = _venue_actual(position, step, leg, doc.get("work", {}).get(leg.leg_id, {}))
     return [Recorded(Event(confirm, leg.step, leg.attempt, now,
                            leg=move(leg, LegState.CONFIRMED, actual=actual)))]
-
-
-def carries_collateral(leg: Leg) -> bool:
-    """A loan's own transaction (Surf): a borrow locking its collateral, or a full repay
-    releasing it."""
-    return (leg.kind is LegKind.BORROW and leg.asset_in is not None) or \
-        (leg.kind is LegKind.REPAY and leg.asset_out is not None)
 
 
 def _build_loan(ctx: FlowContext, doc: Mapping[str, Any], position: Position, leg: Leg,
@@ -408,7 +401,7 @@ def _venue_actual(position: Position, step: Step, leg: Leg, work: Mapping[str, A
             outstanding = position.figures.debt.get(leg.asset_in or "", 0)
             interest = max(0, leg.amount_in - outstanding)
         released = 0
-        if leg.asset_out is not None:  # a full repay releases the loan's collateral
+        if leg.carries_collateral:  # a full repay releases the loan's collateral
             released = min(leg.amount_out, position.figures.collateral.get(leg.asset_out, 0))
         return Actual(tx_id, amount_in=leg.amount_in, amount_out=released, network_fee=fee,
                       service_fee=service, interest=interest)

@@ -121,6 +121,13 @@ class Leg:
     def confirmed(self) -> bool:
         return self.state is LegState.CONFIRMED
 
+    @property
+    def carries_collateral(self) -> bool:
+        """A loan's own transaction (Market.loan_per_borrow): a borrow locking its
+        collateral, or a full repay releasing it."""
+        return (self.kind is LegKind.BORROW and self.asset_in is not None) or \
+            (self.kind is LegKind.REPAY and self.asset_out is not None)
+
 
 #: kind -> (sends an asset, receives an asset)
 _SHAPE: dict[LegKind, tuple[bool, bool]] = {

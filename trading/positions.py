@@ -123,13 +123,13 @@ def figures(side: Side, traded: str, base: str, legs: Iterable[Leg]) -> Figures:
             collateral[_asset(leg.asset_out)] -= got.amount_out
         elif leg.kind is LegKind.BORROW:
             principal[_asset(leg.asset_out)] += got.amount_out
-            if leg.asset_in is not None:  # the loan's own collateral, locked with it
-                collateral[leg.asset_in] += got.amount_in
+            if leg.carries_collateral:  # the loan's own collateral, locked with it
+                collateral[_asset(leg.asset_in)] += got.amount_in
         elif leg.kind is LegKind.REPAY:
             principal[_asset(leg.asset_in)] -= got.amount_in - got.interest
             interest[_asset(leg.asset_in)] += got.interest
-            if leg.asset_out is not None:  # a full repay releases the loan's collateral
-                collateral[leg.asset_out] -= got.amount_out
+            if leg.carries_collateral:  # a full repay releases the loan's collateral
+                collateral[_asset(leg.asset_out)] -= got.amount_out
         elif leg.asset_out == traded and leg.asset_in == base:
             bought += got.amount_out
             cost += got.amount_in
@@ -167,10 +167,10 @@ def open_loan_legs(legs: Iterable[Leg]) -> list[Leg]:
     order they were taken (the same matching as `Figures.loans`)."""
     confirmed = [leg for leg in legs if leg.confirmed and leg.actual is not None]
     borrows = sorted((leg for leg in confirmed
-                      if leg.kind is LegKind.BORROW and leg.asset_in is not None),
+                      if leg.kind is LegKind.BORROW and leg.carries_collateral),
                      key=lambda leg: leg.step)
     for repay in confirmed:
-        if repay.kind is not LegKind.REPAY or repay.asset_out is None:
+        if repay.kind is not LegKind.REPAY or not repay.carries_collateral:
             continue
         assert repay.actual is not None
         for index in range(len(borrows) - 1, -1, -1):
