@@ -402,7 +402,7 @@ def _venue_actual(position: Position, step: Step, leg: Leg, work: Mapping[str, A
             interest = max(0, leg.amount_in - outstanding)
         released = 0
         if leg.carries_collateral:  # a full repay releases the loan's collateral
-            released = min(leg.amount_out, position.figures.collateral.get(leg.asset_out, 0))
+            released = min(leg.amount_out, position.figures.collateral.get(leg.asset_out or "", 0))
         return Actual(tx_id, amount_in=leg.amount_in, amount_out=released, network_fee=fee,
                       service_fee=service, interest=interest)
     return Actual(tx_id, amount_in=leg.amount_in, network_fee=fee, service_fee=service)
