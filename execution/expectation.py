@@ -51,6 +51,7 @@ class Expectation:
         taken from the wallet the builder was given."""
         ours = frozenset({wallet.address, wallet.change, *wallet.other_addresses})
         utxos = wallet_utxos(wallet) if wallet.utxos_cbor else None
+        rest.setdefault("mint", dict(intent.mint))  # what the builder says it mints
         return cls(intent=intent, ours=ours, fee_cap=fee_cap, our_utxos=utxos,
                    signers=key_hashes(ours), **rest)  # type: ignore[arg-type]
 

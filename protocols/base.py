@@ -201,6 +201,13 @@ class LeverageSource(UtxoWatcher):
                              wallet: Wallet) -> UnsignedTx:
         raise Unsupported(self.venue, "does not let a loan's collateral change")
 
+    def build_modify_loan(self, loan_ref: str, debt: int,
+                          collaterals: Sequence[tuple[Asset, int]], wallet: Wallet, *,
+                          redeem: bool = False) -> UnsignedTx:
+        """Change a loan to a target debt and collateral in one transaction (Liqwid's
+        modifyBorrow): what a pooled position's later borrows, repays and withdrawals are."""
+        raise Unsupported(self.venue, "does not change a loan to a target")
+
     def build_withdraw_collateral(self, loan_ref: str, asset: Asset, amount: int,
                                   wallet: Wallet) -> UnsignedTx:
         raise Unsupported(self.venue, "does not let a loan's collateral change")

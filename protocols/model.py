@@ -171,6 +171,9 @@ class Intent:
     fees: tuple[Transfer, ...] = ()  # batcher / platform fees, each at most this much
     settles: Literal["now", "batched"] = "now"
     notes: tuple[str, ...] = ()
+    #: What the transaction mints (negative: burns), as the builder works it out from
+    #: what it knows (a qToken's rate, a venue's token data), not read off the transaction.
+    mint: tuple[tuple[Asset, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ synthesising quotes and CSWAP transactions for the tokens of its price table.
 
 The price table (`DexHunterStub.prices`, ADA per whole token, Decimal):
 - USDCx: the LIVE ADA→USDCx estimate's `initial_price` (3.742893584386031);
-- SNEK, DRIP, WMT: SYNTHETIC_PRICES, made-up stub data (decimals: SYNTHETIC_DECIMALS);
+- SNEK, DRIP, WMT, DJED: SYNTHETIC_PRICES, made-up stub data (decimals: SYNTHETIC_DECIMALS);
 - the SYNTHETIC Surf demo tokens of stubs/data/surf_demo.json (STRIKE 0.5, USDM 2.2):
   unit = policyId + assetName, decimals and `price` as that file gives them.
 
@@ -78,12 +78,13 @@ from stubs.server import Handler, Reply, Request
 ADA_IDS = ("", "ada", "lovelace", "0" * 56 + "6c6f76656c616365")
 USDCX = "1f3aec8bfe7ea4fe14c5f121e2a92e301afe414147860d557cac7e345553444378"
 #: Decimals of the tokens the recordings name without a recorded token body. SYNTHETIC
-#: (stub data, not a recording); SNEK's 0 and WMT's 6 are the tokens' public facts.
+#: (stub data, not a recording); SNEK's 0, WMT's 6 and DJED's 6 are the tokens' public facts.
 SYNTHETIC_DECIMALS = {
     "279c909f348e533da5808898f87f9a14bb2c3dfbbacccd631d927a3f534e454b": (0, "SNEK"),
     "af2e27f580f7f08e93190a81f72462f153026d06450924726645891b44524950": (6, "DRIP"),
     "1d7f33bd23d85e1a25d87d86fac4f199c3197a2f7afeb662a0f34e1e776f726c646d6f62696c65746f6b656e":
         (6, "WMT"),
+    "8db269c3ec630e06ae29f74bc39edd1f87c819f1056206e879a1cd61446a65644d6963726f555344": (6, "DJED"),
 }
 #: Prices in ADA of one whole token, for the quotes the stub synthesises. SYNTHETIC (stub
 #: data, made up, roughly the order of magnitude of the public markets).
@@ -92,6 +93,8 @@ SYNTHETIC_PRICES = {
     "af2e27f580f7f08e93190a81f72462f153026d06450924726645891b44524950": Decimal("0.01"),
     "1d7f33bd23d85e1a25d87d86fac4f199c3197a2f7afeb662a0f34e1e776f726c646d6f62696c65746f6b656e":
         Decimal("0.25"),
+    # DJED: near the ratio of the USD prices in the recorded Liqwid markets (0.9909 / 0.17418).
+    "8db269c3ec630e06ae29f74bc39edd1f87c819f1056206e879a1cd61446a65644d6963726f555344": Decimal("5.69"),
 }
 #: The SYNTHETIC Surf demo tokens (policy, name, decimals, price in ADA) are read from here.
 SURF_DEMO = Path(__file__).resolve().parent / "data" / "surf_demo.json"

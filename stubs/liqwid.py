@@ -40,6 +40,7 @@ import cbor2
 
 from chain.ledger import decode_transaction
 from stubs import liqwid_tx as txb
+from stubs.liqwid_paper import paper_market_extras
 from stubs.server import Reply, Request
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,10 @@ HISTORY_FILES = {"Ada": RECORDED / "graphql_marketParamsHistory_ada_2026-07-16.j
 SCRIPTS_FILE = Path("protocols") / "liqwid" / "market_script_hashes_mainnet.csv"
 GRAPHQL_PATH = "/graphql"
 
-#: Loan-token policies, a fact per market where one is public: Ada's from Liqwid-Labs'
-#: defi-sdk (lending.md §6.1). The stub mints one in a borrow so the loan can be found.
-LOAN_TOKEN_POLICIES = {"Ada": "ee944b56bab503197bdfb929509a177c3ef9e5083ca7e65ffa1469c8"}
+#: Loan-token policies, a fact per market where one is public: Ada's and DJED's from
+#: Liqwid-Labs' defi-sdk (lending.md §6.1; protocols/venues/liqwid/networks/mainnet.json). The stub mints one in a borrow so the loan can be found.
+LOAN_TOKEN_POLICIES = {"Ada": "ee944b56bab503197bdfb929509a177c3ef9e5083ca7e65ffa1469c8",
+                       "DJED": "5409708a3eff94524d978ca12f97c318bd011308f71eee232575eb9e"}
 
 
 def _load(path: Path) -> Any:
@@ -96,8 +98,14 @@ class LiqwidStub:
     #: listed by `loans` under `<txId>-<index>` of its loan output; a modifyBorrow it
     #: builds for such a loan changes it (its debt, its collateral), and ends it at 0.
     paper_loans: bool = False
+    #: Paper: the Ada and DJED rows get the qToken, rate and collateral fields the
+    #: recording lacks (stubs/liqwid_paper.py says which are real and which SYNTHETIC).
+    paper_markets: bool = False
 
     def __post_init__(self) -> None:
+        if self.paper_markets:
+            self.market_extras = {**paper_market_extras(self.fixtures_dir),
+                                  **self.market_extras}
         recorded = _load(self.fixtures_dir / MARKETS_FILE)["payload"]["liqwid"]["data"]
         self._markets = [self._market_row(r) for r in recorded["markets"]["results"]]
         loans = _load(self.fixtures_dir / LOANS_FILE)["payload"]["results"]
@@ -336,7 +344,9 @@ class LiqwidStub:
                 target[bytes.fromhex(parts[1])] = quantity
         cbor = txb.modify_borrow(given, market, (bytes.fromhex(match.group(1)),
                                                  int(match.group(2))),
-                                 debt, current, target_debt, target)
+                                 debt, current, target_debt, target,
+                                 {policy: self.stub_market(self._qtoken_market(policy))
+                                  for policy in current})
         if self.paper_loans and loan.get("paper"):
             self._change_paper_loan(loan, market, target_debt, target)
         return cbor
@@ -422,6 +432,6 @@ def make_handler(fixtures_dir: Path) -> LiqwidStub:
     """The handler `python -m stubs liqwid` serves (stubs/__main__.py). A recording that is
     missing is an OSError; one that does not have the recorded shape, a ValueError."""
     try:
-        return LiqwidStub(Path(fixtures_dir))
+        return LiqwidStub(Path(fixtures_dir), paper_loans=True, paper_markets=True)
     except (KeyError, TypeError, IndexError) as error:
         raise ValueError(f"a Liqwid recording is not shaped as recorded: {error!r}") from None

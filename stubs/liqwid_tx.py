@@ -16,6 +16,7 @@ It is for the offline demo and the tests; what Liqwid really builds is its own.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -24,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import cbor2
 
 from chain.ledger import LedgerError
+from chain.slots import ms_to_slot
 from chain.ledger.tx import TxOut, tx_in, tx_out
 from core.units import ReceiptRate
 
@@ -33,6 +35,7 @@ UNIT = bytes.fromhex("d8799fff")  # Constr 0 []
 FEE_A, FEE_B = 44, 155_381  # mainnet linear fee parameters
 ACTION_LOVELACE = 5_000_000  # what the invented Action UTxO holds besides its token
 LOAN_LOVELACE = 2_000_000  # the min-ADA of a loan UTxO the stub makes
+TTL_SLOTS = 1800  # a build is valid for half an hour, as a wallet's would be
 FIXED_DECIMAL = 1_000_000_000  # a Loan datum's index: FixedDecimal with 9 places, here 1
 
 
@@ -86,6 +89,7 @@ class _Draft:
     venue_inputs: list[tuple[tuple[bytes, int], Counter[AssetKey]]] = field(default_factory=list)
     venue_outputs: list[_Output] = field(default_factory=list)
     mint: Counter[AssetKey] = field(default_factory=Counter)
+    ttl: int | None = None  # the last slot it is valid in
 
 
 def wallet_utxos(pairs: Any) -> list[tuple[tuple[bytes, int], TxOut]]:
@@ -180,6 +184,8 @@ def _assemble(draft: _Draft, change: _Output, fee: int) -> bytes:
         1: [_encode_output(o) for o in draft.venue_outputs + [change]],
         2: fee,
     }
+    if draft.ttl is not None:
+        body[3] = draft.ttl
     mint = {key: q for key, q in draft.mint.items() if q}
     if mint:
         grouped: dict[bytes, dict[bytes, int]] = {}
@@ -205,17 +211,21 @@ def _describe(amounts: Mapping[AssetKey, int]) -> str:
 # --- the four builders -------------------------------------------------------------------------
 
 def _draft(request: Mapping[str, Any]) -> _Draft:
-    change = request.get("changeAddress") or request.get("address")
-    return _Draft(wallet_utxos(request.get("utxos")),
-                  address_bytes(change, "changeAddress"))
+    change = address_bytes(request.get("changeAddress") or request.get("address"),
+                           "changeAddress")
+    network = "mainnet" if change[0] & 0x0F == 1 else "preprod"
+    ttl = ms_to_slot(network, int(time.time() * 1000)) + TTL_SLOTS
+    return _Draft(wallet_utxos(request.get("utxos")), change, ttl=ttl)
 
 
-def _action_in(draft: _Draft, market: StubMarket, extra: Counter[AssetKey]) -> Counter[AssetKey]:
-    """Spend an (invented) Action UTxO of `market` holding its token, 5 ADA and `extra`."""
+def _action_in(draft: _Draft, market: StubMarket, extra: Counter[AssetKey], *,
+               label: str = "") -> Counter[AssetKey]:
+    """Spend an (invented) Action UTxO of `market` holding its token, 5 ADA and `extra`
+    (`label`: another one of the market's Action UTxOs)."""
     value: Counter[AssetKey] = Counter({ADA_KEY: ACTION_LOVELACE,
                                         (market.need("action_token"), b""): 1})
     value.update(extra)
-    draft.venue_inputs.append((invented_ref(f"action:{market.market_id}"), value))
+    draft.venue_inputs.append((invented_ref(f"action:{market.market_id}{label}"), value))
     return value
 
 
@@ -271,11 +281,19 @@ def borrow(request: Mapping[str, Any], market: StubMarket,
 
 def modify_borrow(request: Mapping[str, Any], market: StubMarket, loan_ref: tuple[bytes, int],
                   debt: int, current: Mapping[bytes, int], target_debt: int,
-                  target: Mapping[bytes, int]) -> bytes:
-    """`current`/`target`: qToken policy -> base units locked before and after."""
-    if request.get("redeemCollateral"):
-        raise BuildRefused("stub: redeemCollateral is not modelled by the stub")
+                  target: Mapping[bytes, int],
+                  collateral_markets: Mapping[bytes, StubMarket] | None = None) -> bytes:
+    """`current`/`target`: qToken policy -> base units locked before and after (a full
+    repay frees all of `current`). With `redeemCollateral` the freed qTokens are burned
+    at their market's Action UTxO and the wallet gets the underlying (rounded down);
+    `collateral_markets` names each qToken's market."""
     draft = _draft(request)
+    if request.get("redeemCollateral"):
+        freed = {policy: quantity - (0 if target_debt == 0 else target.get(policy, 0))
+                 for policy, quantity in current.items()}
+        for policy, quantity in sorted(freed.items()):
+            if quantity > 0:
+                _redeem(draft, (collateral_markets or {}).get(policy), policy, quantity)
     owner = payment_key(address_bytes(request.get("address"), "address"))
     loan_token = (market.need("loan_token"), b"\x01")
     held: Counter[AssetKey] = Counter({ADA_KEY: LOAN_LOVELACE, loan_token: 1})
@@ -298,6 +316,19 @@ def modify_borrow(request: Mapping[str, Any], market: StubMarket, loan_ref: tupl
         draft.venue_outputs.append(_Output(address, value,
                                            [owner, target_debt, 0, 0, FIXED_DECIMAL]))
     return finish(draft)
+
+
+def _redeem(draft: _Draft, market: StubMarket | None, policy: bytes, burned: int) -> None:
+    """Burn `burned` qTokens freed from a loan at their market's (invented) Action UTxO,
+    paying the wallet their underlying: a withdraw inside the loan's transaction."""
+    if market is None:
+        raise BuildRefused(f"stub: no market's qToken is {policy.hex()}")
+    paid = market.rate().underlying(burned)
+    before = _action_in(draft, market, Counter({market.asset: paid}), label="redeem")
+    after = Counter(before)
+    after[market.asset] -= paid
+    _action_out(draft, market, after, [-paid, -burned, 0, 0, 0])
+    draft.mint[(market.need("qtoken_policy"), b"")] -= burned
 
 
 def _positive(value: Any, what: str) -> int:

@@ -30,7 +30,7 @@ from protocols.venues.liqwid.ids import (BorrowCollateralId, LiqwidInputError, L
                                          MarketCollateralId)
 from protocols.venues.liqwid.loans import LiqwidLoan
 from protocols.venues.liqwid.markets import LiqwidMarkets, parse_markets
-from protocols.venues.liqwid.parties import VenueOutput, one_venue_output
+from protocols.venues.liqwid.parties import VenueOutput, market_policies, one_venue_output
 from protocols.venues.liqwid.tokens import WATCHED_ROLES, watch_of
 
 if TYPE_CHECKING:
@@ -193,7 +193,8 @@ class LiqwidSource(LeverageSource):
             comes_back=(Transfer(wallet.change, receipt, minted),),
             to_venue=(Transfer(action.address, asset, amount),),
             notes=(f"qTokens at {rate.source} rate {_ratio(rate.underlying_per_receipt)} "
-                   "underlying per qToken (base units)",)))
+                   "underlying per qToken (base units)",),
+            mint=((receipt, minted),)))
 
     def build_withdraw(self, market_id: str, amount: int, wallet: Wallet) -> UnsignedTx:
         tokens = self._require_tokens("build")
@@ -210,7 +211,8 @@ class LiqwidSource(LeverageSource):
             comes_back=(Transfer(wallet.change, market.borrow.asset, amount),),
             to_venue=_marked(action),
             notes=(f"{burned} qTokens burned (rounded up at {rate.source} rate "
-                   f"{_ratio(rate.underlying_per_receipt)})",)))
+                   f"{_ratio(rate.underlying_per_receipt)})",),
+            mint=((receipt, -burned),)))
 
     def build_borrow(self, market_id: str, amount: int, collateral: Asset,
                      collateral_amount: int, wallet: Wallet) -> UnsignedTx:
@@ -239,7 +241,8 @@ class LiqwidSource(LeverageSource):
             to_venue=(Transfer(loan.address, collateral, collateral_amount),
                       *_marked(loan), *_marked(action)),
             notes=notes + (f"at most {self.deposit_allowance_lovelace} lovelace besides the "
-                           "fee: the new loan UTxO's min-ADA deposit",)))
+                           "fee: the new loan UTxO's min-ADA deposit",),
+            mint=() if loan.token is None else ((loan.token, 1),)))
 
     def _collateral_market(self, market: Market, collateral: Asset) -> tuple[str, tuple[str, ...]]:
         """The market whose qTokens `collateral` is, checked against the borrow market's
@@ -296,7 +299,8 @@ class LiqwidSource(LeverageSource):
             leaves=(Transfer(wallet.address, asset, repaid),),
             comes_back=comes_back, to_venue=tuple(to_venue),
             notes=(f"debt {debt} as the API reports it now; modifyBorrow to a debt of "
-                   f"{target}",)))
+                   f"{target}",),
+            mint=_loan_burn(tx, tokens, loan.market_id) if target == 0 else ()))
 
     def build_add_collateral(self, loan_ref: str, asset: Asset, amount: int,
                              wallet: Wallet) -> UnsignedTx:
@@ -347,6 +351,86 @@ class LiqwidSource(LeverageSource):
             notes=(f"modifyBorrow keeps the debt at {debt}, the API's figure now: a debt that "
                    "has moved since shows as a small repay or borrow in the transaction",)))
 
+    def build_modify_loan(self, loan_ref: str, debt: int,
+                          collaterals: Sequence[tuple[Asset, int]], wallet: Wallet, *,
+                          redeem: bool = False) -> UnsignedTx:
+        """modifyBorrow to a target: afterwards the loan owes `debt` base units (0: repaid
+        in full, all its collateral freed) and locks `collaterals` (qToken, base units).
+        More debt comes to the wallet, less is paid from it; qTokens added leave the
+        wallet; those freed come back, or with `redeem` their underlying (burned at their
+        market, rounded down). Targets, not changes: a second build asks for the same loan."""
+        tokens = self._require_tokens("build")
+        if type(debt) is not int or debt < 0:
+            raise LiqwidInputError(f"a loan's debt is a non-negative integer, got {debt!r}")
+        loan = self._loan(loan_ref, wallet)
+        market = self._market(loan.market_id)
+        owed = self._debt(loan, market)
+        current = self._loan_collaterals(loan, market)
+        target: list[tuple[MarketCollateralId, int]] = []
+        for asset, quantity in collaterals:
+            if asset.name or self._qtoken_market(asset.policy) is None:
+                raise LiqwidInputError(f"Liqwid collateral is qTokens; {asset} is not a qToken")
+            if type(quantity) is not int or quantity < 0:
+                raise LiqwidInputError(f"a collateral amount is a non-negative integer, "
+                                       f"got {quantity!r}")
+            if quantity:
+                target.append((_venue_id(market, asset), quantity))
+        if debt > owed:
+            _require_open(market, "borrow")
+            if debt - owed > market.available_liquidity:
+                raise LiqwidInputError(f"market {market.market_id} has "
+                                       f"{market.available_liquidity} to lend, "
+                                       f"{debt - owed} asked")
+        before = {ident.held_as: quantity for ident, quantity in current}
+        after = {} if debt == 0 else {ident.held_as: quantity for ident, quantity in target}
+        cbor = self._api().build_modify_borrow(LoanId.from_ref(loan_ref), debt,
+                                               current if debt == 0 else target, wallet,
+                                               redeem_collateral=redeem)
+        tx = _decode(cbor, "modifyBorrow")
+        asset = market.borrow.asset
+        leaves: list[Transfer] = []
+        comes_back: list[Transfer] = []
+        to_venue: list[Transfer] = []
+        notes = [f"debt {owed} as the API reports it now; modifyBorrow to {debt}"]
+        mint: list[tuple[Asset, int]] = list(_loan_burn(tx, tokens, loan.market_id)
+                                             if debt == 0 else ())
+        if debt != owed:
+            action = one_venue_output(tx, tokens, "action", loan.market_id, "modifyBorrow")
+            if debt < owed:
+                leaves.append(Transfer(wallet.address, asset, owed - debt))
+                to_venue.append(Transfer(action.address, asset, owed - debt))
+            else:
+                comes_back.append(Transfer(wallet.change, asset, debt - owed))
+                to_venue.extend(_marked(action))
+        for qtoken in sorted({*before, *after}, key=lambda a: a.unit):
+            change = after.get(qtoken, 0) - before.get(qtoken, 0)
+            if change > 0:
+                leaves.append(Transfer(wallet.address, qtoken, change))
+            elif change < 0 and not redeem:
+                comes_back.append(Transfer(wallet.change, qtoken, -change))
+            elif change < 0:
+                source_market = self._market(self._qtoken_market(qtoken.policy) or "")
+                rate = require_rate(source_market.receipt_rate,
+                                    f"market {source_market.market_id}'s qToken")
+                paid = rate.underlying(-change)
+                comes_back.append(Transfer(wallet.change, source_market.borrow.asset, paid))
+                mint.append((qtoken, change))
+                redeemed = one_venue_output(tx, tokens, "action", source_market.market_id,
+                                            "redeemCollateral")
+                to_venue.extend(_marked(redeemed))
+                notes.append(f"{-change} {qtoken.unit} redeemed for {paid} underlying at "
+                             f"{rate.source} rate {_ratio(rate.underlying_per_receipt)}")
+        if debt:
+            kept = one_venue_output(tx, tokens, "loan", loan.market_id, "modifyBorrow")
+            to_venue.extend(_loan_keeps(kept, target))
+        action_name = ("borrow" if debt > owed else "repay" if debt < owed
+                       else "add_collateral" if sum(after.values()) > sum(before.values())
+                       else "withdraw_collateral")
+        return self._unsigned(cbor, Intent(
+            action=action_name, venue=self.venue, market=loan.market_id,
+            wallet=wallet.address, leaves=tuple(leaves), comes_back=tuple(comes_back),
+            to_venue=tuple(to_venue), notes=tuple(notes), mint=tuple(mint)))
+
     def build_cancel(self, order_ref: str, wallet: Wallet) -> UnsignedTx:
         raise Unsupported(self.venue, "has no pending user orders: supply, withdraw, borrow "
                                       "and modifyBorrow each settle in their own transaction")
@@ -391,6 +475,16 @@ def _decode(cbor: bytes, what: str) -> Tx:
     except LedgerError as error:
         raise f.bad(f"built {what}", f"not a transaction: {error}") from None
     return tx
+
+
+def _loan_burn(tx: Tx, tokens: VenueTokens, market_id: str) -> tuple[tuple[Asset, int], ...]:
+    """A loan repaid in full burns its Loan token: one, under the market's Loan policy
+    (its name is the venue's; a burn of anything else is the check's to refuse)."""
+    policies = market_policies(tokens, "loan", market_id)
+    for (policy, name), quantity in tx.mint.items():
+        if policy in policies and quantity == -1:
+            return ((Asset(policy.hex(), name.hex()), -1),)
+    return ()
 
 
 def _require_open(market: Market, what: str) -> None:
