@@ -182,6 +182,11 @@ class LeverageSource(UtxoWatcher):
     def fetch_loans(self, owner: str | None = None) -> list[dict[str, Any]]:
         raise Unsupported(self.venue, "has no loans API")
 
+    def supply_market(self, receipt: Asset) -> str:
+        """The market a deposit is made in to get `receipt` (Liqwid: the market whose
+        qToken it is)."""
+        raise Unsupported(self.venue, "has no receipt tokens")
+
     # -- builders: each returns an unsigned transaction and what it is meant to do --------
     def build_lend(self, market_id: str, amount: int, wallet: Wallet) -> UnsignedTx:
         raise Unsupported(self.venue, "does not take deposits")

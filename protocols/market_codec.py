@@ -42,6 +42,7 @@ def market_to_dict(market: Market) -> dict[str, Any]:
         "rate_fixed_at_open": bool(market.rate_fixed_at_open),
         "partial_repay": bool(market.partial_repay),
         "loan_per_borrow": bool(market.loan_per_borrow),
+        "locks_receipts": bool(market.locks_receipts),
         "other_provenance": {str(k): _provenance(v) for k, v in market.other_provenance.items()},
     }
     if market.min_size is not None:
@@ -117,6 +118,7 @@ def market_from_dict(doc: Mapping[str, Any]) -> Market:
             rate_fixed_at_open=_bool(doc, "rate_fixed_at_open"),
             partial_repay=_bool(doc, "partial_repay"),
             loan_per_borrow=bool(doc.get("loan_per_borrow", False)),
+            locks_receipts=bool(doc.get("locks_receipts", False)),
             other_provenance={str(k): _provenance_of(v) for k, v in
                               _map(doc, "other_provenance").items()},
         )
@@ -251,6 +253,7 @@ def market_json(market: Market) -> dict[str, Any]:
         "rate_fixed_at_open": market.rate_fixed_at_open,
         "partial_repay": market.partial_repay,
         "loan_per_borrow": market.loan_per_borrow,
+        "locks_receipts": market.locks_receipts,
     }
 
 

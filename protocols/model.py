@@ -94,6 +94,9 @@ class Market:
     #: that collateral (Surf's vaults): no deposit without a borrow, no collateral added
     #: to or taken from an open loan.
     loan_per_borrow: bool = False
+    #: Collateral is supplied first and locked in the loan as the supply's receipt tokens
+    #: (Liqwid's qTokens): a deposit and the lock are transactions of their own.
+    locks_receipts: bool = False
     #: Figures whose provenance differs from `provenance` (e.g. LTVs from the API while
     #: the rates come from chain): name -> Provenance.
     other_provenance: dict[str, Provenance] = field(default_factory=dict)

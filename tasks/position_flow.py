@@ -56,6 +56,7 @@ from trading.position_codec import position_from_dict, transition_update
 from trading.positions import Position, open_loan_legs
 from trading.risk import CONTEXT, ceil_int
 from trading.transitions import Event, EventKind, IllegalTransition, event_key
+from tasks.receipt_legs import build_receipt_leg
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,13 @@ class FlowContext:
     now_ms: Callable[[], int]
     exit_after: frozenset[int] = frozenset()  # tests: die after recording these seqs
     venues: Mapping[str, LeverageSource] = field(default_factory=dict)  # by venue name
+    #: A venue's source on a network (the wallet's, where that is not the stack's).
+    venue_on: Callable[[str, str], LeverageSource | None] | None = None
+
+    def venue(self, name: str, network: str) -> LeverageSource | None:
+        if self.venue_on is not None:
+            return self.venue_on(name, network)
+        return self.venues.get(name)
 
 
 @dataclass(frozen=True)
@@ -187,7 +195,7 @@ def _start(ctx: FlowContext, doc: Mapping[str, Any], action: StartLeg,
     step = action.step
     if step.kind is not LegKind.SWAP:
         leg = planned_leg(action)
-        return [Recorded(_leg_event(leg, now))]
+        return [Recorded(leg_event(leg, now))]
     sell, buy = Asset.from_unit(step.asset_in or ""), Asset.from_unit(step.asset_out or "")
     try:
         if step.exact_out:
@@ -197,8 +205,8 @@ def _start(ctx: FlowContext, doc: Mapping[str, Any], action: StartLeg,
     except DexHunterRefused as refused:
         leg = planned_leg(action)
         failed = move(leg, LegState.FAILED)
-        return [Recorded(_leg_event(leg, now)),
-                Recorded(_leg_event(failed, now, reason=f"DexHunter refused: {refused.code}"))]
+        return [Recorded(leg_event(leg, now)),
+                Recorded(leg_event(failed, now, reason=f"DexHunter refused: {refused.code}"))]
     except (VenueUnavailable, MalformedResponse) as error:
         raise Blocked(f"DexHunter quote: {error}") from None
     leg = planned_leg(action, amount_out=quote.total_output)
@@ -206,7 +214,7 @@ def _start(ctx: FlowContext, doc: Mapping[str, Any], action: StartLeg,
     work = {"fees": str(quote.fees.batcher + quote.fees.partner + quote.fees.dexhunter),
             "pool_fee": str(quote.pool_fee), "price_impact": str(quote.price_impact),
             "decimals": ctx.dexhunter.token(token).decimals, "quoted_ms": now}
-    return [Recorded(_leg_event(leg, now), {f"work.{leg.leg_id}": work})]
+    return [Recorded(leg_event(leg, now), {f"work.{leg.leg_id}": work})]
 
 
 def _input_for(ctx: FlowContext, sell: Asset, buy: Asset, step: Step,
@@ -234,21 +242,27 @@ def _input_for(ctx: FlowContext, sell: Asset, buy: Asset, step: Step,
 def _drive(ctx: FlowContext, doc: Mapping[str, Any], position: Position, action: DriveLeg,
            now: int) -> list[Recorded]:
     leg, step = action.leg, action.step
+    receipts = bool(doc["order"].get("holds_last"))
     if leg.state is LegState.PLANNED:
         if leg.kind is LegKind.SWAP:
             return [_build_swap(ctx, doc, leg, now)]
+        if receipts:
+            return [build_receipt_leg(ctx, doc, position, leg, now)]
         if leg.carries_collateral:
             return [_build_loan(ctx, doc, position, leg, now)]
-        return [Recorded(_leg_event(move(leg, LegState.BUILT), now))]
+        return [Recorded(leg_event(move(leg, LegState.BUILT), now))]
     if leg.state is LegState.BUILT:
         # Paper: nothing is signed or sent; the time of this event is the submission's.
-        return [Recorded(_leg_event(move(leg, LegState.SUBMITTED), now))]
+        return [Recorded(leg_event(move(leg, LegState.SUBMITTED), now))]
     confirm = CONFIRM_EVENT[(action.group.kind, leg.kind)]
     if leg.kind is LegKind.SWAP:
         return [_fill_swap(ctx, doc, position, action, confirm, now)]
-    actual = _venue_actual(position, step, leg, doc.get("work", {}).get(leg.leg_id, {}))
+    work = doc.get("work", {}).get(leg.leg_id, {})
+    actual = _venue_actual(position, step, leg, work)
+    # The loan as this leg leaves it, recorded with its confirmation (receipt venues).
+    extra = {"loan": work["loan_after"]} if "loan_after" in work else {}
     return [Recorded(Event(confirm, leg.step, leg.attempt, now,
-                           leg=move(leg, LegState.CONFIRMED, actual=actual)))]
+                           leg=move(leg, LegState.CONFIRMED, actual=actual)), extra)]
 
 
 def _build_loan(ctx: FlowContext, doc: Mapping[str, Any], position: Position, leg: Leg,
@@ -258,7 +272,7 @@ def _build_loan(ctx: FlowContext, doc: Mapping[str, Any], position: Position, le
     owner = str(doc["order"]["owner"])
     source = ctx.venues.get(leg.venue)
     if source is None:
-        return Recorded(_leg_event(move(leg, LegState.FAILED), now,
+        return Recorded(leg_event(move(leg, LegState.FAILED), now,
                                    reason=f"venue {leg.venue} is not configured here"))
     wallet = Wallet(owner)
     try:
@@ -271,7 +285,7 @@ def _build_loan(ctx: FlowContext, doc: Mapping[str, Any], position: Position, le
     except (VenueUnavailable, MalformedResponse) as error:
         raise Blocked(f"{leg.venue} build: {error}") from None
     except (VenueError, ValueError) as error:
-        return Recorded(_leg_event(move(leg, LegState.FAILED), now,
+        return Recorded(leg_event(move(leg, LegState.FAILED), now,
                                    reason=f"{leg.venue} refused the build: {error}"[:2000]))
     expected = Expectation.for_wallet(built.intent, wallet, fee_cap=FEE_CAP)
     network = wallet_network(owner, ctx.network)
@@ -283,13 +297,13 @@ def _build_loan(ctx: FlowContext, doc: Mapping[str, Any], position: Position, le
     if reasons:
         reason = "the pre-signing check refused the build: " + "; ".join(reasons)
         log.warning("position leg %s: %s", leg.leg_id, reason)
-        return Recorded(_leg_event(move(leg, LegState.FAILED), now, reason=reason[:2000]))
+        return Recorded(leg_event(move(leg, LegState.FAILED), now, reason=reason[:2000]))
     tx_id = decode_transaction(built.cbor).id.hex()
     work: dict[str, Any] = {"network_fee": str(result.fee_lovelace or 0)}
     venue_outputs = [o.index for o in result.outputs if o.role == "venue"]
     if leg.kind is LegKind.BORROW and len(venue_outputs) == 1:
         work["loan_ref"] = f"{tx_id}#{venue_outputs[0]}"  # the loan's borrow id (its order)
-    return Recorded(_leg_event(move(leg, LegState.BUILT, tx_id=tx_id), now),
+    return Recorded(leg_event(move(leg, LegState.BUILT, tx_id=tx_id), now),
                     {f"work.{leg.leg_id}": work})
 
 
@@ -318,7 +332,7 @@ def _build_swap(ctx: FlowContext, doc: Mapping[str, Any], leg: Leg, now: int) ->
         built = ctx.dexhunter.build(owner, sell, buy, leg.amount_in, ctx.slippage_pct,
                                     blacklisted_dexes=_blacklist(ctx))
     except DexHunterRefused as refused:
-        return Recorded(_leg_event(move(leg, LegState.FAILED), now,
+        return Recorded(leg_event(move(leg, LegState.FAILED), now,
                                    reason=f"DexHunter refused the build: {refused.code}"))
     except (VenueUnavailable, MalformedResponse) as error:
         raise Blocked(f"DexHunter build: {error}") from None
@@ -341,8 +355,8 @@ def _build_swap(ctx: FlowContext, doc: Mapping[str, Any], leg: Leg, now: int) ->
     if not result.ok:
         reason = "the pre-signing check refused the build: " + "; ".join(result.reasons)
         log.warning("position leg %s: %s", leg.leg_id, reason)
-        return Recorded(_leg_event(move(leg, LegState.FAILED), now, reason=reason[:2000]))
-    return Recorded(_leg_event(move(leg, LegState.BUILT, tx_id=built.tx_id), now),
+        return Recorded(leg_event(move(leg, LegState.FAILED), now, reason=reason[:2000]))
+    return Recorded(leg_event(move(leg, LegState.BUILT, tx_id=built.tx_id), now),
                     {f"work.{leg.leg_id}.network_fee": str(result.fee_lovelace or 0)})
 
 
@@ -366,10 +380,10 @@ def _fill_swap(ctx: FlowContext, doc: Mapping[str, Any], position: Position,
                          QuoteFees(0, Decimal(work["pool_fee"])),
                          Decimal(work["price_impact"]), token_decimals=int(work["decimals"]))
     except PaperMarketError as error:
-        return Recorded(_leg_event(move(leg, LegState.FAILED), now,
+        return Recorded(leg_event(move(leg, LegState.FAILED), now,
                                    reason=f"not filled: {error}"))
     if got < leg.amount_out:
-        return Recorded(_leg_event(
+        return Recorded(leg_event(
             move(leg, LegState.FAILED), now,
             reason=f"not filled: at the paper price {price} of the block after submission "
                    f"it pays {got}, below the order's floor {leg.amount_out}"))
@@ -395,6 +409,8 @@ def _venue_actual(position: Position, step: Step, leg: Leg, work: Mapping[str, A
         return Actual(tx_id, amount_in=leg.amount_in, amount_out=leg.amount_out,
                       network_fee=fee, service_fee=service)
     if leg.kind is LegKind.REPAY:
+        paid = int(work.get("paid", leg.amount_in))  # what the venue's build takes
+        leg = replace(leg, amount_in=paid)
         if step.in_full:  # one loan's debt: its principal is known
             interest = max(0, leg.amount_in - step.principal)
         else:  # a pooled debt: principal first, what is beyond it is interest
@@ -418,7 +434,7 @@ def _submitted_ms(position: Position, leg: Leg) -> int:
                             f"leg {leg.leg_id} has no submission on record")
 
 
-def _leg_event(leg: Leg, now: int, *, reason: str | None = None) -> Event:
+def leg_event(leg: Leg, now: int, *, reason: str | None = None) -> Event:
     return Event(EventKind.LEG, leg.step, leg.attempt, now, leg=leg, reason=reason)
 
 

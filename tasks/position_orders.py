@@ -210,6 +210,8 @@ def _order(request: OpenRequest, token: Token, owner: str, plan: Plan | None) ->
             order["liquidation_threshold"] = str(plan.book.liquidation_threshold)
         if plan.loans:  # each borrow its own loan (Surf): closed loan by loan
             order["loan_per_borrow"] = True
+        if plan.receipt:  # collateral locked as receipts (Liqwid): the last purchase held
+            order.update(holds_last=True, receipt=plan.receipt)
     return order
 
 
@@ -281,7 +283,7 @@ def book_of(doc: Mapping[str, Any], position: Position) -> Book:
     debt_asset = ADA.unit if position.side is Side.LONG else order["token"]
     threshold = order.get("liquidation_threshold")
     held = 0
-    if order.get("loan_per_borrow"):
+    if order.get("loan_per_borrow") or order.get("holds_last"):
         # What the legs left in the wallet, with what was posted where it was this asset.
         posted = int(order["posted"]) if order.get("posted_asset") == asset else 0
         held = max(0, figures.wallet.get(asset, 0) + posted)
@@ -397,6 +399,10 @@ def add_collateral(desk: Desk, position_id: str, amount: int,
     if doc["order"].get("loan_per_borrow") or (market is not None and market.loan_per_borrow):
         raise OrderError(f"{position.venue} keeps each loan's collateral with it: none can be "
                          f"added to an open loan here (close the position, or open another)")
+    if doc["order"].get("holds_last"):
+        raise OrderError(f"{position.venue} locks collateral as receipt tokens: adding some "
+                         f"takes a supply and a lock, two transactions, which the engine "
+                         f"does not do yet (close part of the position instead)")
     index = len(program_from_doc(doc))
     name = f"add-{index}"
     step = Step(f"{name}-00-deposit-collateral", LegKind.DEPOSIT_COLLATERAL, position.venue,
@@ -435,7 +441,10 @@ def describe(desk: Desk, doc: Mapping[str, Any], *, detail: bool = False) -> dic
         out["refusal"] = [r for _, r in sorted(doc["refusal"].items())]
     if order.get("loan_per_borrow"):  # each borrow its own loan: show them, and the wallet's
         out["loans"] = [{"collateral": c, "debt": d} for c, d in figures.loans]
+    if order.get("loan_per_borrow") or order.get("holds_last"):
         out["held"] = book_of(doc, position).held
+    if order.get("holds_last") and doc.get("loan"):  # the venue's loan, as last confirmed
+        out["loan"] = dict(doc["loan"])
     if position.state in (PositionState.OPEN, PositionState.CLOSING) and order.get("equity"):
         out.update(_marked(desk, doc, position))
     if detail:

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Sequence
 
 from celery import shared_task
 from redis.exceptions import LockError, RedisError
 
-from core.settings import Settings
+from core.settings import NETWORK_MAGICS, Network, Settings
 from execution.dex.reader import dex_readers
 from execution.dexhunter.api import DexHunterApi
 from indexer.venue_state import current_markets, off_reason
+from protocols.base import LeverageSource
 from protocols.model import Market
 from store import positions as store
 from store.mongo import database
@@ -59,7 +61,19 @@ def flow_context(settings: Settings) -> FlowContext:
                        fee_addresses=settings.dexhunter_fee_addresses,
                        paper_market=lambda: load_paper_market(settings, db), now_ms=now_ms,
                        exit_after=settings.test_exit_after_events,
-                       venues=venue_sources(settings))
+                       venues=venue_sources(settings),
+                       venue_on=lambda name, network: sources_on(settings, network).get(name))
+
+
+@lru_cache(maxsize=8)
+def sources_on(settings: Settings, network: str) -> dict[str, LeverageSource]:
+    """The venues' sources on `network`: the stack's own, or for a wallet of another
+    network (a mainnet paper wallet while `dhl run` replays preprod) built for that one,
+    so a venue that knows its tokens per network (Liqwid) builds for it."""
+    if network == settings.cardano_network.name or network not in NETWORK_MAGICS:
+        return venue_sources(settings)
+    return venue_sources(replace(settings, cardano_network=Network(network,
+                                                                   NETWORK_MAGICS[network])))
 
 
 def all_markets(settings: Settings, now: int) -> Sequence[Market]:

@@ -104,6 +104,8 @@ class Plan:
     #: Where each borrow is its own loan: the lovelace a close at the entry price would
     #: need from the wallet for a moment (ClosePlan.bridge); None where not.
     close_bridge: int | None = None
+    #: Where collateral is locked as receipt tokens (holds_last_purchase): their unit.
+    receipt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,9 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
             first = deposit
         borrowed, held = (ada, unit) if side == "long" else (unit, ada)
         per_loan = market.loan_per_borrow
+        # Collateral locked as receipts (Liqwid's qTokens): a round's purchase is supplied
+        # and locked by the next borrow, so the last round's stays in the wallet.
+        holds_last = holds_last_purchase(market) and option.held_as is not None
         # `collateral`: locked at the venue; `free`: bought, in the wallet, not yet locked.
         collateral, free = (0, first) if per_loan else (first, 0)
         if not per_loan:
@@ -237,6 +242,9 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
         # Rounding to base units (and a long's first swap) may need a round or two more
         # than the exact series: bounded by MAX_LOOPS.
         while debt < debt_target and rounds < MAX_LOOPS:
+            if holds_last and free:  # supplied now: the borrow below locks it
+                legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=held, amount_in=free)
+                collateral, free = collateral + free, 0
             if per_loan:  # a loan of its own: only its own collateral counts
                 room = floor_int(option.max_ltv * free * collateral_unit / debt_unit)
             else:
@@ -258,7 +266,7 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
                 legs.add(LegKind.BORROW, asset_out=borrowed, amount_out=borrow)
             legs.add(LegKind.SWAP, asset_in=borrowed, amount_in=borrow, asset_out=held,
                      amount_out=got)
-            if per_loan:
+            if per_loan or holds_last:
                 free = got
             else:
                 legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=held, amount_in=got)
@@ -289,6 +297,11 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
         notes.append("liquidated at the loan's term, not by price: no health or "
                      "liquidation price")
     close_bridge = None
+    if holds_last and free:
+        notes.append(f"{market.venue} locks collateral as receipt tokens: each round's "
+                     f"purchase is supplied and locked by the next borrow; the last "
+                     f"round's ({free} base units) stays in the wallet, counted in the "
+                     f"exposure but not in the health")
     if per_loan:
         notes.append(f"{market.venue} keeps each borrow as a loan of its own with its "
                      f"collateral ({len(loans)} here); the last swap's output stays in the "
@@ -314,7 +327,16 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
         realised_leverage=realised_leverage(book, price),
         carry=carry(book, price, supply_apy=Decimal(0), borrow_apr=market.borrow_apr,
                     holding_days=holding_days),
-        ranking=ranking, notes=tuple(notes), loans=tuple(loans), close_bridge=close_bridge)
+        ranking=ranking, notes=tuple(notes), loans=tuple(loans), close_bridge=close_bridge,
+        receipt=option.held_as.unit if holds_last and option.held_as else None)
+
+
+def holds_last_purchase(market: Market) -> bool:
+    """A pooled venue whose collateral is locked as receipt tokens (Liqwid): what a round
+    buys is supplied, then locked by the next round's borrow, so the last round's
+    purchase is held in the wallet (exposure, not collateral), as where each borrow is
+    its own loan."""
+    return market.locks_receipts and not market.loan_per_borrow
 
 
 def weakest_loan(book: Book, loans: Sequence[tuple[int, int]], price: Decimal) -> Book:
@@ -369,6 +391,8 @@ def _close_pooled(book: Book, fraction: Decimal, market: Market, *, price: Decim
     withdraws the rest of the share (a long sells it) and returns it."""
     share = reduce_share(book, fraction)
     withdraw_total, repay_total = share.collateral_delta, share.debt_delta
+    held_share = book.held - share.book.held  # in the wallet: sold (long) or spent first
+    releases = holds_last_purchase(market) and fraction == 1
     long = book.side == "long"
     option = market.collateral_for(book.token.asset if long else ADA_TOKEN.asset)
     max_ltv = option.max_ltv if option is not None else book.liquidation_threshold
@@ -384,11 +408,34 @@ def _close_pooled(book: Book, fraction: Decimal, market: Market, *, price: Decim
     repays: list[tuple[str, int]] = []
     with localcontext(CONTEXT):
         one_minus_s = 1 - swap_cost
-        worth = withdraw_total * pc * one_minus_s if long else withdraw_total * one_minus_s
+        owned = withdraw_total + held_share
+        worth = owned * pc * one_minus_s if long else owned * one_minus_s
         if worth < repay_total * pd:
-            return Refusal((Reason("under_water", f"the share's {withdraw_total} of collateral "
-                                                  f"is worth less than its {repay_total} of "
-                                                  f"debt at {price}, after swap costs"),))
+            return Refusal((Reason("under_water", f"the share's {owned} of collateral and "
+                                                  f"holdings is worth less than its "
+                                                  f"{repay_total} of debt at {price}, after "
+                                                  f"swap costs"),))
+        if held_share:  # what the wallet holds repays first
+            cash = held_share
+            if long:
+                cash = floor_int(held_share * pc * one_minus_s)
+                legs.add(LegKind.SWAP, asset_in=unit, amount_in=held_share, asset_out=ada,
+                         amount_out=cash)
+                lost += held_share * pc - cash
+                paid = min(cash, repay_total)
+                spend = paid
+            else:
+                paid = min(floor_int(cash * one_minus_s / pd), repay_total)
+                spend = min(cash, ceil_int(paid * pd / one_minus_s))
+                if paid > 0:
+                    legs.add(LegKind.SWAP, asset_in=ada, amount_in=spend, asset_out=unit,
+                             amount_out=paid)
+                    lost += spend - paid * pd
+            if paid > 0:
+                legs.add(LegKind.REPAY, asset_in=ada if long else unit, amount_in=paid)
+                repays.append((legs.items[-1].step, paid))
+                owed, repaid = owed - paid, paid
+            returned += cash - spend
         while repaid < repay_total:
             if rounds == MAX_LOOPS:
                 return Refusal((Reason("rounds", f"unwinding needs more than {MAX_LOOPS} "
@@ -428,9 +475,16 @@ def _close_pooled(book: Book, fraction: Decimal, market: Market, *, price: Decim
             held, owed = held - take, owed - paid
             withdrawn, repaid, rounds = withdrawn + take, repaid + paid, rounds + 1
         rest = withdraw_total - withdrawn
-        if rest > 0:
+        if rest > 0 and releases and repays:
+            # The repay that ends the loan releases what it still locks.
+            last = legs.items.pop()
+            legs.add(LegKind.REPAY, asset_in=last.asset_in, amount_in=last.amount_in,
+                     asset_out=unit if long else ada, amount_out=rest)
+            repays[-1] = (legs.items[-1].step, repays[-1][1])
+        elif rest > 0:
             legs.add(LegKind.WITHDRAW_COLLATERAL, asset_out=unit if long else ada,
                      amount_out=rest)
+        if rest > 0:
             if long:
                 out = floor_int(rest * pc * one_minus_s)
                 legs.add(LegKind.SWAP, asset_in=unit, amount_in=rest, asset_out=ada,

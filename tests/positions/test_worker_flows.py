@@ -20,117 +20,33 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import uuid
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import cbor2
 import pytest
-import redis as redis_lib
-from celery import Celery
 
 from chain.ledger.address import address_text
-from core.settings import Settings
 from core.units import ADA, Asset
 from stack.processes import wait_until
-from store import mongo as store_mongo
-from store import positions as store
 from stubs.server import Fault, Reply, Request
-from tasks.celery_app import make_celery
 from tasks.position_flow import advance
-from tasks.position_orders import Desk, OpenRequest, close_position, describe, open_position
-from tasks.positions import ADVANCE_TASK, desk_for, flow_context
-from tests.conftest import NAMESPACE_PREFIX, _namespaces, delete_keys, keys_of
-from tests.positions.support import STRIKE, USDM, Stubs, paper_settings, start_stubs, \
-    store_markets
+from tasks.position_orders import OpenRequest, close_position, open_position
+from tasks.positions import ADVANCE_TASK, flow_context
+from tests.positions.support import NOT_INHERITED, STRIKE, USDM, Paper, Stubs, paper_desk, start_stubs
 from tests.support.cli import run_dhl
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
-NOT_INHERITED = ("MONGO_URL", "MONGO_DB", "REDIS_URL", "REDIS_NAMESPACE", "DATA_DIR",
-                 "CARDANO_NETWORK", "VENUES", "VENUE_MODULES", "DEXHUNTER_API_URL",
-                 "DEXHUNTER_PARTNER_ID", "SURF_API_URL", "LIQWID_API_URL", "PAPER_SEED",
-                 "PAPER_VOLATILITY", "PAPER_PRICES_CSV", "POSITION_LOCK_SECONDS",
-                 "TEST_EXIT_AFTER_EVENTS")
 BUILD = "/swap/build"
 STRANGER = address_text(b"\x01" + bytes(range(100, 156)))
 #: Events of a long STRIKE at 1.8x (100 ADA) on the Surf demo: 45 to open (11 legs of 4
 #: events, then OPENED), 14 to close (CLOSE, 3 legs, SETTLED).
 LONG_OPEN_EVENTS, LONG_EVENTS = 29, 59
 RECEIVED = re.compile(r"Task execution\.advance_position\[([0-9a-f-]+)\] received")
-
-
-# --- a paper desk: its own MongoDB database and Redis namespace ---------------------------
-
-@dataclass
-class Paper:
-    env: dict[str, str]
-    settings: Settings
-    stubs: Stubs
-    app: Celery
-    tmp: Path
-
-    @property
-    def desk(self) -> Desk:
-        return desk_for(self.settings)
-
-    def doc(self, position_id: str) -> dict[str, Any]:
-        found = store.read(self.desk.db, position_id)
-        assert found is not None, position_id
-        return found
-
-    def view(self, position_id: str) -> dict[str, Any]:
-        return describe(self.desk, self.doc(position_id), detail=True)
-
-    def enqueue(self, position_id: str) -> None:
-        self.app.send_task(ADVANCE_TASK, args=[position_id])
-
-    def wait_state(self, position_id: str, state: str, timeout_s: float,
-                   worker: WorkerProcess | None = None) -> dict[str, Any]:
-        def there() -> bool:
-            return bool(self.doc(position_id)["state"] == state)
-
-        if not wait_until(there, timeout_s, interval_s=0.2):
-            view = self.view(position_id)
-            raise AssertionError(f"{position_id} is {view['state']}, not {state}, after "
-                                 f"{timeout_s}s: {json.dumps(view, indent=1)[-3000:]}\n"
-                                 f"{worker.log() if worker else ''}")
-        return self.view(position_id)
-
-    def worker(self, stack: ExitStack, name: str, concurrency: int = 2,
-               **extra: str) -> WorkerProcess:
-        proc = WorkerProcess({**self.env, **extra}, self.tmp / f"{name}.log", concurrency)
-        stack.callback(proc.stop)
-        proc.wait_ready(self.app)
-        return proc
-
-
-@contextmanager
-def paper_desk(mongo_url: str, redis_url: str, tmp: Path, stubs: Stubs) -> Iterator[Paper]:
-    """A namespace of its own (registered with tests/conftest.py, so leftovers are found
-    and deleted), the Surf markets stored, and a Celery app to send tasks with."""
-    namespace = f"{NAMESPACE_PREFIX}{uuid.uuid4().hex[:12]}"
-    _namespaces.add(namespace)
-    env = {"MONGO_URL": mongo_url, "MONGO_DB": namespace, "REDIS_URL": redis_url,
-           "REDIS_NAMESPACE": namespace, "DATA_DIR": str(tmp / "data"), "LOG_LEVEL": "INFO",
-           "LIQWID_API_URL": "http://127.0.0.1:9/graphql", **stubs.env()}
-    settings = paper_settings(env, stubs)
-    store_markets(settings)
-    app = make_celery(settings)
-    try:
-        yield Paper(env, settings, stubs, app, tmp)
-    finally:
-        app.close()
-        client = store_mongo.connect(mongo_url)
-        client.drop_database(namespace)
-        client.close()
-        keys = redis_lib.Redis.from_url(redis_url)
-        delete_keys(keys, keys_of(keys, {namespace}))
-        keys.close()
 
 
 @pytest.fixture(scope="module")

@@ -181,6 +181,10 @@ def walk(plan, book, price, max_ltv):
             owed -= leg.amount_in
             repaid += leg.amount_in
             assert owed >= 0
+            if leg.asset_out is not None:  # the repay that ends the loan releases the rest
+                assert owed == 0, leg
+                held -= leg.amount_out
+                withdrawn += leg.amount_out
     return withdrawn, repaid
 
 
@@ -445,3 +449,98 @@ def test_loan_per_borrow_properties(side, equity, leverage, ltv, price, swap_cos
         [(d, c) for c, d in reversed(plan.loans)]
     assert close.bridge >= 0 and close.returned_lovelace >= 0
     assert sum(close.principal.values()) == plan.book.debt
+
+
+# --- collateral locked as receipt tokens (Liqwid) -------------------------------------------
+
+QTOK = Asset("cd" * 28, "")
+
+
+def receipt_market(side, ltv="0.6", threshold="0.65"):
+    borrow, taken = (ADA_TOKEN, TOK) if side == "long" else (TOK, ADA_TOKEN)
+    return replace(market("liqwid", "m", borrow,
+                          (replace(option(taken, ltv, threshold), held_as=QTOK),)),
+                   locks_receipts=True)
+
+
+def test_a_receipt_long_by_hand():
+    # As test_long_plan_by_hand, but each round's purchase is supplied only before the
+    # next borrow locks it: the last round's 8 TOK stay in the wallet.
+    plan = open_("long", [receipt_market("long")])
+    assert isinstance(plan, Plan)
+    assert kinds(plan) == [LegKind.SWAP] + [LegKind.DEPOSIT_COLLATERAL, LegKind.BORROW,
+                                            LegKind.SWAP] * 3
+    assert [leg.amount_in for leg in plan.legs if leg.kind is LegKind.DEPOSIT_COLLATERAL] == \
+        [200 * ADA, 120 * ADA, 72 * ADA]
+    assert plan.book == Book("long", TOK, 392 * ADA, 100 * ADA, D("0.65"), held=8 * ADA)
+    assert plan.health == D("1.274")  # 392 × 0.5 × 0.65 / 100: the held 8 do not count
+    assert plan.realised_leverage == 2  # they are exposure all the same
+    assert plan.receipt == QTOK.unit
+    assert any("receipt tokens" in note for note in plan.notes)
+    assert plan_json(plan)["held"] == 8 * ADA
+
+
+def test_a_receipt_long_closes_from_the_wallet_first_and_its_last_repay_releases_the_rest():
+    book = Book("long", TOK, 392 * ADA, 100 * ADA, D("0.65"), held=8 * ADA)
+    full = plan_close(book, D(1), receipt_market("long"), price=D("0.5"), swap_cost=D(0))
+    assert isinstance(full, ClosePlan)
+    # The 8 TOK held are sold and repay 4 ADA before anything is withdrawn.
+    assert kinds(full)[:2] == [LegKind.SWAP, LegKind.REPAY]
+    assert (full.legs[0].amount_in, full.legs[1].amount_in) == (8 * ADA, 4 * ADA)
+    last = [leg for leg in full.legs if leg.kind is LegKind.REPAY][-1]
+    assert last.asset_out == TOK_UNIT and last.amount_out > 0  # ends the loan, releases
+    assert kinds(full)[-2:] == [LegKind.REPAY, LegKind.SWAP]  # no withdrawal after it
+    assert full.legs[-1].kind is LegKind.SWAP and full.legs[-1].amount_in == last.amount_out
+    assert walk(full, book, D("0.5"), D("0.6")) == (392 * ADA, 100 * ADA)
+    assert abs(full.returned_lovelace - 100 * ADA) <= 3
+    assert full.book_after == replace(book, collateral=0, debt=0, held=0)
+    # A partial close sells its share of the holdings and withdraws the rest of its share:
+    # the loan stays open, so nothing is released by a repay.
+    half = plan_close(book, D("0.5"), receipt_market("long"), price=D("0.5"), swap_cost=D(0))
+    assert isinstance(half, ClosePlan)
+    assert half.legs[0].amount_in == 4 * ADA
+    assert all(leg.asset_out is None for leg in half.legs if leg.kind is LegKind.REPAY)
+    assert half.book_after == replace(book, collateral=196 * ADA, debt=50 * ADA, held=4 * ADA)
+    assert walk(half, book, D("0.5"), D("0.6")) == (196 * ADA, 50 * ADA)
+
+
+@settings(max_examples=150, deadline=None)
+@given(side=st.sampled_from(["long", "short"]), equity=st.integers(1, 10**6).map(lambda a: a * ADA),
+       leverage=st.decimals("1.05", "4", places=2), ltv=st.decimals("0.3", "0.8", places=2),
+       price=st.decimals("0.001", "50", places=3), swap_cost=st.decimals("0", "0.02", places=3),
+       move=st.decimals("0.5", "1.5", places=2), fraction=st.sampled_from(["0.5", "1"]))
+def test_receipt_venue_properties(side, equity, leverage, ltv, price, swap_cost, move,
+                                  fraction):
+    """Every borrow locks a supply made since the one before; nothing is supplied after
+    the last; the last purchase is held. Its close stays within the max LTV at every
+    withdrawal, repays the share's debt, and only a full close's last repay releases."""
+    m = receipt_market(side, str(ltv), str(ltv + D("0.05")))
+    plan = plan_open(side, TOK, equity, leverage, [m], price=price, swap_cost=swap_cost,
+                     now_ms=NOW_MS, max_age_s=60)
+    if isinstance(plan, Refusal):
+        event("refused: " + ",".join(sorted(set(plan.codes))))
+        return
+    order = kinds(plan)
+    borrows = [i for i, k in enumerate(order) if k is LegKind.BORROW]
+    for i in borrows:
+        assert order[i - 1] is LegKind.DEPOSIT_COLLATERAL, order
+    assert LegKind.DEPOSIT_COLLATERAL not in order[borrows[-1]:], order
+    assert plan.book.held == plan.legs[-1].amount_out > 0
+    close = plan_close(plan.book, D(fraction), m, price=price * move, swap_cost=swap_cost)
+    if isinstance(close, Refusal):
+        assert set(close.codes) <= {"under_water", "no_room", "rounds"}, close.codes
+        event("close refused")
+        return
+    event("closed " + fraction)
+    withdrawn, repaid = walk(close, plan.book, price * move, ltv)
+    assert close.book_after.debt == plan.book.debt - repaid
+    assert close.book_after.collateral == plan.book.collateral - withdrawn
+    repays = [leg for leg in close.legs if leg.kind is LegKind.REPAY]
+    carried = [leg for leg in repays if leg.asset_out]
+    if fraction == "1":
+        assert close.book_after.debt == 0 and close.book_after.collateral == 0
+        assert carried in ([], repays[-1:])  # only the last repay may release
+        assert LegKind.WITHDRAW_COLLATERAL not in kinds(close)[len(kinds(close)) - 2:]
+    else:
+        assert carried == []
+    assert close.returned_lovelace >= 0

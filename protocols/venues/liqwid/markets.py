@@ -209,6 +209,7 @@ def _market(head: _Head, heads: Mapping[str, _Head], fetched_ms: int) -> Market:
         receipt=head.receipt,
         receipt_rate=receipt_rate(head),
         partial_repay=True,  # modifyBorrow takes any target debt
+        locks_receipts=True,  # a loan locks qTokens, supplied first
     )
 
 

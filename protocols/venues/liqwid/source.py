@@ -152,6 +152,12 @@ class LiqwidSource(LeverageSource):
                             "API gave no receiptAsset); refusing to guess")
         return decimals
 
+    def supply_market(self, receipt: Asset) -> str:
+        found = None if receipt.name else self._qtoken_market(receipt.policy)
+        if found is None:
+            raise LiqwidInputError(f"{receipt} is not the qToken of any Liqwid market")
+        return found
+
     def loans(self, owner: str | None = None) -> list[LiqwidLoan]:
         """Loans from the API: one owner's (a payment key hash or an address), or every
         loan with debt."""
