@@ -194,12 +194,15 @@ def test_paper_stack_shows_liqwid_and_surf_markets(first: Stack):
 
 STRIKE = "51515151515151515151515151515151515151515151515151515151535452494b45"
 DEMO_USDM = "555555555555555555555555555555555555555555555555555555555553444d"
+DJED = "8db269c3ec630e06ae29f74bc39edd1f87c819f1056206e879a1cd61446a65644d6963726f555344"
 
 
 def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack):
     """The positions issue's demo: with `dhl run` up, a paper long and a paper short open
     and close through `dhl positions` (the stack's workers run the flows through its
-    DexHunter and Surf stubs), showing their legs, fees and PnL."""
+    DexHunter and Surf stubs), showing their legs, fees and PnL; and the same on Liqwid
+    (its stub's paper markets: DJED), built for the mainnet paper wallet while the stack
+    replays preprod."""
     first.wait_ready()
     env = stack_env("", first.data_dir)
     env.pop("REDIS_URL")
@@ -226,10 +229,13 @@ def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack)
         return seen
 
     # The Surf markets come from the stack's stub at the worker's first refresh.
-    opened: dict[str, str] = {}
-    for side, token, leverage in (("long", STRIKE, "1.8"), ("short", DEMO_USDM, "2")):
+    opened: dict[tuple[str, str], str] = {}
+    for side, token, leverage, venue in (("long", STRIKE, "1.8", "surf"),
+                                         ("short", DEMO_USDM, "2", "surf"),
+                                         ("long", DJED, "2", "liqwid"),
+                                         ("short", DJED, "2", "liqwid")):
         order = ("--side", side, "--asset", token, "--collateral", "ADA:100",
-                 "--leverage", leverage)
+                 "--leverage", leverage, "--venue", venue)
 
         def planned() -> bool:  # the markets are in (a plan stores nothing)
             return dhl("open", *order, "--plan-only").returncode == 0
@@ -237,8 +243,8 @@ def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack)
         assert wait_until(planned, timeout_s=90, interval_s=3), first.log()[-4000:]
         placed = dhl("open", *order)
         assert placed.returncode == 0, (placed.stdout, placed.stderr)
-        opened[side] = json.loads(placed.stdout)["position"]
-    for side, pid in opened.items():
+        opened[(side, venue)] = json.loads(placed.stdout)["position"]
+    for pid in opened.values():
         shown = reaches(pid, "open")
         assert shown["size"] > 0 and shown["fees_paid"] > 0 and shown["health"] is not None
         assert all(leg["state"] == "confirmed" for leg in shown["legs"]
@@ -247,15 +253,18 @@ def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack)
                                             == leg["leg"].rsplit("-a", 1)[0]))
         closed = dhl("close", pid)
         assert closed.returncode == 0, closed.stderr
-    for side, pid in opened.items():
+    for (side, venue), pid in opened.items():
         shown = reaches(pid, "settled")
         assert shown["collateral"] == {} and shown["debt"] == {}
         assert isinstance(shown["realised_pnl"], int) and shown["fees_paid"] > 0
         # Surf: each loan locks its collateral in its borrow and releases it with its
-        # repay, both built by Surf (the stack's stub) and checked, booked by tx id.
+        # repay. Liqwid: supplies, then one loan grown and unwound. Each venue leg built
+        # by the venue (the stack's stub) and checked, booked by tx id.
         kinds = {leg["kind"] for leg in shown["legs"]}
-        assert kinds == {"swap", "borrow", "repay"}, kinds
-        loans = [leg for leg in shown["legs"] if leg["kind"] in ("borrow", "repay")
+        assert kinds == ({"swap", "borrow", "repay"} if venue == "surf" else
+                         {"swap", "deposit_collateral", "borrow", "repay",
+                          "withdraw_collateral"}), (venue, kinds)
+        loans = [leg for leg in shown["legs"] if leg["kind"] != "swap"
                  and leg["state"] == "confirmed"]
         assert all(len(leg["tx_id"]) == 64 for leg in loans), loans
     listed = [json.loads(line) for line in dhl("list", "--json").stdout.splitlines()]
