@@ -21,8 +21,12 @@ Paper mode sends nothing and signs nothing:
   check it before signing; a refused build is a failed leg. It then fills as built
   (paper: at once), booked with the built transaction's network fee and the plan's
   venue fees;
-- other venue transactions (a pooled venue's deposit, borrow, repay, withdraw) fill as
-  planned with the plan's fees and PAPER_VENUE_NETWORK_FEE: not built in paper mode.
+- a leg at a venue that locks collateral as receipt tokens (Liqwid: supply, borrow,
+  modifyBorrow) is built by the venue for made-up wallet UTxOs and checked the same way
+  (tasks/receipt_legs.py); the loan it leaves becomes the position's `loan` with its
+  confirmation;
+- other venue transactions (a pooled venue without receipts: only the tests' markets)
+  fill as planned with the plan's fees and PAPER_VENUE_NETWORK_FEE, unbuilt.
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ with a Celery app and workers, over any set of stubs."""
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from tasks.celery_app import make_celery
 from tasks.position_orders import Desk, describe
 from tasks.positions import ADVANCE_TASK, desk_for
 from tests.conftest import NAMESPACE_PREFIX, _namespaces, delete_keys, keys_of
+from tests.support.cli import run_dhl
 from tests.support.fixtures import fixtures_dir, require
 from tests.support.worker import WorkerProcess
 
@@ -150,3 +152,14 @@ def paper_desk(mongo_url: str, redis_url: str, tmp: Path, stubs: Any) -> Iterato
 
 
 
+
+
+def dhl(paper: Paper, *args: str) -> subprocess.CompletedProcess[str]:
+    """`dhl positions ARGS` for the desk's settings, nothing else from the environment."""
+    return run_dhl(["positions", *args], paper.env, NOT_INHERITED)
+
+
+def one_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer

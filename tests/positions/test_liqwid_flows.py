@@ -13,9 +13,7 @@ options: stubs/liqwid_paper.py) and the DexHunter stub, real HTTP on loopback.
 """
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,8 +27,7 @@ from stubs.dexhunter import make_handler as dexhunter_handler
 from stubs.liqwid import make_handler as liqwid_handler
 from stubs.server import StubServer
 from tasks.position_orders import OpenRequest, close_position, open_position
-from tests.positions.support import NOT_INHERITED, Paper, paper_desk
-from tests.support.cli import run_dhl
+from tests.positions.support import Paper, dhl, one_json, paper_desk
 from tests.support.fixtures import fixtures_dir, require
 from tests.support.worker import WorkerProcess
 
@@ -89,16 +86,6 @@ def shared(mongo_url: str, redis_url: str, stubs: LiqwidStubs,
 def clean_stubs(stubs: LiqwidStubs) -> None:
     stubs.liqwid.reset()
     stubs.dexhunter.reset()
-
-
-def dhl(paper: Paper, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_dhl(["positions", *args], paper.env, NOT_INHERITED)
-
-
-def one_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    answer: dict[str, Any] = json.loads(result.stdout)
-    return answer
 
 
 def venue_legs(view: dict[str, Any], group: str) -> list[dict[str, Any]]:

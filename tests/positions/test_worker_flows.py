@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
@@ -35,8 +34,8 @@ from stubs.server import Fault, Reply, Request
 from tasks.position_flow import advance
 from tasks.position_orders import OpenRequest, close_position, open_position
 from tasks.positions import ADVANCE_TASK, flow_context
-from tests.positions.support import NOT_INHERITED, STRIKE, USDM, Paper, Stubs, paper_desk, start_stubs
-from tests.support.cli import run_dhl
+from tests.positions.support import STRIKE, USDM, Paper, Stubs, dhl, one_json, paper_desk, \
+    start_stubs
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -120,16 +119,6 @@ def assert_plan_legs_confirmed_once(view: dict[str, Any], group: str) -> None:
 
 
 # --- 1. full cycles through the CLI -------------------------------------------------------
-
-def dhl(paper: Paper, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_dhl(["positions", *args], paper.env, NOT_INHERITED)
-
-
-def one_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    answer: dict[str, Any] = json.loads(result.stdout)
-    return answer
-
 
 @pytest.mark.parametrize("side,token,leverage", [("long", STRIKE, "1.8"), ("short", USDM, "2")])
 def test_cli_open_show_close_list(shared: tuple[Paper, WorkerProcess], side: str, token: str,
