@@ -29,9 +29,11 @@ REPAY_DRIFT = (1, 100)
 @dataclass(frozen=True)
 class LoanLeg:
     """A borrow (locking `sent` of `sent_asset`, receiving `received` of
-    `received_asset`) or a repay in full (paying `sent`, releasing `received`)."""
+    `received_asset`), a repay (paying `sent`, releasing `received`), a supply ("lend":
+    `sent` of the underlying, receipts back), a withdrawal of supplied receipts
+    ("withdraw": burning at most `sent`), a collateral withdrawal from a loan."""
 
-    kind: str  # "borrow" or "repay"
+    kind: str  # borrow, repay, lend, withdraw, withdraw_collateral
     sent_asset: Asset
     sent: int
     received_asset: Asset
@@ -51,6 +53,8 @@ def loan_intent_problems(intent: Intent, leg: LoanLeg) -> list[str]:
         back[transfer.asset] += transfer.amount
     sent = leaves[leg.sent_asset]
     least = most = leg.sent
+    if leg.kind == "withdraw":  # burns the receipts its amount needs, of those held
+        least = 1
     if leg.kind == "repay":
         drift = -(-leg.sent * REPAY_DRIFT[0] // REPAY_DRIFT[1])
         least, most = leg.sent - drift, leg.sent + drift

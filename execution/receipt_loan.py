@@ -48,7 +48,8 @@ class LoanState:
 @dataclass(frozen=True)
 class Ask:
     """One venue call: `call` is lend, borrow, modify or withdraw; `locked` the receipts
-    the loan should hold after it, `debt` its debt; `spends` what the wallet gives."""
+    the loan should hold after it, `debt` its debt; `amount` the underlying a plain
+    withdrawal asks for; `spends` what the wallet gives."""
 
     call: str
     spends: Mapping[Asset, int]
@@ -56,6 +57,7 @@ class Ask:
     debt: int = 0
     locked: int = 0
     redeem: bool = False
+    amount: int = 0
 
 
 class ReceiptLoanError(ValueError):
@@ -77,8 +79,23 @@ def ask(leg: Leg, state: LoanState, receipt: Asset, collateral: int) -> Ask:
         return Ask("borrow" if state.ref is None else "modify", {receipt: state.free},
                    LoanLeg("borrow", receipt, state.free, asset, leg.amount_out),
                    debt=state.debt + leg.amount_out, locked=state.locked + state.free)
+    if kind is LegKind.WITHDRAW_COLLATERAL and state.ref is None:
+        # No loan (an open that failed before its first borrow): the supplied receipts are
+        # in the wallet; a plain withdrawal redeems them. All of them: one unit less is
+        # asked, as Liqwid's own app does, so the receipts burned (rounded up) are there.
+        asset = Asset.from_unit(leg.asset_out or "")
+        amount = leg.amount_out - 1 if leg.amount_out >= collateral else leg.amount_out
+        if state.free <= 0 or amount <= 0:
+            raise ReceiptLoanError("nothing supplied is left to withdraw")
+        return Ask("withdraw", {receipt: state.free},
+                   LoanLeg("withdraw", receipt, state.free, asset, _least(amount)),
+                   amount=amount)
     if state.ref is None:
         raise ReceiptLoanError(f"a {kind.value} needs the loan, and none is open")
+    if state.free and kind is not LegKind.DEPOSIT_COLLATERAL:
+        raise ReceiptLoanError(f"{state.free} receipt units were supplied but never locked "
+                               f"(a borrow after them failed): unwinding them beside the "
+                               f"loan is not done yet")
     if kind is LegKind.WITHDRAW_COLLATERAL:
         asset = Asset.from_unit(leg.asset_out or "")
         freed = state.locked if leg.amount_out >= collateral else \
@@ -100,11 +117,14 @@ def ask(leg: Leg, state: LoanState, receipt: Asset, collateral: int) -> Ask:
     raise ReceiptLoanError(f"no venue call for a {kind.value} leg")
 
 
-def after(state: LoanState, asked: Ask, *, minted: int = 0, ref: str | None = None) -> LoanState:
-    """The loan once `asked` is done: `minted` receipts a supply brought, `ref` the loan
-    a first borrow opened."""
+def after(state: LoanState, asked: Ask, *, minted: int = 0, burned: int = 0,
+          ref: str | None = None) -> LoanState:
+    """The loan once `asked` is done: `minted` receipts a supply brought, `burned` those
+    a plain withdrawal took, `ref` the loan a first borrow opened."""
     if asked.call == "lend":
         return replace(state, free=state.free + minted)
+    if asked.call == "withdraw":  # `burned`: the receipts the withdrawal took
+        return replace(state, free=state.free - burned)
     if asked.call == "borrow":
         return LoanState(ref, asked.debt, asked.locked, 0)
     if asked.debt == 0:  # the loan ended: what it locked is redeemed, or back as receipts

@@ -71,6 +71,8 @@ def build_receipt_leg(ctx: "FlowContext", doc: Mapping[str, Any], position: Posi
         return failed("the pre-signing check refused the build: " + "; ".join(reasons))
     tx = decode_transaction(built.cbor)
     minted = sum(q for a, q in built.intent.mint if a == receipt and q > 0)
+    burned = sum(t.amount for t in built.intent.leaves if t.asset == receipt) \
+        if asked.call == "withdraw" else 0
     ref = None
     if asked.call == "borrow":
         ref = next((f"{tx.id.hex()}#{i}" for i, out in enumerate(tx.outputs)
@@ -78,7 +80,8 @@ def build_receipt_leg(ctx: "FlowContext", doc: Mapping[str, Any], position: Posi
         if ref is None:
             return failed("the borrow's transaction locks no receipt in a loan output")
     work: dict[str, Any] = {"network_fee": str(result.fee_lovelace or 0),
-                            "loan_after": after(state, asked, minted=minted, ref=ref).to_doc()}
+                            "loan_after": after(state, asked, minted=minted, burned=burned,
+                                                 ref=ref).to_doc()}
     if leg.kind is LegKind.REPAY:  # the venue counts the debt: what it takes is paid
         work["paid"] = str(sum(t.amount for t in built.intent.leaves
                                if t.asset.unit == leg.asset_in))
@@ -92,6 +95,8 @@ def _call(source: LeverageSource, asked: Ask, market_id: str, leg: Leg, state: L
         return source.build_lend(source.supply_market(receipt), leg.amount_in, wallet)
     if asked.call == "borrow":
         return source.build_borrow(market_id, leg.amount_out, receipt, state.free, wallet)
+    if asked.call == "withdraw":
+        return source.build_withdraw(source.supply_market(receipt), asked.amount, wallet)
     assert state.ref is not None  # ask() refuses a change to a loan not opened
     return source.build_modify_loan(state.ref, asked.debt, [(receipt, asked.locked)], wallet,
                                     redeem=asked.redeem)

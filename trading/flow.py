@@ -146,6 +146,8 @@ def next_action(position: Position, program: Sequence[Group]) -> Action:
         end = _end_event(group)
         if end is not None and (group.name, end) in recorded:
             continue
+        if (group.name, EventKind.FAIL) in recorded:
+            continue  # failed for good: a close after it unwinds what it left
         if group.kind is GroupKind.CLOSE and (group.name, EventKind.CLOSE) not in recorded:
             return GroupEvent(group, EventKind.CLOSE)
         produced: dict[str, int] = {}  # step -> what its confirmed leg delivered

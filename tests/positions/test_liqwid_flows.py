@@ -13,6 +13,7 @@ options: stubs/liqwid_paper.py) and the DexHunter stub, real HTTP on loopback.
 """
 from __future__ import annotations
 
+import json
 import re
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -163,3 +164,44 @@ def test_killed_after_venue_steps_still_settles_on_liqwid(
     assert_each_venue_leg_built_once(stubs, view)
     assert all(leg["state"] == "confirmed" and leg["attempt"] == 1 for leg in view["legs"])
     assert stubs.paper_loans() == []
+
+
+def test_an_open_that_failed_before_its_loan_is_unwound_by_a_plain_withdrawal(
+        mongo_url: str, redis_url: str, stubs: LiqwidStubs, tmp_path: Path) -> None:
+    """Liqwid refuses every borrow: the supply went through, the borrow fails its three
+    attempts and the open fails with qDJED supplied but no loan. `close` then redeems
+    them with a plain withdrawal and sells the DJED (run in this process)."""
+    from stubs.server import Reply
+    from tasks.position_flow import advance
+    from tasks.positions import flow_context
+
+    refusal = Reply(200, {"errors": [{"message": "Got Infinity weighted LTV"}], "data": None})
+    handler = stubs.liqwid.handler
+    with paper_desk(mongo_url, redis_url, tmp_path, stubs) as paper:
+        handler.page_faults[("borrow", 0)] = refusal  # type: ignore[attr-defined]
+        try:
+            answer = open_position(paper.desk, OpenRequest("long", Asset.from_unit(DJED), ADA,
+                                                           100_000_000, Decimal("2"),
+                                                           venue="liqwid"), lambda _p: None)
+            pid = answer["position"]
+            failed = advance(flow_context(paper.settings), pid)
+        finally:
+            handler.page_faults.clear()  # type: ignore[attr-defined]
+            handler._loans[:] = [r for r in handler._loans  # type: ignore[attr-defined]
+                                 if not r.get("paper")]  # the refused borrows' stand-ins
+        assert failed.state == "failed", paper.view(pid)
+        loan = paper.doc(pid)["loan"]
+        assert loan["ref"] is None and int(loan["free"]) > 0, loan
+        before = stubs.builds()
+        closed = close_position(paper.desk, pid, Decimal(1), lambda _p: None)
+        assert closed["ok"], closed
+        assert [leg["kind"] for leg in closed["legs"]] == ["withdraw_collateral", "swap"]
+        done = advance(flow_context(paper.settings), pid)
+        view = paper.view(pid)
+        assert done.state == "settled", json.dumps([view["legs"], view["history"][-6:], view.get("waiting")], indent=0)[-3000:]
+        after = stubs.builds()
+        assert after["withdraw"] - before["withdraw"] == 1 and after["modifyBorrow"] == 0
+        # Asked one unit less than supplied (Liqwid's own way to withdraw everything): at
+        # most the receipts of that unit stay in the wallet.
+        assert int(paper.doc(pid)["loan"]["free"]) <= 50
+        assert view["debt"] == {}

@@ -53,3 +53,16 @@ def test_a_repay_may_differ_by_the_interest_the_venue_computes_not_more() -> Non
     token_debt = LoanLeg("repay", TOKEN, 1_000_000, ADA, 100_000_000)
     over = intent("repay", {TOKEN: 1_020_000, ADA: 4_000_000}, {ADA: 100_000_000})
     assert "between 990000 and 1010000" in loan_intent_problems(over, token_debt)[0]
+
+
+def test_a_plain_withdrawal_burns_at_most_the_receipts_held() -> None:
+    """A withdrawal of supplied receipts burns what its amount needs, never more than the
+    wallet holds, and must bring the underlying back."""
+    receipt = Asset("cd" * 28, "")
+    leg = LoanLeg("withdraw", receipt, 5_000, TOKEN, 99)
+    ok = intent("withdraw", {receipt: 4_950}, {TOKEN: 99})
+    assert loan_intent_problems(ok, leg) == []
+    greedy = intent("withdraw", {receipt: 5_001}, {TOKEN: 99})
+    assert "5001 of" in loan_intent_problems(greedy, leg)[0]
+    short = intent("withdraw", {receipt: 4_950}, {TOKEN: 90})
+    assert "90 of" in loan_intent_problems(short, leg)[0]

@@ -77,6 +77,20 @@ def test_what_cannot_be_asked_of_the_loan() -> None:
         ask(leg(LegKind.BORROW, asset_out=ADA.unit, amount_out=1), LoanState(), QTOK, 0)
     with pytest.raises(ReceiptLoanError, match="none is open"):
         ask(leg(LegKind.REPAY, ADA.unit, 1), LoanState(free=5), QTOK, 0)
+    # Supplied receipts a failed borrow never locked, beside an open loan: refused.
+    with pytest.raises(ReceiptLoanError, match="never locked"):
+        ask(leg(LegKind.REPAY, ADA.unit, 1), LoanState("bb" * 32 + "#0", 10, 700, 50), QTOK, 0)
+    # No loan (the open failed before it): a plain withdrawal of what was supplied, one
+    # unit less than all of it, burning at most the receipts held.
+    plain = ask(leg(LegKind.WITHDRAW_COLLATERAL, asset_out=TOK.unit, amount_out=100),
+                LoanState(free=5_000), QTOK, 100)
+    assert (plain.call, plain.amount, dict(plain.spends)) == ("withdraw", 99, {QTOK: 5_000})
+    assert (plain.expect.kind, plain.expect.sent, plain.expect.received_asset) == \
+        ("withdraw", 5_000, TOK)
+    assert after(LoanState(free=5_000), plain, burned=4_950) == LoanState(free=50)
+    with pytest.raises(ReceiptLoanError, match="nothing supplied"):
+        ask(leg(LegKind.WITHDRAW_COLLATERAL, asset_out=TOK.unit, amount_out=100), LoanState(),
+            QTOK, 100)
     # A repay in full without a release gives the receipts back to the wallet, unredeemed.
     state = LoanState("bb" * 32 + "#0", 10, 700, 0)
     whole = ask(leg(LegKind.REPAY, ADA.unit, 10), state, QTOK, 14)
