@@ -92,6 +92,12 @@ def ask(leg: Leg, state: LoanState, receipt: Asset, collateral: int) -> Ask:
                    amount=amount)
     if state.ref is None:
         raise ReceiptLoanError(f"a {kind.value} needs the loan, and none is open")
+    if kind is LegKind.LOCK_COLLATERAL:
+        if state.free <= 0:
+            raise ReceiptLoanError("nothing supplied is waiting to be locked")
+        return Ask("modify", {receipt: state.free},
+                   LoanLeg("add_collateral", receipt, state.free, receipt, 0),
+                   debt=state.debt, locked=state.locked + state.free)
     if state.free and kind is not LegKind.DEPOSIT_COLLATERAL:
         raise ReceiptLoanError(f"{state.free} receipt units were supplied but never locked "
                                f"(a borrow after them failed): unwinding them beside the "
@@ -129,8 +135,9 @@ def after(state: LoanState, asked: Ask, *, minted: int = 0, burned: int = 0,
         return LoanState(ref, asked.debt, asked.locked, 0)
     if asked.debt == 0:  # the loan ended: what it locked is redeemed, or back as receipts
         return LoanState(None, 0, 0, state.free + (0 if asked.redeem else state.locked))
+    locks = asked.expect.kind in ("borrow", "add_collateral")  # every free receipt
     return replace(state, debt=asked.debt, locked=asked.locked,
-                   free=0 if asked.expect.kind == "borrow" else state.free)
+                   free=0 if locks else state.free)
 
 
 def _with_room(amount: int) -> int:

@@ -399,22 +399,37 @@ def add_collateral(desk: Desk, position_id: str, amount: int,
     if doc["order"].get("loan_per_borrow") or (market is not None and market.loan_per_borrow):
         raise OrderError(f"{position.venue} keeps each loan's collateral with it: none can be "
                          f"added to an open loan here (close the position, or open another)")
-    if doc["order"].get("holds_last"):
-        raise OrderError(f"{position.venue} locks collateral as receipt tokens: adding some "
-                         f"takes a supply and a lock, two transactions, which the engine "
-                         f"does not do yet (close part of the position instead)")
     index = len(program_from_doc(doc))
     name = f"add-{index}"
+    fee = 0 if market is None else market.fees.batcher_lovelace
     step = Step(f"{name}-00-deposit-collateral", LegKind.DEPOSIT_COLLATERAL, position.venue,
-                position.collateral_asset, amount,
-                service_fee=0 if market is None else market.fees.batcher_lovelace)
-    group = Group(name, GroupKind.ADD, (step,))
+                position.collateral_asset, amount, service_fee=fee)
+    steps: tuple[Step, ...] = (step,)
+    if doc["order"].get("holds_last"):
+        # Collateral locked as receipts: supplied, then locked in the loan (its own
+        # transaction; the receipts it locks are those the supply brought).
+        receipts = _receipts_for(desk, position.venue, str(doc["order"]["receipt"]), amount,
+                                 now)
+        steps += (Step(f"{name}-01-lock-collateral", LegKind.LOCK_COLLATERAL,
+                       position.venue, str(doc["order"]["receipt"]), receipts,
+                       service_fee=fee),)
+    group = Group(name, GroupKind.ADD, steps)
     leg = planned_leg(StartLeg(group, step, 1, amount))
     _append_group(desk, position_id, index, group,
                   Event(EventKind.LEG, step.step, 1, now, leg=leg))
     enqueue(position_id)
     return {"ok": True, "position": position_id, "adding": amount,
             "asset": position.collateral_asset}
+
+
+def _receipts_for(desk: Desk, venue: str, receipt: str, amount: int, now: int) -> int:
+    """The receipts a supply of `amount` should mint at the rate of the market they are
+    the receipts of (a planned figure: the lock locks what the supply really brought)."""
+    for market in desk.markets(now):
+        if market.venue == venue and market.receipt is not None \
+                and market.receipt.unit == receipt and market.receipt_rate is not None:
+            return max(1, market.receipt_rate.receipts_for_deposit(amount))
+    return 1
 
 
 # --- how a position looks ----------------------------------------------------------------

@@ -45,6 +45,7 @@ CONFIRM_EVENT: dict[tuple[GroupKind, LegKind], EventKind] = {
     (GroupKind.OPEN, LegKind.BORROW): EventKind.BORROWED,
     (GroupKind.OPEN, LegKind.SWAP): EventKind.SWAPPED,
     (GroupKind.ADD, LegKind.DEPOSIT_COLLATERAL): EventKind.COLLATERAL_ADDED,
+    (GroupKind.ADD, LegKind.LOCK_COLLATERAL): EventKind.COLLATERAL_LOCKED_IN,
     (GroupKind.CLOSE, LegKind.WITHDRAW_COLLATERAL): EventKind.COLLATERAL_WITHDRAWN,
     (GroupKind.CLOSE, LegKind.SWAP): EventKind.SWAPPED_BACK,
     (GroupKind.CLOSE, LegKind.REPAY): EventKind.REPAID,

@@ -27,6 +27,9 @@ class LegKind(str, enum.Enum):
     BORROW = "borrow"
     REPAY = "repay"
     SWAP = "swap"
+    #: Supplied receipt tokens (Liqwid's qTokens) locked in the loan: collateral added
+    #: to an open position at a venue that locks receipts (Market.locks_receipts).
+    LOCK_COLLATERAL = "lock_collateral"
 
 
 class LegState(str, enum.Enum):
@@ -136,6 +139,7 @@ _SHAPE: dict[LegKind, tuple[bool, bool]] = {
     LegKind.BORROW: (False, True),
     LegKind.REPAY: (True, False),
     LegKind.SWAP: (True, True),
+    LegKind.LOCK_COLLATERAL: (True, False),
 }
 
 

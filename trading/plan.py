@@ -475,6 +475,12 @@ def _close_pooled(book: Book, fraction: Decimal, market: Market, *, price: Decim
             held, owed = held - take, owed - paid
             withdrawn, repaid, rounds = withdrawn + take, repaid + paid, rounds + 1
         rest = withdraw_total - withdrawn
+        if rest > 0 and owed > 0 and (held - rest) * pc * max_ltv < owed * pd:
+            # What stays (the position's remaining share) would be above the max LTV:
+            # the venue refuses the withdrawal.
+            return Refusal((Reason("no_room", f"the part left open would be above the max "
+                                              f"LTV {max_ltv} at {price}: close all of it, "
+                                              f"or add collateral first"),))
         if rest > 0 and releases and repays:
             # The repay that ends the loan releases what it still locks.
             last = legs.items.pop()

@@ -113,6 +113,8 @@ def figures(side: Side, traded: str, base: str, legs: Iterable[Leg]) -> Figures:
             continue
         got = leg.actual
         fees += got.network_fee + got.service_fee
+        if leg.kind is LegKind.LOCK_COLLATERAL:
+            continue  # receipts of a deposit already counted: no value moves
         if leg.asset_in is not None:
             wallet[leg.asset_in] -= got.amount_in
         if leg.asset_out is not None:

@@ -43,6 +43,7 @@ class EventKind(str, enum.Enum):
     SWAPPED = "swapped"                           # opening swap confirmed
     OPENED = "opened"                             # the plan's legs are all done
     COLLATERAL_ADDED = "collateral_added"         # deposit confirmed on an open position
+    COLLATERAL_LOCKED_IN = "collateral_locked_in"  # supplied receipts locked in the loan
     CLOSE = "close"                               # close (fraction 1) or reduce requested
     SWAPPED_BACK = "swapped_back"                 # closing swap confirmed
     REPAID = "repaid"                             # repay confirmed
@@ -78,6 +79,7 @@ TABLE: dict[tuple[PositionState, EventKind], PositionState] = {
     (S.SWAPPED, E.FAIL): S.FAILED,
     (S.SWAPPED, E.LIQUIDATED): S.LIQUIDATED,
     (S.OPEN, E.COLLATERAL_ADDED): S.OPEN,
+    (S.OPEN, E.COLLATERAL_LOCKED_IN): S.OPEN,
     (S.OPEN, E.CLOSE): S.CLOSING,
     (S.OPEN, E.LIQUIDATED): S.LIQUIDATED,
     (S.CLOSING, E.SWAPPED_BACK): S.CLOSING,
@@ -96,6 +98,7 @@ TABLE: dict[tuple[PositionState, EventKind], PositionState] = {
 CONFIRMS: dict[EventKind, LegKind] = {
     E.COLLATERAL_LOCKED: LegKind.DEPOSIT_COLLATERAL,
     E.COLLATERAL_ADDED: LegKind.DEPOSIT_COLLATERAL,
+    E.COLLATERAL_LOCKED_IN: LegKind.LOCK_COLLATERAL,
     E.BORROWED: LegKind.BORROW,
     E.SWAPPED: LegKind.SWAP,
     E.SWAPPED_BACK: LegKind.SWAP,

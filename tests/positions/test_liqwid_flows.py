@@ -3,7 +3,8 @@ the Liqwid stub in paper mode (its Ada and DJED markets with qTokens, rates and 
 options: stubs/liqwid_paper.py) and the DexHunter stub, real HTTP on loopback.
 
 - a long DJED (qDJED locked, ADA borrowed) and a short DJED (qADA locked, DJED borrowed)
-  open and settle through `dhl positions`; every venue transaction is built by Liqwid's
+  open, take more collateral (supplied, then locked in the loan) and settle through
+  `dhl positions`; every venue transaction is built by Liqwid's
   API for the position's wallet, from made-up UTxOs, and passes the pre-signing check;
   the position's one loan is opened by the first borrow, grown by the next ones, and
   ended by the last repay, which redeems what it still locked;
@@ -28,6 +29,7 @@ from stubs.dexhunter import make_handler as dexhunter_handler
 from stubs.liqwid import make_handler as liqwid_handler
 from stubs.server import StubServer
 from tasks.position_orders import OpenRequest, close_position, open_position
+from stack.processes import wait_until
 from tests.positions.support import Paper, dhl, one_json, paper_desk
 from tests.support.fixtures import fixtures_dir, require
 from tests.support.worker import WorkerProcess
@@ -123,6 +125,35 @@ def test_a_paper_position_opens_and_settles_on_liqwid(shared: tuple[Paper, Worke
     assert Decimal(row["amount"]) > 0
     shown = one_json(dhl(paper, "show", pid))
     assert shown["held"] > 0 and shown["health"] is not None and shown["fees_paid"] > 0, shown
+
+    # Collateral added: supplied, then locked in the loan (two transactions).
+    added = one_json(dhl(paper, "collateral", pid, "--add", "2"))
+    assert added["ok"], added
+
+    def locked_in() -> bool:
+        legs = [leg for leg in paper.view(pid)["legs"] if leg["leg"].startswith("add-")]
+        return len(legs) == 2 and all(leg["state"] == "confirmed" for leg in legs)
+
+    assert wait_until(locked_in, 40, interval_s=0.2), paper.view(pid)["legs"][-3:]
+    grown = one_json(dhl(paper, "show", pid))
+    assert grown["state"] == "open" and grown["health"] > shown["health"], (grown, shown)
+    collateral = DJED if side == "long" else ADA.unit
+    assert grown["collateral"][collateral] == shown["collateral"][collateral] + 2_000_000
+    assert int(grown["loan"]["locked"]) > int(loan["locked"]) and grown["loan"]["free"] == "0"
+
+    # Half closed: the loan stays open, its debt and collateral halved.
+    reduced = one_json(dhl(paper, "close", pid, "--fraction", "0.5"))
+    assert reduced["ok"] and reduced["state"] == "closing", reduced
+    assert all(leg["asset_out"] is None for leg in reduced["legs"] if leg["kind"] == "repay")
+
+    def reopened() -> bool:
+        return any(h["event"] == "reduced" for h in paper.view(pid)["history"])
+
+    assert wait_until(reopened, 40, interval_s=0.2), paper.view(pid)["legs"][-3:]
+    half = paper.wait_state(pid, "open", 10, worker)
+    debt_asset = ADA.unit if side == "long" else DJED
+    assert 0 < half["debt"][debt_asset] < grown["debt"][debt_asset]
+    assert 0 < int(paper.doc(pid)["loan"]["locked"]) < int(grown["loan"]["locked"])
 
     closed = one_json(dhl(paper, "close", pid))
     assert closed["ok"] and closed["state"] == "closing", closed

@@ -157,7 +157,8 @@ def submitted_leg_for(kind: EventKind) -> tuple[Leg, Leg]:
     """A leg of the kind `kind` confirms, as submitted and as confirmed."""
     shapes = {K.DEPOSIT_COLLATERAL: {"asset_in": ADA}, K.WITHDRAW_COLLATERAL: {"asset_out": ADA},
               K.BORROW: {"asset_out": ADA}, K.REPAY: {"asset_in": ADA},
-              K.SWAP: {"asset_in": ADA, "asset_out": TOKEN}}
+              K.SWAP: {"asset_in": ADA, "asset_out": TOKEN},
+              K.LOCK_COLLATERAL: {"asset_in": TOKEN}}
     planned = leg(CONFIRMS[kind], "x", "s", give=5, get=5, **shapes[CONFIRMS[kind]])
     sent = advance(advance(planned, LegState.BUILT), LegState.SUBMITTED, tx_id="tx")
     return sent, advance(sent, LegState.CONFIRMED, actual=Actual("tx", amount_in=5,

@@ -72,6 +72,21 @@ def test_a_long_loan_from_first_supply_to_the_repay_that_ends_it() -> None:
     assert after(state, end) == LoanState(None, 0, 0, 0)
 
 
+def test_collateral_added_is_supplied_then_locked() -> None:
+    state = LoanState("cc" * 32 + "#0", 100, 8_000, 0)
+    state = after(state, ask(leg(LegKind.DEPOSIT_COLLATERAL, TOK.unit, 20), state, QTOK, 160),
+                  minted=1_000)
+    assert state.free == 1_000
+    lock = ask(leg(LegKind.LOCK_COLLATERAL, QTOK.unit, 999), state, QTOK, 180)
+    assert (lock.call, lock.debt, lock.locked, dict(lock.spends)) == \
+        ("modify", 100, 9_000, {QTOK: 1_000})  # what the supply brought, not the estimate
+    assert (lock.expect.kind, lock.expect.sent) == ("add_collateral", 1_000)
+    assert after(state, lock) == LoanState("cc" * 32 + "#0", 100, 9_000, 0)
+    with pytest.raises(ReceiptLoanError, match="nothing supplied"):
+        ask(leg(LegKind.LOCK_COLLATERAL, QTOK.unit, 1), LoanState("cc" * 32 + "#0", 1, 1, 0),
+            QTOK, 1)
+
+
 def test_what_cannot_be_asked_of_the_loan() -> None:
     with pytest.raises(ReceiptLoanError, match="nothing is"):
         ask(leg(LegKind.BORROW, asset_out=ADA.unit, amount_out=1), LoanState(), QTOK, 0)
