@@ -13,88 +13,18 @@ signs for the key hash blake2b-224(vkey).
 """
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import cbor2
 
 from chain.ledger import LedgerError
-from chain.ledger.cbor import MAJOR_ARRAY, MAJOR_MAP, Reader, read_container, walk
+from chain.ledger.cbor import MAJOR_MAP
+from chain.ledger.signatures import (BOOTSTRAP, SET_TAG, VKEYS, WitnessError, witness_pairs, split_transaction,
+                                     body_hash, key_hash, verified_signers, vkey_witnesses)
 from chain.ledger.tx import TxIn
 
-VKEYS, BOOTSTRAP = 0, 2  # witness-set keys a wallet may add to
-SET_TAG = 258  # Conway's set marker, kept where the transaction used it
-
-
-class WitnessError(ValueError):
-    """A witness set that cannot be merged, or a transaction that is not one."""
-
-
-@dataclass(frozen=True)
-class _Parts:
-    head: bytes  # the transaction array's head
-    body: bytes  # the body's bytes as built
-    entries: list[tuple[Any, bytes, bytes]]  # witness set: (key, key bytes, value bytes)
-    tail: bytes  # what follows the witness set: validity flag, auxiliary data
-
-
-def _split(tx_cbor: bytes) -> _Parts:
-    reader = Reader(tx_cbor)
-    try:
-        length, pos = read_container(tx_cbor, 0, MAJOR_ARRAY, "transaction")
-        if length not in (3, 4):
-            raise WitnessError("a transaction is a definite array of 3 or 4 elements")
-        head = tx_cbor[:pos]
-        _, body_end = reader.item(pos, "transaction body")
-        body = tx_cbor[pos:body_end]
-        entries: list[tuple[Any, bytes, bytes]] = []
-
-        def entry(_index: int, start: int) -> int:
-            key, key_end = reader.item(start, "witness key")
-            _, end = reader.item(key_end, f"witness {key!r:.20}")
-            entries.append((key, tx_cbor[start:key_end], tx_cbor[key_end:end]))
-            return end
-
-        witness_end = walk(tx_cbor, body_end, MAJOR_MAP, "transaction witnesses", entry)
-        return _Parts(head, body, entries, tx_cbor[witness_end:])
-    except LedgerError as error:
-        raise WitnessError(f"not a transaction: {error}") from None
-    finally:
-        reader.release()
-
-
-def body_hash(tx_cbor: bytes) -> bytes:
-    """What every vkey witness signs: blake2b-256 of the body's bytes (the tx id)."""
-    return hashlib.blake2b(_split(tx_cbor).body, digest_size=32).digest()
-
-
-def key_hash(vkey: bytes) -> bytes:
-    return hashlib.blake2b(vkey, digest_size=28).digest()
-
-
-def _pairs(value: Any, what: str) -> tuple[list[list[bytes]], bool]:
-    """The [vkey, signature, ...] items of a witness list, and whether it was tagged 258."""
-    tagged = isinstance(value, cbor2.CBORTag) and value.tag == SET_TAG
-    items = value.value if tagged else value
-    if not isinstance(items, (list, tuple, set, frozenset)):
-        raise WitnessError(f"{what}: not a list of witnesses")
-    found: list[list[bytes]] = []
-    for item in items:
-        if not isinstance(item, (list, tuple)) or len(item) < 2 or \
-                not all(isinstance(part, bytes) for part in item):
-            raise WitnessError(f"{what}: a witness is not [vkey, signature, ...] bytes")
-        found.append(list(item))
-    return found, tagged
-
-
-def vkey_witnesses(tx_cbor: bytes) -> list[tuple[bytes, bytes]]:
-    """(vkey, signature) of every vkey witness the transaction carries."""
-    for key, _, value in _split(tx_cbor).entries:
-        if key == VKEYS and type(key) is int:
-            pairs, _ = _pairs(cbor2.loads(value), "vkey witnesses")
-            return [(pair[0], pair[1]) for pair in pairs]
-    return []
+__all__ = ["WitnessError", "body_hash", "key_hash", "merge_witnesses", "required_signers",
+           "signature_problems", "vkey_witnesses"]
 
 
 def merge_witnesses(tx_cbor: bytes, added_cbor: bytes) -> bytes:
@@ -110,18 +40,18 @@ def merge_witnesses(tx_cbor: bytes, added_cbor: bytes) -> bytes:
     if extra:
         raise WitnessError(f"a wallet adds signatures only; its witness set also has "
                            f"{', '.join(extra)}")
-    parts = _split(tx_cbor)
+    parts = split_transaction(tx_cbor)
     entries = list(parts.entries)
     for wanted in (VKEYS, BOOTSTRAP):
         if wanted not in added:
             continue
-        new, _ = _pairs(added[wanted], f"the wallet's witnesses {wanted}")
+        new, _ = witness_pairs(added[wanted], f"the wallet's witnesses {wanted}")
         at = next((i for i, (k, _, _) in enumerate(entries) if k == wanted and type(k) is int),
                   None)
         old: list[list[bytes]] = []
         tagged = isinstance(added[wanted], cbor2.CBORTag)
         if at is not None:
-            old, tagged = _pairs(cbor2.loads(entries[at][2]), f"witnesses {wanted}")
+            old, tagged = witness_pairs(cbor2.loads(entries[at][2]), f"witnesses {wanted}")
         merged = _union(old, new)
         value = cbor2.dumps(cbor2.CBORTag(SET_TAG, merged) if tagged else merged)
         if at is None:
@@ -158,23 +88,9 @@ def _head(major: int, value: int) -> bytes:
 def signature_problems(tx_cbor: bytes, required: Iterable[bytes]) -> list[str]:
     """Each vkey witness that is not a valid signature of the body, and each required
     signer (key hash) no witness signs for; empty when the transaction may go."""
-    from nacl.exceptions import BadSignatureError
-    from nacl.signing import VerifyKey
-
-    problems: list[str] = []
-    digest = body_hash(tx_cbor)
-    signed: set[bytes] = set()
-    for vkey, signature in vkey_witnesses(tx_cbor):
-        who = key_hash(vkey)
-        try:
-            if len(vkey) != 32 or len(signature) != 64:
-                raise ValueError("sizes")
-            VerifyKey(vkey).verify(digest, signature)
-        except (BadSignatureError, ValueError):
-            problems.append(f"the witness of key {who.hex()} is not a signature of this "
-                            f"transaction's body")
-            continue
-        signed.add(who)
+    signed, bad = verified_signers(tx_cbor)
+    problems = [f"the witness of key {who.hex()} is not a signature of this transaction's "
+                f"body" for who in bad]
     for needed in sorted(set(required) - signed):
         problems.append(f"no signature of required key {needed.hex()}")
     return problems

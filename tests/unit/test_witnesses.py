@@ -33,9 +33,9 @@ def wallet_signs(tx_cbor: bytes, *signers: SigningKey) -> bytes:
 
 def entries(tx_cbor: bytes) -> dict[int, bytes]:
     """The witness set's entries other than the vkey witnesses, as raw values."""
-    from execution.witnesses import _split
+    from chain.ledger.signatures import split_transaction
 
-    return {k: v for k, _, v in _split(tx_cbor).entries if k != 0}
+    return {k: v for k, _, v in split_transaction(tx_cbor).entries if k != 0}
 
 
 @pytest.fixture(scope="module")
