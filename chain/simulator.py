@@ -142,6 +142,23 @@ class SimChain:
                 self.length += 1
                 self.changed.notify_all()
 
+    def judge(self, era: int, tx: bytes) -> object | None:
+        """Local tx-submission: None accepts the transaction, else the rejection reason.
+        The recording's chain takes anything that is a CBOR array, and remembers it."""
+        try:
+            decoded = cbor2.loads(tx)
+        except Exception:
+            return [0, "the transaction is not valid CBOR"]
+        if not isinstance(decoded, list):
+            return [0, "a transaction is a CBOR array"]
+        self.submitted.append((era, tx))
+        return None
+
+    async def background(self, config: SimulatorConfig) -> None:
+        """What the chain does on its own while served: grow over time, if asked."""
+        if config.interval_s:
+            await self.grow(config.interval_s)
+
     def take_rollback(self, served: int) -> Rollback | None:
         if self.pending_rollbacks and self.pending_rollbacks[0].after == served:
             return self.pending_rollbacks.pop(0)
@@ -194,14 +211,7 @@ class Session:
                 task.cancel()
 
     def judge_tx(self, era: int, tx: bytes) -> object | None:
-        try:
-            decoded = cbor2.loads(tx)
-        except Exception:
-            return [0, "the transaction is not valid CBOR"]
-        if not isinstance(decoded, list):
-            return [0, "a transaction is a CBOR array"]
-        self.chain.submitted.append((era, tx))
-        return None
+        return self.chain.judge(era, tx)
 
     async def misbehave_now(self) -> str | None:
         """Carry out the connection's fault if it is due. Returns "stall" when the session
@@ -316,11 +326,12 @@ class Session:
 
 
 class Simulator:
-    def __init__(self, config: SimulatorConfig) -> None:
+    def __init__(self, config: SimulatorConfig, chain: SimChain | None = None) -> None:
+        """`chain`: another chain to serve than the recording's (the sandbox's)."""
         if not config.blocks:
             raise ValueError("the simulator needs at least one block")
         self.config = config
-        self.chain = SimChain(config)
+        self.chain = chain if chain is not None else SimChain(config)
         self.connections = 0
         self.most_in_flight = 0  # the most RequestNext a client had waiting here at once
         self._server: asyncio.Server | None = None
@@ -353,8 +364,7 @@ class Simulator:
             self._server = await asyncio.start_unix_server(on_connect, address.path)
         else:
             self._server = await asyncio.start_server(on_connect, address.host, address.port)
-        if self.config.interval_s:
-            self._grower = asyncio.create_task(self.chain.grow(self.config.interval_s))
+        self._grower = asyncio.create_task(self.chain.background(self.config))
 
     def _note_in_flight(self, count: int) -> None:
         self.most_in_flight = max(self.most_in_flight, count)

@@ -6,14 +6,15 @@ import asyncio
 import threading
 
 from chain.address import NodeAddress
-from chain.simulator import Simulator, SimulatorConfig
+from chain.simulator import SimChain, Simulator, SimulatorConfig
 
 
 class SimulatorThread:
-    def __init__(self, config: SimulatorConfig, address: NodeAddress) -> None:
+    def __init__(self, config: SimulatorConfig, address: NodeAddress,
+                 chain: SimChain | None = None) -> None:
         self.config = config
         self.loop = asyncio.new_event_loop()
-        self.simulator = Simulator(config)
+        self.simulator = Simulator(config, chain)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self.simulator.start(address), self.loop).result(10)

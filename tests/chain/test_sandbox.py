@@ -1,0 +1,142 @@
+"""The sandbox chain (chain/sandbox.py) over a real Unix socket: local tx-submission gives
+a real signed transaction to its ledger — accepted into the mempool, or refused with the
+ledger's reasons as a node's rejection (a double spend, a missing signature) — and the
+next forged block carries the accepted ones to a chain-sync client."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+import cbor2
+import pytest
+from nacl.signing import SigningKey
+
+from chain.client import NodeClient
+from chain.ledger import decode_block, decode_transaction
+from chain.miniprotocols.chainsync import messages as cs
+from chain.miniprotocols.localtxsubmission.client import TxRejected
+from chain.points import ORIGIN
+from chain.sandbox import SandboxChain
+from chain.sandbox_ledger import Funds
+from chain.simulator_thread import SimulatorThread
+from tests.support.simulator import unix_address
+
+pytestmark = pytest.mark.integration
+
+MAGIC = 42
+ALICE, BOB = (SigningKey(hashlib.blake2b(n, digest_size=32).digest()) for n in (b"a", b"b"))
+
+
+def address(k: SigningKey) -> bytes:
+    return bytes([0x61]) + hashlib.blake2b(bytes(k.verify_key), digest_size=28).digest()
+
+
+def pay(ref: tuple[bytes, int], lovelace: int, *, signer: SigningKey | None = ALICE) -> bytes:
+    body: dict[int, Any] = {0: [list(ref)], 1: [{0: address(BOB), 1: 30_000_000},
+                                             {0: address(ALICE), 1: lovelace - 30_200_000}],
+                            2: 200_000, 3: 10_000}
+    digest = hashlib.blake2b(cbor2.dumps(body), digest_size=32).digest()
+    wits = {0: [[bytes(signer.verify_key), signer.sign(digest).signature]]} if signer else {}
+    return cbor2.dumps([body, wits, True, None])
+
+
+def test_submit_then_forge_then_follow(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    slot = [100]
+    chain = SandboxChain([Funds(address(ALICE), 100_000_000),
+                          Funds(address(ALICE), 50_000_000)], lambda: slot[0], magic=MAGIC,
+                         block_interval_s=3600)
+    sim = SimulatorThread(chain.config, unix_address(tmp_path), chain)
+    genesis, other = sorted(chain.ledger.at(address(ALICE)), key=lambda ref: ref[1])
+    good = pay(genesis, 100_000_000)
+    unsigned = pay(other, 50_000_000, signer=None)
+    reasons: list[Any] = []
+
+    async def submit_all() -> None:
+        client = await NodeClient.connect(sim.address, MAGIC)
+        try:
+            assert client.local_tx is not None
+            await client.local_tx.submit(6, good)
+            for bad in (good, unsigned):  # a double spend; no signature
+                with pytest.raises(TxRejected) as refused:
+                    await client.local_tx.submit(6, bad)
+                reasons.append(refused.value.reason)
+        finally:
+            await client.close()
+
+    async def forge() -> None:
+        async with chain.changed:
+            chain.forge()
+            chain.changed.notify_all()
+
+    async def follow() -> list[bytes]:
+        client = await NodeClient.connect(sim.address, MAGIC)
+        blocks: list[bytes] = []
+        try:
+            await client.chainsync.find_intersect([ORIGIN])
+            while len(blocks) < 2:
+                await client.chainsync.request()
+                update = await client.chainsync.next_update()
+                while isinstance(update, cs.AwaitReply):
+                    update = await client.chainsync.next_update()
+                if isinstance(update, cs.RollForward):
+                    blocks.append(update.content.value)  # #6.24(block bytes)
+        finally:
+            await client.close()
+        return blocks
+
+    try:
+        asyncio.run(submit_all())
+        assert chain.accepted == [decode_transaction(good).id.hex()]
+        assert reasons[0][0] == "sandbox" and "does not exist or is spent" in reasons[0][1][0]
+        assert any("missing the signature" in r for r in reasons[1][1])
+        slot[0] = 120
+        asyncio.run_coroutine_threadsafe(forge(), sim.loop).result(10)
+        raw = asyncio.run(follow())
+    finally:
+        sim.stop()
+    first, second = (decode_block(b) for b in raw)
+    assert (first.height, second.height, second.slot) == (0, 1, 120)
+    assert second.prev_hash == first.hash
+    assert [tx.id for tx in second.txs] == [decode_transaction(good).id]
+    # The ledger moved: Bob holds the 30 ADA, Alice the change; nothing stays pending.
+    assert [out.lovelace for out in chain.ledger.at(address(BOB)).values()] == [30_000_000]
+    assert chain.mempool == [] and genesis not in chain.ledger.utxos
+    assert other in chain.ledger.utxos  # the unsigned spend was refused
+    assert [r.tx_id for r in chain.refused] == [decode_transaction(good).id.hex(),
+                                                decode_transaction(unsigned).id.hex()]
+
+
+def test_blocks_are_forged_on_their_own_every_interval(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    chain = SandboxChain([Funds(address(ALICE), 100_000_000)], lambda: 500, magic=MAGIC,
+                         block_interval_s=0.2)
+    sim = SimulatorThread(chain.config, unix_address(tmp_path), chain)
+    [genesis] = chain.ledger.at(address(ALICE))
+    good = pay(genesis, 100_000_000)
+
+    async def submit_and_follow() -> int:
+        client = await NodeClient.connect(sim.address, MAGIC)
+        try:
+            assert client.local_tx is not None
+            await client.local_tx.submit(6, good)
+            await client.chainsync.find_intersect([ORIGIN])
+            for _ in range(50):  # bounded: blocks come every 0.2 s
+                await client.chainsync.request()
+                update = await client.chainsync.next_update()
+                while isinstance(update, cs.AwaitReply):
+                    update = await asyncio.wait_for(client.chainsync.next_update(), 5)
+                if isinstance(update, cs.RollForward):
+                    block = decode_block(update.content.value)
+                    if any(tx.id == decode_transaction(good).id for tx in block.txs):
+                        return block.height
+            raise AssertionError("the accepted transaction never reached a block")
+        finally:
+            await client.close()
+
+    try:
+        height = asyncio.run(submit_and_follow())
+    finally:
+        sim.stop()
+    assert height >= 1
+    # Forged later than the wall-clock slot would allow, each block a slot after the last.
+    assert [b.point.slot for b in chain.blocks[:3]] == [500, 501, 502][:len(chain.blocks[:3])]
