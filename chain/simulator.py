@@ -383,8 +383,9 @@ class Simulator:
 
 
 async def serve_forever(config: SimulatorConfig, address: NodeAddress,
-                        ready: asyncio.Event | None = None) -> None:
-    simulator = Simulator(config)
+                        ready: asyncio.Event | None = None,
+                        chain: SimChain | None = None) -> None:
+    simulator = Simulator(config, chain)
     await simulator.start(address)
     shown = str(address) if address.scheme == "unix" else f"tcp://{address.host}:{simulator.port}"
     tip = simulator.chain.tip()

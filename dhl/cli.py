@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_chain_commands(sub)
 
+    from dhl.sandbox_commands import add_sandbox_commands
+
+    add_sandbox_commands(sub)
+
     from dhl.state_commands import add_state_commands
 
     add_state_commands(sub)

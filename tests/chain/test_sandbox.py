@@ -32,10 +32,11 @@ def address(k: SigningKey) -> bytes:
     return bytes([0x61]) + hashlib.blake2b(bytes(k.verify_key), digest_size=28).digest()
 
 
-def pay(ref: tuple[bytes, int], lovelace: int, *, signer: SigningKey | None = ALICE) -> bytes:
+def pay(ref: tuple[bytes, int], lovelace: int, *, signer: SigningKey | None = ALICE,
+        ttl: int = 10_000) -> bytes:
     body: dict[int, Any] = {0: [list(ref)], 1: [{0: address(BOB), 1: 30_000_000},
                                              {0: address(ALICE), 1: lovelace - 30_200_000}],
-                            2: 200_000, 3: 10_000}
+                            2: 200_000, 3: ttl}
     digest = hashlib.blake2b(cbor2.dumps(body), digest_size=32).digest()
     wits = {0: [[bytes(signer.verify_key), signer.sign(digest).signature]]} if signer else {}
     return cbor2.dumps([body, wits, True, None])
@@ -140,3 +141,65 @@ def test_blocks_are_forged_on_their_own_every_interval(tmp_path) -> None:  # typ
     assert height >= 1
     # Forged later than the wall-clock slot would allow, each block a slot after the last.
     assert [b.point.slot for b in chain.blocks[:3]] == [500, 501, 502][:len(chain.blocks[:3])]
+
+
+def test_dhl_sandbox_takes_a_signed_transaction_and_forges_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`dhl sandbox` as a process: a genesis from --fund, a transaction submitted over
+    its Unix socket lands in a block within a few intervals; a bad --fund is refused
+    naming the option."""
+    import os
+    import subprocess
+    import sys
+
+    from chain.ledger.address import address_text
+    from stack.processes import wait_until
+    from tests.support.cli import run_dhl
+
+    bad = run_dhl(["sandbox", "--listen", f"unix://{tmp_path}/x.sock", "--fund", "nope:1"])
+    assert bad.returncode == 2 and "--fund" in bad.stderr
+    socket = tmp_path / "sandbox.sock"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dhl", "sandbox", "--listen", f"unix://{socket}",
+         "--fund", f"{address_text(address(ALICE))}:100000000", "--block-seconds", "0.3"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert wait_until(socket.exists, 20, interval_s=0.1), proc.stdout
+        from chain.address import parse_node_address
+
+        where = parse_node_address(f"unix://{socket}")
+        # The genesis output's ref is the sandbox's: the same label, the same ref.
+        genesis = next(iter(SandboxChain([Funds(address(ALICE), 100_000_000)], lambda: 0,
+                                         magic=MAGIC, block_interval_s=1).ledger.utxos))
+        from chain.slots import ms_to_slot
+        import time
+
+        good = pay(genesis, 100_000_000, ttl=ms_to_slot("mainnet", int(time.time() * 1000)) + 600)
+
+        async def submit_and_see() -> bool:
+            client = await NodeClient.connect(where, 764824073)  # mainnet's magic
+            try:
+                assert client.local_tx is not None
+                await client.local_tx.submit(6, good)
+                await client.chainsync.find_intersect([ORIGIN])
+                for _ in range(60):
+                    await client.chainsync.request()
+                    update = await client.chainsync.next_update()
+                    while isinstance(update, cs.AwaitReply):
+                        update = await asyncio.wait_for(client.chainsync.next_update(), 5)
+                    if isinstance(update, cs.RollForward) and any(
+                            tx.id == decode_transaction(good).id
+                            for tx in decode_block(update.content.value).txs):
+                        return True
+                return False
+            finally:
+                await client.close()
+
+        assert asyncio.run(submit_and_see())
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
