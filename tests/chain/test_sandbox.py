@@ -5,12 +5,9 @@ next forged block carries the accepted ones to a chain-sync client."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from typing import Any
 
-import cbor2
 import pytest
-from nacl.signing import SigningKey
 
 from chain.client import NodeClient
 from chain.ledger import decode_block, decode_transaction
@@ -20,27 +17,10 @@ from chain.points import ORIGIN
 from chain.sandbox import SandboxChain
 from chain.sandbox_ledger import Funds
 from chain.simulator_thread import SimulatorThread
+from tests.support.sandbox import ALICE, BOB, MAGIC, address, pay
 from tests.support.simulator import unix_address
 
 pytestmark = pytest.mark.integration
-
-MAGIC = 42
-ALICE, BOB = (SigningKey(hashlib.blake2b(n, digest_size=32).digest()) for n in (b"a", b"b"))
-
-
-def address(k: SigningKey) -> bytes:
-    return bytes([0x61]) + hashlib.blake2b(bytes(k.verify_key), digest_size=28).digest()
-
-
-def pay(ref: tuple[bytes, int], lovelace: int, *, signer: SigningKey | None = ALICE,
-        ttl: int = 10_000) -> bytes:
-    body: dict[int, Any] = {0: [list(ref)], 1: [{0: address(BOB), 1: 30_000_000},
-                                             {0: address(ALICE), 1: lovelace - 30_200_000}],
-                            2: 200_000, 3: ttl}
-    digest = hashlib.blake2b(cbor2.dumps(body), digest_size=32).digest()
-    wits = {0: [[bytes(signer.verify_key), signer.sign(digest).signature]]} if signer else {}
-    return cbor2.dumps([body, wits, True, None])
-
 
 def test_submit_then_forge_then_follow(tmp_path) -> None:  # type: ignore[no-untyped-def]
     slot = [100]

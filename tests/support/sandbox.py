@@ -1,0 +1,25 @@
+"""Keys, addresses and a signed payment for the sandbox chain's tests."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import cbor2
+from nacl.signing import SigningKey
+
+MAGIC = 42
+ALICE, BOB = (SigningKey(hashlib.blake2b(n, digest_size=32).digest()) for n in (b"a", b"b"))
+
+
+def address(k: SigningKey) -> bytes:
+    return bytes([0x61]) + hashlib.blake2b(bytes(k.verify_key), digest_size=28).digest()
+
+
+def pay(ref: tuple[bytes, int], lovelace: int, *, signer: SigningKey | None = ALICE,
+        ttl: int = 10_000) -> bytes:
+    body: dict[int, Any] = {0: [list(ref)], 1: [{0: address(BOB), 1: 30_000_000},
+                                             {0: address(ALICE), 1: lovelace - 30_200_000}],
+                            2: 200_000, 3: ttl}
+    digest = hashlib.blake2b(cbor2.dumps(body), digest_size=32).digest()
+    wits = {0: [[bytes(signer.verify_key), signer.sign(digest).signature]]} if signer else {}
+    return cbor2.dumps([body, wits, True, None])
