@@ -49,6 +49,9 @@ class SandboxChain(SimChain):
         self.refused: list[Refusal] = []
         self.mempool: list[bytes] = []
         self._pending = copy.deepcopy(self.ledger)  # the ledger after the mempool
+        #: The UTxO set as of the last forged block, replaced whole (readers in other
+        #: threads never see half a block).
+        self.snapshot = dict(self.ledger.utxos)
         first = SimBlock.of(decode_block(forge_block([], slot=clock_slot(), height=0,
                                                      prev_hash=None, label=label)))
         self.config = SimulatorConfig([first], magic)
@@ -87,6 +90,7 @@ class SandboxChain(SimChain):
             kept.append(tx)
         self.mempool = []
         self._pending = copy.deepcopy(self.ledger)
+        self.snapshot = dict(self.ledger.utxos)
         block = SimBlock.of(decode_block(forge_block(kept, slot=slot, height=last.height + 1,
                                                      prev_hash=last.point.hash,
                                                      label=self.label)))

@@ -58,6 +58,13 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             return PRIVATE_START_SLOT + int(time.time() - started)
     chain = SandboxChain(list(args.fund), clock, magic=network.magic,
                          block_interval_s=args.block_seconds)
+    utxos = None
+    if args.http_port is not None:
+        from stubs.sandbox_utxos import SandboxUtxos
+        from stubs.server import StubServer
+
+        utxos = StubServer(SandboxUtxos(lambda: chain.snapshot), port=args.http_port).start()
+        print(f"UTxOs on {utxos.url}/addresses/ADDRESS/utxos", flush=True)
     try:
         asyncio.run(serve_forever(chain.config, args.listen, chain=chain))
     except ChainError as error:
@@ -69,7 +76,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+    finally:
+        if utxos is not None:
+            utxos.stop()
     return 0
+
+
+def port_arg(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0-65535, got {text!r}")
+    return int(text)
 
 
 def positive_seconds(text: str) -> float:
@@ -96,4 +112,7 @@ def add_sandbox_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
                          help="a genesis output (repeat for more)")
     sandbox.add_argument("--block-seconds", type=positive_seconds, default=2.0,
                          metavar="SECONDS", help="forge a block this often (default 2)")
+    sandbox.add_argument("--http-port", type=port_arg, metavar="PORT",
+                         help="also serve its UTxOs over HTTP on 127.0.0.1:PORT (0: any "
+                              "free port), Blockfrost's shape, for the stubs")
     sandbox.set_defaults(func=cmd_sandbox)

@@ -137,6 +137,8 @@ def test_dhl_sandbox_takes_a_signed_transaction_and_forges_it(tmp_path) -> None:
 
     bad = run_dhl(["sandbox", "--listen", f"unix://{tmp_path}/x.sock", "--fund", "nope:1"])
     assert bad.returncode == 2 and "--fund" in bad.stderr
+    port = run_dhl(["sandbox", "--listen", f"unix://{tmp_path}/x.sock", "--http-port", "70000"])
+    assert port.returncode == 2 and "--http-port" in port.stderr
     socket = tmp_path / "sandbox.sock"
     proc = subprocess.Popen(
         [sys.executable, "-m", "dhl", "sandbox", "--listen", f"unix://{socket}",
@@ -183,3 +185,37 @@ def test_dhl_sandbox_takes_a_signed_transaction_and_forges_it(tmp_path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+def test_the_sandbox_utxos_over_http_in_blockfrosts_shape() -> None:
+    """What the stubs read to build from a wallet's chain state: the last forged
+    block's UTxOs, per address."""
+    import json
+    import urllib.request
+
+    from chain.ledger.address import address_text
+    from stubs.sandbox_utxos import SandboxUtxos
+    from stubs.server import StubServer
+
+    chain = SandboxChain([Funds(address(ALICE), 100_000_000,
+                                {(bytes(range(28)), b"TOK"): 5})], lambda: 10, magic=MAGIC,
+                         block_interval_s=3600)
+    [genesis] = chain.ledger.at(address(ALICE))
+    # A payment that leaves the tokens out is refused: the snapshot stays as it was.
+    assert chain.judge(6, pay(genesis, 100_000_000, ttl=10_000)) is not None
+    with StubServer(SandboxUtxos(lambda: chain.snapshot)) as server:
+        def utxos(who: bytes) -> list[dict]:  # type: ignore[type-arg]
+            url = f"{server.url}/addresses/{address_text(who)}/utxos"
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return json.loads(answer.read())  # type: ignore[no-any-return]
+
+        [alice] = utxos(address(ALICE))
+        assert alice["tx_hash"] == genesis[0].hex() and alice["output_index"] == 0
+        assert alice["amount"] == [{"unit": "lovelace", "quantity": "100000000"},
+                                   {"unit": bytes(range(28)).hex() + "544f4b", "quantity": "5"}]
+        assert utxos(address(BOB)) == []
+        try:
+            urllib.request.urlopen(f"{server.url}/nothing", timeout=5)
+            raise AssertionError("a path it does not serve answered")
+        except urllib.error.HTTPError as error:
+            assert error.code == 404
