@@ -55,6 +55,17 @@ class Swap:
     platform_fee: int  # partner + DexHunter fees, lovelace
     request_key: bytes  # what the fake input's tx id is hashed from
     valid_from: int | None = None  # the window's first slot; None: the template's
+    #: The buyer's UTxOs on a chain the stub can read (the sandbox's), to spend instead
+    #: of a fake input: (tx id, index, lovelace, {(policy, name): quantity}).
+    utxos: tuple[tuple[bytes, int, int, dict[tuple[bytes, bytes], int]], ...] | None = None
+
+
+class NotEnoughFunds(ValueError):
+    """The buyer's UTxOs do not cover the order, the fees and a change output."""
+
+
+#: The least change output the stub leaves (an output's min-ADA, roughly).
+MIN_CHANGE_LOVELACE = 1_000_000
 
 
 def plutus_address(address: Address) -> cbor2.CBORTag:
@@ -126,8 +137,12 @@ def build_tx(template: bytes, swap: Swap) -> bytes:
                 2: [1, cbor2.CBORTag(24, order_datum(swap, address))]}]
     if swap.platform_fee > 0:
         outputs.append({0: _on_network(fee[0], network), 1: swap.platform_fee})
-    outputs += [{**out, 0: buyer} for out in rest if out[0] == template_buyer]
-    body[0] = [[hashlib.blake2b(swap.request_key, digest_size=32).digest(), 0]]
+    if swap.utxos is None:
+        outputs += [{**out, 0: buyer} for out in rest if out[0] == template_buyer]
+        body[0] = [[hashlib.blake2b(swap.request_key, digest_size=32).digest(), 0]]
+    else:  # spend the buyer's own UTxOs; all the rest comes back as one change output
+        body[0], change = _spend(swap, outputs, int(body[2]))
+        outputs.append({0: buyer, 1: change})
     body[1] = outputs
     body[14] = [part.payload for part in (address.payment_part, address.staking_part)
                 if part is not None and type(part).__name__ == "VerificationKeyHash"]
@@ -136,3 +151,46 @@ def build_tx(template: bytes, swap: Swap) -> bytes:
         body[8] = swap.valid_from
         body[3] = swap.valid_from + (TEMPLATE_TTL - TEMPLATE_VALIDITY_START)
     return bytes(cbor2.dumps(tx))
+
+
+def _spend(swap: Swap, outputs: list[dict[int, Any]], fee: int) -> tuple[list[list[Any]], Any]:
+    """Inputs (largest first) covering the outputs, the fee and MIN_CHANGE_LOVELACE, and
+    the change value: exactly what is left, so value balances to the unit."""
+    assert swap.utxos is not None
+    need_lovelace = fee + MIN_CHANGE_LOVELACE
+    need_tokens: dict[tuple[bytes, bytes], int] = {}
+    for out in outputs:
+        value = out[1]
+        if isinstance(value, list):
+            need_lovelace += value[0]
+            for policy, names in value[1].items():
+                for name, quantity in names.items():
+                    key = (policy, name)
+                    need_tokens[key] = need_tokens.get(key, 0) + quantity
+        else:
+            need_lovelace += value
+    chosen: list[list[Any]] = []
+    lovelace = 0
+    tokens: dict[tuple[bytes, bytes], int] = {}
+    for tx_id, index, amount, assets in sorted(swap.utxos, key=lambda u: (-u[2], u[0], u[1])):
+        if lovelace >= need_lovelace and all(tokens.get(k, 0) >= q
+                                             for k, q in need_tokens.items()):
+            break
+        chosen.append([tx_id, index])
+        lovelace += amount
+        for key, quantity in assets.items():
+            tokens[key] = tokens.get(key, 0) + quantity
+    short = [f"{q - tokens.get(k, 0)} of {(k[0] + k[1]).hex()}" for k, q in need_tokens.items()
+             if tokens.get(k, 0) < q]
+    if lovelace < need_lovelace:
+        short.insert(0, f"{need_lovelace - lovelace} lovelace")
+    if short:
+        raise NotEnoughFunds(f"the buyer's UTxOs are short of {', '.join(short)}")
+    left = {k: q - need_tokens.get(k, 0) for k, q in tokens.items() if q - need_tokens.get(k, 0)}
+    change_lovelace = lovelace - need_lovelace + MIN_CHANGE_LOVELACE
+    if not left:
+        return chosen, change_lovelace
+    grouped: dict[bytes, dict[bytes, int]] = {}
+    for (policy, name), quantity in sorted(left.items()):
+        grouped.setdefault(policy, {})[name] = quantity
+    return chosen, [change_lovelace, grouped]
