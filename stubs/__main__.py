@@ -19,11 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=STUBS)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--fixtures", type=Path, required=True)
+    parser.add_argument("--chain-utxos", metavar="URL",
+                        help="dexhunter: build from the buyer's UTxOs at this sandbox "
+                             "endpoint (dhl sandbox --http-port)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     module = importlib.import_module(f"stubs.{args.name}")
     try:
-        handler = module.make_handler(args.fixtures)
+        handler = module.make_handler(args.fixtures, args.chain_utxos) \
+            if args.chain_utxos else module.make_handler(args.fixtures)
     except (OSError, ValueError) as error:
         print(f"stub {args.name}: cannot load its recorded bodies: {error}", file=sys.stderr)
         return 2

@@ -63,7 +63,7 @@ import json
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any, Callable
@@ -72,7 +72,7 @@ import cbor2
 
 from chain.slots import ms_to_slot
 
-from stubs.dexhunter_tx import Swap, build_tx
+from stubs.dexhunter_tx import NotEnoughFunds, Swap, build_tx
 from stubs.server import Handler, Reply, Request
 
 ADA_IDS = ("", "ada", "lovelace", "0" * 56 + "6c6f76656c616365")
@@ -183,8 +183,12 @@ class Recording:
 
 
 class DexHunterStub:
-    def __init__(self, fixtures_dir: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, fixtures_dir: Path, clock: Callable[[], float] = time.time,
+                 utxos_of: Callable[[str], Any] | None = None) -> None:
+        """`utxos_of(address)`: the buyer's UTxOs on a chain the stub reads (the sandbox's,
+        stubs/sandbox_utxos.py); builds then spend them. None (paper): a fake input."""
         self.clock = clock
+        self.utxos_of = utxos_of
         folder = Path(fixtures_dir) / "dexhunter"
         self.estimates = [self._recording(folder, name) for name in ESTIMATES]
         self.reverse = self._recording(folder, "swap-reverse-estimate")
@@ -345,8 +349,15 @@ class DexHunterStub:
         swap = self._swap(body, answer)
         if isinstance(swap, Reply):
             return swap
+        if self.utxos_of is not None:
+            try:
+                swap = replace(swap, utxos=self.utxos_of(swap.buyer))
+            except OSError:
+                return _error("stub_chain_unreachable", 503)
         try:
             cbor = build_tx(bytes.fromhex(self.build.response["cbor"]), swap)
+        except NotEnoughFunds:
+            return _error("stub_not_enough_funds")
         except (ValueError, TypeError):
             return _error("invalid_address")
         return Reply(200, {**_exact(answer), "cbor": cbor.hex()})
@@ -515,5 +526,10 @@ def merge_witnesses(tx: bytes, witness_set: bytes) -> bytes:
     return tx[:start] + witness_set + tx[end:]
 
 
-def make_handler(fixtures_dir: Path) -> Handler:
-    return DexHunterStub(fixtures_dir)
+def make_handler(fixtures_dir: Path, chain_utxos: str | None = None) -> Handler:
+    """`chain_utxos`: the sandbox's UTxO endpoint (`dhl sandbox --http-port`): builds
+    spend the buyer's UTxOs there (live mode against the sandbox)."""
+    from stubs.sandbox_utxos import utxo_reader
+
+    return DexHunterStub(fixtures_dir,
+                         utxos_of=None if chain_utxos is None else utxo_reader(chain_utxos))

@@ -44,3 +44,34 @@ class SandboxUtxos:
         found = [utxo_json(ref, out) for ref, out in sorted(self.snapshot().items())
                  if out.address == address]
         return Reply(200, found)
+
+
+WalletUtxos = tuple[tuple[bytes, int, int, dict[tuple[bytes, bytes], int]], ...]
+
+
+def utxo_reader(base_url: str, timeout_s: float = 5.0) -> Callable[[str], WalletUtxos]:
+    """What a stub calls to learn a wallet's UTxOs from the sandbox's endpoint: (tx id,
+    index, lovelace, {(policy, name): quantity}) each. Raises OSError when it cannot."""
+    import json
+    import urllib.request
+    from decimal import Decimal
+
+    def read(address: str) -> WalletUtxos:
+        url = f"{base_url.rstrip('/')}/addresses/{address}/utxos"
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:  # noqa: S310 (loopback)
+            rows = json.loads(answer.read(), parse_float=Decimal)
+        found = []
+        for row in rows:
+            assets: dict[tuple[bytes, bytes], int] = {}
+            lovelace = 0
+            for item in row["amount"]:
+                if item["unit"] == "lovelace":
+                    lovelace = int(item["quantity"])
+                else:
+                    unit = bytes.fromhex(item["unit"])
+                    assets[(unit[:28], unit[28:])] = int(item["quantity"])
+            found.append((bytes.fromhex(row["tx_hash"]), int(row["output_index"]), lovelace,
+                          assets))
+        return tuple(found)
+
+    return read

@@ -19,6 +19,7 @@ from tests.support.fixtures import fixtures_dir, require
 
 USDCX = "25c5de5f5b286073c593edfd77b48abc7a48e5a4f3d4cd9d428ff93555534443"
 TOK = (bytes.fromhex("ab" * 28), b"TOK")
+DJED = "8db269c3ec630e06ae29f74bc39edd1f87c819f1056206e879a1cd61446a65644d6963726f555344"
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +78,51 @@ def test_a_wallet_that_cannot_pay_is_refused_before_anything_is_built(
     with pytest.raises(NotEnoughFunds, match="544f4b"):  # selling a token it lacks
         build_tx(template, swap(wallet.address, ledger, sell=(TOK[0] + TOK[1]).hex(),
                                 buy="", amount_in=3))
+
+
+def test_the_dexhunter_stub_builds_from_the_sandbox_over_http(tmp_path: Path) -> None:
+    """The stub asked to build for a managed wallet reads its UTxOs from the sandbox's
+    endpoint (real HTTP both ways) and spends them; an empty wallet gets the stub's
+    refusal; an endpoint that is down is the stub's 503, not a build."""
+    import json as json_lib
+    import urllib.request
+
+    from chain.sandbox import SandboxChain
+    from stubs.dexhunter import make_handler
+    from stubs.sandbox_utxos import SandboxUtxos
+    from stubs.server import StubServer
+
+    fixtures = require(fixtures_dir() / "dexhunter", "DexHunter recordings").parent
+    keys = custody(tmp_path)
+    wallet, empty = keys.wallet(0, "mainnet"), keys.wallet(5, "mainnet")
+    chain = SandboxChain([Funds(address_bytes(wallet.address), 80_000_000)], lambda: 10,
+                         magic=42, block_interval_s=3600)
+
+    def build(server: StubServer, buyer: str) -> tuple[int, object]:
+        request = urllib.request.Request(
+            f"{server.url}/swap/build", method="POST",
+            data=json_lib.dumps({"buyer_address": buyer, "token_in": "", "token_out": DJED,
+                                 "amount_in": 20, "slippage": 1}).encode(),
+            headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json_lib.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json_lib.loads(error.read())
+
+    with StubServer(SandboxUtxos(lambda: chain.snapshot)) as utxos, \
+            StubServer(make_handler(fixtures, utxos.url)) as dexhunter:
+        status, body = build(dexhunter, wallet.address)
+        assert status == 200, body
+        tx = bytes.fromhex(body["cbor"])  # type: ignore[index]
+        [genesis] = chain.ledger.at(address_bytes(wallet.address))
+        from chain.ledger import decode_transaction
+
+        assert decode_transaction(tx).inputs == [genesis]
+        signed = merge_witnesses(tx, keys.sign(0, tx, {wallet.payment_key_hash,
+                                                       wallet.stake_key_hash}))
+        slot = decode_transaction(tx).validity_start or 0
+        assert chain.ledger.check(signed, slot=slot + 1) == []
+        assert build(dexhunter, empty.address) == (400, "stub_not_enough_funds")
+    with StubServer(make_handler(fixtures, "http://127.0.0.1:9")) as down:
+        assert build(down, wallet.address) == (503, "stub_chain_unreachable")
