@@ -16,10 +16,11 @@ import asyncio
 import copy
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 from chain.forge import forge_block
-from chain.ledger import decode_block, decode_transaction
+from chain.ledger import TxOut, decode_block, decode_transaction
+from chain.ledger.tx import TxIn
 from chain.ledger.errors import LedgerError
 from chain.sandbox_ledger import Funds, SandboxLedger
 from chain.simulator import SimBlock, SimChain, SimulatorConfig
@@ -27,6 +28,8 @@ from chain.simulator import SimBlock, SimChain, SimulatorConfig
 log = logging.getLogger(__name__)
 
 REJECTED = "sandbox"  # the first element of a rejection reason from the sandbox
+#: A batcher: (the UTxO set as the last block left it, the new block's slot) → its txs.
+Batcher = Callable[[Mapping[TxIn, TxOut], int], list[bytes]]
 
 
 @dataclass
@@ -40,7 +43,12 @@ class SandboxChain(SimChain):
     (tx ids, in order) and `refused` say what reached it."""
 
     def __init__(self, funds: list[Funds], clock_slot: Callable[[], int], *,
-                 magic: int, block_interval_s: float, label: str = "sandbox") -> None:
+                 magic: int, block_interval_s: float, label: str = "sandbox",
+                 batchers: Sequence[Batcher] = ()) -> None:
+        """`batchers(utxos, slot)`: transactions a batcher adds to each block, made from
+        the chain as the block before left it (orders filled a block after they land)."""
+        self.batchers = tuple(batchers)
+        self.filled: list[str] = []  # the batchers' transactions that went in
         self.ledger = SandboxLedger.from_genesis(funds, label)
         self.clock_slot = clock_slot
         self.label = label
@@ -81,6 +89,17 @@ class SandboxChain(SimChain):
         assert last.point.slot is not None  # the chain starts with a forged block
         slot = max(self.clock_slot(), last.point.slot + 1)
         kept: list[bytes] = []
+        for batcher in self.batchers:
+            for tx in batcher(dict(self.ledger.utxos), slot):
+                reasons = self.ledger.check(tx, slot)
+                if reasons:
+                    log.warning("sandbox: a batcher's transaction was refused: %s",
+                                "; ".join(reasons))
+                    self.refused.append(Refusal(decode_transaction(tx).id.hex(), reasons))
+                    continue
+                self.ledger.apply(tx, slot)
+                self.filled.append(decode_transaction(tx).id.hex())
+                kept.append(tx)
         for tx in self.mempool:
             reasons = self.ledger.check(tx, slot)
             if reasons:

@@ -126,3 +126,43 @@ def test_the_dexhunter_stub_builds_from_the_sandbox_over_http(tmp_path: Path) ->
         assert build(dexhunter, empty.address) == (400, "stub_not_enough_funds")
     with StubServer(make_handler(fixtures, "http://127.0.0.1:9")) as down:
         assert build(down, wallet.address) == (503, "stub_chain_unreachable")
+
+
+def test_the_stub_batcher_fills_a_cswap_order_in_the_next_block(tmp_path: Path,
+                                                                template: bytes) -> None:
+    """A buy of DJED built by the DexHunter stub from the wallet's UTxOs, signed and
+    accepted, lands in one block; the batcher fills it in the next, from the pool's
+    reserves, at the price less the pool fee; the receiver holds the DJED, value
+    conserved at every step (the sandbox ledger checked each transaction)."""
+    from decimal import Decimal
+
+    from chain.sandbox import SandboxChain
+    from stubs.sandbox_batcher import CswapBatcher
+
+    keys = custody(tmp_path)
+    wallet = keys.wallet(0, "mainnet")
+    djed = bytes.fromhex(DJED)
+    pool = bytes([0x71]) + bytes(range(100, 128))  # a made-up pool script address
+    order_script = bytes.fromhex("da5b47aed3955c9132ee087796fa3b58a1ba6173fa31a7bc29e56d4e")
+    batcher = CswapBatcher(order_script, pool, price=lambda unit: Decimal("5"),
+                           decimals=lambda unit: 6)
+    chain = SandboxChain([Funds(address_bytes(wallet.address), 80_000_000),
+                          Funds(pool, 1_000_000_000, {(djed[:28], djed[28:]): 10**12})],
+                         lambda: 2_000, magic=42, block_interval_s=3600,
+                         batchers=[batcher.fills])
+    order = swap(wallet.address, chain.ledger, buy=DJED, amount_in=25_000_000,
+                 min_out=4_900_000, valid_from=1_990)
+    tx = build_tx(template, order)
+    signed = merge_witnesses(tx, keys.sign(0, tx, {wallet.payment_key_hash,
+                                                   wallet.stake_key_hash}))
+    assert chain.judge(6, signed) is None, chain.refused
+    chain.forge()  # the order lands
+    assert chain.filled == [] and len(chain.blocks[-1:]) == 1
+    chain.forge()  # the next block fills it
+    assert len(chain.filled) == 1, chain.refused
+    mine = chain.ledger.at(address_bytes(wallet.address))
+    bought = sum(out.assets.get((djed[:28], djed[28:]), 0) for out in mine.values())
+    # 25 ADA at 5 ADA per DJED, less the 0.2 % pool fee: 4.99 DJED, above the 4.9 minimum.
+    assert bought == 4_990_000
+    chain.forge()  # nothing left to fill
+    assert len(chain.filled) == 1
