@@ -7,7 +7,9 @@ What it answers, and from what:
   them in whole units of each market's asset, dividing by the asset's USD price recorded
   in the same row (approximate, as the API's own USD figures are). Fields the recording
   lacks (`receiptAsset`, `exchangeRate`, `parameters`, `batching`) are null unless a
-  caller gives them (`market_extras`, e.g. a test's crafted values): nothing is invented.
+  caller gives them (`market_extras`, e.g. a test's crafted values), or `paper_markets`
+  asks for the paper figures of the Ada and DJED markets (stubs/liqwid_paper.py, which
+  says which are real and which SYNTHETIC; `dhl run` asks for them).
 - `loans` (filters HAS_DEBT, HAS_COLLATERAL, CAN_BE_LIQUIDATED; `paymentKeys`,
   `marketIds`; paginated): the 25 rows of the trimmed recorded capture, their USD debt
   turned into whole units the same way, plus `extra_loans` (rows in the API's form). The
