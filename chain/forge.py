@@ -49,7 +49,9 @@ def forge_block(txs: Sequence[bytes], *, slot: int, height: int,
         parts = split_transaction(tx_cbor)
         bodies.append(parts.body)
         witnesses.append(_map_bytes(parts.entries))
-        tail = cbor2.loads(_array_tail(parts.tail))
+        # What follows the witness set (validity flag and auxiliary data, or the data
+        # alone), read as one array: the transaction's own head says how many there are.
+        tail = cbor2.loads(bytes([0x80 | ((parts.head[0] & 0x1F) - 2)]) + parts.tail)
         valid, data = (tail[0], tail[1]) if len(tail) == 2 else (True, tail[0])
         if data is not None:
             aux[index] = data
@@ -78,25 +80,3 @@ def _map_bytes(entries: Sequence[tuple[Any, bytes, bytes]]) -> bytes:
     count = len(entries)
     head = bytes([0xA0 | count]) if count < 24 else bytes([0xB8, count])
     return head + b"".join(key + value for _, key, value in entries)
-
-
-def _array_tail(tail: bytes) -> bytes:
-    """The elements after the witness set (validity flag and auxiliary data, or the
-    auxiliary data alone) as one CBOR array, for decoding them together."""
-    count = 0
-    pos = 0
-    while pos < len(tail):
-        _, end = _item_end(tail, pos)
-        pos = end
-        count += 1
-    return bytes([0x80 | count]) + tail
-
-
-def _item_end(data: bytes, pos: int) -> tuple[Any, int]:
-    from chain.ledger.cbor import Reader
-
-    reader = Reader(data)
-    try:
-        return reader.item(pos, "transaction tail")
-    finally:
-        reader.release()
