@@ -83,36 +83,45 @@ class SandboxChain(SimChain):
         return None
 
     def forge(self) -> SimBlock:
-        """The mempool as the next block: applied to the ledger and put on the chain.
-        A transaction that expired while it waited is dropped (and listed as refused)."""
+        """The batchers' fills and the mempool as the next block: applied to the ledger
+        and put on the chain, all or nothing (a failure leaves the chain and ledger as
+        they were, the mempool waiting). A transaction that expired while it waited is
+        dropped and listed as refused."""
         last = self.blocks[self.length - 1]
         assert last.point.slot is not None  # the chain starts with a forged block
         slot = max(self.clock_slot(), last.point.slot + 1)
+        ledger = copy.deepcopy(self.ledger)
         kept: list[bytes] = []
+        filled: list[str] = []
+        refused: list[Refusal] = []
         for batcher in self.batchers:
-            for tx in batcher(dict(self.ledger.utxos), slot):
-                reasons = self.ledger.check(tx, slot)
+            for tx in batcher(dict(ledger.utxos), slot):
+                tx_id = decode_transaction(tx).id.hex()
+                reasons = ledger.check(tx, slot)
                 if reasons:
                     log.warning("sandbox: a batcher's transaction was refused: %s",
                                 "; ".join(reasons))
-                    self.refused.append(Refusal(decode_transaction(tx).id.hex(), reasons))
+                    refused.append(Refusal(tx_id, reasons))
                     continue
-                self.ledger.apply(tx, slot)
-                self.filled.append(decode_transaction(tx).id.hex())
+                ledger.apply(tx, slot)
+                filled.append(tx_id)
                 kept.append(tx)
         for tx in self.mempool:
-            reasons = self.ledger.check(tx, slot)
+            reasons = ledger.check(tx, slot)
             if reasons:
-                self.refused.append(Refusal(decode_transaction(tx).id.hex(), reasons))
+                refused.append(Refusal(decode_transaction(tx).id.hex(), reasons))
                 continue
-            self.ledger.apply(tx, slot)
+            ledger.apply(tx, slot)
             kept.append(tx)
-        self.mempool = []
-        self._pending = copy.deepcopy(self.ledger)
-        self.snapshot = dict(self.ledger.utxos)
         block = SimBlock.of(decode_block(forge_block(kept, slot=slot, height=last.height + 1,
                                                      prev_hash=last.point.hash,
                                                      label=self.label)))
+        # Nothing below can fail: the block and the ledger change together.
+        self.ledger, self.mempool = ledger, []
+        self._pending = copy.deepcopy(ledger)
+        self.snapshot = dict(ledger.utxos)
+        self.filled += filled
+        self.refused += refused
         del self.blocks[self.length:]
         self.blocks.append(block)
         self.length = len(self.blocks)
@@ -124,5 +133,9 @@ class SandboxChain(SimChain):
         while True:
             await asyncio.sleep(self.block_interval_s)
             async with self.changed:
-                self.forge()
+                try:
+                    self.forge()
+                except Exception:  # a bad batcher must not stop the chain: log, go on
+                    log.exception("sandbox: forging a block failed; the chain goes on")
+                    continue
                 self.changed.notify_all()

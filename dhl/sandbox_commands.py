@@ -1,12 +1,18 @@
 """`dhl sandbox`: the sandbox chain in the foreground — a small local chain that accepts
 real signed transactions over local tx-submission and forges them into blocks every few
-seconds (chain/sandbox.py; docs/live.md). It listens on loopback or a Unix socket only."""
+seconds (chain/sandbox.py; docs/live.md). It listens on loopback or a Unix socket only.
+
+Its genesis: `--fund ADDRESS:...` outputs, `--fund-account INDEX:...` outputs at managed
+accounts of MASTER_KEY_FILE, and with `--pool` the reserves of a CSWAP pool whose stub
+batcher fills the DexHunter stub's orders at the `--price`s given (a paper-market price
+feed is not wired yet)."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
 import time
+from decimal import Decimal
 
 from chain.errors import ChainError
 from chain.sandbox_ledger import Funds
@@ -15,21 +21,13 @@ from dhl.chain_commands import _stderr_logging, network_arg, node_arg
 #: The slot clock of a network the project has no era table for: seconds since start.
 PRIVATE_START_SLOT = 0
 
+Assets = dict[tuple[bytes, bytes], int]
 
-def fund_arg(text: str) -> Funds:
-    """ADDRESS:LOVELACE[:UNIT=QTY,...] (UNIT: policy id + asset name, hex, no dot)."""
-    from execution.addresses import AddressError, address_bytes
 
-    parts = text.split(":")
-    if len(parts) not in (2, 3) or not parts[1].isdigit():
-        raise argparse.ArgumentTypeError(f"expected ADDRESS:LOVELACE[:UNIT=QTY,...], got "
-                                         f"{text[:120]!r}")
-    try:
-        address = address_bytes(parts[0])
-    except AddressError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    assets: dict[tuple[bytes, bytes], int] = {}
-    for item in (parts[2].split(",") if len(parts) == 3 and parts[2] else []):
+def _assets(text: str) -> Assets:
+    """UNIT=QTY,... (UNIT: policy id + asset name, hex, no dot)."""
+    assets: Assets = {}
+    for item in text.split(",") if text else []:
         unit, _, quantity = item.partition("=")
         try:
             raw = bytes.fromhex(unit)
@@ -39,7 +37,92 @@ def fund_arg(text: str) -> Funds:
             raise argparse.ArgumentTypeError(f"a token is UNIT=QTY with UNIT the policy id and "
                                              f"asset name in hex, got {item[:120]!r}")
         assets[(raw[:28], raw[28:])] = int(quantity)
-    return Funds(address, int(parts[1]), assets)
+    return assets
+
+
+def _value(text: str) -> tuple[int, Assets]:
+    """LOVELACE[:UNIT=QTY,...]."""
+    lovelace, _, tokens = text.partition(":")
+    if not lovelace.isdigit():
+        raise argparse.ArgumentTypeError(f"expected LOVELACE[:UNIT=QTY,...], got {text[:120]!r}")
+    return int(lovelace), _assets(tokens)
+
+
+def fund_arg(text: str) -> Funds:
+    """ADDRESS:LOVELACE[:UNIT=QTY,...]."""
+    from execution.addresses import AddressError, address_bytes
+
+    address, sep, rest = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected ADDRESS:LOVELACE[:UNIT=QTY,...], got "
+                                         f"{text[:120]!r}")
+    try:
+        raw = address_bytes(address)
+    except AddressError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    lovelace, assets = _value(rest)
+    return Funds(raw, lovelace, assets)
+
+
+def account_fund_arg(text: str) -> tuple[int, int, Assets]:
+    """INDEX:LOVELACE[:UNIT=QTY,...]: a managed account's genesis output."""
+    index, sep, rest = text.partition(":")
+    if not sep or not index.isdigit() or int(index) > 0x7FFF_FFFF:
+        raise argparse.ArgumentTypeError(f"expected INDEX:LOVELACE[:UNIT=QTY,...], got "
+                                         f"{text[:120]!r}")
+    lovelace, assets = _value(rest)
+    return int(index), lovelace, assets
+
+
+def pool_arg(text: str) -> tuple[int, Assets]:
+    return _value(text)
+
+
+def price_arg(text: str) -> tuple[str, Decimal, int]:
+    """UNIT=ADA_PER_TOKEN:DECIMALS."""
+    unit, _, rest = text.partition("=")
+    price, _, decimals = rest.partition(":")
+    try:
+        raw, value = bytes.fromhex(unit), Decimal(price)
+    except (ValueError, ArithmeticError):
+        raw, value = b"", Decimal(0)
+    if not 28 <= len(raw) <= 60 or not value.is_finite() or value <= 0 \
+            or not decimals.isdigit() or int(decimals) > 18:
+        raise argparse.ArgumentTypeError(f"expected UNIT=ADA_PER_TOKEN:DECIMALS, got "
+                                         f"{text[:120]!r}")
+    return unit.lower(), value, int(decimals)
+
+
+def _genesis(args: argparse.Namespace, network_id: int) -> list[Funds] | str:
+    """The genesis outputs, or the error to print."""
+    from stubs.sandbox_batcher import pool_address
+
+    funds = list(args.fund)
+    if args.fund_account:
+        from core.errors import ConfigError
+        from core.settings import load_settings
+        from execution.addresses import address_bytes
+        from execution.custody import Custody, CustodyError
+
+        try:
+            key_file = load_settings().master_key_file
+        except ConfigError as error:
+            return f"config error: {error}"
+        if key_file is None:
+            return "--fund-account needs MASTER_KEY_FILE (the managed wallets' master key)"
+        try:
+            custody = Custody(key_file)
+        except CustodyError as error:
+            return str(error)
+        network = "mainnet" if network_id == 1 else "testnet"
+        for index, lovelace, assets in args.fund_account:
+            address = custody.wallet(index, network).address
+            funds.append(Funds(address_bytes(address), lovelace, assets))
+            print(f"account {index}: {address}", flush=True)
+    if args.pool is not None:
+        lovelace, assets = args.pool
+        funds.append(Funds(pool_address(network_id), lovelace, assets))
+    return funds
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -49,6 +132,15 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     _stderr_logging()
     network = args.network
+    network_id = 1 if network.name == "mainnet" else 0
+    if args.price and args.pool is None:
+        print("dhl sandbox: --price is for the pool's batcher: give --pool too",
+              file=sys.stderr)
+        return 2
+    funds = _genesis(args, network_id)
+    if isinstance(funds, str):
+        print(f"dhl sandbox: {funds}", file=sys.stderr)
+        return 2
     started = time.time()
     if network.name in ("mainnet", "preprod", "preview"):
         def clock() -> int:
@@ -56,8 +148,17 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     else:
         def clock() -> int:
             return PRIVATE_START_SLOT + int(time.time() - started)
-    chain = SandboxChain(list(args.fund), clock, magic=network.magic,
-                         block_interval_s=args.block_seconds)
+    batchers = []
+    if args.pool is not None:
+        from stubs.sandbox_batcher import CSWAP_ORDER_SCRIPT, CswapBatcher, pool_address
+
+        prices = {unit: (price, decimals) for unit, price, decimals in args.price}
+        batcher = CswapBatcher(CSWAP_ORDER_SCRIPT, pool_address(network_id),
+                               price=lambda unit: prices.get(unit, (None, 0))[0],
+                               decimals=lambda unit: prices.get(unit, (None, 0))[1])
+        batchers.append(batcher.fills)
+    chain = SandboxChain(funds, clock, magic=network.magic,
+                         block_interval_s=args.block_seconds, batchers=batchers)
     utxos = None
     if args.http_port is not None:
         from stubs.sandbox_utxos import SandboxUtxos
@@ -110,6 +211,14 @@ def add_sandbox_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     sandbox.add_argument("--fund", action="append", default=[], type=fund_arg,
                          metavar="ADDRESS:LOVELACE[:UNIT=QTY,...]",
                          help="a genesis output (repeat for more)")
+    sandbox.add_argument("--fund-account", action="append", default=[], type=account_fund_arg,
+                         metavar="INDEX:LOVELACE[:UNIT=QTY,...]",
+                         help="a genesis output at managed account INDEX of MASTER_KEY_FILE")
+    sandbox.add_argument("--pool", type=pool_arg, metavar="LOVELACE[:UNIT=QTY,...]",
+                         help="fund a CSWAP pool and run its stub batcher")
+    sandbox.add_argument("--price", action="append", default=[], type=price_arg,
+                         metavar="UNIT=ADA_PER_TOKEN:DECIMALS",
+                         help="the batcher's price of a token (repeat for more)")
     sandbox.add_argument("--block-seconds", type=positive_seconds, default=2.0,
                          metavar="SECONDS", help="forge a block this often (default 2)")
     sandbox.add_argument("--http-port", type=port_arg, metavar="PORT",

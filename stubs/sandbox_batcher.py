@@ -24,6 +24,17 @@ import cbor2
 from chain.ledger import TxOut
 from chain.ledger.tx import TxIn
 
+#: Where the sandbox's CSWAP pool lives: a made-up script address (mainnet, no stake part;
+#: the script hash is not CSWAP's: the sandbox runs no script).
+POOL_SCRIPT = bytes(range(100, 128))
+#: CSWAP's order script (execution/dex/cswap.py ORDER_SCRIPTS; the stub's builds pay it).
+CSWAP_ORDER_SCRIPT = bytes.fromhex("da5b47aed3955c9132ee087796fa3b58a1ba6173fa31a7bc29e56d4e")
+
+
+def pool_address(network: int) -> bytes:
+    return bytes([0x70 | network]) + POOL_SCRIPT
+
+
 #: The live build's batcher fee (execution/dex/cswap.py says the same of CSWAP).
 BATCHER_FEE_LOVELACE = 690_000
 #: The network fee a fill pays (out of the batcher fee).
@@ -45,10 +56,11 @@ class Order:
 
 
 class CswapBatcher:
-    """`price(unit)`: ADA per whole token now; `decimals(unit)`: the token's decimals."""
+    """`price(unit)`: ADA per whole token now, None when unknown (its orders wait);
+    `decimals(unit)`: the token's decimals."""
 
     def __init__(self, order_script: bytes, pool_address: bytes,
-                 price: Callable[[Unit], Decimal], decimals: Callable[[Unit], int], *,
+                 price: Callable[[Unit], Decimal | None], decimals: Callable[[Unit], int], *,
                  pool_fee: Decimal = Decimal("0.002")) -> None:
         self.order_script = order_script
         self.pool_address = pool_address
@@ -70,8 +82,8 @@ class CswapBatcher:
             if order is None:
                 continue
             got = self.fill_amount(order)
-            if got < order.minimum:
-                continue
+            if got is None or got < order.minimum:
+                continue  # no price for it, or below its minimum: it waits
             bought_token = _key(order.want)
             if order.want:
                 if pool_assets.get(bought_token, 0) < got:
@@ -125,11 +137,14 @@ class CswapBatcher:
         return None if offer <= 0 else Order(ref, receiver, want, minimum, deposit, "",
                                               offer, out.lovelace)
 
-    def fill_amount(self, order: Order) -> int:
-        """What the order buys at the price now, less the pool fee (rounded down)."""
+    def fill_amount(self, order: Order) -> int | None:
+        """What the order buys at the price now, less the pool fee (rounded down); None
+        without a price."""
         token = order.want or order.offer_unit
-        scale = Decimal(10) ** self.decimals(token)
         price = self.price(token)  # ADA per whole token
+        if price is None or price <= 0:
+            return None
+        scale = Decimal(10) ** self.decimals(token)
         keep = 1 - self.pool_fee
         if order.want:  # lovelace in, tokens out
             amount = Decimal(order.offer) / Decimal(1_000_000) / price * scale * keep

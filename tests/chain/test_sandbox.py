@@ -219,3 +219,77 @@ def test_the_sandbox_utxos_over_http_in_blockfrosts_shape() -> None:
             raise AssertionError("a path it does not serve answered")
         except urllib.error.HTTPError as error:
             assert error.code == 404
+
+
+def test_a_failing_forge_changes_nothing() -> None:
+    """A batcher that raises: the block is not forged, the ledger and the chain stay as
+    they were, the mempool waits for the next block."""
+    def broken(utxos: object, slot: int) -> list[bytes]:
+        raise RuntimeError("a broken batcher")
+
+    chain = SandboxChain([Funds(address(ALICE), 100_000_000)], lambda: 10, magic=MAGIC,
+                         block_interval_s=3600, batchers=[broken])
+    [genesis] = chain.ledger.at(address(ALICE))
+    assert chain.judge(6, pay(genesis, 100_000_000)) is None
+    before = (dict(chain.ledger.utxos), chain.length, list(chain.mempool))
+    with pytest.raises(RuntimeError):
+        chain.forge()
+    assert (dict(chain.ledger.utxos), chain.length, list(chain.mempool)) == before
+    chain.batchers = ()
+    chain.forge()
+    assert chain.length == 2 and chain.mempool == [] and genesis not in chain.ledger.utxos
+
+
+def test_dhl_sandbox_arguments_are_checked(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.cli import run_dhl
+
+    listen = ["sandbox", "--listen", f"unix://{tmp_path}/x.sock"]
+    cases = [
+        (["--price", "ab" * 28 + "=5:6"], "give --pool too"),
+        (["--pool", "1000", "--price", "zz=5:6"], "--price"),
+        (["--pool", "lots"], "--pool"),
+        (["--fund-account", "x:1"], "--fund-account"),
+        (["--fund-account", "0:1000"], "MASTER_KEY_FILE"),
+    ]
+    for extra, why in cases:
+        result = run_dhl(listen + extra, {"MASTER_KEY_FILE": ""})
+        assert result.returncode == 2 and why in result.stderr, (extra, result.stderr)
+
+
+def test_dhl_sandbox_funds_managed_accounts_and_a_pool(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`--fund-account` derives the address from MASTER_KEY_FILE (the hardware wallets'
+    "all" vector here) and says it; `--pool` funds the batcher's pool; the process serves."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    key = tmp_path / "master.key"
+    key.write_text("all all all all all all all all all all all all")
+    os.chmod(key, 0o600)
+    socket = tmp_path / "sandbox.sock"
+    djed = "8db269c3ec630e06ae29f74bc39edd1f87c819f1056206e879a1cd61446a65644d6963726f555344"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dhl", "sandbox", "--listen", f"unix://{socket}",
+         "--fund-account", "0:100000000", "--pool", f"1000000000:{djed}=1000000000000",
+         "--price", f"{djed}=5.69:6", "--block-seconds", "0.5"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "MASTER_KEY_FILE": str(key)})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    try:
+        from stack.processes import wait_until
+
+        assert wait_until(lambda: any(line.startswith("listening") for line in lines), 20,
+                          interval_s=0.1), lines
+        assert "account 0: addr1qxq0nckg3ekgzuqg7w5p9mvgnd9ym28qh5grlph8xd2z92sj922xhxkn6twl" \
+               "q2wn4q50q352annk3903tj00h45mgfmsl3s9zt\n" in lines, lines
+        assert "all all" not in "".join(lines)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
