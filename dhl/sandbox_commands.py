@@ -4,19 +4,24 @@ seconds (chain/sandbox.py; docs/live.md). It listens on loopback or a Unix socke
 
 Its genesis: `--fund ADDRESS:...` outputs, `--fund-account INDEX:...` outputs at managed
 accounts of MASTER_KEY_FILE, and with `--pool` the reserves of a CSWAP pool whose stub
-batcher fills the DexHunter stub's orders at the `--price`s given (a paper-market price
-feed is not wired yet)."""
+batcher fills the DexHunter stub's orders at the `--price`s given, or with
+`--paper-prices` at the paper market's (the engine's paper fills' prices)."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, Callable
 
 from chain.errors import ChainError
 from chain.sandbox_ledger import Funds
 from dhl.chain_commands import _stderr_logging, network_arg, node_arg
+
+log = logging.getLogger(__name__)
 
 #: The slot clock of a network the project has no era table for: seconds since start.
 PRIVATE_START_SLOT = 0
@@ -93,6 +98,52 @@ def price_arg(text: str) -> tuple[str, Decimal, int]:
     return unit.lower(), value, int(decimals)
 
 
+@dataclass
+class PaperFeed:
+    """The batcher's prices from the paper market the engine fills paper orders at (the
+    stack's settings: MongoDB for the operator-set prices, the seeded walk, the CSV), and
+    the tokens' decimals from DexHunter's token endpoint (DEXHUNTER_API_URL; the stub
+    in the sandbox setup). A token either cannot price — one the paper market has no
+    price set or recorded for, whose walk would start from nowhere — gets None: its
+    orders wait."""
+
+    settings: Any
+    now_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+
+    def __post_init__(self) -> None:
+        from execution.dexhunter.api import DexHunterApi
+        from store.mongo import database
+
+        self._db = database(self.settings)
+        self._dexhunter = DexHunterApi.from_settings(self.settings)
+
+    def price(self, unit: str) -> Decimal | None:
+        from core.errors import AppError
+        from tasks.paper_market import load_paper_market
+        from trading.paper_market import PaperMarketError
+
+        try:
+            price, source = load_paper_market(self.settings, self._db).priced(unit,
+                                                                             self.now_ms())
+        except (PaperMarketError, AppError) as error:
+            log.info("sandbox batcher: no paper price for %s (%s)", unit, error)
+            return None
+        if source == "walk":  # a walk from nowhere: the token was never priced
+            log.info("sandbox batcher: %s has no paper price yet", unit)
+            return None
+        return price
+
+    def decimals(self, unit: str) -> int | None:
+        from core.errors import AppError
+        from core.units import Asset
+
+        try:
+            return self._dexhunter.token(Asset.from_unit(unit)).decimals
+        except AppError as error:
+            log.info("sandbox batcher: no decimals for %s (%s)", unit, error)
+            return None
+
+
 def _genesis(args: argparse.Namespace, network_id: int) -> list[Funds] | str:
     """The genesis outputs, or the error to print."""
     from stubs.sandbox_batcher import pool_address
@@ -133,9 +184,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     _stderr_logging()
     network = args.network
     network_id = 1 if network.name == "mainnet" else 0
-    if args.price and args.pool is None:
-        print("dhl sandbox: --price is for the pool's batcher: give --pool too",
-              file=sys.stderr)
+    if (args.price or args.paper_prices) and args.pool is None:
+        print("dhl sandbox: --price and --paper-prices are for the pool's batcher: give "
+              "--pool too", file=sys.stderr)
+        return 2
+    if args.price and args.paper_prices:
+        print("dhl sandbox: --price or --paper-prices, not both", file=sys.stderr)
         return 2
     funds = _genesis(args, network_id)
     if isinstance(funds, str):
@@ -152,10 +206,26 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     if args.pool is not None:
         from stubs.sandbox_batcher import CSWAP_ORDER_SCRIPT, CswapBatcher, pool_address
 
-        prices = {unit: (price, decimals) for unit, price, decimals in args.price}
-        batcher = CswapBatcher(CSWAP_ORDER_SCRIPT, pool_address(network_id),
-                               price=lambda unit: prices.get(unit, (None, 0))[0],
-                               decimals=lambda unit: prices.get(unit, (None, 0))[1])
+        if args.paper_prices:
+            from core.errors import ConfigError
+            from core.settings import load_settings
+
+            try:
+                feed = PaperFeed(load_settings())
+            except ConfigError as error:
+                print(f"dhl sandbox: config error: {error}", file=sys.stderr)
+                return 2
+            price, decimals = feed.price, feed.decimals
+        else:
+            prices = {unit: (value, places) for unit, value, places in args.price}
+
+            def price(unit: str) -> Decimal | None:
+                return prices[unit][0] if unit in prices else None
+
+            def decimals(unit: str) -> int | None:
+                return prices[unit][1] if unit in prices else None
+        batcher = CswapBatcher(CSWAP_ORDER_SCRIPT, pool_address(network_id), price=price,
+                               decimals=decimals)
         batchers.append(batcher.fills)
     chain = SandboxChain(funds, clock, magic=network.magic,
                          block_interval_s=args.block_seconds, batchers=batchers)
@@ -219,6 +289,9 @@ def add_sandbox_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     sandbox.add_argument("--price", action="append", default=[], type=price_arg,
                          metavar="UNIT=ADA_PER_TOKEN:DECIMALS",
                          help="the batcher's price of a token (repeat for more)")
+    sandbox.add_argument("--paper-prices", action="store_true",
+                         help="the batcher's prices from the paper market (the stack's "
+                              "settings), the decimals from DEXHUNTER_API_URL")
     sandbox.add_argument("--block-seconds", type=positive_seconds, default=2.0,
                          metavar="SECONDS", help="forge a block this often (default 2)")
     sandbox.add_argument("--http-port", type=port_arg, metavar="PORT",

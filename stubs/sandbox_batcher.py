@@ -56,11 +56,12 @@ class Order:
 
 
 class CswapBatcher:
-    """`price(unit)`: ADA per whole token now, None when unknown (its orders wait);
-    `decimals(unit)`: the token's decimals."""
+    """`price(unit)`: ADA per whole token now; `decimals(unit)`: the token's decimals;
+    either None when unknown (the token's orders wait)."""
 
     def __init__(self, order_script: bytes, pool_address: bytes,
-                 price: Callable[[Unit], Decimal | None], decimals: Callable[[Unit], int], *,
+                 price: Callable[[Unit], Decimal | None],
+                 decimals: Callable[[Unit], int | None], *,
                  pool_fee: Decimal = Decimal("0.002")) -> None:
         self.order_script = order_script
         self.pool_address = pool_address
@@ -142,9 +143,10 @@ class CswapBatcher:
         without a price."""
         token = order.want or order.offer_unit
         price = self.price(token)  # ADA per whole token
-        if price is None or price <= 0:
+        places = self.decimals(token) if price is not None and price > 0 else None
+        if price is None or places is None:
             return None
-        scale = Decimal(10) ** self.decimals(token)
+        scale = Decimal(10) ** places
         keep = 1 - self.pool_fee
         if order.want:  # lovelace in, tokens out
             amount = Decimal(order.offer) / Decimal(1_000_000) / price * scale * keep

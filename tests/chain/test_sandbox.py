@@ -246,6 +246,8 @@ def test_dhl_sandbox_arguments_are_checked(tmp_path, monkeypatch) -> None:  # ty
     listen = ["sandbox", "--listen", f"unix://{tmp_path}/x.sock"]
     cases = [
         (["--price", "ab" * 28 + "=5:6"], "give --pool too"),
+        (["--paper-prices"], "give --pool too"),
+        (["--pool", "1000", "--paper-prices", "--price", "ab" * 28 + "=5:6"], "not both"),
         (["--pool", "1000", "--price", "zz=5:6"], "--price"),
         (["--pool", "lots"], "--pool"),
         (["--fund-account", "x:1"], "--fund-account"),
