@@ -15,14 +15,18 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from chain.address import parse_node_address
+from chain.address import NodeAddress, parse_node_address
 from chain.errors import ChainError, WrongNetwork
 from chain.follower import start_from
 from chain.ledger import Block
 from chain.points import Point, Tip
 from core.errors import ConfigError
 from core.settings import Network, parse_network, parse_start
+
+if TYPE_CHECKING:
+    from chain.simulator import SimChain, SimulatorConfig
 
 log = logging.getLogger("dhl")
 
@@ -122,7 +126,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from chain.blockfile import BlockFileError, read_blocks
-    from chain.simulator import SimBlock, SimulatorConfig, serve_forever
+    from chain.simulator import SimBlock, SimulatorConfig
 
     _stderr_logging()
     files = args.blocks or default_segment(args.network.name)
@@ -139,13 +143,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                              rollbacks=args.rollback, fault=args.fault,
                              fault_connections=args.fault_connections, initial=args.initial,
                              interval_s=args.interval)
+    return serve_until_stopped("simulate", config, args.listen)
+
+
+def serve_until_stopped(command: str, config: "SimulatorConfig", listen: NodeAddress,
+                        chain: "SimChain | None" = None) -> int:
+    """Serve the simulator (or `chain`) in the foreground until interrupted; the exit
+    status of `dhl COMMAND`: 2 for a chain error, 1 when it cannot listen."""
+    from chain.simulator import serve_forever
+
     try:
-        asyncio.run(serve_forever(config, args.listen))
+        asyncio.run(serve_forever(config, listen, chain=chain))
     except ChainError as error:
-        print(f"dhl simulate: {error}", file=sys.stderr)
+        print(f"dhl {command}: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"dhl simulate: cannot listen on {args.listen}: {error.strerror or error}",
+        print(f"dhl {command}: cannot listen on {listen}: {error.strerror or error}",
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:

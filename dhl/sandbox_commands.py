@@ -9,7 +9,6 @@ batcher fills the DexHunter stub's orders at the `--price`s given, or with
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 import time
@@ -17,9 +16,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
 
-from chain.errors import ChainError
 from chain.sandbox_ledger import Funds
-from dhl.chain_commands import _stderr_logging, network_arg, node_arg
+from dhl.chain_commands import _stderr_logging, network_arg, node_arg, serve_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +176,6 @@ def _genesis(args: argparse.Namespace, network_id: int) -> list[Funds] | str:
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from chain.sandbox import SandboxChain
-    from chain.simulator import serve_forever
     from chain.slots import ms_to_slot
 
     _stderr_logging()
@@ -237,20 +234,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         utxos = StubServer(SandboxUtxos(lambda: chain.snapshot), port=args.http_port).start()
         print(f"UTxOs on {utxos.url}/addresses/ADDRESS/utxos", flush=True)
     try:
-        asyncio.run(serve_forever(chain.config, args.listen, chain=chain))
-    except ChainError as error:
-        print(f"dhl sandbox: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"dhl sandbox: cannot listen on {args.listen}: {error.strerror or error}",
-              file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
+        return serve_until_stopped("sandbox", chain.config, args.listen, chain)
     finally:
         if utxos is not None:
             utxos.stop()
-    return 0
 
 
 def port_arg(text: str) -> int:

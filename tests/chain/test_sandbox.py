@@ -5,19 +5,30 @@ next forged block carries the accepted ones to a chain-sync client."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import time
+import urllib.request
 from typing import Any
 
 import pytest
 
+from chain.address import parse_node_address
 from chain.client import NodeClient
 from chain.ledger import decode_block, decode_transaction
+from chain.ledger.address import address_text
 from chain.miniprotocols.chainsync import messages as cs
 from chain.miniprotocols.localtxsubmission.client import TxRejected
 from chain.points import ORIGIN
 from chain.sandbox import SandboxChain
 from chain.sandbox_ledger import Funds
 from chain.simulator_thread import SimulatorThread
-from tests.support.sandbox import ALICE, BOB, MAGIC, address, pay
+from chain.slots import ms_to_slot
+from stack.processes import wait_until
+from stubs.sandbox_utxos import SandboxUtxos
+from stubs.server import StubServer
+from tests.support.cli import run_dhl
+from tests.support.sandbox import ALICE, BOB, MAGIC, address, dhl_sandbox, pay
 from tests.support.simulator import unix_address
 
 pytestmark = pytest.mark.integration
@@ -127,34 +138,19 @@ def test_dhl_sandbox_takes_a_signed_transaction_and_forges_it(tmp_path) -> None:
     """`dhl sandbox` as a process: a genesis from --fund, a transaction submitted over
     its Unix socket lands in a block within a few intervals; a bad --fund is refused
     naming the option."""
-    import os
-    import subprocess
-    import sys
-
-    from chain.ledger.address import address_text
-    from stack.processes import wait_until
-    from tests.support.cli import run_dhl
-
     bad = run_dhl(["sandbox", "--listen", f"unix://{tmp_path}/x.sock", "--fund", "nope:1"])
     assert bad.returncode == 2 and "--fund" in bad.stderr
     port = run_dhl(["sandbox", "--listen", f"unix://{tmp_path}/x.sock", "--http-port", "70000"])
     assert port.returncode == 2 and "--http-port" in port.stderr
     socket = tmp_path / "sandbox.sock"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dhl", "sandbox", "--listen", f"unix://{socket}",
-         "--fund", f"{address_text(address(ALICE))}:100000000", "--block-seconds", "0.3"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        assert wait_until(socket.exists, 20, interval_s=0.1), proc.stdout
-        from chain.address import parse_node_address
+    with dhl_sandbox(socket, "--fund", f"{address_text(address(ALICE))}:100000000",
+                     "--block-seconds", "0.3") as lines:
+        assert wait_until(socket.exists, 20, interval_s=0.1), lines
 
         where = parse_node_address(f"unix://{socket}")
         # The genesis output's ref is the sandbox's: the same label, the same ref.
         genesis = next(iter(SandboxChain([Funds(address(ALICE), 100_000_000)], lambda: 0,
                                          magic=MAGIC, block_interval_s=1).ledger.utxos))
-        from chain.slots import ms_to_slot
-        import time
 
         good = pay(genesis, 100_000_000, ttl=ms_to_slot("mainnet", int(time.time() * 1000)) + 600)
 
@@ -178,24 +174,12 @@ def test_dhl_sandbox_takes_a_signed_transaction_and_forges_it(tmp_path) -> None:
                 await client.close()
 
         assert asyncio.run(submit_and_see())
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def test_the_sandbox_utxos_over_http_in_blockfrosts_shape() -> None:
     """What the stubs read to build from a wallet's chain state: the last forged
     block's UTxOs, per address."""
-    import json
-    import urllib.request
 
-    from chain.ledger.address import address_text
-    from stubs.sandbox_utxos import SandboxUtxos
-    from stubs.server import StubServer
 
     chain = SandboxChain([Funds(address(ALICE), 100_000_000,
                                 {(bytes(range(28)), b"TOK"): 5})], lambda: 10, magic=MAGIC,
@@ -241,7 +225,6 @@ def test_a_failing_forge_changes_nothing() -> None:
 
 
 def test_dhl_sandbox_arguments_are_checked(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from tests.support.cli import run_dhl
 
     listen = ["sandbox", "--listen", f"unix://{tmp_path}/x.sock"]
     cases = [
@@ -261,37 +244,19 @@ def test_dhl_sandbox_arguments_are_checked(tmp_path, monkeypatch) -> None:  # ty
 def test_dhl_sandbox_funds_managed_accounts_and_a_pool(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """`--fund-account` derives the address from MASTER_KEY_FILE (the hardware wallets'
     "all" vector here) and says it; `--pool` funds the batcher's pool; the process serves."""
-    import os
-    import subprocess
-    import sys
-    import threading
 
     key = tmp_path / "master.key"
     key.write_text("all all all all all all all all all all all all")
     os.chmod(key, 0o600)
     socket = tmp_path / "sandbox.sock"
     djed = "8db269c3ec630e06ae29f74bc39edd1f87c819f1056206e879a1cd61446a65644d6963726f555344"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dhl", "sandbox", "--listen", f"unix://{socket}",
-         "--fund-account", "0:100000000", "--pool", f"1000000000:{djed}=1000000000000",
-         "--price", f"{djed}=5.69:6", "--block-seconds", "0.5"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "MASTER_KEY_FILE": str(key)})
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
-    reader.start()
-    try:
-        from stack.processes import wait_until
 
+    with dhl_sandbox(socket, "--fund-account", "0:100000000",
+                     "--pool", f"1000000000:{djed}=1000000000000",
+                     "--price", f"{djed}=5.69:6", "--block-seconds", "0.5",
+                     env={"MASTER_KEY_FILE": str(key)}) as lines:
         assert wait_until(lambda: any(line.startswith("listening") for line in lines), 20,
                           interval_s=0.1), lines
         assert "account 0: addr1qxq0nckg3ekgzuqg7w5p9mvgnd9ym28qh5grlph8xd2z92sj922xhxkn6twl" \
                "q2wn4q50q352annk3903tj00h45mgfmsl3s9zt\n" in lines, lines
         assert "all all" not in "".join(lines)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)

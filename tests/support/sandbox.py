@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import os
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
 
 import cbor2
 from nacl.signing import SigningKey
@@ -23,3 +29,22 @@ def pay(ref: tuple[bytes, int], lovelace: int, *, signer: SigningKey | None = AL
     digest = hashlib.blake2b(cbor2.dumps(body), digest_size=32).digest()
     wits = {0: [[bytes(signer.verify_key), signer.sign(digest).signature]]} if signer else {}
     return cbor2.dumps([body, wits, True, None])
+
+
+@contextmanager
+def dhl_sandbox(socket: Path, *args: str,
+                env: dict[str, str] | None = None) -> Iterator[list[str]]:
+    """`dhl sandbox --listen unix://SOCKET ARGS` as a process; yields the lines it prints
+    (collected as they come); stopped (TERM, then KILL) whatever happens."""
+    from stack.processes import stop_process
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dhl", "sandbox", "--listen", f"unix://{socket}", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True).start()
+    try:
+        yield lines
+    finally:
+        stop_process(proc)
