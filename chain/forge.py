@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import cbor2
 
+from chain.ledger.cbor import encoded_array, encoded_map
 from chain.ledger.signatures import split_transaction
 
 CONWAY_TAG = 7
@@ -24,18 +25,6 @@ PROTOCOL_VERSION = (10, 0)
 
 def _hash(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
-
-
-def _array(items: Sequence[bytes]) -> bytes:
-    """A definite CBOR array of already-encoded items."""
-    count = len(items)
-    if count < 24:
-        head = bytes([0x80 | count])
-    elif count < 256:
-        head = bytes([0x98, count])
-    else:
-        head = bytes([0x99]) + count.to_bytes(2, "big")
-    return head + b"".join(items)
 
 
 def forge_block(txs: Sequence[bytes], *, slot: int, height: int,
@@ -48,7 +37,7 @@ def forge_block(txs: Sequence[bytes], *, slot: int, height: int,
     for index, tx_cbor in enumerate(txs):
         parts = split_transaction(tx_cbor)
         bodies.append(parts.body)
-        witnesses.append(_map_bytes(parts.entries))
+        witnesses.append(encoded_map((k, v) for _, k, v in parts.entries))
         # What follows the witness set (validity flag and auxiliary data, or the data
         # alone), read as one array: the transaction's own head says how many there are.
         tail = cbor2.loads(bytes([0x80 | ((parts.head[0] & 0x1F) - 2)]) + parts.tail)
@@ -57,7 +46,8 @@ def forge_block(txs: Sequence[bytes], *, slot: int, height: int,
             aux[index] = data
         if valid is False:
             invalid.append(index)
-    body_parts = [_array(bodies), _array(witnesses), cbor2.dumps(aux), cbor2.dumps(invalid)]
+    body_parts = [encoded_array(bodies), encoded_array(witnesses), cbor2.dumps(aux),
+                  cbor2.dumps(invalid)]
     body_hash = _hash(b"".join(_hash(part) for part in body_parts))
     issuer = _hash(f"issuer:{label}".encode())
     header_body = [height, slot, prev_hash, issuer, _hash(f"vrf:{label}".encode()),
@@ -74,9 +64,3 @@ def header_hash(block: bytes) -> bytes:
     from chain.ledger import decode_block
 
     return decode_block(block).hash
-
-
-def _map_bytes(entries: Sequence[tuple[Any, bytes, bytes]]) -> bytes:
-    count = len(entries)
-    head = bytes([0xA0 | count]) if count < 24 else bytes([0xB8, count])
-    return head + b"".join(key + value for _, key, value in entries)

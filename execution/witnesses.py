@@ -18,7 +18,7 @@ from typing import Iterable, Mapping
 import cbor2
 
 from chain.ledger import LedgerError
-from chain.ledger.cbor import MAJOR_MAP
+from chain.ledger.cbor import encoded_map
 from chain.ledger.signatures import (BOOTSTRAP, SET_TAG, VKEYS, WitnessError, witness_pairs, split_transaction,
                                      body_hash, key_hash, verified_signers, vkey_witnesses)
 from chain.ledger.tx import TxIn
@@ -58,7 +58,7 @@ def merge_witnesses(tx_cbor: bytes, added_cbor: bytes) -> bytes:
             entries.append((wanted, cbor2.dumps(wanted), value))
         else:
             entries[at] = (wanted, entries[at][1], value)
-    witness_map = _map_head(len(entries)) + b"".join(k + v for _, k, v in entries)
+    witness_map = encoded_map((k, v) for _, k, v in entries)
     return parts.head + parts.body + witness_map + parts.tail
 
 
@@ -70,19 +70,6 @@ def _union(old: list[list[bytes]], new: list[list[bytes]]) -> list[list[bytes]]:
             raise WitnessError(f"two different signatures by key {key_hash(pair[0]).hex()}")
         by_key[pair[0]] = pair
     return list(by_key.values())
-
-
-def _map_head(length: int) -> bytes:
-    return _head(MAJOR_MAP, length)
-
-
-def _head(major: int, value: int) -> bytes:
-    if value < 24:
-        return bytes([major << 5 | value])
-    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
-        if value < 1 << (8 * size):
-            return bytes([major << 5 | info]) + value.to_bytes(size, "big")
-    raise WitnessError("a witness set that large is not a transaction's")
 
 
 def signature_problems(tx_cbor: bytes, required: Iterable[bytes]) -> list[str]:

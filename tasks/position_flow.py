@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from chain.slots import ms_to_slot
 from core.units import ADA, Asset
-from execution.check import check_transaction
+from execution.check import CheckResult, check_transaction
 from execution.dex.reader import unreadable_dexes
 from execution.dexhunter.api import DexHunterApi
 from execution.errors import DexHunterRefused
@@ -49,7 +49,7 @@ from execution.addresses import key_hashes
 from chain.ledger import decode_transaction
 from protocols.base import LeverageSource
 from protocols.errors import MalformedResponse, VenueError, VenueUnavailable
-from protocols.model import Intent, Transfer, Wallet
+from protocols.model import Intent, Transfer, UnsignedTx, Wallet
 from store import positions as store
 from store.mongo import Database
 from trading.flow import CONFIRM_EVENT, DriveLeg, GroupEvent, Idle, StartLeg, Step, \
@@ -291,17 +291,10 @@ def _build_loan(ctx: FlowContext, doc: Mapping[str, Any], position: Position, le
     except (VenueError, ValueError) as error:
         return Recorded(leg_event(move(leg, LegState.FAILED), now,
                                    reason=f"{leg.venue} refused the build: {error}"[:2000]))
-    expected = Expectation.for_wallet(built.intent, wallet, fee_cap=FEE_CAP)
-    network = wallet_network(owner, ctx.network)
-    result = check_transaction(built.cbor, expected, readers=ctx.readers,
-                               now_slot=ms_to_slot(network, now),
-                               network=network)  # type: ignore[arg-type]
-    # The venue's intent is partly read off its own transaction: hold it to the leg.
-    reasons = [*result.reasons, *loan_intent_problems(built.intent, _loan_leg(leg))]
-    if reasons:
-        reason = "the pre-signing check refused the build: " + "; ".join(reasons)
-        log.warning("position leg %s: %s", leg.leg_id, reason)
-        return Recorded(leg_event(move(leg, LegState.FAILED), now, reason=reason[:2000]))
+    result = check_venue_build(ctx, built, wallet, _loan_leg(leg), now)
+    if isinstance(result, str):
+        log.warning("position leg %s: %s", leg.leg_id, result)
+        return Recorded(leg_event(move(leg, LegState.FAILED), now, reason=result[:2000]))
     tx_id = decode_transaction(built.cbor).id.hex()
     work: dict[str, Any] = {"network_fee": str(result.fee_lovelace or 0)}
     venue_outputs = [o.index for o in result.outputs if o.role == "venue"]
@@ -309,6 +302,23 @@ def _build_loan(ctx: FlowContext, doc: Mapping[str, Any], position: Position, le
         work["loan_ref"] = f"{tx_id}#{venue_outputs[0]}"  # the loan's borrow id (its order)
     return Recorded(leg_event(move(leg, LegState.BUILT, tx_id=tx_id), now),
                     {f"work.{leg.leg_id}": work})
+
+
+def check_venue_build(ctx: FlowContext, built: UnsignedTx, wallet: Wallet, expect: LoanLeg,
+                      now: int) -> CheckResult | str:
+    """A venue's build checked as it would be before signing (execution/check.py, on the
+    wallet's network) and its intent held to the leg (execution/loan_check.py: the
+    venue's intent is partly read off its own transaction); the check's result, or why it
+    is refused."""
+    expected = Expectation.for_wallet(built.intent, wallet, fee_cap=FEE_CAP)
+    network = wallet_network(wallet.address, ctx.network)
+    result = check_transaction(built.cbor, expected, readers=ctx.readers,
+                               now_slot=ms_to_slot(network, now),
+                               network=network)  # type: ignore[arg-type]
+    reasons = [*result.reasons, *loan_intent_problems(built.intent, expect)]
+    if reasons:
+        return "the pre-signing check refused the build: " + "; ".join(reasons)
+    return result
 
 
 def _loan_leg(leg: Leg) -> LoanLeg:

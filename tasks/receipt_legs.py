@@ -15,11 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Mapping
 
 from chain.ledger import decode_transaction
-from chain.slots import ms_to_slot
 from core.units import Asset
-from execution.check import check_transaction
-from execution.expectation import Expectation
-from execution.loan_check import loan_intent_problems
 from execution.paper_wallet import paper_utxos
 from execution.receipt_loan import Ask, LoanState, ReceiptLoanError, after, ask
 from protocols.base import LeverageSource
@@ -36,7 +32,8 @@ log = logging.getLogger(__name__)
 
 def build_receipt_leg(ctx: "FlowContext", doc: Mapping[str, Any], position: Position,
                       leg: Leg, now: int) -> "Recorded":
-    from tasks.position_flow import FEE_CAP, Blocked, Recorded, leg_event, wallet_network
+    from tasks.position_flow import (Blocked, Recorded, check_venue_build, leg_event,
+                                     wallet_network)
 
     def failed(reason: str) -> Recorded:
         log.warning("position leg %s: %s", leg.leg_id, reason)
@@ -62,13 +59,9 @@ def build_receipt_leg(ctx: "FlowContext", doc: Mapping[str, Any], position: Posi
         raise Blocked(f"{leg.venue} build: {error}") from None
     except (VenueError, ValueError) as error:
         return failed(f"{leg.venue} refused the build: {error}")
-    expected = Expectation.for_wallet(built.intent, wallet, fee_cap=FEE_CAP)
-    result = check_transaction(built.cbor, expected, readers=ctx.readers,
-                               now_slot=ms_to_slot(network, now),
-                               network=network)  # type: ignore[arg-type]
-    reasons = [*result.reasons, *loan_intent_problems(built.intent, asked.expect)]
-    if reasons:
-        return failed("the pre-signing check refused the build: " + "; ".join(reasons))
+    result = check_venue_build(ctx, built, wallet, asked.expect, now)
+    if isinstance(result, str):
+        return failed(result)
     tx = decode_transaction(built.cbor)
     minted = sum(q for a, q in built.intent.mint if a == receipt and q > 0)
     burned = sum(t.amount for t in built.intent.leaves if t.asset == receipt) \

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from cbor2 import CBORDecoder, CBORTag
 
@@ -40,6 +40,29 @@ def read_head(data: bytes, pos: int, where: str) -> tuple[int, int | None, int]:
     if info == 31 and MAJOR_BYTES <= major <= MAJOR_MAP:
         return major, None, pos + 1
     raise LedgerError(f"{where}: invalid CBOR head 0x{initial:02x} at byte {pos}")
+
+
+def write_head(major: int, value: int) -> bytes:
+    """The definite head of a CBOR item: major type and argument (a length, for arrays
+    and maps), in the shortest form."""
+    if value < 24:
+        return bytes([major << 5 | value])
+    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if value < 1 << (8 * size):
+            return bytes([major << 5 | info]) + value.to_bytes(size, "big")
+    raise LedgerError(f"a CBOR argument of {value} does not fit 64 bits")
+
+
+def encoded_map(entries: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """A definite CBOR map of already-encoded (key, value) items, bytes kept as they are."""
+    pairs = list(entries)
+    return write_head(MAJOR_MAP, len(pairs)) + b"".join(k + v for k, v in pairs)
+
+
+def encoded_array(items: Iterable[bytes]) -> bytes:
+    """A definite CBOR array of already-encoded items, bytes kept as they are."""
+    listed = list(items)
+    return write_head(MAJOR_ARRAY, len(listed)) + b"".join(listed)
 
 
 def read_container(data: bytes, pos: int, major: int, where: str) -> tuple[int | None, int]:
