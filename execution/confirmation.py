@@ -58,7 +58,9 @@ def judge(sighting: Sighting, *, tip_height: int, tip_slot: int, ttl: int | None
     if any(state == "spent" for state in inputs.values()) and not spent_by_us:
         return Verdict("fail", "its validity window passed and another transaction spent "
                                "its inputs")
-    if inputs and all(state == "unspent" for state in inputs.values()):
+    # A transaction spends all its inputs at once: one still unspent on a chain read past
+    # its window means it is not there (the others may be inputs nobody indexed).
+    if any(state == "unspent" for state in inputs.values()):
         return Verdict("fail", f"its validity window passed (slot {ttl}) and its inputs "
                                f"are unspent: it expired")
     return Verdict("wait", "its validity window passed but the chain does not yet show "

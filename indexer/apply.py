@@ -25,9 +25,9 @@ from chain.ledger.prefilter import block_mentions
 from indexer import block_cache
 from indexer.effects import block_effects
 from indexer.holdings import Holdings
-from indexer.watchers import OwnTxWatcher
+from indexer.watchers import WALLETS, OwnTxWatcher, with_managed
 from protocols.base import UtxoWatcher
-from store import event_cache, own_txs, utxos, watcher_cursors
+from store import accounts, event_cache, own_txs, utxos, watcher_cursors
 from store.chain_log import ChainEvent
 from store.transient import is_retryable
 
@@ -66,6 +66,8 @@ def event_applier(db: Database, watcher: UtxoWatcher | OwnTxWatcher) -> EventApp
     lease makes the caller the only writer of the watcher's state."""
     if isinstance(watcher, OwnTxWatcher):
         return partial(apply_own_event, db)
+    if watcher.name == WALLETS:
+        watcher = with_managed(watcher, accounts.managed_addresses(db))
     return partial(apply_utxo_event, db, watcher, Holdings(db, watcher.name))
 
 
@@ -78,7 +80,43 @@ def apply_own_event(db: Database, event: ChainEvent, raw: bytes | None) -> bool:
     block = _decoded(event, raw)
     own_txs.mark_seen(db, [t.hex() for t in block.tx_ids], block.slot, block.height,
                       block.hash.hex(), frozenset(t.hex() for t in block.invalid_tx_ids))
+    orders = own_txs.open_orders(db)
+    if orders:
+        for settled in settlements(block, orders):
+            own_txs.mark_settled(db, settled.order_ref, settled.tx_id, block.slot,
+                                 block.height, settled.paid)
     return True
+
+
+@dataclass(frozen=True)
+class Settled:
+    order_ref: str
+    tx_id: str
+    paid: dict[str, int]  # by unit ("lovelace", policy + name hex): what it paid the receiver
+
+
+def settlements(block: Block, orders: dict[str, str]) -> list[Settled]:
+    """Pure: the transactions of `block` that spend one of our orders (ref -> the
+    address it pays), each with what it paid that address. A transaction whose scripts
+    failed spent only its collateral: it settles nothing."""
+    found = []
+    for tx in block.txs:
+        if not tx.valid:
+            continue
+        for txid, index in tx.inputs:
+            ref = f"{txid.hex()}#{index}"
+            receiver = orders.get(ref)
+            if receiver is None:
+                continue
+            paid: dict[str, int] = {}
+            for out in tx.outputs:
+                if out.address == receiver:
+                    paid["lovelace"] = paid.get("lovelace", 0) + out.lovelace
+                    for (policy, name), quantity in out.assets.items():
+                        unit = policy.hex() + name.hex()
+                        paid[unit] = paid.get(unit, 0) + quantity
+            found.append(Settled(ref, tx.id.hex(), paid))
+    return found
 
 
 def apply_utxo_event(db: Database, watcher: UtxoWatcher, holdings: Holdings,

@@ -6,7 +6,8 @@ the wallets and own-txs watchers are the engine's own and live here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Iterable
 
 from core.settings import Settings
 from protocols.base import LeverageSource, UtxoWatcher, Watch
@@ -28,11 +29,23 @@ Watcher = UtxoWatcher | OwnTxWatcher
 
 
 def wallet_watcher(settings: Settings) -> UtxoWatcher:
+    return UtxoWatcher(WALLETS, Watch(addresses=_address_bytes(settings.watch_addresses)))
+
+
+def with_managed(watcher: UtxoWatcher, managed: Iterable[str]) -> UtxoWatcher:
+    """The wallets watcher also watching the managed accounts' addresses (allocated while
+    the stack runs, so read afresh for every batch of blocks)."""
+    extra = _address_bytes(managed)
+    if extra <= watcher.watch.addresses:
+        return watcher
+    return replace(watcher, watch=replace(watcher.watch,
+                                          addresses=watcher.watch.addresses | extra))
+
+
+def _address_bytes(addresses: Iterable[str]) -> frozenset[bytes]:
     from pycardano import Address
 
-    addresses = frozenset(bytes(Address.from_primitive(a).to_primitive())
-                          for a in settings.watch_addresses)
-    return UtxoWatcher(WALLETS, Watch(addresses=addresses))
+    return frozenset(bytes(Address.from_primitive(a).to_primitive()) for a in addresses)
 
 
 def active_watchers(settings: Settings) -> dict[str, Watcher]:

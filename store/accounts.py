@@ -47,3 +47,17 @@ def account_of(db: Database, user: str) -> int:
         assert winner is not None  # the insert that beat ours is there
         return int(winner["account"])
     return index
+
+
+def set_address(db: Database, user: str, network: str, address: str) -> None:
+    """Keep the account's public address on `network` (derived by execution/custody.py),
+    so the block pipeline watches it (indexer/watchers.py)."""
+    db[COLLECTION].update_one({"_id": user}, {"$set": {f"address_{network}": address}})
+
+
+def managed_addresses(db: Database) -> list[str]:
+    """Every managed account's address on every network it was used on."""
+    found = set()
+    for row in db[COLLECTION].find({}):
+        found.update(str(v) for k, v in row.items() if k.startswith("address_"))
+    return sorted(found)

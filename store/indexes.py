@@ -32,7 +32,9 @@ INDEXES: dict[str, tuple[IndexSpec, ...]] = {
                     IndexSpec((("watcher", 1), ("spent_slot", 1))),
                     IndexSpec((("address", 1),)),
                     IndexSpec((("spent_slot", 1),))),
-    "own_txs": (IndexSpec((("seen_slot", 1),)),),
+    # Our txs: rollbacks select by seen/settled slot, the pipeline our open orders.
+    "own_txs": (IndexSpec((("seen_slot", 1),)), IndexSpec((("settled_slot", 1),)),
+                IndexSpec((("order_ref", 1),))),
     "poison_blocks": (IndexSpec((("hash", 1),)),),
     # Venue market snapshots: a venue's generation is read and replaced whole.
     "venue_markets": (IndexSpec((("venue", 1), ("generation", 1))),),

@@ -1,7 +1,13 @@
 """Our own submitted transactions: submitted, then on chain at a slot — "seen" when it did
 what it was built for, "failed" when its scripts failed and only its collateral was taken
 (phase-2 failure: on chain, but nothing else happened). A rollback past that slot
-re-opens them (they may land again, or need resubmitting)."""
+re-opens them (they may land again, or need resubmitting).
+
+A transaction that places an order (a DEX swap, a batched venue order) names its order
+output (`order_ref`) and who the order pays (`receiver`): the block that spends that
+output settles it, and what that transaction paid the receiver is kept (`settled_paid`,
+by unit, quantities as strings) — the amount a swap really delivered. A rollback past
+the settlement re-opens it too."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -15,12 +21,17 @@ COLLECTION = "own_txs"
 NOT_SEEN = -1
 
 
-def record_submitted(db: Database, tx_id: str, purpose: str) -> None:
-    db[COLLECTION].update_one(
-        {"_id": tx_id},
-        {"$setOnInsert": {"state": "submitted", "purpose": purpose, "seen_slot": NOT_SEEN,
-                          "submitted_ms": encode_time(datetime.now(timezone.utc))}},
-        upsert=True)
+def record_submitted(db: Database, tx_id: str, purpose: str, *,
+                     order_ref: str | None = None, receiver: str | None = None) -> bool:
+    """Note `tx_id` as ours before it is sent; False when it was noted before (an earlier
+    try may have sent it)."""
+    fields: dict[str, Any] = {"state": "submitted", "purpose": purpose,
+                              "seen_slot": NOT_SEEN,
+                              "submitted_ms": encode_time(datetime.now(timezone.utc))}
+    if order_ref is not None:
+        fields.update(order_ref=order_ref, receiver=receiver, settled_slot=NOT_SEEN)
+    result = db[COLLECTION].update_one({"_id": tx_id}, {"$setOnInsert": fields}, upsert=True)
+    return result.upserted_id is not None
 
 
 def mark_seen(db: Database, tx_ids: list[str], slot: int, height: int, block: str,
@@ -39,10 +50,41 @@ def mark_seen(db: Database, tx_ids: list[str], slot: int, height: int, block: st
 
 
 def rollback(db: Database, slot: int) -> int:
-    return db[COLLECTION].update_many(
+    reopened = db[COLLECTION].update_many(
+        {"settled_slot": {"$gt": slot}},
+        {"$set": {"settled_slot": NOT_SEEN},
+         "$unset": {"settled_tx": "", "settled_height": "", "settled_paid": ""}}).modified_count
+    return reopened + db[COLLECTION].update_many(
         {"seen_slot": {"$gt": slot}},
         {"$set": {"state": "submitted", "seen_slot": NOT_SEEN},
          "$unset": {"seen_height": "", "seen_block": ""}}).modified_count
+
+
+def open_orders(db: Database) -> dict[str, str]:
+    """Our orders not yet settled on chain: order ref -> the address it pays."""
+    rows = db[COLLECTION].find({"settled_slot": NOT_SEEN}, {"order_ref": 1, "receiver": 1})
+    return {str(r["order_ref"]): str(r["receiver"]) for r in rows if r.get("order_ref")}
+
+
+def mark_settled(db: Database, order_ref: str, tx_id: str, slot: int, height: int,
+                 paid: dict[str, int]) -> bool:
+    """The order `order_ref` was spent by `tx_id`, which paid its receiver `paid`."""
+    return db[COLLECTION].update_one(
+        {"order_ref": order_ref, "settled_slot": NOT_SEEN},
+        {"$set": {"settled_slot": slot, "settled_tx": tx_id, "settled_height": height,
+                  "settled_paid": {unit: str(q) for unit, q in sorted(paid.items())}}}
+    ).modified_count == 1
+
+
+def settlement(db: Database, tx_id: str) -> dict[str, Any] | None:
+    """How the order `tx_id` placed was settled: {tx_id, slot, height, paid (ints by
+    unit)}, or None while it is not (or a rollback undid it)."""
+    doc = db[COLLECTION].find_one({"_id": tx_id})
+    if doc is None or doc.get("settled_slot", NOT_SEEN) == NOT_SEEN:
+        return None
+    return {"tx_id": doc["settled_tx"], "slot": doc["settled_slot"],
+            "height": doc["settled_height"],
+            "paid": {unit: int(q) for unit, q in (doc.get("settled_paid") or {}).items()}}
 
 
 def status(db: Database, tx_id: str, tip_height: int) -> dict[str, Any] | None:

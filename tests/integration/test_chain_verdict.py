@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from indexer.watchers import WALLETS
+from indexer.watchers import OWN_TXS, WALLETS
 from store import own_txs, utxos
-from store.chain_cursor import MongoCursorStore
 from tasks.chain_verdict import chain_verdict
 
 pytestmark = pytest.mark.integration
@@ -39,8 +38,12 @@ class Created:
     datum: dict[str, Any] | None = None
 
 
-def tip(db, slot: int, height: int) -> None:  # type: ignore[no-untyped-def]
-    MongoCursorStore(db).save([{"slot": slot, "hash": "dd" * 32, "height": height}])
+def tip(db, slot: int, height: int, watchers=(OWN_TXS, WALLETS)) -> None:  # type: ignore[no-untyped-def]
+    """Both watchers have applied the chain up to this block."""
+    for name in watchers:
+        db["watcher_cursors"].update_one(
+            {"_id": name}, {"$set": {"seq": height, "slot": slot, "height": height,
+                                     "hash": "dd" * 32}}, upsert=True)
 
 
 def test_a_legs_verdict_follows_the_stored_chain(db) -> None:  # type: ignore[no-untyped-def]
@@ -70,3 +73,54 @@ def test_a_legs_verdict_follows_the_stored_chain(db) -> None:  # type: ignore[no
     assert conflict.move == "fail" and "another transaction" in conflict.why
     # An input the pipeline never indexed: wait, never fail on a guess.
     assert chain_verdict(db, TX, ttl=100, inputs=["ff" * 32 + "#3"]).move == "wait"
+    # The follower is past the window but the wallets watcher has not applied those
+    # blocks yet: the pipeline has not read the chain there, so nothing is failed.
+    tip(db, slot=200, height=20, watchers=(OWN_TXS,))
+    tip(db, slot=90, height=11, watchers=(WALLETS,))
+    utxos.rollback(db, WALLETS, slot=100)  # the conflicting spend undone
+    assert chain_verdict(db, TX, ttl=100, inputs=[REF]).move == "resubmit"
+
+
+def test_an_order_is_settled_by_the_block_that_spends_it_and_undone_by_a_rollback(  # type: ignore[no-untyped-def]
+        db) -> None:
+    """The pipeline's own-txs watcher keeps what the transaction spending our order paid
+    its receiver (indexer/apply.py settlements); a rollback past it re-opens the order."""
+    from chain.ledger import decode_block
+    from chain.forge import forge_block
+    from indexer.apply import apply_own_event, settlements
+    from store.chain_log import ChainEvent
+    from tests.support.sandbox import ALICE, address
+
+    import cbor2
+    import hashlib
+    from pycardano import Address
+
+    receiver = str(Address.from_primitive(address(ALICE)))
+    order_tx = "11" * 32
+    assert own_txs.record_submitted(db, order_tx, "swap", order_ref=f"{order_tx}#0",
+                                    receiver=receiver)
+    assert not own_txs.record_submitted(db, order_tx, "swap")  # noted once
+    unit = (b"\x01" * 28, b"tok")
+    fill_body = {0: [[bytes.fromhex(order_tx), 0], [b"\x22" * 32, 1]],
+                 1: [{0: address(ALICE), 1: [2_000_000, {unit[0]: {unit[1]: 777}}]},
+                     {0: address(ALICE), 1: 1_000_000},
+                     {0: b"\x61" + b"\x33" * 28, 1: 5_000_000}],
+                 2: 0}
+    fill = cbor2.dumps([fill_body, {}, True, None])
+    fill_id = hashlib.blake2b(cbor2.dumps(fill_body), digest_size=32).digest().hex()
+    forged = forge_block([fill], slot=500, height=7, prev_hash=b"\x44" * 32, label="test")
+    block = decode_block(forged)
+    found = settlements(block, own_txs.open_orders(db))
+    assert [(s.order_ref, s.tx_id, s.paid) for s in found] == [
+        (f"{order_tx}#0", fill_id, {"lovelace": 3_000_000, unit[0].hex() + unit[1].hex(): 777})]
+    event = ChainEvent(seq=1, kind="forward", slot=500, hash=block.hash.hex(), height=7,
+                       txs=1)
+    for _ in range(2):  # applying a block twice changes nothing
+        apply_own_event(db, event, forged)
+    settled = own_txs.settlement(db, order_tx)
+    assert settled == {"tx_id": fill_id, "slot": 500, "height": 7,
+                       "paid": {"lovelace": 3_000_000, unit[0].hex() + unit[1].hex(): 777}}
+    assert own_txs.open_orders(db) == {}
+    own_txs.rollback(db, slot=499)
+    assert own_txs.settlement(db, order_tx) is None
+    assert own_txs.open_orders(db) == {f"{order_tx}#0": receiver}

@@ -34,6 +34,11 @@ def test_absent_fails_only_once_the_window_has_passed() -> None:
     assert judge(Sighting(None), tip_height=11, tip_slot=11, ttl=10,
                  inputs={"a#0": "unknown"}).move == "wait"
     assert judge(Sighting(None), tip_height=11, tip_slot=11, ttl=10, inputs={}).move == "wait"
+    # One input known unspent is enough (a transaction spends all of them at once): the
+    # others may be script or stranger inputs nobody indexes.
+    mixed = judge(Sighting(None), tip_height=11, tip_slot=11, ttl=10,
+                  inputs={"a#0": "unknown", "b#1": "unspent"})
+    assert mixed.move == "fail" and "expired" in mixed.why
 
 
 def test_a_rolled_back_leg_is_in_flight_again() -> None:
