@@ -242,20 +242,24 @@ def plan_open(side: str, token: Token, equity_lovelace: int | Posted, leverage: 
         # Rounding to base units (and a long's first swap) may need a round or two more
         # than the exact series: bounded by MAX_LOOPS.
         while debt < debt_target and rounds < MAX_LOOPS:
-            if holds_last and free:  # supplied now: the borrow below locks it
-                legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=held, amount_in=free)
-                collateral, free = collateral + free, 0
+            supply = free if holds_last else 0  # supplied now: the borrow below locks it
             if per_loan:  # a loan of its own: only its own collateral counts
                 room = floor_int(option.max_ltv * free * collateral_unit / debt_unit)
             else:
-                room = floor_int((option.max_ltv * collateral * collateral_unit
+                room = floor_int((option.max_ltv * (collateral + supply) * collateral_unit
                                   - debt * debt_unit) / debt_unit)
             borrow = min(room, debt_target - debt)
             if borrow <= 0:
                 break
+            got = floor_int(borrow * debt_unit * one_minus_s / collateral_unit)
+            if got <= 0:  # what is left of the target buys not one base unit: dust, done
+                debt_target = debt
+                break
+            if supply:
+                legs.add(LegKind.DEPOSIT_COLLATERAL, asset_in=held, amount_in=supply)
+                collateral, free = collateral + supply, 0
             rounds += 1
             debt += borrow
-            got = floor_int(borrow * debt_unit * one_minus_s / collateral_unit)
             swap_lost += borrow * debt_unit - got * collateral_unit
             if per_loan:
                 legs.add(LegKind.BORROW, asset_in=held, amount_in=free, asset_out=borrowed,
