@@ -47,20 +47,25 @@ class Funds:
     assets: Mapping[AssetId, int] = field(default_factory=dict)
 
 
+def genesis_id(label: str = "sandbox") -> bytes:
+    """The made-up id of the genesis transaction of a ledger labelled `label`."""
+    return hashlib.blake2b(f"genesis:{label}".encode(), digest_size=32).digest()
+
+
 @dataclass
 class SandboxLedger:
     utxos: dict[TxIn, TxOut] = field(default_factory=dict)
 
     @classmethod
     def from_genesis(cls, funds: Iterable[Funds], label: str = "sandbox") -> "SandboxLedger":
-        """One made-up genesis transaction paying `funds`, output by output."""
+        """One made-up genesis transaction (id `genesis_id(label)`) paying `funds`,
+        output by output."""
         from chain.ledger.address import address_text
 
-        genesis_id = hashlib.blake2b(f"genesis:{label}".encode(), digest_size=32).digest()
         ledger = cls()
         for index, fund in enumerate(funds):
-            ledger.utxos[(genesis_id, index)] = TxOut(address_text(fund.address), fund.address,
-                                                      fund.lovelace, dict(fund.assets))
+            ledger.utxos[(genesis_id(label), index)] = TxOut(
+                address_text(fund.address), fund.address, fund.lovelace, dict(fund.assets))
         return ledger
 
     def check(self, tx_cbor: bytes, slot: int) -> list[str]:

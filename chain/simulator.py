@@ -106,6 +106,9 @@ class SimChain:
         self.changed = asyncio.Condition()
         self.pending_rollbacks = sorted(config.rollbacks, key=lambda r: r.after)
         self.submitted: list[tuple[int, bytes]] = []
+        #: After each `truncate`, the index of the chain's new last block: every session
+        #: that had gone further is owed a RollBackward there (the sandbox's rollbacks).
+        self.truncations: list[int] = []
 
     def tip(self) -> Tip:
         if self.length == 0:
@@ -134,6 +137,14 @@ class SimChain:
 
     def point_at(self, index: int) -> Point:
         return ORIGIN if index < 0 else self.blocks[index].point
+
+    def truncate(self, length: int) -> None:
+        """Drop every block from `length` on, for good (a chain that forks, unlike a
+        scripted rollback, which re-serves the same blocks). Call it holding `changed`,
+        then notify: the sessions roll their clients back to the new tip."""
+        del self.blocks[length:]
+        self.length = min(self.length, length)
+        self.truncations.append(length - 1)
 
     async def grow(self, interval_s: float) -> None:
         while self.length < len(self.blocks):
@@ -180,6 +191,7 @@ class Session:
         self.cursor = -1  # index of the last block this client has
         self.rollback_to: int | None = None  # a RollBackward owed to the client
         self.served = 0
+        self.truncations_seen = len(chain.truncations)
         self.note_in_flight = note_in_flight
 
     async def run(self) -> None:
@@ -286,11 +298,13 @@ class Session:
             if index is not None:
                 self.cursor = index
                 self.rollback_to = index  # a node first rolls the client back to the intersection
+                self.truncations_seen = len(self.chain.truncations)  # found on today's chain
                 return cs.IntersectFound(point, self.chain.tip())
         return cs.IntersectNotFound(self.chain.tip())
 
     def next_update(self) -> cs.Message | None:
         chain = self.chain
+        self.note_truncations()
         if self.rollback_to is not None:
             self.cursor, self.rollback_to = self.rollback_to, None
             return cs.RollBackward(chain.point_at(self.cursor), chain.tip())
@@ -306,6 +320,20 @@ class Session:
                      self.cursor)
         content = CBORTag(24, block.wrapped) if self.n2c else block.n2n_header
         return cs.RollForward(content, chain.tip())
+
+    def note_truncations(self) -> None:
+        """The chain dropped blocks since we last looked: a client that had any of them
+        is owed a RollBackward to the lowest point kept since (the blocks that replaced
+        them are new to it)."""
+        truncations = self.chain.truncations
+        if len(truncations) == self.truncations_seen:
+            return
+        lowest = min(truncations[self.truncations_seen:])
+        self.truncations_seen = len(truncations)
+        if self.rollback_to is not None:
+            self.rollback_to = min(self.rollback_to, lowest)
+        elif self.cursor > lowest:
+            self.rollback_to = lowest
 
     async def serve_blockfetch(self) -> None:
         peer = blockfetch_server(self.mux.channel(BLOCKFETCH))
@@ -336,6 +364,7 @@ class Simulator:
         self.most_in_flight = 0  # the most RequestNext a client had waiting here at once
         self._server: asyncio.Server | None = None
         self._grower: asyncio.Task[None] | None = None
+        self._sessions: set[asyncio.Task[Any]] = set()
 
     async def start(self, address: NodeAddress) -> None:
         if address.scheme == "tcp" and address.host not in LOOPBACK_HOSTS:
@@ -348,14 +377,20 @@ class Simulator:
             fault = self.config.fault if number <= self.config.fault_connections else None
             name = f"connection {number}"
             mux = Muxer(reader, writer, initiator=False)
+            session = asyncio.current_task()
+            assert session is not None
+            self._sessions.add(session)
             try:
                 await Session(self.chain, self.config, mux, n2c, fault, name,
                               self._note_in_flight).run()
             except PeerError as error:
                 log.info("%s ended: %s", name, error)
+            except asyncio.CancelledError:
+                pass  # `stop` ends the sessions still open: nothing to report
             except Exception:
                 log.exception("%s failed", name)
             finally:
+                self._sessions.discard(session)
                 await mux.close()
 
         if n2c:
@@ -379,6 +414,11 @@ class Simulator:
             self._grower.cancel()
         if self._server is not None:
             self._server.close()
+            # Sessions whose client is still connected would outlive the loop: end them.
+            sessions = list(self._sessions)
+            for session in sessions:
+                session.cancel()
+            await asyncio.gather(*sessions, return_exceptions=True)
             await self._server.wait_closed()
 
 

@@ -20,7 +20,7 @@ from chain.ledger.address import address_text
 from chain.miniprotocols.chainsync import messages as cs
 from chain.miniprotocols.localtxsubmission.client import TxRejected
 from chain.points import ORIGIN
-from chain.sandbox import SandboxChain
+from chain.sandbox import SandboxChain, funding_tx_id
 from chain.sandbox_ledger import Funds
 from chain.simulator_thread import SimulatorThread
 from chain.slots import ms_to_slot
@@ -135,7 +135,7 @@ def test_blocks_are_forged_on_their_own_every_interval(tmp_path) -> None:  # typ
 
 
 def test_dhl_sandbox_takes_a_signed_transaction_and_forges_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """`dhl sandbox` as a process: a genesis from --fund, a transaction submitted over
+    """`dhl sandbox` as a process: funded from --fund, a transaction submitted over
     its Unix socket lands in a block within a few intervals; a bad --fund is refused
     naming the option."""
     bad = run_dhl(["sandbox", "--listen", f"unix://{tmp_path}/x.sock", "--fund", "nope:1"])
@@ -148,9 +148,12 @@ def test_dhl_sandbox_takes_a_signed_transaction_and_forges_it(tmp_path) -> None:
         assert wait_until(socket.exists, 20, interval_s=0.1), lines
 
         where = parse_node_address(f"unix://{socket}")
-        # The genesis output's ref is the sandbox's: the same label, the same ref.
-        genesis = next(iter(SandboxChain([Funds(address(ALICE), 100_000_000)], lambda: 0,
-                                         magic=MAGIC, block_interval_s=1).ledger.utxos))
+        # The funding output's ref is known from the funds alone (the faucet's key is not
+        # in the body the id hashes), and the sandbox prints the id too.
+        funding = funding_tx_id([Funds(address(ALICE), 100_000_000)])
+        assert wait_until(lambda: f"funding tx {funding.hex()} (1 outputs)\n" in lines, 20,
+                          interval_s=0.1), lines
+        genesis = (funding, 0)
 
         good = pay(genesis, 100_000_000, ttl=ms_to_slot("mainnet", int(time.time() * 1000)) + 600)
 
@@ -235,6 +238,8 @@ def test_dhl_sandbox_arguments_are_checked(tmp_path, monkeypatch) -> None:  # ty
         (["--pool", "lots"], "--pool"),
         (["--fund-account", "x:1"], "--fund-account"),
         (["--fund-account", "0:1000"], "MASTER_KEY_FILE"),
+        (["--block-seconds", "0.01"], "--block-seconds"),
+        (["--block-seconds", "0"], "give --http-port too"),
     ]
     for extra, why in cases:
         result = run_dhl(listen + extra, {"MASTER_KEY_FILE": ""})

@@ -31,11 +31,21 @@ def pay(ref: tuple[bytes, int], lovelace: int, *, signer: SigningKey | None = AL
     return cbor2.dumps([body, wits, True, None])
 
 
+def http_base(lines: list[str]) -> str | None:
+    """The base URL of a `dhl sandbox --http-port` (its UTxOs and /sandbox/...), from the
+    lines it printed; None before it printed it."""
+    for line in list(lines):
+        if line.startswith("control on ") and line.split()[2].endswith("/sandbox/"):
+            return line.split()[2].removesuffix("/sandbox/")
+    return None
+
+
 @contextmanager
 def dhl_sandbox(socket: Path, *args: str,
                 env: dict[str, str] | None = None) -> Iterator[list[str]]:
     """`dhl sandbox --listen unix://SOCKET ARGS` as a process; yields the lines it prints
-    (collected as they come); stopped (TERM, then KILL) whatever happens."""
+    (collected as they come: `funding tx ID ...`, with --http-port the URLs, then
+    `listening ...`); stopped (TERM, then KILL) whatever happens."""
     from stack.processes import stop_process
 
     proc = subprocess.Popen(
