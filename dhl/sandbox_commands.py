@@ -1,11 +1,16 @@
 """`dhl sandbox`: the sandbox chain in the foreground — a small local chain that accepts
 real signed transactions over local tx-submission and forges them into blocks every few
-seconds (chain/sandbox.py; docs/live.md). It listens on loopback or a Unix socket only.
+seconds, or only when asked over HTTP (chain/sandbox.py; docs/live.md). It listens on
+loopback or a Unix socket only.
 
-Its genesis: `--fund ADDRESS:...` outputs, `--fund-account INDEX:...` outputs at managed
-accounts of MASTER_KEY_FILE, and with `--pool` the reserves of a CSWAP pool whose stub
-batcher fills the DexHunter stub's orders at the `--price`s given, or with
-`--paper-prices` at the paper market's (the engine's paper fills' prices)."""
+What it funds, in its first block's one transaction from its faucet, output by output
+in this order: `--fund ADDRESS:...` outputs, `--fund-account INDEX:...` outputs at
+managed accounts of MASTER_KEY_FILE, and with `--pool` the reserves of a CSWAP pool whose
+stub batcher fills the DexHunter stub's orders at the `--price`s given, or with
+`--paper-prices` at the paper market's (the engine's paper fills' prices). With
+`--surf-pool` it funds the Surf demo pools (stubs/surf.py's, one UTxO each) and runs the
+stub Surf batcher (stubs/surf_batcher.py), which fills the orders the Surf stub builds in
+chain mode (`python -m stubs surf --chain-utxos URL`)."""
 from __future__ import annotations
 
 import argparse
@@ -143,7 +148,7 @@ class PaperFeed:
 
 
 def _genesis(args: argparse.Namespace, network_id: int) -> list[Funds] | str:
-    """The genesis outputs, or the error to print."""
+    """The funding transaction's outputs, in order, or the error to print."""
     from stubs.sandbox_batcher import pool_address
 
     funds = list(args.fund)
@@ -171,6 +176,13 @@ def _genesis(args: argparse.Namespace, network_id: int) -> list[Funds] | str:
     if args.pool is not None:
         lovelace, assets = args.pool
         funds.append(Funds(pool_address(network_id), lovelace, assets))
+    if args.surf_pool is not None:
+        from stubs.surf_batcher import genesis_funds
+
+        try:
+            funds += genesis_funds(network_id == 1, *args.surf_pool)
+        except ValueError as error:
+            return str(error)
     return funds
 
 
@@ -187,6 +199,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         return 2
     if args.price and args.paper_prices:
         print("dhl sandbox: --price or --paper-prices, not both", file=sys.stderr)
+        return 2
+    if args.block_seconds == 0 and args.http_port is None:
+        print("dhl sandbox: --block-seconds 0 forges only on POST /sandbox/forge: give "
+              "--http-port too", file=sys.stderr)
         return 2
     funds = _genesis(args, network_id)
     if isinstance(funds, str):
@@ -224,15 +240,23 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         batcher = CswapBatcher(CSWAP_ORDER_SCRIPT, pool_address(network_id), price=price,
                                decimals=decimals)
         batchers.append(batcher.fills)
-    chain = SandboxChain(funds, clock, magic=network.magic,
+    if args.surf_pool is not None:
+        from stubs.surf_batcher import SurfBatcher
+
+        batchers.append(SurfBatcher.demo(network_id == 1).fills)
+    chain = SandboxChain(funds, clock, magic=network.magic, network_id=network_id,
                          block_interval_s=args.block_seconds, batchers=batchers)
+    # Output i of this transaction (block 0) pays the i-th funds, in the order above.
+    print(f"funding tx {chain.funding_tx_id.hex()} ({len(funds)} outputs)", flush=True)
     utxos = None
     if args.http_port is not None:
-        from stubs.sandbox_utxos import SandboxUtxos
+        from stubs.sandbox_control import SandboxHttp
         from stubs.server import StubServer
 
-        utxos = StubServer(SandboxUtxos(lambda: chain.snapshot), port=args.http_port).start()
+        utxos = StubServer(SandboxHttp(chain), port=args.http_port).start()
         print(f"UTxOs on {utxos.url}/addresses/ADDRESS/utxos", flush=True)
+        print(f"control on {utxos.url}/sandbox/ (GET stats, POST forge, POST rollback)",
+              flush=True)
     try:
         return serve_until_stopped("sandbox", chain.config, args.listen, chain)
     finally:
@@ -246,13 +270,15 @@ def port_arg(text: str) -> int:
     return int(text)
 
 
-def positive_seconds(text: str) -> float:
+def block_seconds_arg(text: str) -> float:
+    """0 (forge only when asked: POST /sandbox/forge), or 0.05 to 3600 seconds."""
     try:
         value = float(text)
     except ValueError:
-        value = 0.0
-    if not 0.05 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"expected seconds between 0.05 and 3600, got {text!r}")
+        value = -1.0
+    if value != 0 and not 0.05 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected 0 or seconds between 0.05 and 3600, got "
+                                         f"{text!r}")
     return value
 
 
@@ -267,21 +293,30 @@ def add_sandbox_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
                          help="its magic and slot clock (default mainnet)")
     sandbox.add_argument("--fund", action="append", default=[], type=fund_arg,
                          metavar="ADDRESS:LOVELACE[:UNIT=QTY,...]",
-                         help="a genesis output (repeat for more)")
+                         help="an output of the funding transaction in block 0 (repeat "
+                              "for more)")
     sandbox.add_argument("--fund-account", action="append", default=[], type=account_fund_arg,
                          metavar="INDEX:LOVELACE[:UNIT=QTY,...]",
-                         help="a genesis output at managed account INDEX of MASTER_KEY_FILE")
+                         help="a funding output at managed account INDEX of "
+                              "MASTER_KEY_FILE")
     sandbox.add_argument("--pool", type=pool_arg, metavar="LOVELACE[:UNIT=QTY,...]",
                          help="fund a CSWAP pool and run its stub batcher")
+    sandbox.add_argument("--surf-pool", type=pool_arg, metavar="LOVELACE[:UNIT=QTY,...]",
+                         help="fund each Surf demo pool of stubs/surf.py (its POOL_NFT, "
+                              "LOVELACE, and of the tokens its own pool asset) and run the "
+                              "stub Surf batcher, which fills the Surf stub's orders "
+                              "(borrow, repay, deposit, withdraw) from them")
     sandbox.add_argument("--price", action="append", default=[], type=price_arg,
                          metavar="UNIT=ADA_PER_TOKEN:DECIMALS",
                          help="the batcher's price of a token (repeat for more)")
     sandbox.add_argument("--paper-prices", action="store_true",
                          help="the batcher's prices from the paper market (the stack's "
                               "settings), the decimals from DEXHUNTER_API_URL")
-    sandbox.add_argument("--block-seconds", type=positive_seconds, default=2.0,
-                         metavar="SECONDS", help="forge a block this often (default 2)")
+    sandbox.add_argument("--block-seconds", type=block_seconds_arg, default=2.0,
+                         metavar="SECONDS", help="forge a block this often (default 2; 0: "
+                                                 "only on POST /sandbox/forge)")
     sandbox.add_argument("--http-port", type=port_arg, metavar="PORT",
-                         help="also serve its UTxOs over HTTP on 127.0.0.1:PORT (0: any "
-                              "free port), Blockfrost's shape, for the stubs")
+                         help="also serve on 127.0.0.1:PORT (0: any free port) its UTxOs in "
+                              "Blockfrost's shape, for the stubs, and /sandbox/stats, "
+                              "/sandbox/forge and /sandbox/rollback, for tests")
     sandbox.set_defaults(func=cmd_sandbox)

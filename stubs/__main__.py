@@ -12,6 +12,8 @@ from pathlib import Path
 from stubs.server import StubServer
 
 STUBS = ("liqwid", "surf", "dexhunter")
+#: The stubs that build from a wallet's UTxOs on the sandbox chain (`--chain-utxos`).
+CHAIN_STUBS = ("surf", "dexhunter")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,13 +22,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--fixtures", type=Path, required=True)
     parser.add_argument("--chain-utxos", metavar="URL",
-                        help="dexhunter: build from the buyer's UTxOs at this sandbox "
-                             "endpoint (dhl sandbox --http-port)")
+                        help="dexhunter, surf: build from the wallet's UTxOs at this sandbox "
+                             "endpoint (dhl sandbox --http-port); surf also reads its pools, "
+                             "loans and orders there")
     args = parser.parse_args(argv)
+    if args.chain_utxos and args.name not in CHAIN_STUBS:
+        parser.error(f"--chain-utxos is for {' and '.join(CHAIN_STUBS)} only")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     module = importlib.import_module(f"stubs.{args.name}")
     try:
-        handler = module.make_handler(args.fixtures, args.chain_utxos) \
+        handler = module.make_handler(args.fixtures, chain_utxos=args.chain_utxos) \
             if args.chain_utxos else module.make_handler(args.fixtures)
     except (OSError, ValueError) as error:
         print(f"stub {args.name}: cannot load its recorded bodies: {error}", file=sys.stderr)

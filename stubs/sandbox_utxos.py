@@ -49,17 +49,26 @@ class SandboxUtxos:
 WalletUtxos = tuple[tuple[bytes, int, int, dict[tuple[bytes, bytes], int]], ...]
 
 
-def utxo_reader(base_url: str, timeout_s: float = 5.0) -> Callable[[str], WalletUtxos]:
-    """What a stub calls to learn a wallet's UTxOs from the sandbox's endpoint: (tx id,
-    index, lovelace, {(policy, name): quantity}) each. Raises OSError when it cannot."""
+def _rows(base_url: str, address: str, timeout_s: float) -> list[dict[str, Any]]:
+    """The endpoint's answer for one address. Raises OSError when it cannot be read."""
     import json
     import urllib.request
     from decimal import Decimal
 
+    url = f"{base_url.rstrip('/')}/addresses/{address}/utxos"
+    with urllib.request.urlopen(url, timeout=timeout_s) as answer:  # noqa: S310 (loopback)
+        rows = json.loads(answer.read(), parse_float=Decimal)
+    if not isinstance(rows, list):
+        raise OSError(f"{url} did not answer a list of UTxOs")
+    return rows
+
+
+def utxo_reader(base_url: str, timeout_s: float = 5.0) -> Callable[[str], WalletUtxos]:
+    """What a stub calls to learn a wallet's UTxOs from the sandbox's endpoint: (tx id,
+    index, lovelace, {(policy, name): quantity}) each. Raises OSError when it cannot."""
+
     def read(address: str) -> WalletUtxos:
-        url = f"{base_url.rstrip('/')}/addresses/{address}/utxos"
-        with urllib.request.urlopen(url, timeout=timeout_s) as answer:  # noqa: S310 (loopback)
-            rows = json.loads(answer.read(), parse_float=Decimal)
+        rows = _rows(base_url, address, timeout_s)
         found = []
         for row in rows:
             assets: dict[tuple[bytes, bytes], int] = {}
@@ -73,5 +82,43 @@ def utxo_reader(base_url: str, timeout_s: float = 5.0) -> Callable[[str], Wallet
             found.append((bytes.fromhex(row["tx_hash"]), int(row["output_index"]), lovelace,
                           assets))
         return tuple(found)
+
+    return read
+
+
+def row_output(row: dict[str, Any]) -> tuple[TxIn, TxOut]:
+    """One endpoint row back into the ledger's (ref, output), the inline datum's CBOR
+    included (what a stub needs to read a script UTxO's datum)."""
+    from pycardano import Address
+
+    assets: dict[tuple[bytes, bytes], int] = {}
+    lovelace = 0
+    for item in row["amount"]:
+        if item["unit"] == "lovelace":
+            lovelace = int(item["quantity"])
+        else:
+            unit = bytes.fromhex(item["unit"])
+            assets[(unit[:28], unit[28:])] = int(item["quantity"])
+    address = str(row["address"])
+    raw = bytes(Address.from_primitive(address).to_primitive())
+    datum = row.get("inline_datum")
+    data_hash = row.get("data_hash")
+    return ((bytes.fromhex(row["tx_hash"]), int(row["output_index"])),
+            TxOut(address, raw, lovelace, assets,
+                  datum_hash=bytes.fromhex(data_hash) if data_hash and not datum else None,
+                  inline_datum=bytes.fromhex(datum) if datum else None))
+
+
+def output_reader(base_url: str,
+                  timeout_s: float = 5.0) -> Callable[[str], dict[TxIn, TxOut]]:
+    """Like `utxo_reader`, but each UTxO whole, as the ledger holds it (address, value,
+    inline datum): for a stub that reads script UTxOs too. Raises OSError when the
+    endpoint cannot be read or answers what is not its shape."""
+
+    def read(address: str) -> dict[TxIn, TxOut]:
+        try:
+            return dict(row_output(row) for row in _rows(base_url, address, timeout_s))
+        except (KeyError, TypeError, ValueError) as error:  # JSON or a row not its shape
+            raise OSError(f"the UTxO endpoint answered an unreadable row: {error}") from None
 
     return read

@@ -17,6 +17,19 @@ and a borrow built for such an address becomes its loan at once (paper: no chain
 batcher), listed by getAllPositions under the order's outRef as borrow id, so its repay
 can be built. Every build is valid for TTL_SLOTS from the clock's slot.
 
+Chain mode (`make_handler(fixtures_dir, chain_utxos=URL)`, `python -m stubs surf
+--chain-utxos URL`: the sandbox chain's UTxO endpoint, `dhl sandbox --http-port`): nothing
+is made up. The builders spend the wallet's own UTxOs read from the endpoint (the project's
+order builder picks them; the change is exact); `getAllPoolInfos` carries the totals of
+each pool's PoolDatum on that chain (`pool_state`); `getAllPositions` lists the vault UTxOs
+there that the stub batcher (stubs/surf_batcher.py) created for the address, each with its
+VaultDatum's borrow id (the borrow order's outRef, "txid#ix") and the vault's own outRef,
+and `repay` builds the ORepay order for either; `getAllOrders` and `cancelOrder` read the
+order UTxOs there. A wallet that cannot pay gets HTTP 400 `{"error":
+"stub_not_enough_funds: ..."}` and an endpoint that cannot be read HTTP 503 `{"error":
+"stub_chain_unreachable: ..."}`: neither string is Surf's (no recording shows what Surf
+answers then).
+
 `make_handler(fixtures_dir)` is what `python -m stubs surf` (dhl run in paper mode) serves.
 """
 from __future__ import annotations
@@ -28,21 +41,26 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import cbor2
 from pycardano import (Address, Network, PlutusV3Script, TransactionId,
                        TransactionInput, TransactionOutput, UTxO, VerificationKeyHash,
                        plutus_script_hash)
 
-from chain.ledger import LedgerError, decode_transaction
+from chain.ledger import LedgerError, TxOut, decode_transaction
+from chain.ledger.tx import TxIn
 from chain.slots import ms_to_slot
 from core.units import ADA, Asset
+from protocols.errors import DatumLayoutError
 from protocols.model import Wallet
 from protocols.offline_chain import ProtocolParams
 from protocols.venues.surf import orders, rates
-from protocols.venues.surf.datums import (CollateralInfo, OBorrow, ODeposit, OracleDatum, OutRef,
-                                          PoolDatum, PoolInfoDatum, VaultDatum, encode_value)
+from protocols.venues.surf.datums import (CollateralInfo, OBorrow, ODeposit, OracleDatum,
+                                          OrderDatum, OutRef, PoolDatum, PoolInfoDatum,
+                                          VaultDatum, encode_value, order_name, read_order,
+                                          read_pool, read_vault)
+from protocols.venues.surf.tokens import POOL_NFT
 from stubs.server import Handler, Reply, Request
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "surf_demo.json"
@@ -55,6 +73,22 @@ PAPER_FLOAT = 20_000_000
 #: A made-up PlutusV3 cost model: the stub's cancel transactions must carry some script
 #: data hash; no node will ever see them.
 DEMO_COST_MODEL = tuple(range(10))
+#: Chain mode's errors (the stub's own strings: Surf's are not known for these cases).
+NOT_ENOUGH_FUNDS = "stub_not_enough_funds"
+CHAIN_UNREACHABLE = "stub_chain_unreachable"
+#: Chain mode: lovelace the picked UTxOs hold beyond the order (the network fee and a
+#: change output with tokens).
+PICK_MARGIN_LOVELACE = 3_000_000
+#: An address's UTxOs on the sandbox chain (stubs/sandbox_utxos.py output_reader).
+ChainReader = Callable[[str], Mapping[TxIn, TxOut]]
+
+
+class NotEnoughFunds(ValueError):
+    """Chain mode: the wallet's UTxOs on the chain cannot pay the order."""
+
+
+class ChainUnreachable(Exception):
+    """Chain mode: the sandbox's UTxO endpoint could not be read."""
 
 
 def _hex(text: str) -> bytes:
@@ -76,6 +110,7 @@ class DemoPool:
     oracle: OracleDatum
     addresses_as: str
     pool_script: bytes  # the pool validator's hash (synthetic)
+    pool_nft: Asset  # the POOL_NFT that marks its pool UTxO (pool_auth_policy's)
 
     @property
     def market_id(self) -> str:
@@ -102,8 +137,11 @@ def _utxo_pair(address: str, tx: str, index: int, lovelace: int,
 
 
 class SurfStub:
-    def __init__(self, data: dict[str, Any], *, mainnet: bool) -> None:
+    def __init__(self, data: dict[str, Any], *, mainnet: bool,
+                 chain: ChainReader | None = None) -> None:
+        """`chain`: chain mode, an address's UTxOs on the sandbox chain (None: paper)."""
         self.mainnet = mainnet
+        self.chain = chain
         self.network = Network.MAINNET if mainnet else Network.TESTNET
         self.ada_price = data["ada_price_usd"]
         self.pools: dict[str, DemoPool] = {}
@@ -150,7 +188,8 @@ class SurfStub:
         return DemoPool(item["wire_id"], row, info, pool, order_script, vault_script,
                         OracleDatum(first["oracle_price"], first["oracle_decimals"],
                                     1_780_000_000_000), item["addresses_as"],
-                        _hex(spec["pool_script_hash"]))
+                        _hex(spec["pool_script_hash"]),
+                        Asset(spec["pool_auth_policy"], POOL_NFT.hex()))
 
     def key_address(self, pkh: bytes, stake: bytes | None) -> str:
         return str(Address(VerificationKeyHash(pkh),
@@ -162,7 +201,9 @@ class SurfStub:
 
     def wallet(self, address: str, pays: dict[Asset, int] | None = None) -> Wallet:
         """The wallet to build from; a paper wallet (no UTxOs known) gets one made up to
-        pay `pays` and PAPER_FLOAT more."""
+        pay `pays` and PAPER_FLOAT more. Chain mode: its UTxOs on the chain."""
+        if self.chain is not None:
+            return self._chain_wallet(address)
         if not self._is_paper(address):
             return Wallet(address, tuple(self.wallets[address].utxos))
         need = dict(pays or {})
@@ -173,8 +214,38 @@ class SurfStub:
                           {f"{a.policy}.{a.name}": q for a, q in need.items()})
         return Wallet(address, (pair,))
 
+    def _chain_wallet(self, address: str) -> Wallet:
+        utxos = self._read(address)
+        if not utxos:
+            raise NotEnoughFunds("the wallet holds no UTxOs on the chain")
+        return Wallet(address, tuple(cip30_pair(ref, out) for ref, out in sorted(utxos.items())))
+
+    def _read(self, address: str) -> Mapping[TxIn, TxOut]:
+        """Chain mode: an address's UTxOs, or ChainUnreachable."""
+        assert self.chain is not None
+        try:
+            return self.chain(address)
+        except OSError as error:
+            raise ChainUnreachable(str(error) or type(error).__name__) from None
+
+    def pool_address(self, pool: DemoPool) -> str:
+        return orders.script_address(pool.pool_script, self.mainnet)
+
+    def chain_pool(self, pool: DemoPool) -> PoolDatum | None:
+        """Chain mode: the pool's state on the chain; None when its UTxO is not there."""
+        address = self.pool_address(pool)
+        found = pool_utxo(self._read(address), address, pool.pool_nft)
+        return None if found is None else pool_state(pool.info, found[1])
+
+    def chain_vaults(self, pool: DemoPool,
+                     owner: bytes) -> list[tuple[TxIn, TxOut, VaultDatum]]:
+        address = self.context(pool).vault_address
+        return vaults_of(self._read(address), address, pool.info, owner)
+
     def _is_paper(self, address: str) -> bool:
         """A wallet whose UTxOs the demo data does not hold (the engine's paper wallet)."""
+        if self.chain is not None:
+            return False
         known = self.wallets.get(address)
         return known is None or not known.utxos
 
@@ -230,7 +301,10 @@ class SurfStub:
                      "getAllOrders": self.get_all_orders,
                      "getAdaPrice": lambda q: {"price": self.ada_price}}
             if name in reads:
-                return Reply(200, _jsonable(reads[name](request.query)))
+                try:
+                    return Reply(200, _jsonable(reads[name](request.query)))
+                except ChainUnreachable as error:
+                    return _unreachable(error)
         if request.method == "POST":
             if name == "wallet/submit":
                 return self.submit(request.body)
@@ -252,13 +326,20 @@ class SurfStub:
                     return Reply(400, {"error": "No UTxOs found at this address (stub)"})
                 try:
                     cbor = builders[name](pool, str(address), inner)
+                except ChainUnreachable as error:
+                    return _unreachable(error)
+                except NotEnoughFunds as error:
+                    return Reply(400, {"error": f"{NOT_ENOUGH_FUNDS}: {error}"})
                 except (ValueError, KeyError, TypeError) as error:
                     return Reply(400, {"error": f"{type(error).__name__}: {error}"})
                 return Reply(200, {"cbor": cbor.hex()})
         return Reply(404, {"error": f"no route {request.method} {request.path}"})
 
     def get_all_pool_infos(self, query: dict[str, str]) -> dict[str, Any]:
-        return {"poolInfos": {p.wire_id: p.row for p in self.pools.values()}}
+        if self.chain is None:
+            return {"poolInfos": {p.wire_id: p.row for p in self.pools.values()}}
+        return {"poolInfos": {p.wire_id: {**p.row, **state_fields(self.chain_pool(p), p.info)}
+                              for p in self.pools.values()}}
 
     def get_pool_addresses(self, query: dict[str, str]) -> dict[str, Any]:
         found: dict[str, dict[str, Any]] = {}
@@ -281,28 +362,51 @@ class SurfStub:
                 "stakingCredential": None}
 
     def get_all_positions(self, query: dict[str, str]) -> dict[str, Any]:
-        wallet = self.wallets.get(query.get("address", ""))
+        address = query.get("address", "")
+        if self.chain is not None:
+            return self._chain_positions(address)
+        wallet = self.wallets.get(address)
         groups: dict[str, list[dict[str, Any]]] = {}
         for item in [] if wallet is None else wallet.positions:
             pool = self.pools[item["pool"]]
             vault = self.vault(wallet, item)  # type: ignore[arg-type]
-            debt = rates.debt_at(vault, int(time.time() * 1000))
-            collateral_value = rates.collateral_value(vault.collateral_amount, pool.oracle)
-            groups.setdefault(pool.wire_id, []).append({
-                "poolId": pool.wire_id, "address": query["address"],
-                "principal": vault.principal, "principalAsset": _wire_asset(pool.info.pool_asset),
-                "collateral": vault.collateral_amount,
-                "collateralAsset": _wire_asset(vault.collateral_asset),
-                "interestRate": Decimal(vault.interest_rate) / 10_000,
-                "startTime": vault.start_time,
-                "ltv": (Decimal(debt) / (Decimal(collateral_value.numerator)
-                                         / collateral_value.denominator)).quantize(
-                    Decimal("0.0001")),
-                "borrowId": _wire_ref(vault.borrow_id),
-                "outRef": _wire_ref(OutRef.parse(item["out_ref"]))})
+            groups.setdefault(pool.wire_id, []).append(
+                self._position_row(pool, vault, OutRef.parse(item["out_ref"]), address))
         return {"positions": [{"poolId": k, "positions": v} for k, v in groups.items()]}
 
+    def _chain_positions(self, address: str) -> dict[str, Any]:
+        """The address's loans on the chain: its vault UTxOs, each under its borrow id."""
+        if not _is_address(address, self.mainnet):
+            return {"positions": []}
+        owner = self._owner(address)
+        groups = []
+        for pool in self.pools.values():
+            rows = [self._position_row(pool, vault, OutRef(*ref), address)
+                    for ref, _, vault in self.chain_vaults(pool, owner.pkh)]
+            if rows:
+                groups.append({"poolId": pool.wire_id, "positions": rows})
+        return {"positions": groups}
+
+    def _position_row(self, pool: DemoPool, vault: VaultDatum, out_ref: OutRef,
+                      address: str) -> dict[str, Any]:
+        debt = rates.debt_at(vault, int(time.time() * 1000))
+        collateral_value = rates.collateral_value(vault.collateral_amount, pool.oracle)
+        return {
+            "poolId": pool.wire_id, "address": address,
+            "principal": vault.principal, "principalAsset": _wire_asset(pool.info.pool_asset),
+            "collateral": vault.collateral_amount,
+            "collateralAsset": _wire_asset(vault.collateral_asset),
+            "interestRate": Decimal(vault.interest_rate) / 10_000,
+            "startTime": vault.start_time,
+            "ltv": (Decimal(debt) / (Decimal(collateral_value.numerator)
+                                     / collateral_value.denominator)).quantize(
+                Decimal("0.0001")),
+            "borrowId": _wire_ref(vault.borrow_id),
+            "outRef": _wire_ref(out_ref)}
+
     def get_all_orders(self, query: dict[str, str]) -> dict[str, Any]:
+        if self.chain is not None:
+            return self._chain_orders(query.get("address", ""))
         wallet = self.wallets.get(query.get("address", ""))
         groups: dict[str, list[dict[str, Any]]] = {}
         for item in [] if wallet is None else wallet.orders:
@@ -313,6 +417,25 @@ class SurfStub:
                 "collateral": 0, "collateralAsset": _wire_asset(ADA), "ltv": 0,
                 "outRef": _wire_ref(OutRef.parse(item["out_ref"]))})
         return {"orders": [{"poolId": k, "orders": v} for k, v in groups.items()]}
+
+    def _chain_orders(self, address: str) -> dict[str, Any]:
+        """The address's order UTxOs on the chain, not yet batched."""
+        if not _is_address(address, self.mainnet):
+            return {"orders": []}
+        owner = self._owner(address)
+        groups = []
+        for pool in self.pools.values():
+            rows = []
+            where = self.context(pool).order_address
+            for ref, out in sorted(self._read(where).items()):
+                datum = _order_of(out)
+                if datum is None or datum.o_pool_id != pool.info.pool_id \
+                        or getattr(datum, "o_owner_pkh") != owner.pkh:
+                    continue
+                rows.append(_order_row(pool, datum, OutRef(*ref), address))
+            if rows:
+                groups.append({"poolId": pool.wire_id, "orders": rows})
+        return {"orders": groups}
 
     # builders: the project's own order builder over the demo wallet's UTxOs
     def _fee(self, pool: DemoPool) -> int:
@@ -326,8 +449,28 @@ class SurfStub:
 
     def _build(self, plan: orders.OrderPlan, pool: DemoPool, address: str,
                pays: dict[Asset, int]) -> bytes:
+        if self.chain is not None:
+            return self._chain_build(plan, pool, address, pays)
         return orders.build_order(plan, pool.market_id, self.wallet(address, pays),
                                   mainnet=self.mainnet, ttl=self.ttl()).cbor
+
+    def _chain_build(self, plan: orders.OrderPlan, pool: DemoPool, address: str,
+                     pays: dict[Asset, int]) -> bytes:
+        """The order paid from the wallet's UTxOs on the chain: from those `choose_utxos`
+        picks (the rest stay as they are, whatever the builder's random selection does),
+        else from all of them; NotEnoughFunds when neither pays it."""
+        utxos = self._read(address)
+        if not utxos:
+            raise NotEnoughFunds("the wallet holds no UTxOs on the chain")
+        error: ValueError | None = None
+        for refs in (choose_utxos(utxos, pays, PICK_MARGIN_LOVELACE), sorted(utxos)):
+            wallet = Wallet(address, tuple(cip30_pair(ref, utxos[ref]) for ref in refs))
+            try:
+                return orders.build_order(plan, pool.market_id, wallet, mainnet=self.mainnet,
+                                          ttl=self.ttl()).cbor
+            except ValueError as failed:  # the plan is valid by now: only paying can fail
+                error = failed
+        raise NotEnoughFunds(str(error))
 
     def deposit(self, pool: DemoPool, address: str, inner: dict[str, Any]) -> bytes:
         amount = _amount(inner, "amount")
@@ -374,6 +517,8 @@ class SurfStub:
 
     def repay(self, pool: DemoPool, address: str, inner: dict[str, Any]) -> bytes:
         wanted = _ref_of(inner)
+        if self.chain is not None:
+            return self._chain_repay(pool, address, wanted)
         wallet = self.wallets[address]
         for item in wallet.positions:
             if item["pool"] == pool.wire_id and OutRef.parse(item["out_ref"]) == wanted:
@@ -384,8 +529,21 @@ class SurfStub:
         raise ValueError(f"no position at {wanted} (a position's outRef moves when it is "
                          f"rebatched: read getAllPositions again)")
 
+    def _chain_repay(self, pool: DemoPool, address: str, wanted: OutRef) -> bytes:
+        """The ORepay order of a loan on the chain, named by its vault's outRef or its
+        borrow id: like Surf's, it spends only wallet UTxOs (the batcher spends the vault)."""
+        for ref, _, vault in self.chain_vaults(pool, self._owner(address).pkh):
+            if wanted in (OutRef(*ref), vault.borrow_id):
+                plan = orders.repay_plan(self.context(pool), vault, self._fee(pool),
+                                         int(time.time() * 1000) + orders.REPAY_HORIZON_MS)
+                return self._build(plan, pool, address, plan.value)
+        raise ValueError(f"no loan at {wanted} for this address on the chain (read "
+                         f"getAllPositions again)")
+
     def cancel(self, pool: DemoPool, address: str, inner: dict[str, Any]) -> bytes:
         wanted = _ref_of(inner)
+        if self.chain is not None:
+            return self._chain_cancel(pool, address, wanted)
         wallet = self.wallets[address]
         for item in wallet.orders:
             if item["pool"] == pool.wire_id and OutRef.parse(item["out_ref"]) == wanted:
@@ -396,6 +554,20 @@ class SurfStub:
                     orders.ScriptSource(script=pool.order_script), mainnet=self.mainnet,
                     params=params, slot=100_000_000).cbor
         raise ValueError(f"no pending order at {wanted}")
+
+    def _chain_cancel(self, pool: DemoPool, address: str, wanted: OutRef) -> bytes:
+        """The order script's Cancel of an order UTxO on the chain, paid from the wallet's
+        UTxOs there (the sandbox runs no script: the made-up script and cost model do)."""
+        out = self._read(self.context(pool).order_address).get((wanted.tx_id, wanted.index))
+        if out is None or _order_of(out) is None:
+            raise ValueError(f"no pending order at {wanted} on the chain")
+        utxo = orders.ScriptUtxo(wanted, bytes(cbor2.dumps(
+            output_map(out.address_bytes, value_of(out), out.inline_datum))))
+        params = ProtocolParams(plutus_v3_cost_model=DEMO_COST_MODEL)
+        return orders.build_cancel(
+            utxo, pool.market_id, self._chain_wallet(address),
+            orders.ScriptSource(script=pool.order_script), mainnet=self.mainnet,
+            params=params, slot=self.ttl() - TTL_SLOTS).cbor
 
     def submit(self, body: Any) -> Reply:
         if not isinstance(body, dict) or not isinstance(body.get("tx"), str):
@@ -422,14 +594,146 @@ def _is_address(text: str, mainnet: bool) -> bool:
                                                     VerificationKeyHash)
 
 
-def _output_cbor(address: str, value: dict[Asset, int], datum: Any) -> bytes:
+def _output_cbor(address: str, value: dict[Asset, int], datum: Any = None) -> bytes:
+    """A post-Alonzo output; `datum` (decoded Plutus data) inline, when given."""
+    return bytes(cbor2.dumps(output_map(Address.from_primitive(address).to_primitive(), value,
+                                        None if datum is None else cbor2.dumps(datum))))
+
+
+def output_map(address: bytes, value: Mapping[Asset, int],
+               datum_cbor: bytes | None = None) -> dict[int, Any]:
+    """An output as the ledger's CBOR map: lovelace and the tokens (in the value's
+    order), the datum inline."""
     multi: dict[bytes, dict[bytes, int]] = {}
     for asset, quantity in value.items():
         if not asset.is_ada:
             multi.setdefault(_hex(asset.policy), {})[_hex(asset.name)] = quantity
     amount: Any = [value.get(ADA, 0), multi] if multi else value.get(ADA, 0)
-    return bytes(cbor2.dumps({0: Address.from_primitive(address).to_primitive(), 1: amount,
-                              2: [1, cbor2.CBORTag(24, cbor2.dumps(datum))]}))
+    out: dict[int, Any] = {0: address, 1: amount}
+    if datum_cbor is not None:
+        out[2] = [1, cbor2.CBORTag(24, datum_cbor)]
+    return out
+
+
+def cip30_pair(ref: TxIn, out: TxOut) -> str:
+    """A chain UTxO as a CIP-30 [input, output] CBOR pair (hex)."""
+    return bytes(cbor2.dumps([list(ref), output_map(out.address_bytes, value_of(out),
+                                                    out.inline_datum)])).hex()
+
+
+def _unreachable(error: ChainUnreachable) -> Reply:
+    return Reply(503, {"error": f"{CHAIN_UNREACHABLE}: {error}"})
+
+
+# --- the chain's Surf UTxOs (shared with stubs/surf_batcher.py) ----------------------------
+
+def value_of(out: TxOut) -> dict[Asset, int]:
+    value = {ADA: out.lovelace}
+    for (policy, name), quantity in out.assets.items():
+        value[Asset(policy.hex(), name.hex())] = quantity
+    return value
+
+
+def holding(out: TxOut, asset: Asset) -> int:
+    if asset.is_ada:
+        return out.lovelace
+    return out.assets.get((_hex(asset.policy), _hex(asset.name)), 0)
+
+
+def choose_utxos(utxos: Mapping[TxIn, TxOut], pays: Mapping[Asset, int],
+                 margin: int) -> list[TxIn]:
+    """The UTxOs an order is paid from: for each token, those holding the most of it
+    until it is covered, then the largest in lovelace until `pays`' lovelace and `margin`
+    are; by ref on ties (deterministic). Possibly too few: the builder says so."""
+    chosen: list[TxIn] = []
+    for asset, quantity in sorted(pays.items(), key=lambda item: item[0].unit):
+        if asset.is_ada:
+            continue
+        for ref in sorted(utxos, key=lambda r: (-holding(utxos[r], asset), r)):
+            if sum(holding(utxos[r], asset) for r in chosen) >= quantity \
+                    or not holding(utxos[ref], asset):
+                break
+            if ref not in chosen:
+                chosen.append(ref)
+    for ref in sorted(utxos, key=lambda r: (-utxos[r].lovelace, r)):
+        if sum(utxos[r].lovelace for r in chosen) >= pays.get(ADA, 0) + margin:
+            break
+        if ref not in chosen:
+            chosen.append(ref)
+    return chosen
+
+
+def pool_state(info: PoolInfoDatum, out: TxOut) -> PoolDatum:
+    """The pool UTxO's PoolDatum. A pool the sandbox's genesis funded has none yet (a
+    genesis output carries no datum): it starts with what it holds of the pool asset as
+    supplied, nothing borrowed, no reserve, and as many cTokens (1:1, the first
+    deposit's rate); the batcher's first fill writes it."""
+    if out.inline_datum is not None:
+        return read_pool(out.inline_datum)
+    held = holding(out, info.pool_asset)
+    return PoolDatum(info.pool_id, held, 0, 0, held)
+
+
+def pool_utxo(utxos: Mapping[TxIn, TxOut], address: str,
+              nft: Asset) -> tuple[TxIn, TxOut] | None:
+    """The pool's UTxO: at its address, holding its POOL_NFT (the first by ref, should
+    anyone pay that address an NFT of the same name)."""
+    found = sorted(ref for ref, out in utxos.items()
+                   if out.address == address and holding(out, nft) == 1)
+    return (found[0], utxos[found[0]]) if found else None
+
+
+def vaults_of(utxos: Mapping[TxIn, TxOut], address: str, info: PoolInfoDatum,
+              owner: bytes | None = None) -> list[tuple[TxIn, TxOut, VaultDatum]]:
+    """The pool's vaults (at its vault address, holding its authtoken, a VaultDatum of
+    the pool), of `owner`'s key when given; by ref."""
+    found = []
+    for ref, out in sorted(utxos.items()):
+        if out.address != address or holding(out, info.vault_authtoken) != 1 \
+                or out.inline_datum is None:
+            continue
+        try:
+            vault = read_vault(out.inline_datum)
+        except DatumLayoutError:
+            continue
+        if vault.pool_id == info.pool_id and (owner is None or vault.owner_pkh == owner):
+            found.append((ref, out, vault))
+    return found
+
+
+def state_fields(state: PoolDatum | None, info: PoolInfoDatum) -> dict[str, Any]:
+    """getAllPoolInfos' figures from the chain's pool state (an empty pool where its UTxO
+    is not on the chain: nothing to lend)."""
+    state = state or PoolDatum(info.pool_id, 0, 0, 0, 0)
+    return {"totalSupplied": state.total_supplied, "totalBorrowed": state.total_borrowed,
+            "reserve": state.reserve, "totalCToken": state.total_ctoken,
+            "u": rates.utilisation_bp(state.total_borrowed, state.total_supplied),
+            "borrowApr": rates.bp(rates.rate_for_new_loan(state, info)),
+            "supplyApy": rates.supply_rate(state, info).quantize(Decimal("0.000001"))}
+
+
+def _order_of(out: TxOut) -> OrderDatum | None:
+    if out.inline_datum is None:
+        return None
+    try:
+        return read_order(out.inline_datum)
+    except DatumLayoutError:
+        return None
+
+
+ORDER_TYPE = {"ODeposit": "Deposit", "OWithdraw": "Withdraw", "OBorrow": "Borrow",
+              "ORepay": "Repay", "OLiquidate": "Liquidate"}
+
+
+def _order_row(pool: DemoPool, datum: OrderDatum, out_ref: OutRef,
+               address: str) -> dict[str, Any]:
+    amount = getattr(datum, "o_amount", getattr(datum, "o_principal", 0))
+    collateral = getattr(datum, "o_collateral_amount", 0)
+    return {"poolId": pool.wire_id, "type": ORDER_TYPE[order_name(datum)], "address": address,
+            "amount": amount, "asset": _wire_asset(pool.info.pool_asset),
+            "collateral": collateral,
+            "collateralAsset": _wire_asset(getattr(datum, "o_collateral_asset", ADA)),
+            "ltv": 0, "outRef": _wire_ref(out_ref)}
 
 
 def _amount(inner: dict[str, Any], name: str) -> int:
@@ -485,10 +789,16 @@ def _mainnet_from_settings() -> bool:
         return False
 
 
-def make_handler(fixtures_dir: Path, *, mainnet: bool | None = None) -> Handler:
+def make_handler(fixtures_dir: Path, *, mainnet: bool | None = None,
+                 chain_utxos: str | None = None) -> Handler:
     """What `python -m stubs surf` serves. `fixtures_dir` is not read: there are no
-    recorded Surf bodies; the synthetic demo data is the project's own."""
-    return load_demo(_mainnet_from_settings() if mainnet is None else mainnet)
+    recorded Surf bodies; the synthetic demo data is the project's own. `chain_utxos`:
+    the sandbox's UTxO endpoint (`dhl sandbox --http-port`): chain mode."""
+    from stubs.sandbox_utxos import output_reader
+
+    return SurfStub(json.loads(DATA_FILE.read_text()),
+                    mainnet=_mainnet_from_settings() if mainnet is None else mainnet,
+                    chain=None if chain_utxos is None else output_reader(chain_utxos))
 
 
-__all__ = ["SurfStub", "load_demo", "make_handler"]
+__all__ = ["SurfStub", "load_demo", "make_handler", "pool_state", "pool_utxo", "vaults_of"]
