@@ -1,7 +1,7 @@
 """marshmallow schemas of the API's requests and responses (they also make the OpenAPI document)."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 
 class HealthSchema(Schema):
@@ -24,3 +24,26 @@ class ReadySchema(Schema):
     down = fields.List(fields.String(), required=True,
                        metadata={"description": "required services that are down"})
     checks = fields.Dict(keys=fields.String(), values=fields.Nested(CheckSchema), required=True)
+
+
+class UnsignedLegSchema(Schema):
+    leg = fields.String(required=True)
+    tx_id = fields.String(required=True)
+    tx = fields.String(required=True, metadata={"description": "the transaction, CBOR hex"})
+
+
+class UnsignedLegsSchema(Schema):
+    position = fields.String(required=True)
+    legs = fields.List(fields.Nested(UnsignedLegSchema), required=True)
+
+
+class WitnessSetSchema(Schema):
+    leg = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$"))
+    witness_set = fields.String(required=True, validate=validate.Length(min=2, max=100_000),
+                                metadata={"description": "CIP-30 signTx's answer, CBOR hex"})
+
+
+class WitnessTakenSchema(Schema):
+    position = fields.String(required=True)
+    leg = fields.String(required=True)
+    tx_id = fields.String(required=True)

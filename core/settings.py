@@ -98,6 +98,8 @@ class Settings:
         "hlcfgv7um5v0rn8qtnzlfk",)
     position_lock_seconds: int = 30
     test_exit_after_events: frozenset[int] = frozenset()  # tests only
+    live_confirmations: int = 3
+    test_exit_after_submit: bool = False  # tests only
     #: Names of the variables that were set explicitly (env or .env), so the stack
     #: runner knows which services the operator chose and which it should embed.
     explicit: frozenset[str] = frozenset()
@@ -570,6 +572,10 @@ SPECS: tuple[Spec, ...] = (
          "where a DexHunter build may pay the partner and DexHunter fees (no more than quoted)"),
     Spec("POSITION_LOCK_SECONDS", "position_lock_seconds", parse_positive_int,
          "how long one worker holds a position it is advancing before another may take over"),
+    Spec("LIVE_CONFIRMATIONS", "live_confirmations", parse_positive_int,
+         "blocks deep (its own counted) before a live leg counts as confirmed"),
+    Spec("TEST_EXIT_AFTER_SUBMIT", "test_exit_after_submit", parse_bool,
+         "tests only: exit after the node took a transaction, before recording it"),
     Spec("TEST_EXIT_AFTER_EVENTS", "test_exit_after_events", parse_seqs,
          "tests only: a worker process exits at once after recording a position event "
          "with one of these seqs, as if killed"),

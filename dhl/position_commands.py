@@ -141,7 +141,8 @@ def cmd_open(args: argparse.Namespace) -> int:
     posted = ADA if asset_text.strip().upper() == "ADA" else _token(desk, asset_text)
     amount = _base_amount(desk, posted, amount_text, "--collateral amount")
     request = OpenRequest(args.side, asset, posted, amount, leverage, args.venue,
-                          args.address, args.plan_only)
+                          args.address, args.plan_only, live=args.live,
+                          signing=args.signing, user=args.user)
     answer = open_position(desk, request, _enqueuer(settings))
     print(json.dumps(answer, sort_keys=True))
     return EXIT_OK if answer.get("ok") else EXIT_REFUSED
@@ -207,6 +208,52 @@ def cmd_collateral(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_account(args: argparse.Namespace) -> int:
+    """The user's managed account: its index and address, where to send what a live
+    position trades with (allocated on first ask; never the key)."""
+    from core.units import ADA
+    from tasks.position_orders import OpenRequest, live_owner
+
+    desk = _desk(_settings())
+    request = OpenRequest("long", ADA, ADA, 0, Decimal(2), live=True, user=args.user)
+    address, account = live_owner(desk, request)
+    print(json.dumps({"user": args.user, "account": account, "address": address,
+                      "network": desk.settings.cardano_network.name}, sort_keys=True))
+    return EXIT_OK
+
+
+def cmd_unsigned(args: argparse.Namespace) -> int:
+    """A wallet-signed live position's built transactions waiting for a signature."""
+    from store import positions as store
+    from tasks.live_legs import unsigned_legs
+
+    doc = store.read(_desk(_settings()).db, args.id)
+    if doc is None:
+        raise BadInput(f"no position {args.id!r}")
+    print(json.dumps(unsigned_legs(doc), sort_keys=True))
+    return EXIT_OK
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """The wallet's witness set (CIP-30 signTx's answer, hex) for a pending leg."""
+    from execution.witnesses import WitnessError
+    from tasks.live_legs import attach_witnesses
+
+    text = sys.stdin.read() if args.witness_set == "-" else args.witness_set
+    try:
+        witnesses = bytes.fromhex(text.strip())
+    except ValueError:
+        raise BadInput("--witness-set: hex CBOR of a witness set (or - for stdin)") from None
+    settings = _settings()
+    try:
+        tx_id = attach_witnesses(_desk(settings).db, args.id, args.leg, witnesses)
+    except WitnessError as error:
+        raise BadInput(f"--witness-set refused: {error}") from None
+    _enqueuer(settings)(args.id)
+    print(json.dumps({"position": args.id, "leg": args.leg, "tx_id": tx_id, "signed": True}))
+    return EXIT_OK
+
+
 def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from protocols.errors import MalformedResponse, VenueUnavailable
@@ -244,6 +291,14 @@ def add_position_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
                         help="the wallet to trade from (default PAPER_WALLET_ADDRESS)")
     opened.add_argument("--plan-only", action="store_true",
                         help="print the plan; store and run nothing")
+    opened.add_argument("--live", action="store_true",
+                        help="trade on chain: sign, submit to CARDANO_NODE, confirm from "
+                             "blocks (docs/live.md); default paper")
+    opened.add_argument("--signing", default="managed", choices=("managed", "wallet"),
+                        help="live: the user's managed account signs (default), or the "
+                             "wallet of --address (see `positions unsigned` and `sign`)")
+    opened.add_argument("--user", default=None, metavar="USER",
+                        help="live, managed: the user whose account of MASTER_KEY_FILE trades")
     opened.set_defaults(func=_guarded(cmd_open))
     listing = psub.add_parser("list", help="every position, newest first")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -260,3 +315,18 @@ def add_position_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
     collateral.add_argument("--add", required=True, metavar="AMOUNT",
                             help="display units of the position's collateral asset")
     collateral.set_defaults(func=_guarded(cmd_collateral))
+    account = psub.add_parser("account", help="live, managed: a user's position wallet "
+                                              "(its address; allocated on first ask)")
+    account.add_argument("--user", required=True, metavar="USER")
+    account.set_defaults(func=_guarded(cmd_account))
+    unsigned = psub.add_parser("unsigned", help="live, wallet-signed: the transactions "
+                                                "waiting for your wallet's signature")
+    unsigned.add_argument("id", metavar="ID")
+    unsigned.set_defaults(func=_guarded(cmd_unsigned))
+    sign = psub.add_parser("sign", help="live, wallet-signed: hand in the wallet's witness "
+                                        "set for a pending leg")
+    sign.add_argument("id", metavar="ID")
+    sign.add_argument("--leg", required=True, metavar="LEG")
+    sign.add_argument("--witness-set", required=True, metavar="HEX|-",
+                      help="CIP-30 signTx's answer, hex CBOR (- reads stdin)")
+    sign.set_defaults(func=_guarded(cmd_sign))

@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 COLLECTION = "accounts"
 COUNTERS = "counters"
+WALLETS = "live_wallets"  # traders' own wallets signing live positions
 #: Accounts are hardened BIP-32 indexes: below 2^31.
 MAX_ACCOUNT = 0x7FFF_FFFF
 _USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
@@ -55,9 +56,16 @@ def set_address(db: Database, user: str, network: str, address: str) -> None:
     db[COLLECTION].update_one({"_id": user}, {"$set": {f"address_{network}": address}})
 
 
+def watch_wallet(db: Database, address: str) -> None:
+    """A trader's own wallet that signs live positions: watched like a managed account."""
+    db[WALLETS].update_one({"_id": address}, {"$set": {"address": address}}, upsert=True)
+
+
 def managed_addresses(db: Database) -> list[str]:
-    """Every managed account's address on every network it was used on."""
-    found = set()
+    """Every managed account's address on every network it was used on, and every
+    trader's wallet that signs live positions."""
+    found: set[str] = set()
     for row in db[COLLECTION].find({}):
         found.update(str(v) for k, v in row.items() if k.startswith("address_"))
+    found.update(str(row["_id"]) for row in db[WALLETS].find({}))
     return sorted(found)

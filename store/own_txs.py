@@ -54,10 +54,27 @@ def rollback(db: Database, slot: int) -> int:
         {"settled_slot": {"$gt": slot}},
         {"$set": {"settled_slot": NOT_SEEN},
          "$unset": {"settled_tx": "", "settled_height": "", "settled_paid": ""}}).modified_count
+    # `rolled_back`: the node may have dropped it with its block, so it is sent again.
     return reopened + db[COLLECTION].update_many(
         {"seen_slot": {"$gt": slot}},
-        {"$set": {"state": "submitted", "seen_slot": NOT_SEEN},
+        {"$set": {"state": "submitted", "seen_slot": NOT_SEEN, "rolled_back": True},
          "$unset": {"seen_height": "", "seen_block": ""}}).modified_count
+
+
+def note_sent(db: Database, tx_id: str, now_ms: int) -> None:
+    """The node took (or was handed) `tx_id` at `now_ms`."""
+    db[COLLECTION].update_one({"_id": tx_id},
+                              {"$set": {"sent_ms": now_ms, "rolled_back": False}})
+
+
+def resend_due(db: Database, tx_id: str, now_ms: int, after_ms: int) -> bool:
+    """Whether a transaction not on chain should be sent again: a rollback removed it
+    since it was last sent, or the node has had it for `after_ms` without a block
+    taking it (its mempool may have dropped it). Not while it may simply be waiting."""
+    doc = db[COLLECTION].find_one({"_id": tx_id}, {"sent_ms": 1, "rolled_back": 1})
+    if doc is None:
+        return True
+    return bool(doc.get("rolled_back")) or now_ms - int(doc.get("sent_ms", 0)) >= after_ms
 
 
 def open_orders(db: Database) -> dict[str, str]:
@@ -99,3 +116,8 @@ def status(db: Database, tx_id: str, tip_height: int) -> dict[str, Any] | None:
 def exists(db: Database, tx_id: str) -> bool:
     """Whether `tx_id` is one of ours (submitted by this system)."""
     return db[COLLECTION].find_one({"_id": tx_id}, {"_id": 1}) is not None
+
+
+def forget(db: Database, tx_id: str) -> None:
+    """A transaction the node refused the first time it was sent: never on chain."""
+    db[COLLECTION].delete_one({"_id": tx_id, "seen_slot": NOT_SEEN})

@@ -129,6 +129,14 @@ def set_waiting(db: Database, position_id: str, version: int, why: str) -> None:
                               {"$set": {"pending": False, "waiting": why, "blocked": {}}})
 
 
+def set_chain_waiting(db: Database, position_id: str, version: int, why: str, *,
+                      pending: bool = True) -> None:
+    """A live leg waits for the chain: still in flight (`pending`, so the resume sweep
+    and each applied block look again), or, waiting for the trader's signature, not."""
+    db[COLLECTION].update_one({"_id": position_id, "version": version},
+                              {"$set": {"pending": pending, "waiting": why, "blocked": {}}})
+
+
 def set_blocked(db: Database, position_id: str, reason: str, now_ms: int) -> None:
     """A step cannot go on now (DexHunter down): shown on the position until it can."""
     db[COLLECTION].update_one({"_id": position_id},

@@ -16,7 +16,7 @@ from celery import Celery, shared_task
 from core.settings import Settings
 from indexer.apply import apply_pending
 from indexer.compaction import compact_all
-from indexer.watchers import Watcher, active_watchers
+from indexer.watchers import OWN_TXS, WALLETS, Watcher, active_watchers
 from store import chain_log, watcher_cursors
 from store.mongo import database
 from store.redis import client_for
@@ -26,6 +26,7 @@ from tasks.celery_app import settings_of
 log = logging.getLogger(__name__)
 
 APPLY_TASK = "watchers.apply"
+RESUME_POSITIONS = "execution.resume_positions"  # tasks/positions.py (not imported here)
 
 
 @lru_cache(maxsize=4)
@@ -79,6 +80,9 @@ def apply_watcher(self, watcher: str, seq: int) -> dict[str, object]:
         raise self.retry(countdown=0.5)
     if result.more:
         poke(self.app, watcher, seq)
+    elif watcher in (OWN_TXS, WALLETS) and result.applied:
+        # New blocks may confirm, settle or re-open live legs: their positions look again.
+        self.app.send_task(RESUME_POSITIONS, expires=30)
     return {"watcher": watcher, "applied": result.applied, "poisoned": result.poisoned}
 
 

@@ -27,6 +27,10 @@ Paper mode sends nothing and signs nothing:
   confirmation;
 - other venue transactions (a pooled venue without receipts: only the tests' markets)
   fill as planned with the plan's fees and PAPER_VENUE_NETWORK_FEE, unbuilt.
+
+Live mode (tasks/live_legs.py) builds and checks the same way, keeps the build, then
+signs (the managed account, or the trader's wallet), sends it to the node and confirms
+each leg from the chain — a swap or batched venue order with what its fill really paid.
 """
 from __future__ import annotations
 
@@ -45,11 +49,13 @@ from execution.errors import DexHunterRefused
 from execution.expectation import Expectation, ExpectedOrder
 from execution.loan_check import LoanLeg, loan_intent_problems
 from execution.order_reader import DexOrderReader
+from execution.submit import NodeUnavailable, SubmitRefused
 from execution.addresses import key_hashes
 from chain.ledger import decode_transaction
 from protocols.base import LeverageSource
 from protocols.errors import MalformedResponse, VenueError, VenueUnavailable
 from protocols.model import Intent, Transfer, UnsignedTx, Wallet
+from store import own_txs
 from store import positions as store
 from store.mongo import Database
 from trading.flow import CONFIRM_EVENT, DriveLeg, GroupEvent, Idle, StartLeg, Step, \
@@ -60,6 +66,7 @@ from trading.position_codec import position_from_dict, transition_update
 from trading.positions import Position, open_loan_legs
 from trading.risk import CONTEXT, ceil_int
 from trading.transitions import Event, EventKind, IllegalTransition, event_key
+from tasks import live_legs as live
 from tasks.receipt_legs import build_receipt_leg
 
 log = logging.getLogger(__name__)
@@ -100,6 +107,8 @@ class FlowContext:
     venues: Mapping[str, LeverageSource] = field(default_factory=dict)  # by venue name
     #: A venue's source on a network (the wallet's, where that is not the stack's).
     venue_on: Callable[[str, str], LeverageSource | None] | None = None
+    #: The node and the master key, for live positions (None: live positions wait).
+    live: live.LiveChain | None = None
 
     def venue(self, name: str, network: str) -> LeverageSource | None:
         if self.venue_on is not None:
@@ -136,8 +145,8 @@ def advance(ctx: FlowContext, position_id: str, *,
         if isinstance(action, Idle):
             store.set_waiting(ctx.db, position_id, int(doc["version"]), action.why)
             return Advanced(position_id, recorded, position.state.value, action.why)
-        if not position.paper:
-            why = "live positions need the live path (signing and submission): not built yet"
+        if not position.paper and ctx.live is None:
+            why = "live positions need CARDANO_NODE (the node to submit to)"
             store.set_waiting(ctx.db, position_id, int(doc["version"]), why)
             return Advanced(position_id, recorded, position.state.value, why)
         try:
@@ -150,6 +159,12 @@ def advance(ctx: FlowContext, position_id: str, *,
         except Blocked as blocked:
             store.set_blocked(ctx.db, position_id, blocked.reason, ctx.now_ms())
             raise
+        except live.ChainWait as wait:
+            # Nothing to record until the chain moves (or the trader signs); a block
+            # applied by the pipeline, or the resume sweep, looks again.
+            store.set_chain_waiting(ctx.db, position_id, int(doc["version"]), wait.why,
+                                    pending=wait.pending)
+            return Advanced(position_id, recorded, position.state.value, wait.why)
         for result in results:
             if record(ctx, position_id, result):
                 recorded += 1
@@ -250,15 +265,23 @@ def _drive(ctx: FlowContext, doc: Mapping[str, Any], position: Position, action:
     if leg.state is LegState.PLANNED:
         if leg.kind is LegKind.SWAP:
             return [_build_swap(ctx, doc, leg, now)]
+        if not position.paper and (receipts or not leg.carries_collateral):
+            return [Recorded(leg_event(move(leg, LegState.FAILED), now, reason=(
+                f"live {leg.kind.value} legs at {leg.venue} are not built yet: only "
+                f"DexHunter swaps and loans that carry their collateral (Surf) go live")))]
         if receipts:
             return [build_receipt_leg(ctx, doc, position, leg, now)]
         if leg.carries_collateral:
             return [_build_loan(ctx, doc, position, leg, now)]
         return [Recorded(leg_event(move(leg, LegState.BUILT), now))]
     if leg.state is LegState.BUILT:
+        if not position.paper:
+            return [_send_live(ctx, doc, leg, now)]
         # Paper: nothing is signed or sent; the time of this event is the submission's.
         return [Recorded(leg_event(move(leg, LegState.SUBMITTED), now))]
     confirm = CONFIRM_EVENT[(action.group.kind, leg.kind)]
+    if not position.paper:
+        return [_judge_live(ctx, doc, position, action, confirm, now)]
     if leg.kind is LegKind.SWAP:
         return [_fill_swap(ctx, doc, position, action, confirm, now)]
     work = doc.get("work", {}).get(leg.leg_id, {})
@@ -300,6 +323,12 @@ def _build_loan(ctx: FlowContext, doc: Mapping[str, Any], position: Position, le
     venue_outputs = [o.index for o in result.outputs if o.role == "venue"]
     if leg.kind is LegKind.BORROW and len(venue_outputs) == 1:
         work["loan_ref"] = f"{tx_id}#{venue_outputs[0]}"  # the loan's borrow id (its order)
+    if doc.get("paper") is False:
+        try:
+            work.update(live.built_work(built.cbor, result, owner,
+                                        batched=built.intent.settles == "batched"))
+        except live.LiveRefused as refused:
+            return Recorded(leg_event(move(leg, LegState.FAILED), now, reason=str(refused)))
     return Recorded(leg_event(move(leg, LegState.BUILT, tx_id=tx_id), now),
                     {f"work.{leg.leg_id}": work})
 
@@ -370,8 +399,70 @@ def _build_swap(ctx: FlowContext, doc: Mapping[str, Any], leg: Leg, now: int) ->
         reason = "the pre-signing check refused the build: " + "; ".join(result.reasons)
         log.warning("position leg %s: %s", leg.leg_id, reason)
         return Recorded(leg_event(move(leg, LegState.FAILED), now, reason=reason[:2000]))
-    return Recorded(leg_event(move(leg, LegState.BUILT, tx_id=built.tx_id), now),
-                    {f"work.{leg.leg_id}.network_fee": str(result.fee_lovelace or 0)})
+    extra = {f"work.{leg.leg_id}.network_fee": str(result.fee_lovelace or 0)}
+    if doc.get("paper") is False:
+        deposit = sum(order.deposit for order in result.orders)
+        try:
+            kept = live.built_work(built.tx_cbor, result, owner, batched=True,
+                                   deposit=deposit)
+        except live.LiveRefused as refused:
+            return Recorded(leg_event(move(leg, LegState.FAILED), now, reason=str(refused)))
+        extra.update({f"work.{leg.leg_id}.{name}": value for name, value in kept.items()})
+    return Recorded(leg_event(move(leg, LegState.BUILT, tx_id=built.tx_id), now), extra)
+
+
+def _send_live(ctx: FlowContext, doc: Mapping[str, Any], leg: Leg, now: int) -> Recorded:
+    """Sign the built leg (or take the wallet's signatures), check them, send it."""
+    assert ctx.live is not None  # advance() does not take live steps without it
+    try:
+        signed = live.signed_tx(ctx.live, doc, leg)
+    except live.LiveRefused as refused:
+        log.warning("position leg %s: %s", leg.leg_id, refused)
+        return Recorded(leg_event(move(leg, LegState.FAILED), now, reason=str(refused)[:2000]))
+    try:
+        refused_reason = live.send(ctx.live, ctx.db, doc, leg, signed)
+    except NodeUnavailable as error:
+        raise Blocked(f"node: {error}") from None
+    if refused_reason is not None:
+        return Recorded(leg_event(move(leg, LegState.FAILED), now,
+                                   reason=f"the node refused it: {refused_reason}"[:2000]))
+    return Recorded(leg_event(move(leg, LegState.SUBMITTED), now),
+                    {f"work.{leg.leg_id}.signed": signed.hex()})
+
+
+def _judge_live(ctx: FlowContext, doc: Mapping[str, Any], position: Position,
+                action: DriveLeg, confirm: EventKind, now: int) -> Recorded:
+    """A sent leg's next move from the chain as the pipeline stored it."""
+    assert ctx.live is not None
+    leg, step = action.leg, action.step
+    work = doc["work"][leg.leg_id]
+    judged = live.judge_leg(ctx.live, ctx.db, doc, leg)
+    if judged.move == "fail":
+        return Recorded(leg_event(move(leg, LegState.FAILED), now, reason=judged.why))
+    if judged.move == "resend":
+        try:
+            ctx.live.submit(bytes.fromhex(work["signed"]))
+            own_txs.note_sent(ctx.db, leg.tx_id or "", ctx.now_ms())
+        except SubmitRefused as refused:
+            own_txs.note_sent(ctx.db, leg.tx_id or "", ctx.now_ms())
+            raise live.ChainWait(f"leg {leg.leg_id}: not on chain and still valid; the node "
+                                 f"refused a resend ({refused.reason})") from None
+        except NodeUnavailable as error:
+            raise Blocked(f"node: {error}") from None
+        raise live.ChainWait(f"leg {leg.leg_id}: not on chain and still valid: sent again")
+    if leg.kind is LegKind.SWAP:
+        base = Actual(tx_id=leg.tx_id or "", amount_in=leg.amount_in,
+                      network_fee=0, service_fee=int(work["fees"]))
+    else:
+        base = _venue_actual(position, step, leg, work)
+    actual = live.chain_actual(leg, judged, base, work)
+    extra: dict[str, Any] = {f"work.{leg.leg_id}.confirmations": judged.confirmations}
+    if judged.fill_tx:
+        extra[f"work.{leg.leg_id}.fill_tx"] = judged.fill_tx
+    if "loan_after" in work:
+        extra["loan"] = work["loan_after"]
+    return Recorded(Event(confirm, leg.step, leg.attempt, now,
+                          leg=move(leg, LegState.CONFIRMED, actual=actual)), extra)
 
 
 def wallet_network(owner: str, configured: str) -> str:

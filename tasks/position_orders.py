@@ -24,7 +24,8 @@ from execution.dexhunter.api import DexHunterApi
 from execution.errors import DexHunterRefused, NotEnoughLiquidity
 from protocols.errors import MalformedResponse, VenueUnavailable
 from protocols.model import Market
-from store import paper_prices
+from execution.custody import CustodyError
+from store import accounts, paper_prices
 from store import positions as store
 from store.mongo import Database
 from trading.flow import Group, GroupKind, StartLeg, Step, groups_from_legs, group_to_dict, \
@@ -38,6 +39,7 @@ from trading.positions import Position, PositionState, Side
 from trading.risk import CONTEXT, Book, RiskError, ceil_int, health, liquidation_price, \
     lovelace_per_base_unit, realised_leverage
 from trading.transitions import Event, EventKind, RefusalReason, event_key
+from tasks.live_legs import custody_of
 
 Enqueue = Callable[[str], None]
 #: The amount quoted to learn a token's price when the paper market has none (lovelace).
@@ -120,6 +122,9 @@ class OpenRequest:
     venue: str | None = None  # None or "auto": the ranking's choice
     owner: str | None = None  # the wallet; PAPER_WALLET_ADDRESS by default
     plan_only: bool = False
+    live: bool = False  # signed, sent and confirmed on chain (tasks/live_legs.py)
+    signing: str = "managed"  # live: managed (the user's account) or wallet (`owner` signs)
+    user: str | None = None  # live managed: whose account of the master key pays
 
 
 def open_position(desk: Desk, request: OpenRequest, enqueue: Enqueue) -> dict[str, Any]:
@@ -154,13 +159,43 @@ def open_position(desk: Desk, request: OpenRequest, enqueue: Enqueue) -> dict[st
     if request.plan_only:
         return answer
     position_id = f"pos-{uuid.uuid4().hex[:16]}"
-    owner = request.owner or desk.settings.paper_wallet_address
+    if request.live and isinstance(plan, Plan) and plan.receipt:
+        raise OrderError(f"live positions at {plan.venue} are not built yet (its collateral "
+                         f"is locked as receipt tokens): open it in paper mode")
+    owner, account = live_owner(desk, request) if request.live else \
+        (request.owner or desk.settings.paper_wallet_address, None)
     if isinstance(plan, Refusal):
-        _insert_refused(desk, position_id, request, token, owner, plan, now)
+        _insert_refused(desk, position_id, request, token, owner, plan, now, account)
         return {**answer, "position": position_id, "state": PositionState.REFUSED.value}
-    _insert(desk, position_id, request, token, owner, plan, now)
+    _insert(desk, position_id, request, token, owner, plan, now, account)
     enqueue(position_id)
     return {**answer, "position": position_id, "state": PositionState.REQUESTED.value}
+
+
+def live_owner(desk: Desk, request: OpenRequest) -> tuple[str, int | None]:
+    """The wallet a live position trades from: the user's managed account (allocated on
+    first use, its address kept for the pipeline to watch), or the trader's own wallet."""
+    if request.signing == "wallet":
+        if request.owner is None:
+            raise OrderError("--address: a wallet-signed live position needs the trader's "
+                             "wallet address")
+        accounts.watch_wallet(desk.db, request.owner)  # the pipeline follows its UTxOs
+        return request.owner, None
+    if request.signing != "managed":
+        raise OrderError(f"--signing must be managed or wallet, got {request.signing!r}")
+    key_file = desk.settings.master_key_file
+    if key_file is None:
+        raise OrderError("MASTER_KEY_FILE: managed live positions need the master key file")
+    if request.user is None:
+        raise OrderError("--user: a managed live position names the user whose account pays")
+    try:
+        account = accounts.account_of(desk.db, request.user)
+        network = desk.settings.cardano_network.name
+        address = custody_of(key_file).wallet(account, network).address
+    except (accounts.AccountError, CustodyError) as error:
+        raise OrderError(str(error)) from None
+    accounts.set_address(desk.db, request.user, network, address)
+    return address, account
 
 
 def _token(desk: Desk, asset: Asset) -> Token:
@@ -195,14 +230,20 @@ def _liquidity_checked(desk: Desk, plan: Plan) -> Plan | Refusal:
 def _position(position_id: str, request: OpenRequest, venue: str, now: int) -> Position:
     side = Side(request.side)
     return Position(position_id, side, request.asset.unit, venue,
-                    request.asset.unit if side is Side.LONG else ADA.unit, now, paper=True)
+                    request.asset.unit if side is Side.LONG else ADA.unit, now,
+                    paper=not request.live)
 
 
-def _order(request: OpenRequest, token: Token, owner: str, plan: Plan | None) -> dict[str, Any]:
+def _order(request: OpenRequest, token: Token, owner: str, plan: Plan | None,
+           account: int | None = None) -> dict[str, Any]:
     order: dict[str, Any] = {
         "owner": owner, "token": token.asset.unit, "decimals": token.decimals,
         "ticker": token.ticker, "posted_asset": request.collateral.unit,
         "posted": str(request.amount), "leverage": str(request.leverage)}
+    if request.live:
+        order["signing"] = request.signing
+        if account is not None:
+            order.update(user=request.user, account=account)
     if plan is not None:
         order.update(market_id=plan.market_id, equity=str(plan.equity),
                      entry_quote=str(plan.price))
@@ -216,22 +257,23 @@ def _order(request: OpenRequest, token: Token, owner: str, plan: Plan | None) ->
 
 
 def _insert(desk: Desk, position_id: str, request: OpenRequest, token: Token, owner: str,
-            plan: Plan, now: int) -> None:
+            plan: Plan, now: int, account: int | None = None) -> None:
     market = _market_of(desk, plan.venue, plan.market_id, now)
     fees = _venue_fees(plan, market, token)
     group = groups_from_legs("open", GroupKind.OPEN, plan.legs, service_fees=fees)
     doc = position_to_dict(_position(position_id, request, plan.venue, now))
-    doc.update(order=_order(request, token, owner, plan),
+    doc.update(order=_order(request, token, owner, plan, account),
                program={"000": group_to_dict(group)}, pending=True, blocked={},
                waiting="", work={})
     store.insert(desk.db, doc)
 
 
 def _insert_refused(desk: Desk, position_id: str, request: OpenRequest, token: Token,
-                    owner: str, refusal: Refusal, now: int) -> None:
+                    owner: str, refusal: Refusal, now: int,
+                    account: int | None = None) -> None:
     venue = request.venue if request.venue and request.venue != "auto" else "none"
     doc = position_to_dict(_position(position_id, request, venue, now))
-    doc.update(order=_order(request, token, owner, None), program={}, pending=False,
+    doc.update(order=_order(request, token, owner, None, account), program={}, pending=False,
                blocked={}, waiting="refused", work={},
                refusal={str(i).zfill(3): {"code": r.code, "text": r.text}
                         for i, r in enumerate(refusal.reasons)})
@@ -452,6 +494,8 @@ def describe(desk: Desk, doc: Mapping[str, Any], *, detail: bool = False) -> dic
         "realised_pnl": figures.realised_pnl, "waiting": doc.get("waiting", ""),
         "blocked": (doc.get("blocked") or {}).get("reason", ""),
         "version": position.version}
+    if not position.paper:
+        out["signing"] = order.get("signing", "managed")
     if doc.get("refusal"):
         out["refusal"] = [r for _, r in sorted(doc["refusal"].items())]
     if order.get("loan_per_borrow"):  # each borrow its own loan: show them, and the wallet's
@@ -464,6 +508,11 @@ def describe(desk: Desk, doc: Mapping[str, Any], *, detail: bool = False) -> dic
         out.update(_marked(desk, doc, position))
     if detail:
         out["legs"] = [_leg_view(position, leg_id) for leg_id in _leg_order(position)]
+        if not position.paper:  # what the chain showed of each leg
+            for leg in out["legs"]:
+                work = (doc.get("work") or {}).get(leg["leg"]) or {}
+                leg.update({k: work[k] for k in ("confirmations", "fill_tx", "order_ref")
+                            if k in work})
         out["history"] = [{"seq": h.seq, "at_ms": h.event.at_ms, "event": h.event.kind.value,
                            "step": h.event.step, "attempt": h.event.attempt,
                            "state": h.after.value,

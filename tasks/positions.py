@@ -30,6 +30,8 @@ from store.mongo import database
 from store.redis import client_for, key
 from tasks.celery_app import settings_of
 from tasks.paper_market import load_paper_market
+from execution.submit import submit
+from tasks.live_legs import LiveChain, custody_of
 from tasks.position_flow import Blocked, FlowContext, advance
 from tasks.position_orders import Desk
 from tasks.venues import venue_sources
@@ -53,6 +55,19 @@ def dexhunter_for(settings: Settings) -> DexHunterApi:
     return DexHunterApi.from_settings(settings)
 
 
+def live_chain(settings: Settings) -> LiveChain | None:
+    """The live path's node and keys: None without CARDANO_NODE (live positions wait)."""
+    node = settings.cardano_node
+    if node is None:
+        return None
+    key_file = settings.master_key_file
+    return LiveChain(
+        submit=lambda tx: submit(node, settings.cardano_network.magic, tx),
+        custody=None if key_file is None else (lambda: custody_of(key_file)),
+        confirmations=settings.live_confirmations,
+        exit_after_submit=settings.test_exit_after_submit)
+
+
 def flow_context(settings: Settings) -> FlowContext:
     db = database(settings)
     return FlowContext(db=db, dexhunter=dexhunter_for(settings), readers=dex_readers(),
@@ -62,7 +77,8 @@ def flow_context(settings: Settings) -> FlowContext:
                        paper_market=lambda: load_paper_market(settings, db), now_ms=now_ms,
                        exit_after=settings.test_exit_after_events,
                        venues=venue_sources(settings),
-                       venue_on=lambda name, network: sources_on(settings, network).get(name))
+                       venue_on=lambda name, network: sources_on(settings, network).get(name),
+                       live=live_chain(settings))
 
 
 @lru_cache(maxsize=8)

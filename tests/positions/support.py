@@ -40,7 +40,8 @@ NOT_INHERITED = ("MONGO_URL", "MONGO_DB", "REDIS_URL", "REDIS_NAMESPACE", "DATA_
                  "CARDANO_NETWORK", "VENUES", "VENUE_MODULES", "DEXHUNTER_API_URL",
                  "DEXHUNTER_PARTNER_ID", "SURF_API_URL", "LIQWID_API_URL", "PAPER_SEED",
                  "PAPER_VOLATILITY", "PAPER_PRICES_CSV", "POSITION_LOCK_SECONDS",
-                 "TEST_EXIT_AFTER_EVENTS")
+                 "TEST_EXIT_AFTER_EVENTS", "CARDANO_NODE", "MASTER_KEY_FILE", "FOLLOW_FROM",
+                 "LIVE_CONFIRMATIONS", "TEST_EXIT_AFTER_SUBMIT")
 
 
 @dataclass
@@ -128,7 +129,8 @@ class Paper:
 
 
 @contextmanager
-def paper_desk(mongo_url: str, redis_url: str, tmp: Path, stubs: Any) -> Iterator[Paper]:
+def paper_desk(mongo_url: str, redis_url: str, tmp: Path, stubs: Any, *,
+               markets: bool = True) -> Iterator[Paper]:
     """A namespace of its own (registered with tests/conftest.py, so leftovers are found
     and deleted), the Surf markets stored, and a Celery app to send tasks with."""
     namespace = f"{NAMESPACE_PREFIX}{uuid.uuid4().hex[:12]}"
@@ -137,7 +139,8 @@ def paper_desk(mongo_url: str, redis_url: str, tmp: Path, stubs: Any) -> Iterato
            "REDIS_NAMESPACE": namespace, "DATA_DIR": str(tmp / "data"), "LOG_LEVEL": "INFO",
            "LIQWID_API_URL": "http://127.0.0.1:9/graphql", **stubs.env()}
     settings = paper_settings(env, stubs)
-    store_markets(settings)
+    if markets:  # else the caller stores them once the venues' stubs can answer
+        store_markets(settings)
     app = make_celery(settings)
     try:
         yield Paper(env, settings, stubs, app, tmp)

@@ -1,0 +1,77 @@
+"""Wallet-signed live positions (docs/live.md): the unsigned transaction of a pending
+leg for the trader's CIP-30 wallet, and the witness set it answers with.
+
+The witness set is merged without re-encoding the body (the tx id unchanged) and must
+hold valid signatures of it by every required signer, or nothing is kept
+(tasks/live_legs.py). Signatures cannot be forged, so a stranger can add nothing here;
+who may see a position is issue 12's authorisation, not yet in place.
+"""
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from flask_smorest import Blueprint, abort
+
+from app.schemas import UnsignedLegsSchema, WitnessSetSchema, WitnessTakenSchema
+from app.services import services
+from core.settings import Settings
+from store import positions as store
+from store.mongo import database
+
+log = logging.getLogger(__name__)
+
+blp = Blueprint("wallet-signing", __name__, url_prefix="/positions",
+                description="Live positions signed by the trader's wallet")
+
+
+@lru_cache(maxsize=2)
+def _celery(settings: Settings) -> Any:
+    from tasks.celery_app import make_celery
+
+    return make_celery(settings)
+
+
+def _position(position_id: str) -> dict[str, Any]:
+    doc = store.read(database(services().settings), position_id)
+    if doc is None:
+        abort(404, message=f"no position {position_id}")
+    return dict(doc)  # type: ignore[arg-type]
+
+
+@blp.route("/<string:position_id>/unsigned")
+@blp.response(200, UnsignedLegsSchema)
+def unsigned(position_id: str):  # type: ignore[no-untyped-def]
+    """The position's built transactions waiting for the wallet's signature (CBOR hex,
+    for CIP-30 `signTx(tx, partialSign=true)`)."""
+    from tasks.live_legs import unsigned_legs
+
+    doc = _position(position_id)
+    return {"position": position_id, "legs": unsigned_legs(doc)}
+
+
+@blp.route("/<string:position_id>/witnesses", methods=["POST"])
+@blp.arguments(WitnessSetSchema)
+@blp.response(200, WitnessTakenSchema)
+def witnesses(body: dict[str, Any], position_id: str):  # type: ignore[no-untyped-def]
+    """The wallet's witness set for a pending leg: checked, kept, and the leg sent."""
+    from tasks.live_legs import WitnessError, attach_witnesses
+    from tasks.positions import ADVANCE_TASK
+
+    _position(position_id)
+    try:
+        witness_set = bytes.fromhex(body["witness_set"])
+    except ValueError:
+        abort(422, errors={"json": {"witness_set": ["not hex"]}})
+    settings = services().settings
+    try:
+        tx_id = attach_witnesses(database(settings), position_id, body["leg"], witness_set)
+    except WitnessError as error:
+        abort(422, errors={"json": {"witness_set": [str(error)]}})
+    try:
+        _celery(settings).send_task(ADVANCE_TASK, args=[position_id])
+    except Exception as error:  # the broker down: the resume sweep will send it
+        log.warning("position %s: workers not told now (%s)", position_id,
+                    type(error).__name__)
+    return {"position": position_id, "leg": body["leg"], "tx_id": tx_id}

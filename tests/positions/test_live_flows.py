@@ -1,0 +1,160 @@
+"""Live positions, for real, offline: `dhl sandbox` as the chain, the DexHunter and Surf
+stubs building from its UTxOs, `dhl follow` following it over node-to-client, REAL Celery
+workers on the test Redis and MongoDB (tests/positions/live_support.py).
+
+Every leg of a long and a short at Surf is built, checked, signed by the user's managed
+account, submitted over local tx-submission and confirmed from blocks — two deep, and a
+swap or a Surf order only once the batcher's fill is on chain, with what it really paid.
+Counted on the chain: the sandbox accepted each leg's transaction exactly once and
+refused nothing.
+"""
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any, Iterator
+
+import pytest
+
+from store import own_txs
+from tests.positions.live_support import LiveStack, live_stack
+from tests.positions.support import STRIKE, USDM, dhl, one_json
+from tests.support.worker import WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+USERS = ("alice", "bob", "carol")
+
+
+@pytest.fixture(scope="module")
+def live(mongo_url: str, redis_url: str,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveStack, WorkerProcess]]:
+    from pycardano import Address
+
+    from tests.support.sandbox import ALICE, address
+
+    wallet = str(Address.from_primitive(address(ALICE)))
+    with live_stack(mongo_url, redis_url, tmp_path_factory.mktemp("live"), USERS,
+                    wallets=(wallet,)) as stack, ExitStack() as workers:
+        stack.extra.update(wallet=wallet, key=ALICE)
+        yield stack, stack.paper.worker(workers, "live-worker")
+
+
+def leg_txs(view: dict[str, Any]) -> list[str]:
+    return [leg["tx_id"] for leg in view["legs"] if leg["state"] == "confirmed"]
+
+
+def assert_confirmed_from_chain(stack: LiveStack, view: dict[str, Any]) -> None:
+    """Every leg confirmed, each by its own transaction, at least LIVE_CONFIRMATIONS
+    deep; each swap and Surf order booked with what its fill paid on chain."""
+    doc = stack.paper.doc(view["position"])
+    legs = [leg for leg in view["legs"] if leg["state"] != "failed"]
+    assert legs and all(leg["state"] == "confirmed" for leg in legs), view["legs"]
+    for leg in legs:
+        work = doc["work"][leg["leg"]]
+        assert work["confirmations"] >= 2, (leg, work)
+        if "order_ref" in work:  # filled by a batcher: booked from the fill
+            settled = own_txs.settlement(stack.paper.desk.db, leg["tx_id"])
+            assert settled is not None and settled["tx_id"] == work["fill_tx"], leg
+            unit = leg["asset_out"]
+            paid = settled["paid"].get(unit, 0)
+            if unit == "lovelace":
+                paid -= int(work["deposit"])
+            assert leg["actual"]["amount_out"] == paid, (leg, settled)
+
+
+@pytest.mark.parametrize("side, user, token", [("long", "alice", STRIKE),
+                                               ("short", "bob", USDM)])
+def test_a_live_position_opens_and_closes_against_the_sandbox(
+        live: tuple[LiveStack, WorkerProcess], side: str, user: str, token: str) -> None:
+    stack, worker = live
+    before = stack.stats()
+    opened = one_json(dhl(stack.paper, "open", "--side", side, "--asset", token,
+                          "--collateral", "ADA:100", "--leverage", "1.5", "--venue", "surf",
+                          "--live", "--user", user))
+    assert opened["ok"], opened
+    pid = opened["position"]
+    view = stack.paper.wait_state(pid, "open", 180, worker)
+    assert view["paper"] is False
+    assert_confirmed_from_chain(stack, view)
+    one_json(dhl(stack.paper, "close", pid))
+    view = stack.paper.wait_state(pid, "settled", 240, worker)
+    assert_confirmed_from_chain(stack, view)
+    after = stack.stats()
+    sent = after["accepted"][len(before["accepted"]):]
+    # Exactly once, on the chain: each leg's transaction accepted once, nothing else of
+    # ours, nothing refused.
+    assert sorted(sent) == sorted(leg_txs(view)), (sent, view["legs"])
+    assert after["refused"] == before["refused"], after["refused"]
+
+
+def witness_set(key: Any, tx_hex: str) -> str:
+    """What a CIP-30 wallet's signTx answers: a witness set with its vkey witness."""
+    import cbor2
+
+    from chain.ledger.signatures import body_hash
+
+    digest = body_hash(bytes.fromhex(tx_hex))
+    return cbor2.dumps({0: [[bytes(key.verify_key), key.sign(digest).signature]]}).hex()
+
+
+def test_a_wallet_signed_live_position_opens_and_closes(
+        live: tuple[LiveStack, WorkerProcess]) -> None:
+    """The trader's wallet (a key of the test's own) signs each leg's transaction handed
+    out by the API; a witness by another key, or none, is refused before anything is
+    sent; the signed legs go to the node with their ids unchanged."""
+    from app import create_app
+    from stack.processes import wait_until
+    from tests.support.sandbox import BOB
+
+    stack, worker = live
+    app = create_app(stack.paper.settings)
+    client = app.test_client()
+    wallet = stack.extra["wallet"]
+    before = stack.stats()
+    opened = one_json(dhl(stack.paper, "open", "--side", "long", "--asset", STRIKE,
+                          "--collateral", "ADA:60", "--leverage", "1.5", "--venue", "surf",
+                          "--live", "--signing", "wallet", "--address", wallet))
+    pid = opened["position"]
+
+    def pending() -> list[dict[str, Any]]:
+        answer = client.get(f"/positions/{pid}/unsigned")
+        assert answer.status_code == 200, answer.get_json()
+        return list(answer.get_json()["legs"])
+
+    assert wait_until(lambda: bool(pending()), 60, interval_s=0.3), stack.paper.view(pid)
+    first = pending()[0]
+    for wrong in (witness_set(BOB, first["tx"]), "a0"):  # another key's; none at all
+        refused = client.post(f"/positions/{pid}/witnesses",
+                              json={"leg": first["leg"], "witness_set": wrong})
+        assert refused.status_code == 422, refused.get_json()
+        assert "witness_set" in refused.get_json()["errors"]["json"]
+    assert stack.stats()["accepted"] == before["accepted"]  # nothing was sent
+    assert client.post(f"/positions/{pid}/witnesses", json={"leg": first["leg"]}) \
+        .status_code == 422  # a field missing: named
+    assert client.get("/positions/pos-nope/unsigned").status_code == 404
+
+    def sign_until(state: str, timeout_s: float) -> dict[str, Any]:
+        def there() -> bool:
+            for leg in pending():
+                answer = client.post(f"/positions/{pid}/witnesses", json={
+                    "leg": leg["leg"], "witness_set": witness_set(stack.extra["key"],
+                                                                  leg["tx"])})
+                assert answer.status_code == 200, answer.get_json()
+                assert answer.get_json()["tx_id"] == leg["tx_id"]  # the body as built
+            return bool(stack.paper.doc(pid)["state"] == state)
+
+        assert wait_until(there, timeout_s, interval_s=0.5), \
+            (stack.paper.view(pid), worker.log()[-4000:])
+        return stack.paper.view(pid)
+
+    view = sign_until("open", 180)
+    assert view["signing"] == "wallet"
+    assert_confirmed_from_chain(stack, view)
+    one_json(dhl(stack.paper, "close", pid))
+    view = sign_until("settled", 240)
+    assert_confirmed_from_chain(stack, view)
+    after = stack.stats()
+    sent = after["accepted"][len(before["accepted"]):]
+    assert sorted(sent) == sorted(leg_txs(view)), (sent, view["legs"])
+    assert after["refused"] == before["refused"]
+    app.extensions["dhl"].close()
