@@ -35,6 +35,7 @@ from execution.addresses import key_hashes
 from execution.check import CheckResult
 from execution.custody import Custody
 from execution.submit import SubmitRefused
+from protocols.model import Intent
 from execution.witnesses import WitnessError, merge_witnesses, required_signers, \
     signature_problems
 from store import own_txs
@@ -100,6 +101,16 @@ def built_work(tx_cbor: bytes, result: CheckResult, owner: str, *, batched: bool
         work["order_ref"] = f"{tx.id.hex()}#{orders[0]}"
         work["deposit"] = str(deposit)
     return work
+
+
+def order_envelope(intent: Intent, result: CheckResult) -> int:
+    """The lovelace a venue order holds beyond the ADA it sends (its min-ADA envelope):
+    it comes back with the batcher's fill and is not part of what the leg received."""
+    orders = [o for o in result.outputs if o.role == "venue"]
+    if len(orders) != 1:
+        return 0
+    sent = sum(t.amount for t in intent.leaves if t.asset.is_ada)
+    return max(0, orders[0].lovelace - sent)
 
 
 # --- signed and sent -----------------------------------------------------------------------
@@ -264,6 +275,8 @@ def chain_actual(leg: Leg, judged: Judged, base: Actual, work: Mapping[str, Any]
     if judged.paid is None or leg.asset_out is None:
         return actual
     got = received(judged, leg.asset_out, int(work.get("deposit", "0")))
+    if leg.kind is LegKind.REPAY:  # a release is at most the collateral the loan held
+        got = min(got, base.amount_out)
     if got < leg.amount_out and leg.kind is LegKind.SWAP:
         log.warning("leg %s: the fill %s paid %s, below the order's minimum %s", leg.leg_id,
                     judged.fill_tx, got, leg.amount_out)

@@ -326,7 +326,8 @@ def _build_loan(ctx: FlowContext, doc: Mapping[str, Any], position: Position, le
     if doc.get("paper") is False:
         try:
             work.update(live.built_work(built.cbor, result, owner,
-                                        batched=built.intent.settles == "batched"))
+                                        batched=built.intent.settles == "batched",
+                                        deposit=live.order_envelope(built.intent, result)))
         except live.LiveRefused as refused:
             return Recorded(leg_event(move(leg, LegState.FAILED), now, reason=str(refused)))
     return Recorded(leg_event(move(leg, LegState.BUILT, tx_id=tx_id), now),

@@ -33,7 +33,7 @@ TEST_MNEMONIC = "all all all all all all all all all all all all"
 FUNDING = 400_000_000
 #: The CSWAP pool's reserves and the Surf pool's.
 POOL = f"5000000000:{STRIKE}=20000000000000,{USDM}=2000000000000"
-SURF_POOL = "5000000000"
+SURF_POOL = f"5000000000:{USDM}=1000000000000"
 #: The stubs' SYNTHETIC prices (stubs/dexhunter.py), for the stub DEX batcher.
 PRICES = (f"{STRIKE}=0.5:6", f"{USDM}=2.2:6")
 
