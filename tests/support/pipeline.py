@@ -63,7 +63,10 @@ def expected_state(settings: Settings, blocks: list[Block],
 def snapshot(db: Database) -> dict[str, list[dict[str, Any]]]:
     return {
         utxos.COLLECTION: sorted(db[utxos.COLLECTION].find(), key=lambda d: d["_id"]),
-        own_txs.COLLECTION: sorted(({k: v for k, v in d.items() if k != "submitted_ms"}
+        # When it was sent, and whether a rollback ever re-opened it, are its history,
+        # not what the surviving chain says (the reference folds only that chain).
+        own_txs.COLLECTION: sorted(({k: v for k, v in d.items()
+                                     if k not in ("submitted_ms", "rolled_back", "sent_ms")}
                                     for d in db[own_txs.COLLECTION].find()),
                                    key=lambda d: d["_id"]),
     }
