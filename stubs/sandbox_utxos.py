@@ -63,6 +63,19 @@ def _rows(base_url: str, address: str, timeout_s: float) -> list[dict[str, Any]]
     return rows
 
 
+def row_value(row: dict[str, Any]) -> tuple[int, dict[tuple[bytes, bytes], int]]:
+    """An endpoint row's `amount` list as (lovelace, {(policy, name): quantity})."""
+    assets: dict[tuple[bytes, bytes], int] = {}
+    lovelace = 0
+    for item in row["amount"]:
+        if item["unit"] == "lovelace":
+            lovelace = int(item["quantity"])
+        else:
+            unit = bytes.fromhex(item["unit"])
+            assets[(unit[:28], unit[28:])] = int(item["quantity"])
+    return lovelace, assets
+
+
 def utxo_reader(base_url: str, timeout_s: float = 5.0) -> Callable[[str], WalletUtxos]:
     """What a stub calls to learn a wallet's UTxOs from the sandbox's endpoint: (tx id,
     index, lovelace, {(policy, name): quantity}) each. Raises OSError when it cannot."""
@@ -71,14 +84,7 @@ def utxo_reader(base_url: str, timeout_s: float = 5.0) -> Callable[[str], Wallet
         rows = _rows(base_url, address, timeout_s)
         found = []
         for row in rows:
-            assets: dict[tuple[bytes, bytes], int] = {}
-            lovelace = 0
-            for item in row["amount"]:
-                if item["unit"] == "lovelace":
-                    lovelace = int(item["quantity"])
-                else:
-                    unit = bytes.fromhex(item["unit"])
-                    assets[(unit[:28], unit[28:])] = int(item["quantity"])
+            lovelace, assets = row_value(row)
             found.append((bytes.fromhex(row["tx_hash"]), int(row["output_index"]), lovelace,
                           assets))
         return tuple(found)
@@ -91,14 +97,7 @@ def row_output(row: dict[str, Any]) -> tuple[TxIn, TxOut]:
     included (what a stub needs to read a script UTxO's datum)."""
     from pycardano import Address
 
-    assets: dict[tuple[bytes, bytes], int] = {}
-    lovelace = 0
-    for item in row["amount"]:
-        if item["unit"] == "lovelace":
-            lovelace = int(item["quantity"])
-        else:
-            unit = bytes.fromhex(item["unit"])
-            assets[(unit[:28], unit[28:])] = int(item["quantity"])
+    lovelace, assets = row_value(row)
     address = str(row["address"])
     raw = bytes(Address.from_primitive(address).to_primitive())
     datum = row.get("inline_datum")
