@@ -13,6 +13,7 @@ from pycardano import Transaction
 from chain.ledger import decode_transaction
 from core.units import ADA
 from protocols.errors import Unsupported, VenueRefused
+from protocols.model import Wallet
 from protocols.offline_chain import ProtocolParams
 from protocols.venues.surf import orders, rates
 from protocols.venues.surf.datums import ODeposit, ORepay, read_order
@@ -156,6 +157,10 @@ def test_the_source_refuses_a_tampered_api_order_before_signing() -> None:
         assert "checked against the project's own order" in honest.intent.notes
         assert check_pays_what_it_says(decode_transaction(honest.cbor), honest.intent,
                                        wallet) == []
+        # The engine names only the address (the API picks the UTxOs): compared all the same.
+        bare = source.build_lend(market, 100_000_000, Wallet(ADDRESS))
+        assert "checked against the project's own order" in bare.intent.notes
+        assert bare.intent.to_venue == honest.intent.to_venue
 
         def skim(out):  # type: ignore[no-untyped-def]
             from pycardano import TransactionOutput
@@ -165,6 +170,9 @@ def test_the_source_refuses_a_tampered_api_order_before_signing() -> None:
         server.fail_next("/api/depositLiquidity", Fault(status=200, body={"cbor": tampered.hex()}))
         with pytest.raises(VenueRefused, match="differs from ours: the order script gets"):
             source.build_lend(market, 100_000_000, wallet)
+        server.fail_next("/api/depositLiquidity", Fault(status=200, body={"cbor": tampered.hex()}))
+        with pytest.raises(VenueRefused, match="differs from ours: the order script gets"):
+            source.build_lend(market, 100_000_000, Wallet(ADDRESS))
         # an order for another amount than asked is refused even without our own build
         source._pool_infos.clear()
         server.fail_next("/api/depositLiquidity", Fault(status=200, body={"cbor": honest.cbor.hex()}))

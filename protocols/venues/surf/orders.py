@@ -33,7 +33,8 @@ from typing import Any
 import cbor2
 from pycardano import (Address, Asset as PyAsset, AssetName, ChainContext, ExecutionUnits,
                        MultiAsset, Network, PlutusV3Script, RawPlutusData, Redeemer,
-                       ScriptHash, Transaction, TransactionBuilder, TransactionOutput,
+                       ScriptHash, Transaction, TransactionBody, TransactionBuilder,
+                       TransactionOutput,
                        TransactionWitnessSet, UTxO, Value, VerificationKeyHash)
 from pycardano.utils import min_lovelace_post_alonzo
 
@@ -251,6 +252,19 @@ def build_order(plan: OrderPlan, market: str, wallet: Wallet, *, mainnet: bool,
         raise ValueError(f"the wallet cannot pay this order: {error}") from None
     tx = Transaction(body, TransactionWitnessSet())
     return UnsignedTx(tx.to_cbor(), order_intent(plan, market, wallet, notes), "project")
+
+
+def order_alone(plan: OrderPlan, market: str, wallet: Wallet, *, mainnet: bool,
+                params: ProtocolParams | None = None) -> UnsignedTx:
+    """The order `plan` places and nothing else: a body with no input that pays only the
+    order's output (its lovelace raised to the ledger's minimum, as `build_order` would).
+    What an API's transaction is compared with (`compare_with_ours` reads only the order
+    output) when the wallet's UTxOs are not known: never signed, never sent."""
+    context = OfflineContext(params or MAINNET_CONWAY, mainnet, [])
+    out, plan = order_output(plan, context)
+    body = TransactionBody(inputs=[], outputs=[out], fee=0)
+    tx = Transaction(body, TransactionWitnessSet())
+    return UnsignedTx(tx.to_cbor(), order_intent(plan, market, wallet), "project")
 
 
 # --- spending a script UTxO: cancel, add collateral ----------------------------------------

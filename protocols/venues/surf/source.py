@@ -403,7 +403,8 @@ class SurfSource(LeverageSource):
             stake = _stake_of(found.out.address)
             pool = orders.PoolContext(info, self.mainnet, stake)
             plan = ours(pool, owner, found.datum)
-            our = orders.build_order(plan, market_id, wallet, mainnet=self.mainnet)
+            # Only the order output is compared: the wallet's UTxOs need not be known.
+            our = orders.order_alone(plan, market_id, wallet, mainnet=self.mainnet)
             comparison = orders.compare_with_ours(tx, our.cbor)
             if not comparison.same:
                 raise VenueRefused(VENUE, f"{action}: the API's transaction differs from ours: "
