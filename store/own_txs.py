@@ -77,6 +77,26 @@ def resend_due(db: Database, tx_id: str, now_ms: int, after_ms: int) -> bool:
     return bool(doc.get("rolled_back")) or now_ms - int(doc.get("sent_ms", 0)) >= after_ms
 
 
+def given_up(db: Database, tx_id: str) -> None:
+    """A rolled-back transaction that cannot land again (its leg failed, or an alert
+    says so): no longer one to send again."""
+    db[COLLECTION].update_one({"_id": tx_id}, {"$set": {"rolled_back": False}})
+
+
+def off_chain(db: Database, tx_ids: list[str]) -> set[str]:
+    """Those of our `tx_ids` that are not on chain now (never seen, or rolled back)."""
+    rows = db[COLLECTION].find({"_id": {"$in": list(tx_ids)}, "seen_slot": NOT_SEEN},
+                               {"_id": 1})
+    return {str(row["_id"]) for row in rows}
+
+
+def rolled_back_purposes(db: Database) -> set[str]:
+    """The purposes ("<position>/<leg>") of our transactions a rollback took off the chain
+    and that have not been sent again since."""
+    rows = db[COLLECTION].find({"rolled_back": True, "seen_slot": NOT_SEEN}, {"purpose": 1})
+    return {str(row.get("purpose", "")) for row in rows}
+
+
 def open_orders(db: Database) -> dict[str, str]:
     """Our orders not yet settled on chain: order ref -> the address it pays."""
     rows = db[COLLECTION].find({"settled_slot": NOT_SEEN}, {"order_ref": 1, "receiver": 1})

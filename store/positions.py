@@ -137,6 +137,24 @@ def set_chain_waiting(db: Database, position_id: str, version: int, why: str, *,
                               {"$set": {"pending": pending, "waiting": why, "blocked": {}}})
 
 
+def set_chain_alert(db: Database, position_id: str, leg_id: str, why: str) -> None:
+    """A live leg's confirmed transaction cannot be on chain any more (a deep rollback):
+    kept on the position, out of the resume sweep, for an operator."""
+    db[COLLECTION].update_one({"_id": position_id},
+                              {"$set": {f"chain_alerts.{leg_id}": why[:1000],
+                                        "pending": False}})
+
+
+def set_fill(db: Database, position_id: str, leg_id: str, fill_tx: str) -> None:
+    """A live order leg's fill as the chain has it now (filled again after a rollback)."""
+    db[COLLECTION].update_one({"_id": position_id},
+                              {"$set": {f"work.{leg_id}.fill_tx": fill_tx}})
+
+
+def clear_chain_alerts(db: Database, position_id: str) -> None:
+    db[COLLECTION].update_one({"_id": position_id}, {"$unset": {"chain_alerts": ""}})
+
+
 def set_blocked(db: Database, position_id: str, reason: str, now_ms: int) -> None:
     """A step cannot go on now (DexHunter down): shown on the position until it can."""
     db[COLLECTION].update_one({"_id": position_id},

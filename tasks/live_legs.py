@@ -23,6 +23,7 @@ execution/confirmation.py, for tasks/position_flow.py.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -43,6 +44,7 @@ from store import positions as store
 from store.mongo import Database
 from tasks.chain_verdict import chain_verdict
 from trading.legs import Actual, Leg, LegKind, LegState, advance as move
+from trading.positions import Position
 
 log = logging.getLogger(__name__)
 
@@ -211,12 +213,9 @@ def send(live: LiveChain, db: Database, doc: Mapping[str, Any], leg: Leg,
         log.info("leg %s: the node refused a resend of %s (%s); the chain decides",
                  leg.leg_id, tx_id, refused.reason)
     own_txs.note_sent(db, tx_id, now_ms())
-    if live.exit_after_submit:  # tests: die as a kill would, the send not recorded
-        import logging as _logging
-        import os
-
-        log.warning("TEST_EXIT_AFTER_SUBMIT: exiting after sending %s", tx_id)
-        _logging.shutdown()
+    if live.exit_after_submit and first:  # tests: die as a kill would, the send not
+        log.warning("TEST_EXIT_AFTER_SUBMIT: exiting after sending %s", tx_id)  # recorded
+        logging.shutdown()
         os._exit(71)
     return None
 
@@ -243,6 +242,7 @@ def judge_leg(live: LiveChain, db: Database, doc: Mapping[str, Any], leg: Leg) -
     if verdict.move == "wait":
         raise ChainWait(f"leg {leg.leg_id}: {verdict.why}")
     if verdict.move == "fail":
+        own_txs.given_up(db, tx_id)
         return Judged("fail", verdict.why)
     if verdict.move == "resubmit":
         if not own_txs.resend_due(db, tx_id, now_ms(), live.resend_after_ms):
@@ -281,6 +281,98 @@ def chain_actual(leg: Leg, judged: Judged, base: Actual, work: Mapping[str, Any]
         log.warning("leg %s: the fill %s paid %s, below the order's minimum %s", leg.leg_id,
                     judged.fill_tx, got, leg.amount_out)
     return replace(actual, amount_out=got)
+
+
+# --- confirmed, then rolled back -------------------------------------------------------------
+
+def confirmed_in_order(position: Position) -> list[Leg]:
+    """The position's confirmed legs, in the order they were confirmed (each later leg was
+    built on the chain the earlier ones left)."""
+    found: list[Leg] = []
+    for entry in position.history:
+        leg = entry.event.leg
+        if leg is not None and leg.state is LegState.CONFIRMED:
+            found.append(position.legs.get(leg.leg_id, leg))
+    return found
+
+
+def reconcile_confirmed(live: LiveChain, db: Database, doc: Mapping[str, Any],
+                        confirmed: list[Leg]) -> None:
+    """A rollback deeper than LIVE_CONFIRMATIONS took confirmed legs' transactions off the
+    chain (or an order's fill): nothing new is sent until each is back, the first first
+    (the later ones spend what it made), its fill too. The same signed transaction is
+    sent again while it is valid; one that can no longer land is put on the position as
+    a chain alert (its figures do not hold, and only an operator moves it on). Raises
+    ChainWait saying why the position waits; returns when every confirmed leg is on
+    chain (clearing any alert). NodeUnavailable: the node could not be reached."""
+    works = doc.get("work") or {}
+    sent = {leg.tx_id: leg for leg in confirmed
+            if leg.tx_id and "signed" in (works.get(leg.leg_id) or {})}
+    gone = own_txs.off_chain(db, list(sent)) if sent else set()
+    for leg in confirmed:
+        work = works.get(leg.leg_id) or {}
+        if leg.tx_id not in sent:
+            continue
+        if leg.tx_id in gone:
+            _bring_back(live, db, doc, leg, work)
+        if work.get("order_ref"):
+            _refilled(db, doc, leg, work)
+    if doc.get("chain_alerts"):
+        store.clear_chain_alerts(db, str(doc["_id"]))
+
+
+def _refilled(db: Database, doc: Mapping[str, Any], leg: Leg, work: Mapping[str, Any]) -> None:
+    """A confirmed order leg's fill as the chain has it now: waits (ChainWait) while a
+    rollback left the order unfilled; a new fill is kept on the leg, and one that paid
+    other than what was booked is a chain alert (the booked figures stand)."""
+    settled = own_txs.settlement(db, leg.tx_id or "")
+    if settled is None:
+        raise ChainWait(f"leg {leg.leg_id}: rolled back after it was confirmed; its order "
+                        f"is on chain again, waiting for the batcher's fill")
+    if settled["tx_id"] == work.get("fill_tx"):
+        return
+    got = received(Judged("confirm", "", paid=settled["paid"]), leg.asset_out,
+                   int(work.get("deposit", "0")))
+    booked = leg.actual.amount_out if leg.actual is not None else 0
+    if leg.kind is LegKind.REPAY:
+        got = min(got, booked)
+    position_id = str(doc["_id"])
+    store.set_fill(db, position_id, leg.leg_id, settled["tx_id"])
+    if got != booked:
+        why = (f"leg {leg.leg_id} was confirmed, then rolled back, and filled again by "
+               f"{settled['tx_id']} paying {got} {leg.asset_out}, not the {booked} booked")
+        log.error("position %s: %s", position_id, why)
+        store.set_chain_alert(db, position_id, leg.leg_id, why)
+        raise ChainWait(why, pending=False)
+
+
+def _bring_back(live: LiveChain, db: Database, doc: Mapping[str, Any], leg: Leg,
+                work: Mapping[str, Any]) -> None:
+    """Raises ChainWait: why the confirmed leg is not back yet."""
+    tx_id = leg.tx_id or ""
+    verdict = chain_verdict(db, tx_id, ttl=work.get("ttl"), inputs=work.get("inputs", []))
+    if verdict.move == "fail":
+        why = (f"leg {leg.leg_id} was confirmed, then rolled back, and cannot land again: "
+               f"{verdict.why}; the position's figures do not hold until an operator "
+               f"resolves it")
+        log.error("position %s: %s", doc["_id"], why)
+        store.set_chain_alert(db, str(doc["_id"]), leg.leg_id, why)
+        own_txs.given_up(db, tx_id)
+        raise ChainWait(why, pending=False)
+    if verdict.move == "resubmit" and own_txs.resend_due(db, tx_id, now_ms(),
+                                                         live.resend_after_ms):
+        try:
+            live.submit(bytes.fromhex(work["signed"]))
+        except SubmitRefused as refused:  # the chain decides, as for any resend
+            log.info("leg %s: the node refused a resend of %s (%s)", leg.leg_id, tx_id,
+                     refused.reason)
+        own_txs.note_sent(db, tx_id, now_ms())
+        log.info("leg %s: rolled back after it was confirmed; sent %s again", leg.leg_id, tx_id)
+        raise ChainWait(f"leg {leg.leg_id}: rolled back after it was confirmed: sent again")
+    if verdict.move == "resubmit":
+        raise ChainWait(f"leg {leg.leg_id}: rolled back after it was confirmed: sent again, "
+                        f"waiting for a block to take it")
+    raise ChainWait(f"leg {leg.leg_id}: rolled back after it was confirmed: {verdict.why}")
 
 
 def now_ms() -> int:

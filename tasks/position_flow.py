@@ -141,6 +141,17 @@ def advance(ctx: FlowContext, position_id: str, *,
         if doc is None:
             raise store.PositionNotFound(f"no position {position_id}")
         position = position_from_dict(doc)
+        if not position.paper and ctx.live is not None:
+            try:  # nothing new is sent while a confirmed leg is off the chain
+                live.reconcile_confirmed(ctx.live, ctx.db, doc,
+                                         live.confirmed_in_order(position))
+            except live.ChainWait as wait:
+                store.set_chain_waiting(ctx.db, position_id, int(doc["version"]), wait.why,
+                                        pending=wait.pending)
+                return Advanced(position_id, recorded, position.state.value, wait.why)
+            except NodeUnavailable as error:
+                store.set_blocked(ctx.db, position_id, f"node: {error}", ctx.now_ms())
+                raise Blocked(f"node: {error}") from None
         action = next_action(position, program_from_doc(doc))
         if isinstance(action, Idle):
             store.set_waiting(ctx.db, position_id, int(doc["version"]), action.why)

@@ -496,6 +496,8 @@ def describe(desk: Desk, doc: Mapping[str, Any], *, detail: bool = False) -> dic
         "version": position.version}
     if not position.paper:
         out["signing"] = order.get("signing", "managed")
+        if doc.get("chain_alerts"):  # confirmed legs a deep rollback took for good
+            out["chain_alerts"] = dict(sorted(doc["chain_alerts"].items()))
     if doc.get("refusal"):
         out["refusal"] = [r for _, r in sorted(doc["refusal"].items())]
     if order.get("loan_per_borrow"):  # each borrow its own loan: show them, and the wallet's

@@ -25,7 +25,7 @@ from execution.dexhunter.api import DexHunterApi
 from indexer.venue_state import current_markets, off_reason
 from protocols.base import LeverageSource
 from protocols.model import Market
-from store import positions as store
+from store import own_txs, positions as store
 from store.mongo import database
 from store.redis import client_for, key
 from tasks.celery_app import settings_of
@@ -149,7 +149,11 @@ def advance_position(self, position_id: str) -> dict[str, Any]:
 @shared_task(name=RESUME_TASK, bind=True, ignore_result=True)
 def resume_positions(self) -> int:
     """Hand every position with work left to a worker."""
-    ids = store.pending_ids(database(settings_of(self.app)))
+    db = database(settings_of(self.app))
+    # Pending ones, and those whose transactions a rollback took off the chain (a leg
+    # confirmed before it: tasks/live_legs.py reconcile_confirmed brings it back).
+    rolled_back = {purpose.partition("/")[0] for purpose in own_txs.rolled_back_purposes(db)}
+    ids = sorted(set(store.pending_ids(db)) | {pid for pid in rolled_back if pid})
     for position_id in ids:
         advance_position.apply_async((position_id,), expires=600)
     return len(ids)

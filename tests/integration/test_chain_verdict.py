@@ -124,3 +124,66 @@ def test_an_order_is_settled_by_the_block_that_spends_it_and_undone_by_a_rollbac
     own_txs.rollback(db, slot=499)
     assert own_txs.settlement(db, order_tx) is None
     assert own_txs.open_orders(db) == {f"{order_tx}#0": receiver}
+
+
+# --- a confirmed leg a deep rollback took off the chain (tasks/live_legs.py) ---------------
+
+def _confirmed(leg_id: str, tx_id: str):  # type: ignore[no-untyped-def]
+    from trading.legs import Actual, Leg, LegKind, LegState
+
+    return Leg(leg_id, LegKind.SWAP, "dexhunter", leg_id.rsplit("-a", 1)[0], 1,
+               asset_in="lovelace", amount_in=10, asset_out="ab" * 28, amount_out=5,
+               state=LegState.CONFIRMED, tx_id=tx_id,
+               actual=Actual(tx_id, amount_in=10, amount_out=5))
+
+
+def test_confirmed_legs_rolled_back_are_sent_again_in_order_or_alerted(db) -> None:  # type: ignore[no-untyped-def]
+    """The first confirmed leg off the chain is sent again (once, until a resend is due),
+    and nothing after it is looked at; once it is back the next one is; one whose window
+    passed with its inputs unspent becomes a chain alert (the position out of the sweep);
+    all back: the alert is cleared."""
+    from store import positions as store
+    from tasks.live_legs import ChainWait, LiveChain, reconcile_confirmed
+
+    first, second = _confirmed("open-00-swap-a1", TX), _confirmed("open-01-swap-a1", OTHER)
+    refs = {TX: REF, OTHER: "cc" * 32 + "#1"}
+    utxos.create(db, WALLETS, [Created(ref, "cc" * 32, Out()) for ref in refs.values()],
+                 slot=1, height=1)
+    doc = {"_id": "pos-1", "work": {
+        leg.leg_id: {"signed": f"{i:02x}" * 4, "ttl": 100, "inputs": [refs[leg.tx_id]]}
+        for i, leg in enumerate((first, second))}}
+    db[store.COLLECTION].insert_one({"_id": "pos-1", "pending": False})
+    for leg in (first, second):
+        own_txs.record_submitted(db, leg.tx_id, f"pos-1/{leg.leg_id}")
+        own_txs.mark_seen(db, [leg.tx_id], slot=45, height=9, block="ee" * 32)
+        utxos.spend_all(db, WALLETS, [(leg.tx_id, [refs[leg.tx_id]])], slot=45, height=9)
+    sent: list[bytes] = []
+    live = LiveChain(submit=lambda tx: sent.append(tx) or "id", custody=None)
+    tip(db, slot=50, height=12)
+    reconcile_confirmed(live, db, doc, [first, second])  # both on chain: nothing to do
+    # A rollback past both.
+    own_txs.rollback(db, slot=40)
+    utxos.rollback(db, WALLETS, slot=40)
+    tip(db, slot=60, height=8)
+    assert own_txs.rolled_back_purposes(db) == {"pos-1/open-00-swap-a1", "pos-1/open-01-swap-a1"}
+    with pytest.raises(ChainWait, match="open-00-swap-a1: rolled back after it was "
+                                        "confirmed: sent again$"):
+        reconcile_confirmed(live, db, doc, [first, second])
+    assert sent == [bytes.fromhex(doc["work"]["open-00-swap-a1"]["signed"])]
+    with pytest.raises(ChainWait, match="open-00-swap-a1: .* waiting for a block") as wait:
+        reconcile_confirmed(live, db, doc, [first, second])
+    assert wait.value.pending and len(sent) == 1  # not sent again so soon
+    # The first is back on chain; the second's window passes with its input unspent.
+    own_txs.mark_seen(db, [TX], slot=61, height=9, block="ef" * 32)
+    tip(db, slot=100, height=12)
+    with pytest.raises(ChainWait, match="open-01-swap-a1 was confirmed, then rolled back, "
+                                        "and cannot land again") as alert:
+        reconcile_confirmed(live, db, doc, [first, second])
+    assert not alert.value.pending and len(sent) == 1
+    stored = db[store.COLLECTION].find_one({"_id": "pos-1"})
+    assert "open-01-swap-a1" in stored["chain_alerts"] and not stored["pending"]
+    assert own_txs.rolled_back_purposes(db) == set()  # given up: out of the sweep
+    # Say an operator put it back on chain: the alert goes.
+    own_txs.mark_seen(db, [OTHER], slot=101, height=13, block="f0" * 32)
+    reconcile_confirmed(live, db, {**doc, **stored}, [first, second])
+    assert "chain_alerts" not in db[store.COLLECTION].find_one({"_id": "pos-1"})
