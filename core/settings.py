@@ -575,7 +575,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("LIVE_CONFIRMATIONS", "live_confirmations", parse_positive_int,
          "blocks deep (its own counted) before a live leg counts as confirmed"),
     Spec("TEST_EXIT_AFTER_SUBMIT", "test_exit_after_submit", parse_bool,
-         "tests only: exit after the node took a transaction, before recording it"),
+         "tests only: exit after the node first took a transaction, before recording it"),
     Spec("TEST_EXIT_AFTER_EVENTS", "test_exit_after_events", parse_seqs,
          "tests only: a worker process exits at once after recording a position event "
          "with one of these seqs, as if killed"),

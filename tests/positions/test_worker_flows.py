@@ -22,20 +22,20 @@ import re
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-import cbor2
 import pytest
 
 from chain.ledger.address import address_text
 from core.units import ADA, Asset
 from stack.processes import wait_until
-from stubs.server import Fault, Reply, Request
+from stubs.server import Fault
 from tasks.position_flow import advance
 from tasks.position_orders import OpenRequest, close_position, open_position
 from tasks.positions import ADVANCE_TASK, flow_context
 from tests.positions.support import STRIKE, USDM, Paper, Stubs, dhl, one_json, paper_desk, \
     start_stubs
+from tests.support.tamper import tampered_builds
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -277,24 +277,9 @@ def test_killed_after_every_kind_of_step_still_opens_and_settles(fresh: Paper) -
 
 # --- 5. a tampered build --------------------------------------------------------------------
 
-def tampering(handler: Callable[[Request], Reply], times: int) -> Callable[[Request], Reply]:
-    """The stub's answers, except that the next `times` builds' transactions send the
-    order output's value to a stranger instead of the DEX's order script."""
-    left = [times]
-
-    def serve(request: Request) -> Reply:
-        reply = handler(request)
-        if request.path != BUILD or reply.status != 200 or not left[0]:
-            return reply
-        left[0] -= 1
-        body = json.loads(reply.encoded())
-        tx = cbor2.loads(bytes.fromhex(body["cbor"]))
-        order = tx[0][1][0]
-        order[0] = b"\x01" + bytes(range(100, 156))
-        return Reply(200, raw=json.dumps({**body, "cbor": cbor2.dumps(tx).hex()}).encode())
-
-    serve.count = handler.count  # type: ignore[attr-defined]
-    return serve
+def to_a_stranger(tx: list[Any]) -> None:
+    """The order output's value sent to a stranger instead of the DEX's order script."""
+    tx[0][1][0][0] = b"\x01" + bytes(range(100, 156))
 
 
 def test_a_tampered_build_is_refused_and_retried(fresh: Paper) -> None:
@@ -304,7 +289,7 @@ def test_a_tampered_build_is_refused_and_retried(fresh: Paper) -> None:
     paper = fresh
     server = paper.stubs.dexhunter
     original = server.handler
-    server.handler = tampering(original, 1)
+    server.handler = tampered_builds(original, to_a_stranger)
     try:
         answer = open_position(paper.desk, OpenRequest("long", Asset.from_unit(STRIKE), ADA,
                                                        100_000_000, Decimal("1.8")),

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -41,20 +41,23 @@ def http_base(lines: list[str]) -> str | None:
 
 
 @contextmanager
-def dhl_sandbox(socket: Path, *args: str,
-                env: dict[str, str] | None = None) -> Iterator[list[str]]:
+def dhl_sandbox(socket: Path, *args: str, env: dict[str, str] | None = None,
+                log: Path | None = None) -> Iterator[list[str]]:
     """`dhl sandbox --listen unix://SOCKET ARGS` as a process; yields the lines it prints
     (collected as they come: `funding tx ID ...`, with --http-port the URLs, then
-    `listening ...`); stopped (TERM, then KILL) whatever happens."""
+    `listening ...`); its log (stderr) goes to `log`, if given; stopped (TERM, then KILL)
+    whatever happens."""
     from stack.processes import stop_process
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dhl", "sandbox", "--listen", f"unix://{socket}", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True).start()
-    try:
-        yield lines
-    finally:
-        stop_process(proc)
+    with ExitStack() as files:
+        errors = files.enter_context(open(log, "ab")) if log else subprocess.DEVNULL
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dhl", "sandbox", "--listen", f"unix://{socket}", *args],
+            stdout=subprocess.PIPE, stderr=errors, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        lines: list[str] = []
+        threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True).start()
+        try:
+            yield lines
+        finally:
+            stop_process(proc)

@@ -1,6 +1,6 @@
 """Live positions, for real, offline: `dhl sandbox` as the chain, the DexHunter and Surf
 stubs building from its UTxOs, `dhl follow` following it over node-to-client, REAL Celery
-workers on the test Redis and MongoDB (tests/positions/live_support.py).
+workers on the test Redis and MongoDB (tests/live/support.py).
 
 Every leg of a long and a short at Surf is built, checked, signed by the user's managed
 account, submitted over local tx-submission and confirmed from blocks — two deep, and a
@@ -10,66 +10,22 @@ refused nothing.
 """
 from __future__ import annotations
 
-from contextlib import ExitStack
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from store import own_txs
-from tests.positions.live_support import LiveStack, live_stack
+from tests.live.support import LiveStack, assert_confirmed_from_chain, leg_txs
 from tests.positions.support import STRIKE, USDM, dhl, one_json
 from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
-USERS = ("alice", "bob", "carol")
-
-
-@pytest.fixture(scope="module")
-def live(mongo_url: str, redis_url: str,
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveStack, WorkerProcess]]:
-    from pycardano import Address
-
-    from tests.support.sandbox import ALICE, address
-
-    wallet = str(Address.from_primitive(address(ALICE)))
-    with live_stack(mongo_url, redis_url, tmp_path_factory.mktemp("live"), USERS,
-                    wallets=(wallet,)) as stack, ExitStack() as workers:
-        stack.extra.update(wallet=wallet, key=ALICE)
-        yield stack, stack.paper.worker(workers, "live-worker")
-
-
-def leg_txs(view: dict[str, Any]) -> list[str]:
-    return [leg["tx_id"] for leg in view["legs"] if leg["state"] == "confirmed"]
-
-
-def assert_confirmed_from_chain(stack: LiveStack, view: dict[str, Any]) -> None:
-    """Every leg confirmed, each by its own transaction, at least LIVE_CONFIRMATIONS
-    deep; each swap and Surf order booked with what its fill paid on chain."""
-    doc = stack.paper.doc(view["position"])
-    legs = [leg for leg in view["legs"] if leg["state"] != "failed"]
-    assert legs and all(leg["state"] == "confirmed" for leg in legs), view["legs"]
-    for leg in legs:
-        work = doc["work"][leg["leg"]]
-        assert work["confirmations"] >= 2, (leg, work)
-        if "order_ref" in work:  # filled by a batcher: booked from the fill
-            settled = own_txs.settlement(stack.paper.desk.db, leg["tx_id"])
-            assert settled is not None and settled["tx_id"] == work["fill_tx"], leg
-            unit = leg["asset_out"]
-            paid = settled["paid"].get(unit, 0)
-            if unit == "lovelace":
-                paid -= int(work["deposit"])
-            if leg["kind"] == "repay":  # the release: the loan's collateral, no more
-                assert leg["actual"]["amount_out"] == min(paid, leg["amount_out"]), leg
-            else:
-                assert leg["actual"]["amount_out"] == paid, (leg, settled)
-
 
 @pytest.mark.parametrize("side, user, token", [("long", "alice", STRIKE),
                                                ("short", "bob", USDM)])
 def test_a_live_position_opens_and_closes_against_the_sandbox(
-        live: tuple[LiveStack, WorkerProcess], side: str, user: str, token: str) -> None:
-    stack, worker = live
+        live: LiveStack, worker: WorkerProcess, side: str, user: str, token: str) -> None:
+    stack = live
     before = stack.stats()
     opened = one_json(dhl(stack.paper, "open", "--side", side, "--asset", token,
                           "--collateral", "ADA:100", "--leverage", "1.5", "--venue", "surf",
@@ -101,7 +57,7 @@ def witness_set(key: Any, tx_hex: str) -> str:
 
 
 def test_a_wallet_signed_live_position_opens_and_closes(
-        live: tuple[LiveStack, WorkerProcess]) -> None:
+        live: LiveStack, worker: WorkerProcess) -> None:
     """The trader's wallet (a key of the test's own) signs each leg's transaction handed
     out by the API; a witness by another key, or none, is refused before anything is
     sent; the signed legs go to the node with their ids unchanged."""
@@ -109,7 +65,7 @@ def test_a_wallet_signed_live_position_opens_and_closes(
     from stack.processes import wait_until
     from tests.support.sandbox import BOB
 
-    stack, worker = live
+    stack = live
     app = create_app(stack.paper.settings)
     client = app.test_client()
     wallet = stack.extra["wallet"]
