@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench clean live-demo
 
 # Re-install whenever the dependencies or the package list change.
 $(STAMP): setup.cfg pyproject.toml
@@ -19,6 +19,11 @@ install: $(STAMP)
 ## make run: set up and run the whole stack in paper mode until Ctrl-C (PORT, default 8000)
 run: $(STAMP)
 	$(BIN)/dhl run
+
+## make live-demo: the live path offline, in one command: a live long and short opened and
+## closed against a local sandbox chain (docs/live.md); make run stays in paper mode
+live-demo: $(STAMP)
+	$(BIN)/dhl live-demo
 
 ## make test: ruff, mypy (every package but app, dhl, indexer, stack), the MongoDB conformance
 ## tests, then everything else

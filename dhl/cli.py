@@ -35,6 +35,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_stack(settings, read_environment())
 
 
+def cmd_live_demo(args: argparse.Namespace) -> int:
+    from dhl.live_demo import cmd_live_demo as run_demo
+
+    settings = _load_or_exit()
+    try:
+        check_data_dir(settings)
+    except ConfigError as error:
+        raise _config_error(error) from None
+    return run_demo(settings, args.side)
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from dhl.state_commands import stack_settings
 
@@ -76,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the whole stack (paper mode by default) until Ctrl-C")
     run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("live-demo", help="the live path offline: live positions opened "
+                          "and closed against a local sandbox chain, signed, sent and "
+                          "confirmed from blocks (docs/live.md)")
+    demo.add_argument("--side", choices=("long", "short", "both"), default="both",
+                      help="which demo position(s): a long STRIKE, a short USDM (both)")
+    demo.set_defaults(func=cmd_live_demo)
 
     config = sub.add_parser("config", help="validate the settings and print them, secrets hidden")
     config.add_argument("--explain", action="store_true", help="list every variable and its use")

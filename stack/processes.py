@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 LOOPBACK = "127.0.0.1"
 
@@ -119,7 +119,8 @@ class LocalService:
             self.process.wait(timeout=10)
 
 
-def spawn(name: str, argv: list[str], log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+def spawn(name: str, argv: list[str], log_path: Path,
+          env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
     """Start `argv` with its output appended to `log_path`, under a line that marks this start.
 
     Returns the process and the log's size before the marker, so a failure can quote
@@ -135,7 +136,8 @@ def spawn(name: str, argv: list[str], log_path: Path) -> tuple[subprocess.Popen[
         # stops the services last, after the processes that use them.
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True,
-                                   preexec_fn=die_with_parent)
+                                   preexec_fn=die_with_parent,
+                                   env=None if env is None else dict(env))
     return process, offset
 
 

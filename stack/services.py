@@ -162,12 +162,31 @@ def start_simulator(block_files: list[Path], data_dir: Path, *, network: str = "
 
 
 def start_api_stub(name: str, fixtures_dir: Path, data_dir: Path, port: int | None = None,
-                   timeout_s: float = 30.0) -> LocalService:
-    """`python -m stubs NAME`: a venue API stub answering from the recorded fixtures."""
+                   timeout_s: float = 30.0, chain_utxos: str | None = None) -> LocalService:
+    """`python -m stubs NAME`: a venue API stub answering from the recorded fixtures;
+    with `chain_utxos` (a `dhl sandbox --http-port` endpoint), building from the sandbox
+    chain's UTxOs."""
     port = port or free_port()
     argv = [sys.executable, "-m", "stubs", name, "--port", str(port),
             "--fixtures", str(fixtures_dir)]
+    if chain_utxos is not None:
+        argv += ["--chain-utxos", chain_utxos]
     log_path = data_dir / f"stub-{name}.log"
     process, offset = spawn(f"{name} API stub", argv, log_path)
     return started(LocalService(f"{name} API stub", f"http://{LOOPBACK}:{port}", process,
                                 log_path), lambda: port_open(port), timeout_s, offset)
+
+
+def start_sandbox(data_dir: Path, socket_path: Path, args: list[str], *,
+                  timeout_s: float = 60.0) -> LocalService:
+    """`dhl sandbox` listening on the Unix socket `socket_path` (node-to-client) with
+    `args` (its funding, pools, prices, `--http-port`); ready once the socket is there.
+    Its URL is the node's: `unix://SOCKET`."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    socket_path.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "dhl", "sandbox", "--listen", f"unix://{socket_path}",
+            *args]
+    log_path = data_dir / "sandbox.log"
+    process, offset = spawn("sandbox", argv, log_path)
+    return started(LocalService("sandbox chain", f"unix://{socket_path}", process, log_path),
+                   socket_path.exists, timeout_s, offset)
