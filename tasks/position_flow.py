@@ -454,14 +454,13 @@ def _judge_live(ctx: FlowContext, doc: Mapping[str, Any], position: Position,
     if judged.move == "resend":
         try:
             ctx.live.submit(bytes.fromhex(work["signed"]))
-            own_txs.note_sent(ctx.db, leg.tx_id or "", ctx.now_ms())
-        except SubmitRefused as refused:
-            own_txs.note_sent(ctx.db, leg.tx_id or "", ctx.now_ms())
-            raise live.ChainWait(f"leg {leg.leg_id}: not on chain and still valid; the node "
-                                 f"refused a resend ({refused.reason})") from None
+            what = "sent again"
+        except SubmitRefused as refused:  # it may be on its way: the chain decides
+            what = f"the node refused a resend ({refused.reason})"
         except NodeUnavailable as error:
             raise Blocked(f"node: {error}") from None
-        raise live.ChainWait(f"leg {leg.leg_id}: not on chain and still valid: sent again")
+        own_txs.note_sent(ctx.db, leg.tx_id or "", ctx.now_ms())
+        raise live.ChainWait(f"leg {leg.leg_id}: not on chain and still valid: {what}")
     if leg.kind is LegKind.SWAP:
         base = Actual(tx_id=leg.tx_id or "", amount_in=leg.amount_in,
                       network_fee=0, service_fee=int(work["fees"]))
