@@ -1,0 +1,68 @@
+"""Guard rules and their price triggers in MongoDB (trading/guards.py says what they are;
+tasks/guard_rules.py puts the two together).
+
+- `guard_rules`: every version ever set, kept (`_id` "<position>:<version>"): what an
+  execution names; inserted once (`$setOnInsert`), never changed.
+- `guard_triggers`: the price triggers of each position's *current* version only, one
+  document per trigger (`_id` "<position>:<version>:<trigger>"), indexed by `at`
+  (market, direction and price key in one string: a compound index's range on its last
+  field is not served from the index by nx-27017, one field's range is): a tick at a
+  price reads the triggers it crossed and no other,
+  so its cost follows what crossed, not what exists. Setting a new version adds its
+  triggers, then removes the older versions' (a tick in between may see both: the
+  execution re-checks the version, so the old one's fire does nothing).
+
+A trigger's price is stored as its decimal string (exact) and in `at` as an integer key
+(trading.guards.PRICE_SCALE) for the range read; the caller makes the exact comparison.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from pymongo.database import Database
+
+RULES = "guard_rules"
+TRIGGERS = "guard_triggers"
+
+
+def set_rules(db: Database, position_id: str, version: str, rules: Mapping[str, Any],
+              triggers: Sequence[Mapping[str, Any]], now_ms: int) -> None:
+    """Keep version `version` (its canonical `rules`, with market and side) and make its
+    `triggers` (each with `name`) the position's. The same version again changes nothing."""
+    db[RULES].update_one({"_id": f"{position_id}:{version}"},
+                         {"$setOnInsert": {"position": position_id, "version": version,
+                                           **rules, "set_ms": now_ms}}, upsert=True)
+    for row in trigger_rows(position_id, version, triggers):
+        db[TRIGGERS].update_one({"_id": row["_id"]}, {"$setOnInsert": row}, upsert=True)
+    db[TRIGGERS].delete_many({"position": position_id, "version": {"$ne": version}})
+
+
+def trigger_rows(position_id: str, version: str,
+                 triggers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The documents `set_rules` keeps for a version's triggers."""
+    return [{"_id": f"{position_id}:{version}:{trigger['name']}", "position": position_id,
+             "version": version, **{k: v for k, v in trigger.items() if k != "name"}}
+            for trigger in triggers]
+
+
+def clear(db: Database, position_id: str) -> None:
+    """The position has no guard any more (closed): its triggers go, its versions stay."""
+    db[TRIGGERS].delete_many({"position": position_id})
+
+
+def rules_version(db: Database, position_id: str, version: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = db[RULES].find_one({"_id": f"{position_id}:{version}"})
+    return found
+
+
+def current_triggers(db: Database, position_id: str) -> list[dict[str, Any]]:
+    return list(db[TRIGGERS].find({"position": position_id}))
+
+
+def candidates(db: Database, spans: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The triggers whose index string `at` lies in one of `spans` (low, high, both
+    included): range reads on the one indexed field (trading.guards.tick_spans)."""
+    found: list[dict[str, Any]] = []
+    for low, high in spans:
+        found += db[TRIGGERS].find({"at": {"$gte": low, "$lte": high}})
+    return found

@@ -1,0 +1,68 @@
+"""Guards over the MongoDB server (store/guards.py, tasks/guard_rules.py): versions kept
+for good, one version's triggers current per position, and a tick at a price reads what
+it fires and nothing else."""
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import pytest
+
+from store import guards as store
+from store.indexes import ensure_indexes
+from tasks.guard_rules import fired_triggers, set_guards
+from trading.guards import GuardRules, TakeProfit, crossed
+
+pytestmark = pytest.mark.integration
+
+D = Decimal
+MARKET, OTHER = "ab" * 28 + "5354", "cd" * 28 + "5354"
+
+
+def test_a_new_version_replaces_the_triggers_and_every_version_is_kept(db) -> None:  # type: ignore[no-untyped-def]
+    ensure_indexes(db)
+    first = GuardRules((TakeProfit(D("0.6"), D("0.5")), TakeProfit(D("0.7"), D("0.5"))),
+                       stop_loss=D("0.4"))
+    v1 = set_guards(db, "pos-1", MARKET, "long", first, now_ms=1)
+    assert set_guards(db, "pos-1", MARKET, "long", first, now_ms=2) == v1  # the same rules
+    assert sorted(t["_id"] for t in store.current_triggers(db, "pos-1")) == sorted(
+        f"pos-1:{v1}:{name}" for name in ("take_profit-0", "take_profit-1", "stop_loss-0"))
+    assert store.rules_version(db, "pos-1", v1)["set_ms"] == 1  # never rewritten
+    v2 = set_guards(db, "pos-1", MARKET, "long", GuardRules(stop_loss=D("0.45")), now_ms=3)
+    assert v2 != v1
+    assert [t["_id"] for t in store.current_triggers(db, "pos-1")] == [f"pos-1:{v2}:stop_loss-0"]
+    assert store.rules_version(db, "pos-1", v1)["rules"]["stop_loss"] == "0.4"  # kept
+    assert [t["version"] for t in fired_triggers(db, MARKET, D("0.45"))] == [v2]
+    assert fired_triggers(db, MARKET, D("0.65")) == []  # v1's take-profit is gone
+    store.clear(db, "pos-1")
+    assert store.current_triggers(db, "pos-1") == [] and store.rules_version(db, "pos-1", v2)
+
+
+def test_a_tick_reads_exactly_what_it_fires(db) -> None:  # type: ignore[no-untyped-def]
+    """Two hundred positions, longs and shorts, on two markets, random ladders and stops;
+    at each of thirty random prices the triggers found are those a full scan would fire."""
+    ensure_indexes(db)
+    rng = random.Random(5)
+    for n in range(200):
+        price = D(rng.randint(300, 700)) / 1000
+        rungs = tuple(TakeProfit(price + D(i) / 100, D("0.25")) for i in range(1, 4))
+        set_guards(db, f"pos-{n}", rng.choice((MARKET, OTHER)), rng.choice(("long", "short")),
+                   GuardRules(rungs, stop_loss=price - D("0.05")), now_ms=n)
+    everything = list(db[store.TRIGGERS].find({}))
+    assert len(everything) == 800
+    for _ in range(30):
+        price = D(rng.randint(200, 800)) / 1000
+        found = sorted(t["_id"] for t in fired_triggers(db, MARKET, price))
+        expected = sorted(t["_id"] for t in everything if t["market"] == MARKET
+                          and crossed(t["direction"], D(t["price"]), price))
+        assert found == expected, price
+
+
+def test_a_market_whose_unit_extends_another_is_not_read_with_it(db) -> None:  # type: ignore[no-untyped-def]
+    ensure_indexes(db)
+    set_guards(db, "pos-a", MARKET, "long", GuardRules(stop_loss=D("0.5")), now_ms=1)
+    set_guards(db, "pos-b", MARKET + "ff", "long", GuardRules(stop_loss=D("0.5")), now_ms=1)
+    set_guards(db, "pos-c", MARKET + "ff", "short", GuardRules(stop_loss=D("0.3")), now_ms=1)
+    assert [t["position"] for t in fired_triggers(db, MARKET, D("0.4"))] == ["pos-a"]
+    assert sorted(t["position"] for t in fired_triggers(db, MARKET + "ff", D("0.4"))) == \
+        ["pos-b", "pos-c"]

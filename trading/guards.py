@@ -1,0 +1,179 @@
+"""A position's guard rules, pure (issue 11): what the trader set, as an immutable version,
+and the price triggers it makes.
+
+- **Immutable versions** (as DeFi Saver's subscriptions, identified by their hash):
+  changing a guard writes a new version; an execution names the version that fired, and
+  a fire of a version that is no longer the position's does nothing.
+- **Price triggers**: a take-profit (each rung of a scale-out ladder) and a stop-loss are
+  each one trigger on the position's market: `up` fires when the price is at or above
+  its price, `down` when at or below. A long takes profit up and stops down; a short the
+  other way round. Triggers are indexed by price (store/guards.py), so a tick reads only
+  those its price crossed.
+
+Prices are `Decimal` ADA per whole token, never float.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal, ROUND_FLOOR
+from typing import Any, Literal, Mapping, Sequence
+
+#: Trigger prices are indexed as integers of this many units per ADA (20 digits up to
+#: MAX_PRICE): exact enough to pre-select; the exact comparison is `crossed`'s.
+PRICE_SCALE = 10 ** 12
+MAX_PRICE = Decimal(9_000_000)
+
+Direction = Literal["up", "down"]
+
+
+class GuardError(ValueError):
+    """Rules that cannot be: the message names the field."""
+
+
+@dataclass(frozen=True)
+class TakeProfit:
+    price: Decimal
+    fraction: Decimal = Decimal(1)  # of the position, closed when it fires
+
+
+@dataclass(frozen=True)
+class GuardRules:
+    take_profit: tuple[TakeProfit, ...] = ()
+    stop_loss: Decimal | None = None
+    trailing_pct: Decimal | None = None
+    deleverage_below: Decimal | None = None
+    deleverage_to: Decimal | None = None
+    alert_below: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        for i, rung in enumerate(self.take_profit):
+            _price(f"take_profit[{i}].price", rung.price)
+            if not Decimal(0) < rung.fraction <= 1:
+                raise GuardError(f"take_profit[{i}].fraction: in (0, 1], got {rung.fraction}")
+        if sum((rung.fraction for rung in self.take_profit), Decimal(0)) > 1:
+            raise GuardError("take_profit: the fractions add up to more than the position")
+        if len({rung.price for rung in self.take_profit}) != len(self.take_profit):
+            raise GuardError("take_profit: two rungs at the same price")
+        if self.stop_loss is not None:
+            _price("stop_loss", self.stop_loss)
+        if self.trailing_pct is not None and not Decimal(0) < self.trailing_pct < 100:
+            raise GuardError(f"trailing_pct: in (0, 100), got {self.trailing_pct}")
+        for name in ("deleverage_below", "deleverage_to", "alert_below"):
+            value = getattr(self, name)
+            if value is not None and not (value.is_finite() and value > 1):
+                raise GuardError(f"{name}: a health above 1, got {value}")
+        if (self.deleverage_below is None) != (self.deleverage_to is None):
+            raise GuardError("deleverage_to: set with deleverage_below, or neither")
+        if self.deleverage_below is not None and self.deleverage_to is not None \
+                and self.deleverage_to <= self.deleverage_below:
+            raise GuardError("deleverage_to: a health above deleverage_below")
+
+
+def _price(name: str, value: Decimal) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite() or not 0 < value <= MAX_PRICE:
+        raise GuardError(f"{name}: a price in ADA above 0 and at most {MAX_PRICE}, got {value}")
+
+
+def canonical(rules: GuardRules) -> dict[str, Any]:
+    """The rules as plain JSON values (decimals as their normalised strings), the same for
+    the same rules whatever their spelling ("1.50" and "1.5" are one price)."""
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else format(value.normalize(), "f")
+
+    return {"take_profit": [{"price": text(r.price), "fraction": text(r.fraction)}
+                            for r in sorted(rules.take_profit, key=lambda r: r.price)],
+            "stop_loss": text(rules.stop_loss), "trailing_pct": text(rules.trailing_pct),
+            "deleverage_below": text(rules.deleverage_below),
+            "deleverage_to": text(rules.deleverage_to), "alert_below": text(rules.alert_below)}
+
+
+def rules_from(stored: Mapping[str, Any]) -> GuardRules:
+    """`canonical`'s output read back (GuardError for anything else)."""
+    def number(value: Any, name: str) -> Decimal | None:
+        if value is None:
+            return None
+        try:
+            return Decimal(str(value))
+        except ArithmeticError:
+            raise GuardError(f"{name}: not a number: {value!r}") from None
+
+    rungs = tuple(TakeProfit(number(r["price"], "take_profit.price") or Decimal(0),
+                             number(r["fraction"], "take_profit.fraction") or Decimal(0))
+                  for r in stored.get("take_profit") or [])
+    return GuardRules(rungs, *(number(stored.get(name), name) for name in
+                               ("stop_loss", "trailing_pct", "deleverage_below",
+                                "deleverage_to", "alert_below")))
+
+
+def version_of(position_id: str, rules: GuardRules) -> str:
+    """The version's id: a hash of the position and its canonical rules, so the same
+    rules set twice are one version, and any change is another."""
+    body = json.dumps({"position": position_id, "rules": canonical(rules)}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    kind: Literal["take_profit", "stop_loss"]
+    index: int  # the rung, for a ladder
+    direction: Direction
+    price: Decimal
+    fraction: Decimal = field(default=Decimal(1))
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.index}"
+
+
+def price_triggers(side: str, rules: GuardRules) -> list[Trigger]:
+    """The price triggers of a long's or a short's rules."""
+    if side not in ("long", "short"):
+        raise GuardError(f"side: long or short, got {side!r}")
+    profit: Direction = "up" if side == "long" else "down"
+    stop: Direction = "down" if side == "long" else "up"
+    found = [Trigger("take_profit", i, profit, rung.price, rung.fraction)
+             for i, rung in enumerate(sorted(rules.take_profit, key=lambda r: r.price))]
+    if rules.stop_loss is not None:
+        found.append(Trigger("stop_loss", 0, stop, rules.stop_loss))
+    return found
+
+
+def crossed(direction: Direction, trigger_price: Decimal, price: Decimal) -> bool:
+    """Whether `price` fires a trigger at `trigger_price` going `direction`."""
+    return price >= trigger_price if direction == "up" else price <= trigger_price
+
+
+def price_key(price: Decimal) -> int:
+    """The trigger price as the index stores it: PRICE_SCALE units, rounded down."""
+    return int((price * PRICE_SCALE).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def trigger_at(market: str, direction: Direction, key: int) -> str:
+    """Where a trigger sits in the index: market, direction, then the price key as 20
+    digits, so one string orders them by price within a market's direction (a range read
+    on one indexed field, which every server the project uses serves from its index)."""
+    return f"{market}:{direction}:{key:020d}"
+
+
+def tick_spans(market: str, price: Decimal) -> list[tuple[str, str]]:
+    """The index ranges (low, high, both included) holding every trigger of `market` that
+    `price` may fire: `up` ones keyed at or below its key, `down` ones at or above it."""
+    key = price_key(price)
+    return [(f"{market}:up:", trigger_at(market, "up", key)),
+            (trigger_at(market, "down", key), f"{market}:down:~")]  # "~" sorts after digits
+
+
+def trigger_docs(market: str, side: str, rules: GuardRules) -> list[dict[str, Any]]:
+    """The triggers as store/guards.py keeps them."""
+    return [{"name": t.name, "market": market, "kind": t.kind, "rung": t.index,
+             "direction": t.direction, "price": str(t.price),
+             "at": trigger_at(market, t.direction, price_key(t.price)),
+             "fraction": str(t.fraction)} for t in price_triggers(side, rules)]
+
+
+def fired(candidates: Sequence[Mapping[str, Any]], price: Decimal) -> list[Mapping[str, Any]]:
+    """Of the stored triggers the index pre-selected, those `price` really fires."""
+    return [doc for doc in candidates
+            if crossed(doc["direction"], Decimal(str(doc["price"])), price)]
