@@ -10,7 +10,8 @@ step: one holds the position's Redis lock while it advances it, and the compare-
 refuses the second recording of any phase even if the lock expired.
 
 Paper mode sends nothing and signs nothing:
-- a swap is quoted (its floor: the quote's `total_output`), built by DexHunter for the
+- a swap is quoted (its floor: the quote's `total_output`, or the paper market's price
+  now less the slippage where that is lower), built by DexHunter for the
   position's wallet and checked as the live path would check it before signing
   (execution/check.py); it fills at the paper market's price of the block after its
   submission (STEP_MS later), less the pool fee and the quote's price impact, and fails
@@ -239,12 +240,33 @@ def _start(ctx: FlowContext, doc: Mapping[str, Any], action: StartLeg,
                 Recorded(leg_event(failed, now, reason=f"DexHunter refused: {refused.code}"))]
     except (VenueUnavailable, MalformedResponse) as error:
         raise Blocked(f"DexHunter quote: {error}") from None
-    leg = planned_leg(action, amount_out=quote.total_output)
     token = buy if sell.is_ada else sell
+    decimals = ctx.dexhunter.token(token).decimals
+    floor = quote.total_output
+    if doc.get("paper") is not False:
+        floor = min(floor, _paper_floor(ctx, sell, token, action.amount_in, quote.pool_fee,
+                                        quote.price_impact, decimals, now))
+    leg = planned_leg(action, amount_out=floor)
     work = {"fees": str(quote.fees.batcher + quote.fees.partner + quote.fees.dexhunter),
             "pool_fee": str(quote.pool_fee), "price_impact": str(quote.price_impact),
-            "decimals": ctx.dexhunter.token(token).decimals, "quoted_ms": now}
+            "decimals": decimals, "quoted_ms": now}
     return [Recorded(leg_event(leg, now), {f"work.{leg.leg_id}": work})]
+
+
+def _paper_floor(ctx: FlowContext, sell: Asset, token: Asset, amount_in: int,
+                 pool_fee: Decimal, price_impact: Decimal, decimals: int, now: int) -> int:
+    """Paper: the least the swap may pay, from the paper market's price now (the quote's
+    price may not be the paper market's: an operator moved it, or a stop fired in a gap),
+    less the slippage allowed. The fill is at the price of the block after, so a swap
+    placed into a gap fills at the gap's price instead of failing on a stale floor."""
+    try:
+        price = ctx.paper_market().price_at(token.unit, now)
+        expected = paper_fill("buy" if sell.is_ada else "sell", amount_in, price,
+                              QuoteFees(0, pool_fee), price_impact, token_decimals=decimals)
+    except PaperMarketError:
+        return 2 ** 64  # no paper price: the quote's floor stands
+    with localcontext(CONTEXT):
+        return int(Decimal(expected) * (1 - ctx.slippage_pct / 100))
 
 
 def _input_for(ctx: FlowContext, sell: Asset, buy: Asset, step: Step,
