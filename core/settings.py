@@ -81,6 +81,7 @@ class Settings:
     venues: tuple[str, ...] = ("liqwid", "surf", "levvy")
     market_max_age_seconds: int = 900
     market_refresh_seconds: int = 60
+    guard_tick_seconds: int = 5
     venue_api_timeout_seconds: int = 10
     levvy_config_file: Path | None = None
     paper_seed: int = 20260101  # fixed: the same paper market in every run unless changed
@@ -552,6 +553,8 @@ SPECS: tuple[Spec, ...] = (
          "a market whose figures are older than this is stale: shown, never selected"),
     Spec("MARKET_REFRESH_SECONDS", "market_refresh_seconds", parse_positive_int,
          "how often the beat fetches every venue's markets from its API"),
+    Spec("GUARD_TICK_SECONDS", "guard_tick_seconds", parse_positive_int,
+         "how often the beat checks the guards' take-profit and stop-loss triggers"),
     Spec("VENUE_API_TIMEOUT_SECONDS", "venue_api_timeout_seconds", parse_positive_int,
          "how long a venue API may take to answer"),
     Spec("LEVVY_CONFIG_FILE", "levvy_config_file", parse_optional_path,

@@ -191,6 +191,59 @@ def cmd_close(args: argparse.Namespace) -> int:
     return EXIT_OK if answer.get("ok") else EXIT_REFUSED
 
 
+def cmd_guards(args: argparse.Namespace) -> int:
+    """Set a position's guards: a new immutable version replaces the current one."""
+    from store import positions as store
+    from tasks.guard_rules import set_guards
+    from trading.guards import GuardError, GuardRules, TakeProfit, crossed, price_triggers
+    from trading.position_codec import position_from_dict
+
+    rungs = []
+    for i, text in enumerate(args.take_profit or []):
+        price_text, sep, fraction_text = text.partition(":")
+        fraction = _decimal(fraction_text, f"--take-profit {text} fraction") if sep \
+            else Decimal(1)
+        rungs.append(TakeProfit(_decimal(price_text, f"--take-profit {text} price"), fraction))
+
+    def optional(value: str | None, what: str) -> Decimal | None:
+        return None if value is None else _decimal(value, what)
+
+    try:
+        rules = GuardRules(tuple(rungs), optional(args.stop_loss, "--stop-loss"),
+                           optional(args.trailing, "--trailing"),
+                           optional(args.deleverage_below, "--deleverage-below"),
+                           optional(args.to, "--to"), optional(args.alert_below, "--alert-below"))
+    except GuardError as error:
+        raise BadInput(f"guards: {error}") from None
+    settings = _settings()
+    desk = _desk(settings)
+    doc = store.read(desk.db, args.id)
+    if doc is None:
+        raise BadInput(f"no position {args.id}")
+    position = position_from_dict(doc)
+    if doc.get("state") not in ("open", "closing") and not doc.get("pending"):
+        raise BadInput(f"position {args.id} is {doc.get('state')}: nothing to guard")
+    from trading.paper_market import PaperMarketError
+
+    try:
+        price, _ = desk.paper_market().priced(position.traded, desk.now_ms())
+    except PaperMarketError as error:
+        raise Failed(f"no paper price for the position's token now: {error}") from None
+    for trigger in price_triggers(position.side.value, rules):
+        if crossed(trigger.direction, trigger.price, price):
+            raise BadInput(f"--{trigger.kind.replace('_', '-')} {trigger.price}: the price is "
+                           f"{price} now, so it would fire at once; not set")
+    version = set_guards(desk.db, args.id, position.traded, position.side.value, rules,
+                         desk.now_ms())
+    print(json.dumps({"ok": True, "position": args.id, "version": version,
+                      "price_now": str(price),
+                      "triggers": [{"name": t.name, "direction": t.direction,
+                                    "price": str(t.price), "fraction": str(t.fraction)}
+                                   for t in price_triggers(position.side.value, rules)]},
+                     sort_keys=True))
+    return EXIT_OK
+
+
 def cmd_collateral(args: argparse.Namespace) -> int:
     from core.units import Asset
     from store import positions as store
@@ -310,6 +363,21 @@ def add_position_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
     close.add_argument("id", metavar="ID")
     close.add_argument("--fraction", default="1", metavar="F", help="in (0, 1]; default 1")
     close.set_defaults(func=_guarded(cmd_close))
+    guards = psub.add_parser("guards", help="set a position's guards (a new version "
+                                            "replaces the current one; docs/guards.md)")
+    guards.add_argument("id", metavar="ID")
+    guards.add_argument("--take-profit", action="append", metavar="PRICE[:FRACTION]",
+                        help="close FRACTION (default 1: all) of the position as it is "
+                             "then, at PRICE ADA; repeat for a scale-out ladder")
+    guards.add_argument("--stop-loss", metavar="PRICE", help="close it all at PRICE ADA")
+    guards.add_argument("--trailing", metavar="PCT", help="trailing stop (kept, not acted "
+                                                          "on yet)")
+    guards.add_argument("--deleverage-below", metavar="H", help="auto-deleverage below "
+                                                                "health H (kept, not acted on yet)")
+    guards.add_argument("--to", metavar="H", help="the health auto-deleverage aims at")
+    guards.add_argument("--alert-below", metavar="H", help="alert below health H (kept, not "
+                                                           "acted on yet)")
+    guards.set_defaults(func=_guarded(cmd_guards))
     collateral = psub.add_parser("collateral", help="add collateral to an open position")
     collateral.add_argument("id", metavar="ID")
     collateral.add_argument("--add", required=True, metavar="AMOUNT",

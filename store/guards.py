@@ -20,9 +20,12 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 RULES = "guard_rules"
 TRIGGERS = "guard_triggers"
+EXECUTIONS = "guard_executions"
+MARKETS = "guard_markets"
 
 
 def set_rules(db: Database, position_id: str, version: str, rules: Mapping[str, Any],
@@ -34,6 +37,8 @@ def set_rules(db: Database, position_id: str, version: str, rules: Mapping[str, 
                                            **rules, "set_ms": now_ms}}, upsert=True)
     for row in trigger_rows(position_id, version, triggers):
         db[TRIGGERS].update_one({"_id": row["_id"]}, {"$setOnInsert": row}, upsert=True)
+    for market in sorted({str(t["market"]) for t in triggers}):
+        db[MARKETS].update_one({"_id": market}, {"$set": {"market": market}}, upsert=True)
     db[TRIGGERS].delete_many({"position": position_id, "version": {"$ne": version}})
 
 
@@ -66,3 +71,36 @@ def candidates(db: Database, spans: Sequence[tuple[str, str]]) -> list[dict[str,
     for low, high in spans:
         found += db[TRIGGERS].find({"at": {"$gte": low, "$lte": high}})
     return found
+
+
+def markets(db: Database) -> list[str]:
+    """The markets a trigger was ever set on (one small document each: a tick does not
+    scan the triggers to find them; a market left without triggers reads nothing)."""
+    return sorted(str(row["_id"]) for row in db[MARKETS].find({}))
+
+
+def trigger(db: Database, trigger_id: str) -> dict[str, Any] | None:
+    """A current trigger (None: its version is not the position's any more, or gone)."""
+    found: dict[str, Any] | None = db[TRIGGERS].find_one({"_id": trigger_id})
+    return found
+
+
+def claim_execution(db: Database, trigger: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    """Claim the one execution of this trigger of this version (`_id` the trigger's):
+    False when it was claimed before (a duplicated or stale fire)."""
+    try:
+        db[EXECUTIONS].insert_one({"_id": str(trigger["_id"]), "position": trigger["position"],
+                                   "version": trigger["version"], **facts})
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+def release_execution(db: Database, trigger_id: str) -> None:
+    """A claimed execution that asked nothing (the position could not be closed now): the
+    trigger may fire again."""
+    db[EXECUTIONS].delete_one({"_id": trigger_id})
+
+
+def executions(db: Database, position_id: str) -> list[dict[str, Any]]:
+    return list(db[EXECUTIONS].find({"position": position_id}))

@@ -25,6 +25,7 @@ from execution.errors import DexHunterRefused, NotEnoughLiquidity
 from protocols.errors import MalformedResponse, VenueUnavailable
 from protocols.model import Market
 from execution.custody import CustodyError
+from store import guards as guard_store
 from store import accounts, paper_prices
 from store import positions as store
 from store.mongo import Database
@@ -349,8 +350,9 @@ def _borrow_index(market: Market, position: Position, now: int) -> IndexSpan:
 
 
 def close_position(desk: Desk, position_id: str, fraction: Decimal,
-                   enqueue: Enqueue) -> dict[str, Any]:
-    """Close `fraction` of an open position (1: all of it), or unwind a failed one."""
+                   enqueue: Enqueue, reason: str | None = None) -> dict[str, Any]:
+    """Close `fraction` of an open position (1: all of it), or unwind a failed one;
+    `reason` (a guard's, say) goes into the close's event."""
     if not fraction.is_finite() or not 0 < fraction <= 1:
         raise OrderError(f"--fraction must be in (0, 1], got {fraction}")
     doc, position = _load(desk, position_id)
@@ -384,7 +386,7 @@ def close_position(desk: Desk, position_id: str, fraction: Decimal,
     index = len(program_from_doc(doc))
     name = f"close-{index}"
     group = _close_group(name, plan, book, fraction, market)
-    event = Event(EventKind.CLOSE, name, 1, now, fraction=fraction)
+    event = Event(EventKind.CLOSE, name, 1, now, fraction=fraction, reason=reason)
     outcome = _append_group(desk, position_id, index, group, event)
     if isinstance(outcome, store.AlreadyTaken):
         raise OrderError(f"a close of position {position_id} was asked already")
@@ -500,6 +502,13 @@ def describe(desk: Desk, doc: Mapping[str, Any], *, detail: bool = False) -> dic
             out["chain_alerts"] = dict(sorted(doc["chain_alerts"].items()))
     if doc.get("refusal"):
         out["refusal"] = [r for _, r in sorted(doc["refusal"].items())]
+    triggers = guard_store.current_triggers(desk.db, position.position_id)
+    if triggers:  # the current guards version's price triggers (docs/guards.md)
+        out["guards"] = {"version": triggers[0]["version"],
+                         "triggers": [{"name": t["_id"].rsplit(":", 1)[-1],
+                                       "direction": t["direction"], "price": t["price"],
+                                       "fraction": t["fraction"]}
+                                      for t in sorted(triggers, key=lambda t: t["_id"])]}
     if order.get("loan_per_borrow"):  # each borrow its own loan: show them, and the wallet's
         out["loans"] = [{"collateral": c, "debt": d} for c, d in figures.loans]
     if order.get("loan_per_borrow") or order.get("holds_last"):

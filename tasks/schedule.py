@@ -39,6 +39,13 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": 30.0,
             "options": {"expires": 30.0},
         },
+        "guards-tick": {
+            # Take-profit and stop-loss triggers against the paper price now; a tick
+            # older than one period is superseded by the next one.
+            "task": "guards.tick",
+            "schedule": float(settings.guard_tick_seconds),
+            "options": {"expires": float(settings.guard_tick_seconds)},
+        },
         "watchers-catch-up": {
             "task": "watchers.catch_up",
             "schedule": 30.0,

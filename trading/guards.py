@@ -35,7 +35,9 @@ class GuardError(ValueError):
 @dataclass(frozen=True)
 class TakeProfit:
     price: Decimal
-    fraction: Decimal = Decimal(1)  # of the position, closed when it fires
+    #: Of the position as it is when the rung fires (1: all that is left), so a ladder
+    #: "0.5 at 0.7, the rest at 0.9" is (0.7, 0.5), (0.9, 1).
+    fraction: Decimal = Decimal(1)
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,6 @@ class GuardRules:
             _price(f"take_profit[{i}].price", rung.price)
             if not Decimal(0) < rung.fraction <= 1:
                 raise GuardError(f"take_profit[{i}].fraction: in (0, 1], got {rung.fraction}")
-        if sum((rung.fraction for rung in self.take_profit), Decimal(0)) > 1:
-            raise GuardError("take_profit: the fractions add up to more than the position")
         if len({rung.price for rung in self.take_profit}) != len(self.take_profit):
             raise GuardError("take_profit: two rungs at the same price")
         if self.stop_loss is not None:

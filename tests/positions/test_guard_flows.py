@@ -1,0 +1,78 @@
+"""Guards end to end on paper (issue 11's "done when", over a real Celery worker, Redis,
+the MongoDB server and the stubs over HTTP): a paper long with a take-profit and a
+stop-loss; the paper price jumps through the stop (`dhl paper set-price`); the guard tick
+— sent three times, as a stale and a duplicated fire would be — closes it exactly once,
+filled at the jumped price, never at the trigger, its history saying which rule of which
+version fired at what price."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+from decimal import Decimal
+from typing import Iterator
+
+import pytest
+
+from store import guards as guard_store
+from tasks.guards import TICK_TASK
+from tests.positions.support import STRIKE, Paper, dhl, one_json, paper_desk, start_stubs
+from tests.support.cli import run_dhl
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def paper(mongo_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[Paper]:
+    with ExitStack() as stack:
+        stubs = start_stubs(stack)
+        yield stack.enter_context(paper_desk(mongo_url, redis_url,
+                                             tmp_path_factory.mktemp("guards"), stubs))
+
+
+def test_a_stop_jumped_through_closes_the_long_once_at_the_jumped_price(paper: Paper) -> None:
+    with ExitStack() as workers:
+        worker = paper.worker(workers, "guards-worker")
+        opened = one_json(dhl(paper, "open", "--side", "long", "--asset", STRIKE,
+                              "--collateral", "ADA:100", "--leverage", "1.8"))
+        pid = opened["position"]
+        paper.wait_state(pid, "open", 60, worker)
+        # Set while the price is 0.5: a stop at or above it would fire at once: refused.
+        refused = dhl(paper, "guards", pid, "--stop-loss", "0.55")
+        assert refused.returncode == 2 and "would fire at once" in refused.stderr
+        bad = dhl(paper, "guards", pid, "--take-profit", "0.7:1.5")
+        assert bad.returncode == 2 and "take_profit[0].fraction" in bad.stderr
+        first = one_json(dhl(paper, "guards", pid, "--take-profit", "0.8", "--stop-loss", "0.4"))
+        guards = one_json(dhl(paper, "guards", pid, "--take-profit", "0.7:0.5",
+                              "--take-profit", "0.9", "--stop-loss", "0.45"))
+        assert guards["version"] != first["version"]
+        shown = one_json(dhl(paper, "show", pid))
+        assert shown["guards"]["version"] == guards["version"]
+        assert {t["name"] for t in shown["guards"]["triggers"]} == {
+            "take_profit-0", "take_profit-1", "stop_loss-0"}
+        # A tick at 0.5 fires nothing.
+        paper.app.send_task(TICK_TASK)
+        moved = run_dhl(["paper", "set-price", STRIKE, "0.40"], paper.env)
+        assert moved.returncode == 0, moved.stderr
+        for _ in range(3):  # the beat's tick, once and twice more
+            paper.app.send_task(TICK_TASK)
+        view = paper.wait_state(pid, "settled", 60, worker)
+        log = worker.log_path.read_text(errors="replace")
+    assert log.count(": closing 1 of ") == 1, log[-4000:]  # one execution acted
+    assert "executed before" in log or "is closing: the trigger waits" in log  # the others
+    closes = [h for h in view["history"] if h["event"] == "close"]
+    [close] = closes  # once
+    assert close["reason"].startswith(f"stop-loss of guards version {guards['version']}: "
+                                      f"the paper price 0.4"), close
+    assert "crossed 0.45" in close["reason"]
+    # Filled at the price of the block it executed in: the jumped price, not the trigger.
+    doc = paper.doc(pid)
+    close_swaps = [leg for leg in view["legs"] if leg["leg"].startswith("close-")
+                   and leg["kind"] == "swap"]
+    assert close_swaps and all(Decimal(doc["work"][leg["leg"]]["price"]) == Decimal("0.4")
+                               for leg in close_swaps), [doc["work"][l["leg"]] for l in close_swaps]
+    [execution] = guard_store.executions(paper.desk.db, pid)
+    assert execution["kind"] == "stop_loss" and execution["version"] == guards["version"]
+    assert Decimal(execution["price"]) == Decimal("0.4") and execution["trigger_price"] == "0.45"
+    assert guard_store.current_triggers(paper.desk.db, pid) == []  # nothing left to fire
+    kept = [guard_store.rules_version(paper.desk.db, pid, v["version"]) for v in (first, guards)]
+    assert all(kept)  # every version kept
