@@ -234,7 +234,7 @@ def cmd_guards(args: argparse.Namespace) -> int:
             raise BadInput(f"--{trigger.kind.replace('_', '-')} {trigger.price}: the price is "
                            f"{price} now, so it would fire at once; not set")
     version = set_guards(desk.db, args.id, position.traded, position.side.value, rules,
-                         desk.now_ms())
+                         desk.now_ms(), price)
     print(json.dumps({"ok": True, "position": args.id, "version": version,
                       "price_now": str(price),
                       "triggers": [{"name": t.name, "direction": t.direction,
@@ -370,8 +370,9 @@ def add_position_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
                         help="close FRACTION (default 1: all) of the position as it is "
                              "then, at PRICE ADA; repeat for a scale-out ladder")
     guards.add_argument("--stop-loss", metavar="PRICE", help="close it all at PRICE ADA")
-    guards.add_argument("--trailing", metavar="PCT", help="trailing stop (kept, not acted "
-                                                          "on yet)")
+    guards.add_argument("--trailing", metavar="PCT", help="a trailing stop PCT percent "
+                                                          "below the highest price since "
+                                                          "(a short's: above the lowest)")
     guards.add_argument("--deleverage-below", metavar="H", help="auto-deleverage below "
                                                                 "health H (kept, not acted on yet)")
     guards.add_argument("--to", metavar="H", help="the health auto-deleverage aims at")

@@ -104,3 +104,18 @@ def release_execution(db: Database, trigger_id: str) -> None:
 
 def executions(db: Database, position_id: str) -> list[dict[str, Any]]:
     return list(db[EXECUTIONS].find({"position": position_id}))
+
+
+def trails(db: Database, spans: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The trailing stops whose mark index string `mark_at` lies in one of `spans`."""
+    found: list[dict[str, Any]] = []
+    for low, high in spans:
+        found += db[TRIGGERS].find({"mark_at": {"$gte": low, "$lte": high}})
+    return found
+
+
+def move_trail(db: Database, trigger_id: str, was: str, fields: Mapping[str, Any]) -> bool:
+    """A trailing stop's new mark and trigger, if its mark is still `was` (a concurrent
+    tick that moved it first wins; this one's price was not higher anyway)."""
+    return db[TRIGGERS].update_one({"_id": trigger_id, "mark_at": was},
+                                   {"$set": dict(fields)}).modified_count == 1

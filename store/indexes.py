@@ -42,7 +42,8 @@ INDEXES: dict[str, tuple[IndexSpec, ...]] = {
     "positions": (IndexSpec((("state", 1),)),),
     # Guards: the current versions' price triggers, read by `at` (market, direction and
     # price key in one string: a tick reads only what it crossed); every version kept.
-    "guard_triggers": (IndexSpec((("at", 1),)), IndexSpec((("position", 1),))),
+    "guard_triggers": (IndexSpec((("at", 1),)), IndexSpec((("position", 1),)),
+                       IndexSpec((("mark_at", 1),))),
     "guard_rules": (IndexSpec((("position", 1),)),),
     # Operator-set paper prices: a token's, in time order.
     "paper_prices": (IndexSpec((("token", 1), ("from_ms", 1))),),

@@ -10,8 +10,8 @@ from store import guards as store
 from store import positions as positions_store
 from store.mongo import Database
 from tasks.position_orders import Desk, OrderError, close_position
-from trading.guards import GuardRules, canonical, crossed, fired, tick_spans, trigger_docs, \
-    version_of
+from trading.guards import GuardRules, canonical, crossed, fired, mark_spans, moved_trail, \
+    tick_spans, trigger_docs, version_of
 from trading.paper_market import PaperMarketError
 from trading.positions import TERMINAL
 
@@ -22,19 +22,32 @@ FINISHED = frozenset(state.value for state in TERMINAL)
 
 
 def set_guards(db: Database, position_id: str, market: str, side: str, rules: GuardRules,
-               now_ms: int) -> str:
+               now_ms: int, price_now: Decimal | None = None) -> str:
     """Make `rules` the position's guards; returns the version id (the same rules set
-    again: the same version, nothing changed)."""
+    again: the same version, nothing changed — a trailing stop keeps its mark).
+    `price_now`: a trailing stop's first mark."""
     version = version_of(position_id, rules)
     store.set_rules(db, position_id, version,
                     {"market": market, "side": side, "rules": canonical(rules)},
-                    trigger_docs(market, side, rules), now_ms)
+                    trigger_docs(market, side, rules, price_now), now_ms)
     return version
 
 
 def fired_triggers(db: Database, market: str, price: Decimal) -> list[Mapping[str, Any]]:
     """The current triggers of `market` that `price` fires, and no other."""
     return fired(store.candidates(db, tick_spans(market, price)), price)
+
+
+def move_marks(db: Database, market: str, price: Decimal) -> int:
+    """Trailing stops whose high-water mark (a short's low) `price` beats: the mark and
+    the stop follow it, kept on the trigger. Reads only the marks the price may move."""
+    moved = 0
+    for doc in store.trails(db, mark_spans(market, price)):
+        fields = moved_trail(doc, price)
+        if fields is not None and store.move_trail(db, str(doc["_id"]), str(doc["mark_at"]),
+                                                   fields):
+            moved += 1
+    return moved
 
 
 # --- a tick, and one fired trigger's execution ------------------------------------------------
@@ -52,6 +65,7 @@ def tick(desk: Desk, execute: Callable[[str], None]) -> int:
         except PaperMarketError as error:
             log.warning("guards: no price for %s now (%s): its triggers wait", market, error)
             continue
+        move_marks(desk.db, market, price)
         for fired_one in fired_triggers(desk.db, market, price):
             execute(str(fired_one["_id"]))
             count += 1
@@ -84,7 +98,8 @@ def execute_trigger(desk: Desk, trigger_id: str, enqueue: Callable[[str], None])
              "source": source, "trigger_price": str(trigger_price), "at_ms": now}
     if not store.claim_execution(desk.db, found, facts):
         return "executed before"
-    fraction = Decimal(1) if found["kind"] == "stop_loss" else Decimal(str(found["fraction"]))
+    fraction = Decimal(str(found["fraction"])) if found["kind"] == "take_profit" \
+        else Decimal(1)  # a stop, fixed or trailing: all of it
     reason = (f"{found['kind'].replace('_', '-')} of guards version {found['version']}: the "
               f"paper price {price} ({source}) crossed {trigger_price}")
     try:

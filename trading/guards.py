@@ -116,7 +116,7 @@ def version_of(position_id: str, rules: GuardRules) -> str:
 
 @dataclass(frozen=True)
 class Trigger:
-    kind: Literal["take_profit", "stop_loss"]
+    kind: Literal["take_profit", "stop_loss", "trailing_stop"]
     index: int  # the rung, for a ladder
     direction: Direction
     price: Decimal
@@ -138,6 +138,32 @@ def price_triggers(side: str, rules: GuardRules) -> list[Trigger]:
     if rules.stop_loss is not None:
         found.append(Trigger("stop_loss", 0, stop, rules.stop_loss))
     return found
+
+
+def trailing_trigger(side: str, pct: Decimal, mark: Decimal) -> Trigger:
+    """A trailing stop `pct` below a long's high-water mark (`mark`), or above a short's
+    low-water mark."""
+    if side == "long":
+        return Trigger("trailing_stop", 0, "down", mark * (1 - pct / 100))
+    return Trigger("trailing_stop", 0, "up", mark * (1 + pct / 100))
+
+
+def mark_moves(side: str, mark: Decimal, price: Decimal) -> bool:
+    """Whether `price` is a new high-water mark for a long (low-water for a short)."""
+    return price > mark if side == "long" else price < mark
+
+
+def mark_at(market: str, side: str, mark: Decimal) -> str:
+    """Where a trailing stop's mark sits in its index (as `trigger_at` for prices)."""
+    return f"{market}:trail-{side}:{price_key(mark):020d}"
+
+
+def mark_spans(market: str, price: Decimal) -> list[tuple[str, str]]:
+    """The index ranges holding every trailing mark `price` may move: a long's marks
+    keyed at or below its key, a short's at or above it (`mark_moves` decides)."""
+    key = price_key(price)
+    return [(f"{market}:trail-long:", mark_at(market, "long", price)),
+            (f"{market}:trail-short:{key:020d}", f"{market}:trail-short:~")]
 
 
 def crossed(direction: Direction, trigger_price: Decimal, price: Decimal) -> bool:
@@ -165,12 +191,43 @@ def tick_spans(market: str, price: Decimal) -> list[tuple[str, str]]:
             (trigger_at(market, "down", key), f"{market}:down:~")]  # "~" sorts after digits
 
 
-def trigger_docs(market: str, side: str, rules: GuardRules) -> list[dict[str, Any]]:
-    """The triggers as store/guards.py keeps them."""
-    return [{"name": t.name, "market": market, "kind": t.kind, "rung": t.index,
-             "direction": t.direction, "price": str(t.price),
-             "at": trigger_at(market, t.direction, price_key(t.price)),
-             "fraction": str(t.fraction)} for t in price_triggers(side, rules)]
+def trigger_docs(market: str, side: str, rules: GuardRules,
+                 mark: Decimal | None = None) -> list[dict[str, Any]]:
+    """The triggers as store/guards.py keeps them; a trailing stop's with its mark (the
+    price when the guards are set, then each new high — a short's, low)."""
+    docs = [trigger_doc(market, t) for t in price_triggers(side, rules)]
+    if rules.trailing_pct is not None:
+        if mark is None:
+            raise GuardError("trailing_pct: a trailing stop starts from the price now")
+        docs.append({**trigger_doc(market, trailing_trigger(side, rules.trailing_pct, mark)),
+                     **trail_fields(market, side, rules.trailing_pct, mark)})
+    return docs
+
+
+def trigger_doc(market: str, t: Trigger) -> dict[str, Any]:
+    return {"name": t.name, "market": market, "kind": t.kind, "rung": t.index,
+            "direction": t.direction, "price": str(t.price),
+            "at": trigger_at(market, t.direction, price_key(t.price)),
+            "fraction": str(t.fraction)}
+
+
+def trail_fields(market: str, side: str, pct: Decimal, mark: Decimal) -> dict[str, Any]:
+    return {"side": side, "trailing_pct": str(pct), "mark": str(mark),
+            "mark_at": mark_at(market, side, mark)}
+
+
+def moved_trail(doc: Mapping[str, Any], price: Decimal) -> dict[str, Any] | None:
+    """A trailing stop's new mark, trigger price and index strings at `price`, or None
+    when `price` does not move its mark."""
+    side, mark = str(doc["side"]), Decimal(str(doc["mark"]))
+    if not mark_moves(side, mark, price):
+        return None
+    pct = Decimal(str(doc["trailing_pct"]))
+    trigger = trailing_trigger(side, pct, price)
+    market = str(doc["market"])
+    return {"price": str(trigger.price),
+            "at": trigger_at(market, trigger.direction, price_key(trigger.price)),
+            **trail_fields(market, side, pct, price)}
 
 
 def fired(candidates: Sequence[Mapping[str, Any]], price: Decimal) -> list[Mapping[str, Any]]:

@@ -66,3 +66,26 @@ def test_a_market_whose_unit_extends_another_is_not_read_with_it(db) -> None:  #
     assert [t["position"] for t in fired_triggers(db, MARKET, D("0.4"))] == ["pos-a"]
     assert sorted(t["position"] for t in fired_triggers(db, MARKET + "ff", D("0.4"))) == \
         ["pos-b", "pos-c"]
+
+
+def test_a_trailing_stops_mark_moves_with_the_price_and_is_kept(db) -> None:  # type: ignore[no-untyped-def]
+    from tasks.guard_rules import move_marks
+
+    ensure_indexes(db)
+    rules = GuardRules(trailing_pct=D(10))
+    set_guards(db, "pos-l", MARKET, "long", rules, now_ms=1, price_now=D("0.5"))
+    set_guards(db, "pos-s", MARKET, "short", rules, now_ms=1, price_now=D("0.5"))
+    assert fired_triggers(db, MARKET, D("0.46")) == []
+    assert move_marks(db, MARKET, D("0.48")) == 1  # the short's low only
+    assert move_marks(db, MARKET, D("0.6")) == 1  # the long's high
+    [long] = store.current_triggers(db, "pos-l")
+    assert (long["mark"], D(long["price"])) == ("0.6", D("0.54"))  # kept on the trigger
+    [short] = store.current_triggers(db, "pos-s")
+    assert (short["mark"], D(short["price"])) == ("0.48", D("0.528"))
+    assert sorted(t["position"] for t in fired_triggers(db, MARKET, D("0.54"))) == \
+        ["pos-l", "pos-s"]  # the long's stop at 0.54 and the short's at 0.528
+    assert [t["position"] for t in fired_triggers(db, MARKET, D("0.52"))] == ["pos-l"]
+    assert [t["position"] for t in fired_triggers(db, MARKET, D("0.541"))] == ["pos-s"]
+    # Setting the same rules again keeps the mark (one version).
+    set_guards(db, "pos-l", MARKET, "long", rules, now_ms=2, price_now=D("0.5"))
+    assert store.current_triggers(db, "pos-l")[0]["mark"] == "0.6"

@@ -43,12 +43,13 @@ def test_a_stop_jumped_through_closes_the_long_once_at_the_jumped_price(paper: P
         assert bad.returncode == 2 and "take_profit[0].fraction" in bad.stderr
         first = one_json(dhl(paper, "guards", pid, "--take-profit", "0.8", "--stop-loss", "0.4"))
         guards = one_json(dhl(paper, "guards", pid, "--take-profit", "0.7:0.5",
-                              "--take-profit", "0.9", "--stop-loss", "0.45"))
+                              "--take-profit", "0.9", "--stop-loss", "0.45",
+                              "--trailing", "25"))  # from 0.5: a stop at 0.375, not hit
         assert guards["version"] != first["version"]
         shown = one_json(dhl(paper, "show", pid))
         assert shown["guards"]["version"] == guards["version"]
         assert {t["name"] for t in shown["guards"]["triggers"]} == {
-            "take_profit-0", "take_profit-1", "stop_loss-0"}
+            "take_profit-0", "take_profit-1", "stop_loss-0", "trailing_stop-0"}
         # A tick at 0.5 fires nothing.
         paper.app.send_task(TICK_TASK)
         moved = run_dhl(["paper", "set-price", STRIKE, "0.40"], paper.env)

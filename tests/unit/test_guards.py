@@ -88,3 +88,27 @@ def test_the_index_key_preselects_a_superset_and_fired_is_exact() -> None:
             fires = crossed(doc["direction"], trigger, price)
             assert preselected or not fires, (side, trigger, price)
             assert (fired(docs, price) == docs) == fires
+
+
+def test_a_trailing_stop_follows_the_best_price_since() -> None:
+    from trading.guards import mark_at, mark_spans, moved_trail, trailing_trigger
+
+    long = trailing_trigger("long", D(10), D("0.6"))
+    assert (long.direction, long.price) == ("down", D("0.54"))
+    short = trailing_trigger("short", D(10), D("0.4"))
+    assert (short.direction, short.price) == ("up", D("0.44"))
+    [doc] = [d for d in trigger_docs("m", "long", GuardRules(trailing_pct=D(10)), D("0.5"))]
+    assert doc["kind"] == "trailing_stop" and D(doc["price"]) == D("0.45")
+    assert moved_trail(doc, D("0.5")) is None and moved_trail(doc, D("0.49")) is None
+    moved = moved_trail(doc, D("0.6"))
+    assert moved is not None and D(moved["price"]) == D("0.54") and moved["mark"] == "0.6"
+    with pytest.raises(GuardError, match="trailing_pct"):
+        trigger_docs("m", "long", GuardRules(trailing_pct=D(10)))  # no price to start from
+    # The mark index pre-selects every mark a price moves (a superset; moved_trail decides).
+    rng = random.Random(3)
+    for _ in range(500):
+        mark, price = (D(rng.randint(1, 10 ** 6)) / 10 ** 6 for _ in range(2))
+        for side, moves in (("long", price > mark), ("short", price < mark)):
+            inside = any(low <= mark_at("m", side, mark) <= high
+                         for low, high in mark_spans("m", price))
+            assert inside or not moves, (side, mark, price)
