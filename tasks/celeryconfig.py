@@ -33,6 +33,8 @@ def build_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # Prefork, a dead pool process replaced (and its task given back) within 0.5 s.
+        "worker_pool": "tasks.pool:QuickRecoveryPool",
         "task_track_started": True,
         "task_send_sent_event": True,
         "worker_send_task_events": True,

@@ -3,7 +3,8 @@
 `execution.advance_position(id)` takes a position as far as it goes now. Delivered twice,
 or to two workers at once, it still takes every step once: one worker holds the
 position's Redis lock (renewed after every event; a dead worker's lock lapses after
-POSITION_LOCK_SECONDS) and the store's compare-and-set records each phase once. A busy
+POSITION_LOCK_SECONDS, or is taken over at once when its holder was a process of this
+host that has exited: store/holder_locks.py) and the store's compare-and-set records each phase once. A busy
 lock or a step blocked on DexHunter retries later. `execution.resume_positions` (at every
 worker start and on the beat) hands every position with work left to `advance_position`,
 so a worker killed mid-flow is resumed even if its message was lost.
@@ -26,6 +27,7 @@ from indexer.venue_state import current_markets, off_reason
 from protocols.base import LeverageSource
 from protocols.model import Market
 from store import own_txs, positions as store
+from store.holder_locks import holder_token, take_from_dead_holder
 from store.mongo import database
 from store.redis import client_for, key
 from tasks.celery_app import settings_of
@@ -127,7 +129,9 @@ def advance_position(self, position_id: str) -> dict[str, Any]:
     name = key(settings, "position-lock", position_id)
     lock = redis.lock(name, timeout=settings.position_lock_seconds, blocking=False,
                       thread_local=False)
-    if not lock.acquire():
+    token = holder_token()
+    if not lock.acquire(token=token) and not (take_from_dead_holder(redis, name)
+                                              and lock.acquire(token=token)):
         # Another worker is on it (or a dead one's lock has not lapsed yet): look again
         # when it would lapse (a live holder renews it, and the retry finds it busy again).
         raise self.retry(countdown=retry_after_lock(redis, name, settings.position_lock_seconds))

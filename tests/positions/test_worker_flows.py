@@ -239,14 +239,14 @@ def test_killed_after_every_kind_of_step_still_opens_and_settles(fresh: Paper) -
     process and the message comes back by itself: task_acks_late +
     task_reject_on_worker_lost make Celery reject it with requeue when the pool process is
     lost (the worker log shows WorkerLostError and the same task id received again); the
-    resume sweep is not needed. The redelivered task may find the dead process's lock
-    (POSITION_LOCK_SECONDS=2) and retry until it lapses; then it goes on from the last
-    recorded event.
+    resume sweep is not needed. The redelivered task finds the dead process's lock, takes
+    it over (its holder, of this host, has exited) and goes on from the last recorded
+    event.
 
-    Not killed after every event: each kill costs 2.3 to 5 s (the redelivered task waits
-    out the dead process's lock: a 2 s retry; and in some runs Celery's pool noticed its
-    dead process only at its periodic maintenance, every 5 s, billiard's maintain_pool),
-    so the 58 worker events would take 2 to 5 minutes. KILLS covers every kind of event
+    Not killed after every event, to keep the suite short: each kill costs about 1 s
+    (the pool replaces its dead process within 0.5 s, tasks/pool.py, and the redelivered
+    task takes over the dead process's lock at once, store/holder_locks.py; before
+    those, 2.3 to 5 s). KILLS covers every kind of event
     (a swap's and a venue leg's planned, built, submitted, confirmed) in the open
     and the close, and the last leg before each group's end event."""
     paper = fresh
