@@ -106,7 +106,7 @@ def end_to_end(env: dict[str, str], blocks, workers: int, logs: Path) -> tuple[f
     worker_log = logs / f"worker-{workers}.log"
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--loglevel=INFO",
-         f"--concurrency={workers}", "--queues=chain,watchers,execution,guards",
+         f"--concurrency={workers}", "--queues=chain,watchers,execution,guards,notify",
          f"--hostname=bench-{namespace}@localhost", "--without-mingle", "--without-gossip"],
         env=run_env, cwd=ROOT, stdout=open(worker_log, "wb"), stderr=subprocess.STDOUT,
         start_new_session=True, preexec_fn=die_with_parent)

@@ -82,6 +82,8 @@ class Settings:
     market_max_age_seconds: int = 900
     market_refresh_seconds: int = 60
     guard_tick_seconds: int = 5
+    price_max_age_seconds: int = 300
+    health_refresh_seconds: int = 60
     venue_api_timeout_seconds: int = 10
     levvy_config_file: Path | None = None
     paper_seed: int = 20260101  # fixed: the same paper market in every run unless changed
@@ -555,6 +557,10 @@ SPECS: tuple[Spec, ...] = (
          "how often the beat fetches every venue's markets from its API"),
     Spec("GUARD_TICK_SECONDS", "guard_tick_seconds", parse_positive_int,
          "how often the beat checks the guards' take-profit and stop-loss triggers"),
+    Spec("PRICE_MAX_AGE_SECONDS", "price_max_age_seconds", parse_positive_int,
+         "how old a price may be before the guards stop acting on it and alert instead"),
+    Spec("HEALTH_REFRESH_SECONDS", "health_refresh_seconds", parse_positive_int,
+         "how often the health triggers are re-priced from the positions' books"),
     Spec("VENUE_API_TIMEOUT_SECONDS", "venue_api_timeout_seconds", parse_positive_int,
          "how long a venue API may take to answer"),
     Spec("LEVVY_CONFIG_FILE", "levvy_config_file", parse_optional_path,

@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_paper_commands(sub)
     add_swap_commands(sub)
     add_position_commands(sub)
+    from dhl.guard_commands import add_guard_commands
+
+    add_guard_commands(sub)
     return parser
 
 

@@ -193,13 +193,11 @@ def cmd_close(args: argparse.Namespace) -> int:
 
 def cmd_guards(args: argparse.Namespace) -> int:
     """Set a position's guards: a new immutable version replaces the current one."""
-    from store import positions as store
-    from tasks.guard_rules import set_guards
-    from trading.guards import GuardError, GuardRules, TakeProfit, crossed, price_triggers
-    from trading.position_codec import position_from_dict
+    from tasks.guard_rules import apply_guards
+    from trading.guards import GuardError, GuardRules, TakeProfit
 
     rungs = []
-    for i, text in enumerate(args.take_profit or []):
+    for text in args.take_profit or []:
         price_text, sep, fraction_text = text.partition(":")
         fraction = _decimal(fraction_text, f"--take-profit {text} fraction") if sep \
             else Decimal(1)
@@ -215,32 +213,7 @@ def cmd_guards(args: argparse.Namespace) -> int:
                            optional(args.to, "--to"), optional(args.alert_below, "--alert-below"))
     except GuardError as error:
         raise BadInput(f"guards: {error}") from None
-    settings = _settings()
-    desk = _desk(settings)
-    doc = store.read(desk.db, args.id)
-    if doc is None:
-        raise BadInput(f"no position {args.id}")
-    position = position_from_dict(doc)
-    if doc.get("state") not in ("open", "closing") and not doc.get("pending"):
-        raise BadInput(f"position {args.id} is {doc.get('state')}: nothing to guard")
-    from trading.paper_market import PaperMarketError
-
-    try:
-        price, _ = desk.paper_market().priced(position.traded, desk.now_ms())
-    except PaperMarketError as error:
-        raise Failed(f"no paper price for the position's token now: {error}") from None
-    for trigger in price_triggers(position.side.value, rules):
-        if crossed(trigger.direction, trigger.price, price):
-            raise BadInput(f"--{trigger.kind.replace('_', '-')} {trigger.price}: the price is "
-                           f"{price} now, so it would fire at once; not set")
-    version = set_guards(desk.db, args.id, position.traded, position.side.value, rules,
-                         desk.now_ms(), price)
-    print(json.dumps({"ok": True, "position": args.id, "version": version,
-                      "price_now": str(price),
-                      "triggers": [{"name": t.name, "direction": t.direction,
-                                    "price": str(t.price), "fraction": str(t.fraction)}
-                                   for t in price_triggers(position.side.value, rules)]},
-                     sort_keys=True))
+    print(json.dumps(apply_guards(_desk(_settings()), args.id, rules), sort_keys=True))
     return EXIT_OK
 
 
@@ -374,10 +347,9 @@ def add_position_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
                                                           "below the highest price since "
                                                           "(a short's: above the lowest)")
     guards.add_argument("--deleverage-below", metavar="H", help="auto-deleverage below "
-                                                                "health H (kept, not acted on yet)")
+                                                                "health H (with --to)")
     guards.add_argument("--to", metavar="H", help="the health auto-deleverage aims at")
-    guards.add_argument("--alert-below", metavar="H", help="alert below health H (kept, not "
-                                                           "acted on yet)")
+    guards.add_argument("--alert-below", metavar="H", help="alert below health H")
     guards.set_defaults(func=_guarded(cmd_guards))
     collateral = psub.add_parser("collateral", help="add collateral to an open position")
     collateral.add_argument("id", metavar="ID")

@@ -85,15 +85,29 @@ def trigger(db: Database, trigger_id: str) -> dict[str, Any] | None:
     return found
 
 
-def claim_execution(db: Database, trigger: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+def claim_execution(db: Database, trigger: Mapping[str, Any], facts: Mapping[str, Any],
+                    now_ms: int = 0, lease_ms: int = 60_000) -> bool:
     """Claim the one execution of this trigger of this version (`_id` the trigger's):
-    False when it was claimed before (a duplicated or stale fire)."""
+    False when it was claimed before (a duplicated or stale fire) — unless that claim
+    never acted (`acted`: its worker died between the claim and the action) and is
+    older than `lease_ms`: then this one takes it over (compare-and-set on its time)."""
+    trigger_id = str(trigger["_id"])
     try:
-        db[EXECUTIONS].insert_one({"_id": str(trigger["_id"]), "position": trigger["position"],
-                                   "version": trigger["version"], **facts})
+        db[EXECUTIONS].insert_one({"_id": trigger_id, "position": trigger["position"],
+                                   "version": trigger["version"], **facts,
+                                   "claimed_ms": now_ms})
     except DuplicateKeyError:
-        return False
+        taken = db[EXECUTIONS].update_one(
+            {"_id": trigger_id, "acted_ms": {"$exists": False},
+             "claimed_ms": {"$lt": now_ms - lease_ms}},
+            {"$set": {**facts, "claimed_ms": now_ms}})
+        return taken.modified_count == 1
     return True
+
+
+def mark_acted(db: Database, execution_id: str, now_ms: int) -> None:
+    """The claimed execution acted (asked its close, raised its alert): for good."""
+    db[EXECUTIONS].update_one({"_id": execution_id}, {"$set": {"acted_ms": now_ms}})
 
 
 def release_execution(db: Database, trigger_id: str) -> None:
@@ -119,3 +133,58 @@ def move_trail(db: Database, trigger_id: str, was: str, fields: Mapping[str, Any
     tick that moved it first wins; this one's price was not higher anyway)."""
     return db[TRIGGERS].update_one({"_id": trigger_id, "mark_at": was},
                                    {"$set": dict(fields)}).modified_count == 1
+
+
+def reprice(db: Database, trigger_id: str, fields: Mapping[str, Any]) -> bool:
+    """A health trigger's new price and index string (its position's book moved)."""
+    return db[TRIGGERS].update_one({"_id": trigger_id}, {"$set": dict(fields)}).modified_count == 1
+
+
+def by_kinds(db: Database, kinds: Sequence[str]) -> list[dict[str, Any]]:
+    """The current triggers of these kinds (the health triggers, for their refresh)."""
+    return list(db[TRIGGERS].find({"kind": {"$in": list(kinds)}}))
+
+
+def execution(db: Database, trigger_id: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = db[EXECUTIONS].find_one({"_id": trigger_id})
+    return found
+
+
+def recent_executions(db: Database, limit: int = 20) -> list[dict[str, Any]]:
+    return list(db[EXECUTIONS].find({}).sort("at_ms", -1).limit(limit))
+
+
+def claim_exit(db: Database, position_id: str, since_ms: int, facts: Mapping[str, Any]) -> bool:
+    """Claim a kill switch's emergency exit of a position, once per switch-on."""
+    try:
+        db[EXECUTIONS].insert_one({"_id": f"{position_id}:kill-switch:{since_ms}",
+                                   "position": position_id, "version": "kill-switch",
+                                   **facts})
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+def note_execution(db: Database, execution_id: str, facts: Mapping[str, Any]) -> None:
+    """What an execution found once it acted (the health it expects after, say)."""
+    db[EXECUTIONS].update_one({"_id": execution_id}, {"$set": dict(facts)})
+
+
+STATUS = "guard_status"
+
+
+def note_run(db: Database, name: str, now_ms: int, facts: Mapping[str, Any]) -> None:
+    """The last run of a guard job (`tick`, `health`): when, and what it did."""
+    db[STATUS].update_one({"_id": name}, {"$set": {"at_ms": now_ms, **facts}}, upsert=True)
+
+
+def last_runs(db: Database) -> dict[str, dict[str, Any]]:
+    return {str(doc["_id"]): doc for doc in db[STATUS].find({})}
+
+
+def counts_by_kind(db: Database) -> dict[str, int]:
+    """How many current triggers of each kind (`dhl guards status`)."""
+    counts: dict[str, int] = {}
+    for doc in db[TRIGGERS].find({}, {"kind": 1}):
+        counts[str(doc.get("kind"))] = counts.get(str(doc.get("kind")), 0) + 1
+    return counts

@@ -43,8 +43,12 @@ INDEXES: dict[str, tuple[IndexSpec, ...]] = {
     # Guards: the current versions' price triggers, read by `at` (market, direction and
     # price key in one string: a tick reads only what it crossed); every version kept.
     "guard_triggers": (IndexSpec((("at", 1),)), IndexSpec((("position", 1),)),
-                       IndexSpec((("mark_at", 1),))),
+                       IndexSpec((("mark_at", 1),)), IndexSpec((("kind", 1),))),
     "guard_rules": (IndexSpec((("position", 1),)),),
+    "guard_executions": (IndexSpec((("position", 1),)), IndexSpec((("at_ms", 1),))),
+    # Alerts: a user's and a position's, newest first.
+    "alerts": (IndexSpec((("user", 1), ("at_ms", 1))), IndexSpec((("position", 1),)),
+               IndexSpec((("at_ms", 1),))),
     # Operator-set paper prices: a token's, in time order.
     "paper_prices": (IndexSpec((("token", 1), ("from_ms", 1))),),
 }

@@ -51,6 +51,7 @@ class Request:
     body: Any  # decoded JSON, or None
     #: The request's headers (tests check what a client sends; never logged).
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes = b""  # the body as sent (a signature is over these bytes)
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ class StubServer:
             self._send(http, self._control(parts.path, body))
             return
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        request = Request(http.command, parts.path, query, body, dict(http.headers.items()))
+        request = Request(http.command, parts.path, query, body, dict(http.headers.items()), raw)
         with self._lock:
             self.requests.append(request)
         fault = self._take_fault(parts.path)

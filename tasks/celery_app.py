@@ -16,7 +16,8 @@ from core.logging import configure_logging
 from core.settings import Settings, load_settings_or_exit
 
 #: Task modules, imported by every worker.
-TASK_MODULES = ["tasks.system", "tasks.chain", "tasks.venues", "tasks.positions", "tasks.guards"]
+TASK_MODULES = ["tasks.system", "tasks.chain", "tasks.venues", "tasks.positions", "tasks.guards",
+                "tasks.alerts"]
 
 
 def make_celery(settings: Settings) -> Celery:

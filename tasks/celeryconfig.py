@@ -9,7 +9,7 @@ from core.settings import Settings
 from tasks.schedule import beat_schedule
 
 #: One queue per concern; a worker can be started on any subset (`-Q`).
-QUEUES = ("chain", "watchers", "execution", "guards")
+QUEUES = ("chain", "watchers", "execution", "guards", "notify")
 
 #: Task names are `<queue>.<name>`, so the route follows from the name.
 ROUTES = {f"{queue}.*": {"queue": queue} for queue in QUEUES}

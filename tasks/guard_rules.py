@@ -1,5 +1,6 @@
-"""Setting a position's guards and finding what a price fires: trading/guards.py (the
-rules, their versions and triggers) over store/guards.py (kept and indexed)."""
+"""Setting a position's guards and acting on them: trading/guards.py (the rules, their
+versions and triggers) over store/guards.py (kept and indexed), store/kill_switches.py
+and tasks/alerts.py. docs/guards.md says what each does."""
 from __future__ import annotations
 
 import logging
@@ -7,31 +8,82 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping
 
 from store import guards as store
+from store import kill_switches
 from store import positions as positions_store
 from store.mongo import Database
-from tasks.position_orders import Desk, OrderError, close_position
-from trading.guards import GuardRules, canonical, crossed, fired, mark_spans, moved_trail, \
-    tick_spans, trigger_docs, version_of
+from tasks.alerts import Alert
+from tasks.position_orders import Desk, OrderError, close_position, deleverage_position, \
+    position_health
+from trading.guards import HEALTH_KINDS, GuardRules, canonical, crossed, fired, health_price, \
+    mark_spans, moved_trail, price_key, price_triggers, tick_spans, trigger_at, trigger_docs, \
+    version_of
 from trading.paper_market import PaperMarketError
+from trading.position_codec import position_from_dict
 from trading.positions import TERMINAL
 
 log = logging.getLogger(__name__)
 
 #: Position states with nothing left to guard.
 FINISHED = frozenset(state.value for state in TERMINAL)
+#: Who a market-wide alert (a stale price) is for: the operators.
+SYSTEM_USER = "system"
 
+Notify = Callable[[Alert], bool]
+Enqueue = Callable[[str], None]
+
+
+def user_of(doc: Mapping[str, Any]) -> str:
+    """Whose position it is: the user named at open, else the wallet that owns it."""
+    order = doc.get("order") or {}
+    return str(order.get("user") or order.get("owner") or "")
+
+
+# --- setting guards ---------------------------------------------------------------------------
 
 def set_guards(db: Database, position_id: str, market: str, side: str, rules: GuardRules,
-               now_ms: int, price_now: Decimal | None = None) -> str:
+               now_ms: int, price_now: Decimal | None = None,
+               liquidation: Decimal | None = None) -> str:
     """Make `rules` the position's guards; returns the version id (the same rules set
     again: the same version, nothing changed — a trailing stop keeps its mark).
-    `price_now`: a trailing stop's first mark."""
+    `price_now`: a trailing stop's first mark; `liquidation`: where the health triggers go."""
     version = version_of(position_id, rules)
     store.set_rules(db, position_id, version,
                     {"market": market, "side": side, "rules": canonical(rules)},
-                    trigger_docs(market, side, rules, price_now), now_ms)
+                    trigger_docs(market, side, rules, price_now, liquidation), now_ms)
     return version
 
+
+def apply_guards(desk: Desk, position_id: str, rules: GuardRules) -> dict[str, Any]:
+    """The command line's (and the API's) guards: checked against the position and the
+    price now, then set as a new version. OrderError: why nothing was set."""
+    doc = positions_store.read(desk.db, position_id)
+    if doc is None:
+        raise OrderError(f"no position {position_id}")
+    if doc.get("state") not in ("open", "closing") and not doc.get("pending"):
+        raise OrderError(f"position {position_id} is {doc.get('state')}: nothing to guard")
+    position = position_from_dict(doc)
+    try:
+        price, _ = desk.paper_market().priced(position.traded, desk.now_ms())
+    except PaperMarketError as error:
+        raise OrderError(f"no paper price for the position's token now: {error}") from None
+    for trigger in price_triggers(position.side.value, rules):
+        if crossed(trigger.direction, trigger.price, price):
+            raise OrderError(f"--{trigger.kind.replace('_', '-')} {trigger.price}: the price is "
+                             f"{price} now, so it would fire at once; not set")
+    health_now, liquidation = position_health(desk, doc, price)
+    version = set_guards(desk.db, position_id, position.traded, position.side.value, rules,
+                         desk.now_ms(), price, liquidation)
+    triggers = [{k: t.get(k) for k in ("kind", "direction", "price", "fraction", "health")
+                 if t.get(k) is not None}
+                | {"name": str(t["_id"]).rsplit(":", 1)[-1]}
+                for t in store.current_triggers(desk.db, position_id)]
+    return {"ok": True, "position": position_id, "version": version, "price_now": str(price),
+            "health_now": None if health_now is None else str(health_now),
+            "liquidation_price": None if liquidation is None else str(liquidation),
+            "triggers": sorted(triggers, key=lambda t: str(t["name"]))}
+
+
+# --- a tick ----------------------------------------------------------------------------------
 
 def fired_triggers(db: Database, market: str, price: Decimal) -> list[Mapping[str, Any]]:
     """The current triggers of `market` that `price` fires, and no other."""
@@ -50,33 +102,118 @@ def move_marks(db: Database, market: str, price: Decimal) -> int:
     return moved
 
 
-# --- a tick, and one fired trigger's execution ------------------------------------------------
+def fresh_price(desk: Desk, market: str, now: int) -> tuple[Decimal, str, int]:
+    """(price, source, age ms) of `market` now; PaperMarketError when there is none."""
+    price, source, as_of = desk.paper_market().priced_as_of(market, now)
+    return price, source, max(0, now - as_of)
 
-def tick(desk: Desk, execute: Callable[[str], None]) -> int:
-    """Every market's paper price now against its triggers; `execute(trigger id)` for
-    each one it fires (a duplicate fire is harmless: the execution re-checks and claims).
-    Returns how many fired."""
+
+def stale_alert(market: str, source: str, age_ms: int, as_of_ms: int, now: int,
+                bound_s: int) -> Alert:
+    """One alert per stale price (its id names the price's time), for the operators."""
+    return Alert(f"stale-price:{market}:{as_of_ms}", SYSTEM_USER, "stale_price", "critical",
+                 f"the {source} price of {market} is {age_ms // 1000} s old (bound "
+                 f"{bound_s} s): its guards take no automatic action until a fresh one",
+                 now, facts={"market": market, "source": source, "age_ms": age_ms,
+                             "as_of_ms": as_of_ms})
+
+
+def tick(desk: Desk, execute: Callable[[str], None], notify: Notify,
+         exit_position: Callable[[str, int], None] | None = None) -> int:
+    """The kill switches swept (`exit_position(id, since_ms)` per open position they
+    cover), then every guarded market's price now: trailing marks moved, and
+    `execute(trigger id)` for each trigger it fires (a duplicate fire is harmless: the
+    execution re-checks and claims). A market whose price is older than
+    PRICE_MAX_AGE_SECONDS fires nothing and raises an alert. Returns how many fired."""
     now = desk.now_ms()
-    market_prices = desk.paper_market()
+    if exit_position is not None:
+        for position_id, since in covered_open_positions(desk.db):
+            exit_position(position_id, since)
+    bound_s = desk.settings.price_max_age_seconds
     count = 0
+    stale: list[str] = []
     for market in store.markets(desk.db):
         try:
-            price, _ = market_prices.priced(market, now)
+            price, source, age = fresh_price(desk, market, now)
         except PaperMarketError as error:
-            log.warning("guards: no price for %s now (%s): its triggers wait", market, error)
+            log.info("guards: no price for %s now (%s): its triggers wait", market, error)
+            continue
+        if age > bound_s * 1000:
+            stale.append(market)
+            notify(stale_alert(market, source, age, now - age, now, bound_s))
             continue
         move_marks(desk.db, market, price)
         for fired_one in fired_triggers(desk.db, market, price):
             execute(str(fired_one["_id"]))
             count += 1
+    store.note_run(desk.db, "tick", now, {"fired": count, "stale_markets": stale})
     return count
 
 
-def execute_trigger(desk: Desk, trigger_id: str, enqueue: Callable[[str], None]) -> str:
+def covered_open_positions(db: Database) -> list[tuple[str, int]]:
+    """(position, switch-on time) of every open position a kill switch that is on covers."""
+    switches = kill_switches.switches_on(db)
+    if not switches:
+        return []
+    found = []
+    for doc in positions_store.find_by_state(db, ["open"]):
+        switch = switches.get(kill_switches.GLOBAL) or \
+            switches.get(kill_switches.scope_of(user_of(doc)))
+        if switch is not None:
+            found.append((str(doc["_id"]), int(switch["since_ms"])))
+    return found
+
+
+# --- health triggers: re-priced as books move ------------------------------------------------
+
+def refresh_health(desk: Desk) -> int:
+    """Every health trigger re-priced from its position's book now (debt grown to now,
+    collateral and debt moved by confirmed legs), and re-armed — its execution's claim
+    released — where the health is back above its level, so the next fall alerts or
+    deleverages again. Returns how many moved."""
+    moved = 0
+    now = desk.now_ms()
+    docs: dict[str, dict[str, Any] | None] = {}
+    for trigger in store.by_kinds(desk.db, HEALTH_KINDS):
+        position_id = str(trigger["position"])
+        if position_id not in docs:
+            docs[position_id] = positions_store.read(desk.db, position_id)
+        doc = docs[position_id]
+        if doc is None or doc.get("state") != "open":
+            continue
+        try:
+            price, _, _ = fresh_price(desk, str(trigger["market"]), now)
+        except PaperMarketError:
+            continue
+        health_now, liquidation = position_health(desk, doc, price)
+        if reprice_health(desk.db, trigger, liquidation):
+            moved += 1
+        if health_now is not None and health_now >= Decimal(str(trigger["health"])):
+            store.release_execution(desk.db, str(trigger["_id"]))
+    store.note_run(desk.db, "health", now, {"repriced": moved})
+    return moved
+
+
+def reprice_health(db: Database, trigger: Mapping[str, Any], liquidation: Decimal | None) -> bool:
+    if liquidation is None:
+        return False
+    side = "long" if trigger["direction"] == "down" else "short"
+    price = health_price(side, liquidation, Decimal(str(trigger["health"])))
+    if str(price) == str(trigger["price"]):
+        return False
+    return store.reprice(db, str(trigger["_id"]), {
+        "price": str(price), "at": trigger_at(str(trigger["market"]), trigger["direction"],
+                                              price_key(price))})
+
+
+# --- one fired trigger's execution ----------------------------------------------------------
+
+def execute_trigger(desk: Desk, trigger_id: str, enqueue: Enqueue, notify: Notify) -> str:
     """One fired trigger, re-checked now — still the position's current guards, the
-    position open, the fresh price still across — then claimed once for good and acted
-    on: the position (or the rung's fraction of it) closed, the close's event saying
-    which rule of which version fired at what price. Returns what happened."""
+    position open, no kill switch on it, a fresh price, the trigger still across (a
+    health trigger: the health itself below its level) — then claimed once for good and
+    acted on, the action's event saying which rule of which version fired, at what
+    price and health. Returns what happened."""
     found = store.trigger(desk.db, trigger_id)
     if found is None:
         return "stale: not the position's current guards"
@@ -89,19 +226,40 @@ def execute_trigger(desk: Desk, trigger_id: str, enqueue: Callable[[str], None])
         return "live positions' guards are not acted on yet (docs/guards.md)"
     if doc.get("state") != "open":
         return f"position {position_id} is {doc.get('state')}: the trigger waits"
+    switch = kill_switches.covering(desk.db, user_of(doc))
+    if switch is not None:
+        return f"kill switch {switch['_id']} is on: no automatic action but its exit"
     now = desk.now_ms()
-    price, source = desk.paper_market().priced(str(found["market"]), now)
+    price, source, age = fresh_price(desk, str(found["market"]), now)
+    if age > desk.settings.price_max_age_seconds * 1000:
+        return f"the {source} price is {age // 1000} s old: no automatic action on it"
     trigger_price = Decimal(str(found["price"]))
+    seen = {"kind": found["kind"], "rung": found["rung"], "price": str(price),
+            "source": source, "price_age_ms": age, "trigger_price": str(trigger_price),
+            "at_ms": now}
+    if found["kind"] in HEALTH_KINDS:
+        return _execute_health(desk, found, doc, price, seen, enqueue, notify)
     if not crossed(found["direction"], trigger_price, price):
         return f"not crossed any more: {price} against {trigger_price}"
-    facts = {"kind": found["kind"], "rung": found["rung"], "price": str(price),
-             "source": source, "trigger_price": str(trigger_price), "at_ms": now}
-    if not store.claim_execution(desk.db, found, facts):
+    health_now, _ = position_health(desk, doc, price)
+    seen["health_before"] = None if health_now is None else str(health_now)
+    if not store.claim_execution(desk.db, found, seen, now):
         return "executed before"
     fraction = Decimal(str(found["fraction"])) if found["kind"] == "take_profit" \
         else Decimal(1)  # a stop, fixed or trailing: all of it
     reason = (f"{found['kind'].replace('_', '-')} of guards version {found['version']}: the "
-              f"paper price {price} ({source}) crossed {trigger_price}")
+              f"paper price {price} ({source}) crossed {trigger_price}"
+              f"{_health_text(health_now)}")
+    return _close(desk, found, position_id, fraction, reason, enqueue)
+
+
+def _health_text(health_now: Decimal | None) -> str:
+    return "" if health_now is None else f"; health {health_now:.4f}"
+
+
+def _close(desk: Desk, found: Mapping[str, Any], position_id: str, fraction: Decimal,
+           reason: str, enqueue: Enqueue) -> str:
+    trigger_id = str(found["_id"])
     try:
         answer = close_position(desk, position_id, fraction, enqueue, reason=reason)
     except OrderError as error:
@@ -110,6 +268,80 @@ def execute_trigger(desk: Desk, trigger_id: str, enqueue: Callable[[str], None])
     if not answer.get("ok"):
         store.release_execution(desk.db, trigger_id)
         return f"the close was refused: {answer}"
+    store.mark_acted(desk.db, trigger_id, desk.now_ms())
     if fraction == 1:
         store.clear(desk.db, position_id)
     return f"closing {fraction} of {position_id}: {reason}"
+
+
+def _execute_health(desk: Desk, found: Mapping[str, Any], doc: Mapping[str, Any],
+                    price: Decimal, seen: dict[str, Any], enqueue: Enqueue,
+                    notify: Notify) -> str:
+    """A health trigger: acts only on the health itself, computed now from the book
+    (the trigger's price is where it was expected to cross; a moved book re-prices it)."""
+    position_id = str(found["position"])
+    level = Decimal(str(found["health"]))
+    health_now, liquidation = position_health(desk, doc, price)
+    if health_now is None or health_now >= level:
+        reprice_health(desk.db, found, liquidation)
+        return f"health {health_now} is not below {level}: the trigger is re-priced"
+    seen.update(health_before=str(health_now), health_level=str(level),
+                liquidation_price=None if liquidation is None else str(liquidation))
+    if not store.claim_execution(desk.db, found, seen, int(seen["at_ms"])):
+        return "executed before"
+    version = found["version"]
+    what = (f"health {health_now:.4f} below {level} (guards version {version}) at the paper "
+            f"price {price} ({seen['source']}); liquidation at {liquidation}")
+    if found["kind"] == "health_alert":
+        notify(Alert(f"{found['_id']}:{seen['at_ms']}", user_of(doc), "health", "warning",
+                     f"position {position_id}: {what}", int(seen["at_ms"]), position_id,
+                     seen))
+        store.mark_acted(desk.db, str(found["_id"]), int(seen["at_ms"]))
+        return f"alerted: {what}"
+    target = Decimal(str(found["target"]))
+    reason = f"auto-deleverage to health {target}: {what}"
+    try:
+        answer = deleverage_position(desk, position_id, target, enqueue, reason)
+    except OrderError as error:
+        answer = {"ok": False, "reasons": [{"code": "not_now", "text": str(error)}]}
+    store.mark_acted(desk.db, str(found["_id"]), desk.now_ms())
+    if answer.get("ok"):
+        facts = {**seen, "health_after_expected": answer.get("health_after")}
+        store.note_execution(desk.db, str(found["_id"]), facts)
+        return f"deleveraging {position_id}: {reason}; expected after {facts['health_after_expected']}"
+    why = "; ".join(str(r.get("text")) for r in answer.get("reasons") or []) or str(answer)
+    notify(Alert(f"{found['_id']}:{seen['at_ms']}", user_of(doc), "health", "critical",
+                 f"position {position_id}: {what}; could not deleverage: {why}",
+                 int(seen["at_ms"]), position_id, {**seen, "refused": why}))
+    return f"could not deleverage {position_id} ({why}): alerted"
+
+
+# --- a kill switch's emergency exit ---------------------------------------------------------
+
+def exit_position(desk: Desk, position_id: str, since_ms: int, enqueue: Enqueue,
+                  notify: Notify) -> str:
+    """Close a position a kill switch covers, once per switch-on (claimed), whatever its
+    guards; the close's event names the switch."""
+    doc = positions_store.read(desk.db, position_id)
+    if doc is None or doc.get("state") != "open":
+        return f"position {position_id} is {doc.get('state') if doc else 'gone'}: no exit"
+    switch = kill_switches.covering(desk.db, user_of(doc))
+    if switch is None or int(switch["since_ms"]) != since_ms:
+        return "the kill switch is off (or was turned on again since): no exit"
+    now = desk.now_ms()
+    facts = {"kind": "kill_switch", "switch": switch["_id"], "at_ms": now}
+    if not store.claim_exit(desk.db, position_id, since_ms, facts):
+        return "exited before"
+    reason = f"emergency exit: kill switch {switch['_id']} on since {since_ms} ms"
+    try:
+        answer = close_position(desk, position_id, Decimal(1), enqueue, reason=reason)
+    except OrderError as error:
+        answer = {"ok": False, "error": str(error)}
+    if not answer.get("ok"):
+        store.release_execution(desk.db, f"{position_id}:kill-switch:{since_ms}")
+        return f"not closed now: {answer}"
+    store.clear(desk.db, position_id)
+    notify(Alert(f"{position_id}:kill-switch:{since_ms}", user_of(doc), "kill_switch",
+                 "critical", f"position {position_id} is being closed: {reason}", now,
+                 position_id, facts))
+    return f"closing {position_id}: {reason}"

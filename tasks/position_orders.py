@@ -26,15 +26,15 @@ from protocols.errors import MalformedResponse, VenueUnavailable
 from protocols.model import Market
 from execution.custody import CustodyError
 from store import guards as guard_store
-from store import accounts, paper_prices
+from store import accounts, kill_switches, paper_prices
 from store import positions as store
 from store.mongo import Database
 from trading.flow import Group, GroupKind, StartLeg, Step, groups_from_legs, group_to_dict, \
     latest_leg, planned_leg, program_field, program_from_doc
 from trading.legs import LegKind
-from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_json, plan_open, \
-    weakest_loan
-from trading.pnl import FeeBill, IndexSpan, unrealised_pnl
+from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_deleverage, \
+    plan_json, plan_open, weakest_loan
+from trading.pnl import FeeBill, IndexSpan, accrued, unrealised_pnl
 from trading.position_codec import position_from_dict, position_to_dict, transition_update
 from trading.positions import Position, PositionState, Side
 from trading.risk import CONTEXT, Book, RiskError, ceil_int, health, liquidation_price, \
@@ -165,6 +165,10 @@ def open_position(desk: Desk, request: OpenRequest, enqueue: Enqueue) -> dict[st
                          f"is locked as receipt tokens): open it in paper mode")
     owner, account = live_owner(desk, request) if request.live else \
         (request.owner or desk.settings.paper_wallet_address, None)
+    switch = kill_switches.covering(desk.db, request.user or owner)
+    if switch is not None:
+        raise OrderError(f"kill switch {switch['_id']} is on: no position opens until it is "
+                         f"off (dhl kill-switch off)")
     if isinstance(plan, Refusal):
         _insert_refused(desk, position_id, request, token, owner, plan, now, account)
         return {**answer, "position": position_id, "state": PositionState.REFUSED.value}
@@ -392,6 +396,57 @@ def close_position(desk: Desk, position_id: str, fraction: Decimal,
         raise OrderError(f"a close of position {position_id} was asked already")
     enqueue(position_id)
     return {**answer, "position": position_id, "state": PositionState.CLOSING.value}
+
+
+def deleverage_position(desk: Desk, position_id: str, target: Decimal, enqueue: Enqueue,
+                        reason: str) -> dict[str, Any]:
+    """Sell part of an open position's collateral and repay debt with it, so its health
+    at the price now reaches `target` (trading.plan.plan_deleverage: the closed-form
+    amount); `reason` goes into the event. The answer carries `health_before` and the
+    plan's `health_after`; a refusal (a venue that repays only in full, a book already
+    healthy or past saving) changes nothing."""
+    doc, position = _load(desk, position_id)
+    if position.state is not PositionState.OPEN:
+        raise OrderError(f"position {position_id} is {position.state.value}: only an open "
+                         f"position is deleveraged")
+    now = desk.now_ms()
+    market = _market_of(desk, position.venue, doc["order"]["market_id"], now)
+    if market is None:
+        raise OrderError(f"market {position.venue}/{doc['order']['market_id']} is not "
+                         f"available now: nothing was changed")
+    book = book_of(doc, position)
+    price = paper_price(desk, book.token, now)
+    before, _ = position_health(desk, doc, price)
+    plan = plan_deleverage(book, target, market, price=price,
+                           borrow_index=_borrow_index(market, position, now))
+    answer = {**plan_json(plan), "position": position_id,
+              "health_before": None if before is None else _fmt(before)}
+    if isinstance(plan, Refusal):
+        return {**answer, "state": position.state.value}
+    index = len(program_from_doc(doc))
+    name = f"close-{index}"
+    group = _close_group(name, plan, book, plan.fraction, market)
+    event = Event(EventKind.CLOSE, name, 1, now, fraction=plan.fraction, reason=reason)
+    outcome = _append_group(desk, position_id, index, group, event)
+    if isinstance(outcome, store.AlreadyTaken):
+        raise OrderError(f"a close of position {position_id} was asked already")
+    enqueue(position_id)
+    return {**answer, "state": PositionState.CLOSING.value}
+
+
+def position_health(desk: Desk, doc: Mapping[str, Any], price: Decimal
+                    ) -> tuple[Decimal | None, Decimal | None]:
+    """(health, liquidation price) of a position at `price`, its debt grown to now; of
+    its weakest loan where each borrow is its own. None where there is no debt or the
+    venue liquidates by time."""
+    position = position_from_dict(doc)
+    book = book_of(doc, position)
+    now = desk.now_ms()
+    market = _market_of(desk, position.venue, doc["order"]["market_id"], now)
+    if market is not None:
+        book = accrued(book, borrow=_borrow_index(market, position, now))
+    risky = weakest_loan(book, position.figures.loans, price)
+    return health(risky, price), liquidation_price(risky)
 
 
 def _append_group(desk: Desk, position_id: str, index: int, group: Group,

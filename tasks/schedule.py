@@ -1,7 +1,6 @@
 """The one beat schedule: every periodic job of the system, in one table.
 
-Later issues add the guards (health checks, take-profit, stop-loss, settlement)
-here; nothing else registers periodic tasks.
+The guards (tick, health refresh) are here too; nothing else registers periodic tasks.
 """
 from __future__ import annotations
 
@@ -40,11 +39,19 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "options": {"expires": 30.0},
         },
         "guards-tick": {
-            # Take-profit and stop-loss triggers against the paper price now; a tick
+            # Kill switches, then take-profit, stop-loss, trailing and health triggers
+            # against the paper price now (a stale one alerts instead); a tick
             # older than one period is superseded by the next one.
             "task": "guards.tick",
             "schedule": float(settings.guard_tick_seconds),
             "options": {"expires": float(settings.guard_tick_seconds)},
+        },
+        "guards-health": {
+            # The health triggers re-priced from the positions' books (debt grows by
+            # the hour) and re-armed where the health is back above their level.
+            "task": "guards.health",
+            "schedule": float(settings.health_refresh_seconds),
+            "options": {"expires": float(settings.health_refresh_seconds)},
         },
         "watchers-catch-up": {
             "task": "watchers.catch_up",

@@ -114,9 +114,13 @@ def version_of(position_id: str, rules: GuardRules) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:20]
 
 
+#: Triggers on the position's health, placed at the price where it reaches their level.
+HEALTH_KINDS = ("health_alert", "deleverage")
+
+
 @dataclass(frozen=True)
 class Trigger:
-    kind: Literal["take_profit", "stop_loss", "trailing_stop"]
+    kind: Literal["take_profit", "stop_loss", "trailing_stop", "health_alert", "deleverage"]
     index: int  # the rung, for a ladder
     direction: Direction
     price: Decimal
@@ -138,6 +142,38 @@ def price_triggers(side: str, rules: GuardRules) -> list[Trigger]:
     if rules.stop_loss is not None:
         found.append(Trigger("stop_loss", 0, stop, rules.stop_loss))
     return found
+
+
+def health_price(side: str, liquidation: Decimal, level: Decimal) -> Decimal:
+    """The price at which the health is `level`, from the one (`liquidation`) at which
+    it is 1: a long's health is proportional to the price (Q × P × LT / D), so it is
+    `level` at P_liq × level; a short's is inversely so, at P_liq / level."""
+    return liquidation * level if side == "long" else liquidation / level
+
+
+def health_triggers(side: str, rules: GuardRules, liquidation: Decimal | None) -> list[Trigger]:
+    """An alert below `alert_below` and an auto-deleverage below `deleverage_below`, as
+    price triggers at the price where the health reaches them (a long's falling, a
+    short's rising); none without a liquidation price (no debt, or a venue that
+    liquidates by time)."""
+    if liquidation is None:
+        return []
+    direction: Direction = "down" if side == "long" else "up"
+    found = []
+    if rules.alert_below is not None:
+        found.append(Trigger("health_alert", 0, direction,
+                             health_price(side, liquidation, rules.alert_below)))
+    if rules.deleverage_below is not None:
+        found.append(Trigger("deleverage", 0, direction,
+                             health_price(side, liquidation, rules.deleverage_below)))
+    return found
+
+
+def health_fields(kind: str, rules: GuardRules) -> dict[str, str]:
+    """What a health trigger's execution needs: its level and, to deleverage, the target."""
+    if kind == "health_alert":
+        return {"health": str(rules.alert_below)}
+    return {"health": str(rules.deleverage_below), "target": str(rules.deleverage_to)}
 
 
 def trailing_trigger(side: str, pct: Decimal, mark: Decimal) -> Trigger:
@@ -191,11 +227,14 @@ def tick_spans(market: str, price: Decimal) -> list[tuple[str, str]]:
             (trigger_at(market, "down", key), f"{market}:down:~")]  # "~" sorts after digits
 
 
-def trigger_docs(market: str, side: str, rules: GuardRules,
-                 mark: Decimal | None = None) -> list[dict[str, Any]]:
+def trigger_docs(market: str, side: str, rules: GuardRules, mark: Decimal | None = None,
+                 liquidation: Decimal | None = None) -> list[dict[str, Any]]:
     """The triggers as store/guards.py keeps them; a trailing stop's with its mark (the
-    price when the guards are set, then each new high — a short's, low)."""
+    price when the guards are set, then each new high — a short's, low); the health
+    triggers at the prices `liquidation` gives (re-priced as the position's book moves)."""
     docs = [trigger_doc(market, t) for t in price_triggers(side, rules)]
+    docs += [{**trigger_doc(market, t), **health_fields(t.kind, rules)}
+             for t in health_triggers(side, rules, liquidation)]
     if rules.trailing_pct is not None:
         if mark is None:
             raise GuardError("trailing_pct: a trailing stop starts from the price now")

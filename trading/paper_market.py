@@ -110,6 +110,13 @@ class PaperMarket:
     def priced(self, token: str, time_ms: int) -> tuple[Decimal, str]:
         """The price and what gave it: "set" (an operator-set price, held or walked from),
         "csv" or "walk"."""
+        price, source, _ = self.priced_as_of(token, time_ms)
+        return price, source
+
+    def priced_as_of(self, token: str, time_ms: int) -> tuple[Decimal, str, int]:
+        """`priced`, with the time the price is of: a CSV row's own time (a CSV that
+        stopped gives an ever older price), `time_ms` for the walk and for an operator's
+        set price (what the operator says the price is now)."""
         key = token.lower()
         if not key:
             raise PaperMarketError("ADA has no paper price: it is the unit of account")
@@ -118,13 +125,14 @@ class PaperMarket:
         if points:
             point = _last_at_or_before(points, time_ms)
             if override is not None and (point is None or override.at_ms >= point.at_ms):
-                return override.price, "set"
+                return override.price, "set", time_ms
             if point is None:
                 raise PaperMarketError(f"no price for {key} at {time_ms} ms: the CSV starts "
                                        f"at {points[0].at_ms} ms")
-            return point.price, "csv"
+            return point.price, "csv", point.at_ms
         anchor = override or PricePoint(self.walk.origin_ms, self.walk.start)
-        return walk_price(self.walk, key, anchor, time_ms), "walk" if override is None else "set"
+        return (walk_price(self.walk, key, anchor, time_ms),
+                "walk" if override is None else "set", time_ms)
 
 
 def _last_at_or_before(points: tuple[PricePoint, ...], time_ms: int) -> PricePoint | None:

@@ -37,8 +37,9 @@ from core.units import ADA_TOKEN, Token
 from protocols.model import Market
 from trading.legs import Leg, LegKind
 from trading.pnl import FLAT, Carry, FeeBill, IndexSpan, accrue, accrued, carry
-from trading.risk import CONTEXT, Book, RiskError, ceil_int, floor_int, health, \
-    liquidation_price, lovelace_per_base_unit, loops_needed, realised_leverage, reduce_share
+from trading.risk import CONTEXT, Adjustment, Book, RiskError, ceil_int, deleverage, \
+    floor_int, health, liquidation_price, lovelace_per_base_unit, loops_needed, \
+    realised_leverage, reduce_share
 from trading.selection import Candidate, QuoteRequest, Ranking, Reason, rank_venues
 
 #: Venues that liquidate by time, not price: their books carry no liquidation threshold
@@ -386,14 +387,50 @@ def plan_close(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
                          principal_due=principal_due)
 
 
+def plan_deleverage(book: Book, target: Decimal, market: Market, *, price: Decimal,
+                    swap_cost: Decimal = Decimal("0.003"), borrow_index: IndexSpan = FLAT,
+                    supply_index: IndexSpan = FLAT) -> ClosePlan | Refusal:
+    """Sell part of the collateral and repay debt with all it yields, so the venue's
+    health at `price` reaches `target` (trading.risk.deleverage: the closed-form amount):
+    the legs of a partial close (withdraw, swap, repay, in rounds where the max LTV
+    binds) with nothing returned. Its `fraction` is the share of the collateral sold. A
+    venue that repays only in full, or each loan only in full, cannot deleverage."""
+    if market.loan_per_borrow or not market.partial_repay:
+        return Refusal((Reason("partial_repay",
+                               f"{market.venue}/{market.market_id} repays only in full: a "
+                               f"deleverage needs a partial repay (add collateral or close)"),))
+    principal_due = book.debt
+    book = accrued(book, borrow=borrow_index, supply=supply_index)
+    try:
+        adjustment = deleverage(book, price, target, swap_cost=swap_cost)
+    except RiskError as error:
+        return Refusal((Reason("under_water", str(error)),))
+    if adjustment.collateral_delta == 0:
+        return Refusal((Reason("healthy", f"the health at {price} is {adjustment.health}, at "
+                                          f"or above {target}: nothing to sell"),))
+    if adjustment.collateral_delta >= book.collateral:
+        return Refusal((Reason("under_water", f"reaching health {target} would sell all the "
+                                              f"collateral: close the position instead"),))
+    with localcontext(CONTEXT):
+        fraction = Decimal(adjustment.collateral_delta) / Decimal(book.collateral)
+    interest = book.debt - principal_due
+    return _close_pooled(book, fraction, market, price=price, swap_cost=swap_cost,
+                         principal_due=principal_due, share=adjustment,
+                         principal_repaid=max(0, adjustment.debt_delta - interest))
+
+
 def _close_pooled(book: Book, fraction: Decimal, market: Market, *, price: Decimal,
-                  swap_cost: Decimal, principal_due: int) -> ClosePlan | Refusal:
+                  swap_cost: Decimal, principal_due: int, share: Adjustment | None = None,
+                  principal_repaid: int | None = None) -> ClosePlan | Refusal:
     """A close at a venue that pools the collateral against one debt and repays in part
     (Liqwid): the collateral left must always cover the debt at the market's max LTV, so
     the close unwinds in rounds — withdraw what may leave, swap it (a long sells its
     tokens, a short buys its debt back), repay with it — each round freeing more, then
-    withdraws the rest of the share (a long sells it) and returns it."""
-    share = reduce_share(book, fraction)
+    withdraws the rest of the share (a long sells it) and returns it. `share`: what to
+    withdraw and repay, when not the proportional `fraction` (a deleverage), with the
+    principal it repays (interest is repaid first)."""
+    if share is None:
+        share = reduce_share(book, fraction)
     withdraw_total, repay_total = share.collateral_delta, share.debt_delta
     held_share = book.held - share.book.held  # in the wallet: sold (long) or spent first
     releases = holds_last_purchase(market) and fraction == 1
@@ -503,8 +540,9 @@ def _close_pooled(book: Book, fraction: Decimal, market: Market, *, price: Decim
                 lost += rest * pc - out
             else:
                 returned += rest
-        principal = _split_principal(repays, min(repay_total,
-                                                 ceil_int(principal_due * fraction)))
+        if principal_repaid is None:
+            principal_repaid = min(repay_total, ceil_int(principal_due * fraction))
+        principal = _split_principal(repays, principal_repaid)
     venue_txs = legs.count(LegKind.WITHDRAW_COLLATERAL, LegKind.REPAY)
     fees = FeeBill(batcher=market.fees.batcher_lovelace * venue_txs, swap=floor_int(lost))
     after = share.book

@@ -6,6 +6,7 @@ filled at the jumped price, never at the trigger, its history saying which rule 
 version fired at what price."""
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
 from decimal import Decimal
 from typing import Iterator
@@ -77,3 +78,60 @@ def test_a_stop_jumped_through_closes_the_long_once_at_the_jumped_price(paper: P
     assert guard_store.current_triggers(paper.desk.db, pid) == []  # nothing left to fire
     kept = [guard_store.rules_version(paper.desk.db, pid, v["version"]) for v in (first, guards)]
     assert all(kept)  # every version kept
+
+
+def test_health_alert_webhook_and_kill_switch(paper: Paper) -> None:
+    """A paper long whose alert level is above its health: a tick alerts once (kept,
+    POSTed signed to the owner's webhook, retried by the worker after a 500); then the
+    owner's kill switch: the next ticks close it once, with the switch as the reason, and
+    no position opens under it until it is off."""
+    from core.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+    from store import alerts as alert_store
+    from stubs.server import Fault, Reply, StubServer
+    from tests.support.cli import run_dhl as run
+    from stack.processes import wait_until
+
+    with ExitStack() as workers, StubServer(lambda request: Reply(204)) as hook:
+        worker = paper.worker(workers, "health-worker")
+        opened = one_json(dhl(paper, "open", "--side", "long", "--asset", STRIKE,
+                              "--collateral", "ADA:100", "--leverage", "1.8"))
+        pid = opened["position"]
+        paper.wait_state(pid, "open", 60, worker)
+        owner = paper.doc(pid)["order"]["owner"]
+        hooked = run(["alerts", "webhook", owner, "--url", hook.url + "/hook"], paper.env)
+        secret = json.loads(hooked.stdout)["secret"]
+        hook.fail_next("/hook", Fault(status=500))
+        shown = one_json(dhl(paper, "show", pid))
+        health_now = Decimal(shown["health"])
+        guards = one_json(dhl(paper, "guards", pid, "--alert-below", str(health_now + 1)))
+        assert {t["kind"] for t in guards["triggers"]} == {"health_alert"}
+        for _ in range(2):
+            paper.app.send_task(TICK_TASK)
+        assert wait_until(lambda: len(hook.requests_to("/hook")) >= 2, 30), worker.log()
+        [alert] = alert_store.recent(paper.desk.db, position=pid)
+        assert alert["kind"] == "health" and f"below {health_now + 1}" in alert["message"]
+        assert alert["facts"]["health_before"]
+        assert abs(Decimal(alert["facts"]["price"]) - Decimal("0.5")) < Decimal("0.0001")
+        delivered = hook.requests_to("/hook")[-1]
+        assert verify(secret, int(delivered.headers[TIMESTAMP_HEADER]), delivered.raw,
+                      delivered.headers[SIGNATURE_HEADER])
+        assert wait_until(lambda: alert_store.read(paper.desk.db, alert["_id"])["webhook"]
+                          == "delivered", 10)
+
+        switched = run(["kill-switch", "on", "--user", owner], paper.env)
+        assert switched.returncode == 0, switched.stderr
+        refused = dhl(paper, "open", "--side", "long", "--asset", STRIKE,
+                      "--collateral", "ADA:100", "--leverage", "1.8")
+        assert refused.returncode == 2 and "kill switch" in refused.stderr
+        for _ in range(3):
+            paper.app.send_task(TICK_TASK)
+        view = paper.wait_state(pid, "settled", 60, worker)
+        [close] = [h for h in view["history"] if h["event"] == "close"]
+        assert close["reason"].startswith("emergency exit: kill switch user:")
+        status = json.loads(run(["guards", "status"], paper.env).stdout)
+        assert status["kill_switches"][0]["state"] == "on"
+        assert status["jobs"]["tick"]["last_ms"] is not None
+        assert run(["kill-switch", "off", "--user", owner], paper.env).returncode == 0
+        again = dhl(paper, "open", "--side", "long", "--asset", STRIKE,
+                    "--collateral", "ADA:100", "--leverage", "1.8")
+        assert again.returncode == 0, again.stderr

@@ -25,7 +25,7 @@ def test_at_least_once_delivery():
 
 def test_each_queue_has_its_own_binding():
     c = config()
-    assert QUEUES == ("chain", "watchers", "execution", "guards")
+    assert QUEUES == ("chain", "watchers", "execution", "guards", "notify")
     bindings = {(q.name, q.exchange.name, q.routing_key) for q in c["task_queues"]}
     assert bindings == {(q, q, q) for q in QUEUES}
     for queue in QUEUES:

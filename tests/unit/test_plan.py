@@ -13,7 +13,8 @@ from core.units import ADA_TOKEN, Asset, Token
 from protocols.model import MarketStatus
 from tests.support.markets import NOW_MS, market, option
 from trading.legs import LegKind
-from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_json, plan_open
+from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_deleverage, \
+    plan_json, plan_open
 from trading.pnl import IndexSpan
 from trading.risk import Book, RiskError, health, loops_needed
 
@@ -544,3 +545,55 @@ def test_receipt_venue_properties(side, equity, leverage, ltv, price, swap_cost,
     else:
         assert carried == []
     assert close.returned_lovelace >= 0
+
+
+# --- deleverage --------------------------------------------------------------------------
+
+def test_deleverage_long_sells_the_closed_form_amount_and_repays_all_of_it():
+    # 400 TOK (200 ADA at 0.5) against 100 ADA, LT 0.65: health 1.3. To 1.5:
+    # v = (1.5 × 100 − 200 × 0.65) / (1.5 − 0.65) = 23.53 ADA of TOK sold, all repaid.
+    book = Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
+    plan = plan_deleverage(book, D("1.5"), long_market(), price=D("0.5"), swap_cost=D(0))
+    assert isinstance(plan, ClosePlan), plan
+    assert kinds(plan) == [LegKind.WITHDRAW_COLLATERAL, LegKind.SWAP, LegKind.REPAY]
+    sold, repaid = walk(plan, book, D("0.5"), D("0.6"))
+    # The closed form's 47.058824 TOK, solved with one more base unit of debt and
+    # rounded up (the swap's rounding never leaves the health below the target).
+    assert 0 <= sold - 47_058_824 <= 8 and repaid == sold // 2
+    assert plan.returned_lovelace <= 1  # nothing back but rounding
+    assert plan.health_after is not None and D("1.5") <= plan.health_after < D("1.5001")
+    assert plan.book_after == replace(book, collateral=400 * ADA - sold, debt=100 * ADA - repaid)
+    assert plan.fraction == D(sold) / D(400 * ADA) and plan.fraction < 1
+    assert sum(plan.principal.values()) == repaid
+
+
+def test_deleverage_short_buys_back_debt_tokens():
+    # 300 ADA against 300 TOK (150 ADA at 0.5), LT 0.65: health 1.3 → to 1.5.
+    book = Book("short", TOK, 300 * ADA, 300 * ADA, D("0.65"))
+    before = health(book, D("0.5"))
+    plan = plan_deleverage(book, D("1.5"), short_market(), price=D("0.5"), swap_cost=D("0.003"))
+    assert isinstance(plan, ClosePlan), plan
+    assert before is not None and before < D("1.5") <= plan.health_after  # type: ignore[operator]
+    assert [leg.kind for leg in plan.legs][-1] is LegKind.REPAY
+    assert plan.book_after.debt < book.debt and plan.book_after.collateral < book.collateral
+
+
+def test_deleverage_interest_is_repaid_before_principal():
+    book = Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
+    plan = plan_deleverage(book, D("1.5"), long_market(), price=D("0.5"), swap_cost=D(0),
+                           borrow_index=IndexSpan(D(1), D("1.01")))
+    assert isinstance(plan, ClosePlan)
+    repaid = sum(leg.amount_in for leg in plan.legs if leg.kind is LegKind.REPAY)
+    assert sum(plan.principal.values()) == repaid - 1 * ADA
+
+
+def test_deleverage_refusals():
+    book = Book("long", TOK, 400 * ADA, 100 * ADA, D("0.65"))
+    healthy = plan_deleverage(book, D("1.2"), long_market(), price=D("0.5"))
+    assert isinstance(healthy, Refusal) and healthy.codes == ("healthy",)
+    surf = replace(long_market(), partial_repay=False)
+    whole = plan_deleverage(book, D("1.5"), surf, price=D("0.5"))
+    assert isinstance(whole, Refusal) and whole.codes == ("partial_repay",)
+    sunk = Book("long", TOK, 400 * ADA, 250 * ADA, D("0.65"))
+    assert plan_deleverage(sunk, D("1.5"), long_market(), price=D("0.5")).codes == \
+        ("under_water",)  # type: ignore[union-attr]
