@@ -89,3 +89,32 @@ def test_a_trailing_stops_mark_moves_with_the_price_and_is_kept(db) -> None:  # 
     # Setting the same rules again keeps the mark (one version).
     set_guards(db, "pos-l", MARKET, "long", rules, now_ms=2, price_now=D("0.5"))
     assert store.current_triggers(db, "pos-l")[0]["mark"] == "0.6"
+
+
+def test_a_stale_price_fires_nothing_and_alerts_once(db, settings) -> None:  # type: ignore[no-untyped-def]
+    """A CSV price older than PRICE_MAX_AGE_SECONDS: the tick acts on none of its
+    market's triggers and raises one alert per stale price, for the operators."""
+    from tasks.guard_rules import tick
+    from tasks.position_orders import Desk
+    from trading.paper_market import PaperMarket, PricePoint, Walk
+
+    ensure_indexes(db)
+    set_guards(db, "pos-1", MARKET, "long", GuardRules(stop_loss=D("0.45")), now_ms=1)
+    now = 10_000_000
+    old = PaperMarket(Walk(1, D(0)), csv={MARKET: (PricePoint(now - 301_000, D("0.40")),)})
+    fresh = PaperMarket(Walk(1, D(0)), csv={MARKET: (PricePoint(now - 299_000, D("0.40")),)})
+    alerts: list = []
+    fired: list = []
+
+    def desk(market: PaperMarket) -> Desk:
+        return Desk(db, settings, None, lambda _now: [], lambda: market,  # type: ignore[arg-type]
+                    lambda: now)
+
+    assert settings.price_max_age_seconds == 300
+    for _ in range(2):
+        assert tick(desk(old), fired.append, alerts.append) == 0
+    assert fired == [] and len({a.alert_id for a in alerts}) == 1
+    assert alerts[0].kind == "stale_price" and "301 s old" in alerts[0].message
+    assert store.last_runs(db)["tick"]["stale_markets"] == [MARKET]
+    assert tick(desk(fresh), fired.append, alerts.append) == 1  # fresh: the stop fires
+    assert fired == [f"pos-1:{store.current_triggers(db, 'pos-1')[0]['version']}:stop_loss-0"]
