@@ -291,7 +291,8 @@ def _execute_health(desk: Desk, found: Mapping[str, Any], doc: Mapping[str, Any]
         return "executed before"
     version = found["version"]
     what = (f"health {health_now:.4f} below {level} (guards version {version}) at the paper "
-            f"price {price} ({seen['source']}); liquidation at {liquidation}")
+            f"price {price} ({seen['source']}); liquidation at "
+            f"{'none' if liquidation is None else format(liquidation, '.10g')}")
     if found["kind"] == "health_alert":
         notify(Alert(f"{found['_id']}:{seen['at_ms']}", user_of(doc), "health", "warning",
                      f"position {position_id}: {what}", int(seen["at_ms"]), position_id,

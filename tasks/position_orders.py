@@ -417,8 +417,14 @@ def deleverage_position(desk: Desk, position_id: str, target: Decimal, enqueue: 
     book = book_of(doc, position)
     price = paper_price(desk, book.token, now)
     before, _ = position_health(desk, doc, price)
-    plan = plan_deleverage(book, target, market, price=price,
-                           borrow_index=_borrow_index(market, position, now))
+    borrow_index = _borrow_index(market, position, now)
+    cost = Decimal(desk.settings.swap_slippage_percent) / 100
+    plan = plan_deleverage(book, target, market, price=price, swap_cost=max(cost, SWAP_COST),
+                           borrow_index=borrow_index)
+    if isinstance(plan, ClosePlan):  # again, at what DexHunter's quote says the sale costs
+        cost = max(cost, SWAP_COST, _quoted_swap_cost(desk, book, plan, price))
+        plan = plan_deleverage(book, target, market, price=price, swap_cost=cost,
+                               borrow_index=borrow_index)
     answer = {**plan_json(plan), "position": position_id,
               "health_before": None if before is None else _fmt(before)}
     if isinstance(plan, Refusal):
@@ -432,6 +438,33 @@ def deleverage_position(desk: Desk, position_id: str, target: Decimal, enqueue: 
         raise OrderError(f"a close of position {position_id} was asked already")
     enqueue(position_id)
     return {**answer, "state": PositionState.CLOSING.value}
+
+
+#: The least swap cost a deleverage plans with (the pools' fee).
+SWAP_COST = Decimal("0.003")
+
+
+def _quoted_swap_cost(desk: Desk, book: Book, plan: ClosePlan, price: Decimal) -> Decimal:
+    """What selling the plan's swaps costs by DexHunter's quote now, as a fraction of
+    their value at `price` (its floor after slippage, fees and impact): the deleverage
+    repays what the swap will really bring, so the health reaches its target."""
+    swaps = [leg for leg in plan.legs if leg.kind is LegKind.SWAP]
+    sold = sum(leg.amount_in for leg in swaps)
+    if not swaps or sold <= 0:
+        return Decimal(0)
+    first = swaps[0]
+    try:
+        quote = desk.dexhunter.estimate(Asset.from_unit(first.asset_in or ""),
+                                        Asset.from_unit(first.asset_out or ""), sold,
+                                        desk.settings.swap_slippage_percent,
+                                        blacklisted_dexes=unreadable_dexes())
+    except (NotEnoughLiquidity, DexHunterRefused, VenueUnavailable, MalformedResponse) as error:
+        raise OrderError(f"DexHunter cannot quote the deleverage's sale now: {error}") from None
+    pc, pd = book.unit_values(price)
+    with localcontext(CONTEXT):
+        value_in = sold * pc if book.side == "long" else Decimal(sold)
+        value_out = quote.total_output * (1 if book.side == "long" else pd)
+        return min(Decimal("0.5"), max(Decimal(0), 1 - value_out / value_in))
 
 
 def position_health(desk: Desk, doc: Mapping[str, Any], price: Decimal

@@ -29,7 +29,7 @@ from the wallet (`ClosePlan.bridge`) and is back when the next collateral is rel
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any, Sequence
 
@@ -429,6 +429,7 @@ def _close_pooled(book: Book, fraction: Decimal, market: Market, *, price: Decim
     withdraws the rest of the share (a long sells it) and returns it. `share`: what to
     withdraw and repay, when not the proportional `fraction` (a deleverage), with the
     principal it repays (interest is repaid first)."""
+    exact_share = share is not None
     if share is None:
         share = reduce_share(book, fraction)
     withdraw_total, repay_total = share.collateral_delta, share.debt_delta
@@ -484,6 +485,12 @@ def _close_pooled(book: Book, fraction: Decimal, market: Market, *, price: Decim
             keep = ceil_int(owed * pd / (max_ltv * pc))  # what must stay for the debt
             take = min(held - keep, withdraw_total - withdrawn)
             need = repay_total - repaid
+            if take <= 0 and withdrawn == withdraw_total and exact_share \
+                    and repay_total - repaid <= rounds:
+                # A deleverage whose rounds each rounded their swap's output down: the
+                # last few base units stay owed (the closed form kept a unit of slack).
+                repay_total = repaid
+                break
             if take <= 0:
                 what = ("under_water", f"the share's collateral does not pay its debt at "
                                        f"{price}") if withdrawn == withdraw_total else \
@@ -546,6 +553,8 @@ def _close_pooled(book: Book, fraction: Decimal, market: Market, *, price: Decim
     venue_txs = legs.count(LegKind.WITHDRAW_COLLATERAL, LegKind.REPAY)
     fees = FeeBill(batcher=market.fees.batcher_lovelace * venue_txs, swap=floor_int(lost))
     after = share.book
+    if exact_share and book.debt - repaid != after.debt:  # a deleverage's rounding, above
+        after = replace(after, debt=book.debt - repaid)
     notes: tuple[str, ...] = ()
     if rounds > 1:
         notes = (f"unwound in {rounds} rounds: the collateral left must cover the debt at "

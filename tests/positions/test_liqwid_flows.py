@@ -236,3 +236,45 @@ def test_an_open_that_failed_before_its_loan_is_unwound_by_a_plain_withdrawal(
         # most the receipts of that unit stay in the wallet.
         assert int(paper.doc(pid)["loan"]["free"]) <= 50
         assert view["debt"] == {}
+
+
+def test_auto_deleverage_sells_down_to_the_target_health(shared: tuple[Paper, WorkerProcess],
+                                                         stubs: LiqwidStubs) -> None:
+    """A paper long at Liqwid (which repays in part) whose deleverage level is above its
+    health: a guard tick sells the closed-form amount of collateral and repays debt with
+    it — a partial close whose event says why — and the position is open again at the
+    target health; a second tick does nothing (the health is above the level)."""
+    from store import guards as guard_store
+    from tasks.guards import TICK_TASK
+
+    paper, worker = shared
+    opened = one_json(dhl(paper, "open", "--side", "long", "--asset", DJED,
+                          "--collateral", "ADA:100", "--leverage", "2", "--venue", "liqwid"))
+    pid = opened["position"]
+    paper.wait_state(pid, "open", 40, worker)
+    before = Decimal(one_json(dhl(paper, "show", pid))["health"])
+    below, target = before + Decimal("0.2"), before + Decimal("0.5")
+    guards = one_json(dhl(paper, "guards", pid, "--deleverage-below", str(below),
+                          "--to", str(target)))
+    [trigger] = guards["triggers"]
+    assert trigger["kind"] == "deleverage" and trigger["health"] == str(below)
+    paper.app.send_task(TICK_TASK)
+
+    def deleveraged() -> bool:
+        return any(h["event"] == "reduced" for h in paper.view(pid)["history"])
+
+    assert wait_until(deleveraged, 40, interval_s=0.2), worker.log()[-3000:]
+    view = paper.wait_state(pid, "open", 10, worker)
+    [close] = [h for h in view["history"] if h["event"] == "close"]
+    assert close["reason"].startswith(f"auto-deleverage to health {target}: health "), close
+    after = Decimal(one_json(dhl(paper, "show", pid))["health"])
+    assert after >= target - Decimal("0.001"), (before, after, target)  # the price walks a hair
+    [execution] = guard_store.executions(paper.desk.db, pid)
+    assert Decimal(execution["health_before"]) < below
+    assert Decimal(execution["health_after_expected"]) >= target
+    paper.app.send_task(TICK_TASK)  # the health is above the level now: nothing more
+    closed = one_json(dhl(paper, "close", pid))
+    assert closed["ok"], closed
+    view = paper.wait_state(pid, "settled", 40, worker)
+    assert [h["event"] for h in view["history"]].count("close") == 2, view["history"]
+    assert stubs.paper_loans() == []

@@ -597,3 +597,17 @@ def test_deleverage_refusals():
     sunk = Book("long", TOK, 400 * ADA, 250 * ADA, D("0.65"))
     assert plan_deleverage(sunk, D("1.5"), long_market(), price=D("0.5")).codes == \
         ("under_water",)  # type: ignore[union-attr]
+
+
+def test_deleverage_in_rounds_accepts_only_the_rounds_rounding():
+    # 400 TOK against 110 ADA, max LTV 0.6: only a little may leave per round; each
+    # round's swap output is rounded down, so the last base units may stay owed.
+    book = Book("long", TOK, 400 * ADA, 110 * ADA, D("0.65"))
+    plan = plan_deleverage(book, D("1.5"), long_market(), price=D("0.5"),
+                           swap_cost=D("0.003"))
+    assert isinstance(plan, ClosePlan), plan
+    assert "rounds" in plan.notes[0]
+    sold, repaid = walk(plan, book, D("0.5"), D("0.6"))
+    assert plan.book_after.debt == book.debt - repaid
+    assert plan.health_after is not None and plan.health_after > D("1.49999")
+    assert plan.returned_lovelace <= 3
