@@ -103,6 +103,7 @@ class Settings:
     test_exit_after_events: frozenset[int] = frozenset()  # tests only
     live_confirmations: int = 3
     test_exit_after_submit: bool = False  # tests only
+    test_exit_after_guard_claim: bool = False  # tests only
     #: Names of the variables that were set explicitly (env or .env), so the stack
     #: runner knows which services the operator chose and which it should embed.
     explicit: frozenset[str] = frozenset()
@@ -585,6 +586,9 @@ SPECS: tuple[Spec, ...] = (
          "blocks deep (its own counted) before a live leg counts as confirmed"),
     Spec("TEST_EXIT_AFTER_SUBMIT", "test_exit_after_submit", parse_bool,
          "tests only: exit after the node first took a transaction, before recording it"),
+    Spec("TEST_EXIT_AFTER_GUARD_CLAIM", "test_exit_after_guard_claim", parse_bool,
+         "tests only: a worker process exits at once after claiming a guard's execution, "
+         "before acting on it, as if killed"),
     Spec("TEST_EXIT_AFTER_EVENTS", "test_exit_after_events", parse_seqs,
          "tests only: a worker process exits at once after recording a position event "
          "with one of these seqs, as if killed"),

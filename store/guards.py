@@ -17,10 +17,14 @@ A trigger's price is stored as its decimal string (exact) and in `at` as an inte
 """
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any, Mapping, Sequence
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
+
+from store.holder_locks import holder_of, holder_token, process_exists
 
 RULES = "guard_rules"
 TRIGGERS = "guard_triggers"
@@ -89,20 +93,31 @@ def claim_execution(db: Database, trigger: Mapping[str, Any], facts: Mapping[str
                     now_ms: int = 0, lease_ms: int = 60_000) -> bool:
     """Claim the one execution of this trigger of this version (`_id` the trigger's):
     False when it was claimed before (a duplicated or stale fire) — unless that claim
-    never acted (`acted`: its worker died between the claim and the action) and is
-    older than `lease_ms`: then this one takes it over (compare-and-set on its time)."""
+    never acted (no `acted_ms`: its worker died between the claim and the action) and
+    its holder is a process of this host that has exited, or it is older than
+    `lease_ms`: then this one takes it over (compare-and-set on its holder and time)."""
     trigger_id = str(trigger["_id"])
+    mine = holder_token()
     try:
         db[EXECUTIONS].insert_one({"_id": trigger_id, "position": trigger["position"],
                                    "version": trigger["version"], **facts,
-                                   "claimed_ms": now_ms})
+                                   "claimed_ms": now_ms, "holder": mine})
+        return True
     except DuplicateKeyError:
-        taken = db[EXECUTIONS].update_one(
-            {"_id": trigger_id, "acted_ms": {"$exists": False},
-             "claimed_ms": {"$lt": now_ms - lease_ms}},
-            {"$set": {**facts, "claimed_ms": now_ms}})
-        return taken.modified_count == 1
-    return True
+        pass
+    found = db[EXECUTIONS].find_one({"_id": trigger_id})
+    if found is None or "acted_ms" in found:
+        return False
+    holder = holder_of(found.get("holder"))
+    dead = holder is not None and holder[0] == socket.gethostname() \
+        and holder[1] != os.getpid() and not process_exists(holder[1])
+    if not dead and int(found.get("claimed_ms", 0)) >= now_ms - lease_ms:
+        return False
+    taken = db[EXECUTIONS].update_one(
+        {"_id": trigger_id, "claimed_ms": found.get("claimed_ms"),
+         "holder": found.get("holder"), "acted_ms": {"$exists": False}},
+        {"$set": {**facts, "claimed_ms": now_ms, "holder": mine, "taken_over_ms": now_ms}})
+    return taken.modified_count == 1
 
 
 def mark_acted(db: Database, execution_id: str, now_ms: int) -> None:

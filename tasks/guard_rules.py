@@ -4,6 +4,7 @@ and tasks/alerts.py. docs/guards.md says what each does."""
 from __future__ import annotations
 
 import logging
+import os
 from decimal import Decimal
 from typing import Any, Callable, Mapping
 
@@ -245,12 +246,24 @@ def execute_trigger(desk: Desk, trigger_id: str, enqueue: Enqueue, notify: Notif
     seen["health_before"] = None if health_now is None else str(health_now)
     if not store.claim_execution(desk.db, found, seen, now):
         return "executed before"
+    _test_exit(desk, str(found["_id"]))
     fraction = Decimal(str(found["fraction"])) if found["kind"] == "take_profit" \
         else Decimal(1)  # a stop, fixed or trailing: all of it
     reason = (f"{found['kind'].replace('_', '-')} of guards version {found['version']}: the "
               f"paper price {price} ({source}) crossed {trigger_price}"
               f"{_health_text(health_now)}")
     return _close(desk, found, position_id, fraction, reason, enqueue)
+
+
+def _test_exit(desk: Desk, execution_id: str) -> None:
+    """Tests: die right after a first claim (not a takeover), before acting, as a kill
+    would."""
+    if desk.settings.test_exit_after_guard_claim:
+        claim = store.execution(desk.db, execution_id)
+        if claim is not None and "taken_over_ms" not in claim:
+            log.warning("TEST_EXIT_AFTER_GUARD_CLAIM: exiting after claiming %s", execution_id)
+            logging.shutdown()
+            os._exit(72)
 
 
 def _health_text(health_now: Decimal | None) -> str:
@@ -289,6 +302,7 @@ def _execute_health(desk: Desk, found: Mapping[str, Any], doc: Mapping[str, Any]
                 liquidation_price=None if liquidation is None else str(liquidation))
     if not store.claim_execution(desk.db, found, seen, int(seen["at_ms"])):
         return "executed before"
+    _test_exit(desk, str(found["_id"]))
     version = found["version"]
     what = (f"health {health_now:.4f} below {level} (guards version {version}) at the paper "
             f"price {price} ({seen['source']}); liquidation at "

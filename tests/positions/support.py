@@ -121,8 +121,9 @@ class Paper:
         return self.view(position_id)
 
     def worker(self, stack: ExitStack, name: str, concurrency: int = 2,
-               **extra: str) -> WorkerProcess:
-        proc = WorkerProcess({**self.env, **extra}, self.tmp / f"{name}.log", concurrency)
+               queues: tuple[str, ...] | None = None, **extra: str) -> WorkerProcess:
+        proc = WorkerProcess({**self.env, **extra}, self.tmp / f"{name}.log", concurrency,
+                             *((queues,) if queues else ()))
         stack.callback(proc.stop)
         proc.wait_ready(self.app)
         return proc

@@ -16,6 +16,7 @@ import pytest
 from store import guards as guard_store
 from tasks.guards import TICK_TASK
 from tests.positions.support import STRIKE, Paper, dhl, one_json, paper_desk, start_stubs
+from stack.processes import wait_until
 from tests.support.cli import run_dhl
 
 pytestmark = pytest.mark.integration
@@ -89,7 +90,6 @@ def test_health_alert_webhook_and_kill_switch(paper: Paper) -> None:
     from store import alerts as alert_store
     from stubs.server import Fault, Reply, StubServer
     from tests.support.cli import run_dhl as run
-    from stack.processes import wait_until
 
     with ExitStack() as workers, StubServer(lambda request: Reply(204)) as hook:
         worker = paper.worker(workers, "health-worker")
@@ -135,3 +135,55 @@ def test_health_alert_webhook_and_kill_switch(paper: Paper) -> None:
         again = dhl(paper, "open", "--side", "long", "--asset", STRIKE,
                     "--collateral", "ADA:100", "--leverage", "1.8")
         assert again.returncode == 0, again.stderr
+
+
+def test_two_beats_two_workers_one_killed_after_its_claim_close_once(paper: Paper) -> None:
+    """Points 1 and 6: two beats (ticking every second; redbeat's lock keeps one active:
+    the other never sends), duplicate ticks besides, at a worker of two pool processes
+    racing each fire, the first to claim the stop's execution dying right after the
+    claim (before asking the close); a second worker runs the position's legs.
+    The message comes back (acks late), the claim of the dead process is taken over at
+    once, and the position is closed exactly once: one close event, one execution that
+    acted, each close swap built once by the DexHunter stub."""
+    from tests.integration.test_beat import Beat
+    from tests.positions.test_worker_flows import assert_each_step_once, \
+        assert_one_build_per_attempt
+
+    with ExitStack() as workers:
+        # The guards' tasks go to the worker whose pool processes die after a claim (two,
+        # racing each duplicate); the other runs everything else.
+        killed = paper.worker(workers, "claim-killed", concurrency=2, queues=("guards",),
+                              TEST_EXIT_AFTER_GUARD_CLAIM="1")
+        other = paper.worker(workers, "other-worker", concurrency=2,
+                             queues=("chain", "watchers", "execution", "notify"))
+        opened = one_json(dhl(paper, "open", "--side", "long", "--asset", STRIKE,
+                              "--collateral", "ADA:100", "--leverage", "1.8"))
+        pid = opened["position"]
+        paper.wait_state(pid, "open", 60, other)
+        one_json(dhl(paper, "guards", pid, "--stop-loss", "0.45"))
+        assert run_dhl(["paper", "set-price", STRIKE, "0.40"], paper.env).returncode == 0
+        beats = [Beat({**paper.env, "GUARD_TICK_SECONDS": "1"}, paper.tmp / f"beat{n}.log")
+                 for n in (1, 2)]
+        for beat in beats:
+            workers.callback(beat.stop)
+
+        def ticks_sent() -> list[int]:
+            return [beat.log_path.read_text(errors="replace").count(
+                "Sending due task guards-tick") for beat in beats]
+
+        assert wait_until(lambda: max(ticks_sent()) >= 1, 30), ticks_sent()
+        for _ in range(2):  # and duplicated ticks besides
+            paper.app.send_task(TICK_TASK)
+        view = paper.wait_state(pid, "settled", 60, other)
+        assert wait_until(lambda: max(ticks_sent()) >= 3, 30), ticks_sent()
+        sent = ticks_sent()
+        logs = "".join(w.log_path.read_text(errors="replace") for w in (killed, other))
+    assert min(sent) == 0, sent  # one beat ticks, the other waits on the lock
+    assert logs.count("TEST_EXIT_AFTER_GUARD_CLAIM: exiting") >= 1, logs[-3000:]
+    assert logs.count(": closing 1 of ") == 1, logs[-3000:]
+    [close] = [h for h in view["history"] if h["event"] == "close"]
+    assert close["reason"].startswith("stop-loss of guards version")
+    [execution] = guard_store.executions(paper.desk.db, pid)
+    assert "taken_over_ms" in execution and "acted_ms" in execution
+    assert_each_step_once(paper, pid)
+    assert_one_build_per_attempt(paper, view)
