@@ -12,6 +12,7 @@ import socket
 from functools import lru_cache
 
 from celery import Celery, shared_task
+from redis.exceptions import RedisError
 
 from core.settings import Settings
 from indexer.apply import apply_pending
@@ -19,7 +20,7 @@ from indexer.compaction import compact_all
 from indexer.watchers import OWN_TXS, WALLETS, Watcher, active_watchers
 from store import chain_log, watcher_cursors
 from store.mongo import database
-from store.redis import client_for
+from store.redis import client_for, key
 from store.transient import RETRYABLE
 from tasks.celery_app import settings_of
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 APPLY_TASK = "watchers.apply"
 RESUME_POSITIONS = "execution.resume_positions"  # tasks/positions.py (not imported here)
+GUARDS_ON_BLOCK = "guards.on_block"  # tasks/guards.py
 
 
 @lru_cache(maxsize=4)
@@ -83,7 +85,27 @@ def apply_watcher(self, watcher: str, seq: int) -> dict[str, object]:
     elif watcher in (OWN_TXS, WALLETS) and result.applied:
         # New blocks may confirm, settle or re-open live legs: their positions look again.
         self.app.send_task(RESUME_POSITIONS, expires=30)
+    if result.applied:
+        guards_after_blocks(self.app, settings)
     return {"watcher": watcher, "applied": result.applied, "poisoned": result.poisoned}
+
+
+#: The guards run once per this many ms of applied blocks at most (a replay's burst is one).
+GUARDS_ON_BLOCK_MS = 1000
+
+
+def guards_after_blocks(app: Celery, settings: Settings) -> bool:
+    """Blocks applied (a venue's state, our legs or wallets moved): the guards run now —
+    at most once a second, whatever the number of watchers and blocks."""
+    try:
+        if not client_for(settings.redis_url).set(key(settings, "guards", "on-block"), 1,
+                                                  nx=True, px=GUARDS_ON_BLOCK_MS):
+            return False
+        app.send_task(GUARDS_ON_BLOCK, expires=30)
+    except RedisError as error:  # the beat's tick still runs
+        log.warning("guards not run on this block (Redis: %s)", error)
+        return False
+    return True
 
 
 @shared_task(name="watchers.catch_up", bind=True, ignore_result=True)

@@ -7,6 +7,9 @@
 - `guards.exit`: a kill switch's emergency exit of one position, once per switch-on.
 - `guards.health` (the beat, every HEALTH_REFRESH_SECONDS): the health triggers re-priced
   from the positions' books, re-armed where the health is back above their level.
+- `guards.on_block` (sent by the block pipeline when a watcher applied blocks: a venue's
+  state, our legs or wallets moved): the health refresh, then a tick — the guards run on
+  the chain's clock too, not only the beat's.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ TICK_TASK = "guards.tick"
 EXECUTE_TASK = "guards.execute"
 EXIT_TASK = "guards.exit"
 HEALTH_TASK = "guards.health"
+ON_BLOCK_TASK = "guards.on_block"
 
 
 def _notify(app: Any, desk: Desk) -> Callable[[Alert], bool]:
@@ -40,17 +44,19 @@ def _enqueue(app: Any) -> Callable[[str], None]:
     return lambda position_id: app.send_task(ADVANCE_TASK, args=[position_id])
 
 
-@shared_task(name=TICK_TASK, bind=True, ignore_result=True)
-def guards_tick(self) -> int:
-    desk = desk_for(settings_of(self.app))
+def _tick(app: Any, desk: Desk) -> int:
     expires = float(desk.settings.guard_tick_seconds) * 12
     return tick(desk,
-                lambda trigger_id: self.app.send_task(EXECUTE_TASK, args=[trigger_id],
-                                                      expires=expires),
-                _notify(self.app, desk),
-                lambda position_id, since: self.app.send_task(EXIT_TASK,
-                                                              args=[position_id, since],
-                                                              expires=expires))
+                lambda trigger_id: app.send_task(EXECUTE_TASK, args=[trigger_id],
+                                                 expires=expires),
+                _notify(app, desk),
+                lambda position_id, since: app.send_task(EXIT_TASK, args=[position_id, since],
+                                                         expires=expires))
+
+
+@shared_task(name=TICK_TASK, bind=True, ignore_result=True)
+def guards_tick(self) -> int:
+    return _tick(self.app, desk_for(settings_of(self.app)))
 
 
 @shared_task(name=EXECUTE_TASK, bind=True, ignore_result=True)
@@ -73,3 +79,10 @@ def guards_exit(self, position_id: str, since_ms: int) -> str:
 @shared_task(name=HEALTH_TASK, bind=True, ignore_result=True)
 def guards_health(self) -> int:
     return refresh_health(desk_for(settings_of(self.app)))
+
+
+@shared_task(name=ON_BLOCK_TASK, bind=True, ignore_result=True)
+def guards_on_block(self) -> int:
+    desk = desk_for(settings_of(self.app))
+    refresh_health(desk)
+    return _tick(self.app, desk)

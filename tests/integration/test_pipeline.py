@@ -21,6 +21,7 @@ from core.settings import PROJECT_ROOT, settings_from_mapping
 from protocols.registry import unregister
 from stack.processes import die_with_parent, wait_until
 from store import chain_log, own_txs
+from store import guards as guard_store
 from store.indexes import ensure_indexes
 from store.mongo import connect
 from tasks.celery_app import make_celery
@@ -102,6 +103,8 @@ def test_shuffled_and_duplicated_delivery(pipeline, pipeline_env, tmp_path):
             for name, s in tasks:
                 app.send_task("watchers.apply", args=[name, s])
         wait_caught_up(db, app, names)
+        # Applied blocks ran the guards (no beat here): their tick noted its run.
+        assert wait_until(lambda: "tick" in guard_store.last_runs(db), 30), worker.log()
     finally:
         worker.stop()
     assert snapshot(db) == expected_state(settings, blocks, ids)
