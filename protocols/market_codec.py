@@ -14,7 +14,8 @@ from typing import Any, Mapping
 
 from core.decimals import NotFinite, finite_decimal
 from core.units import Asset, ReceiptRate, Token, UnitError
-from protocols.model import CollateralOption, Fees, Market, MarketStatus, Provenance
+from protocols.model import (CollateralOption, Fees, Market, MarketStatus, OraclePrice,
+                             Provenance)
 
 VERSION = 1
 _STATUS = ("batching", "frozen", "delisting", "private")
@@ -84,7 +85,16 @@ def _option(option: CollateralOption) -> dict[str, Any]:
         doc["liquidation_penalty"] = _dec(option.liquidation_penalty)
     if option.held_as is not None:
         doc["held_as"] = _asset(option.held_as)
+    if option.oracle_price is not None:
+        doc["oracle_price"] = _oracle(option.oracle_price)
     return doc
+
+
+def _oracle(oracle: OraclePrice) -> dict[str, Any]:
+    if isinstance(oracle.as_of_ms, bool) or not isinstance(oracle.as_of_ms, int):
+        raise MarketCodecError(f"an oracle's as_of_ms must be an int, got {oracle.as_of_ms!r}")
+    return {"price": _dec(oracle.price), "as_of_ms": oracle.as_of_ms,
+            "source": str(oracle.source)}
 
 
 def _provenance(p: Provenance) -> dict[str, Any]:
@@ -199,7 +209,12 @@ def _option_of(doc: Any) -> CollateralOption:
         liquidation_penalty=_dec_of(doc, "liquidation_penalty")
         if "liquidation_penalty" in doc else None,
         held_as=_asset_of(_map(doc, "held_as")) if "held_as" in doc else None,
-        venue_id=_str(doc, "venue_id"))
+        venue_id=_str(doc, "venue_id"),
+        oracle_price=_oracle_of(_map(doc, "oracle_price")) if "oracle_price" in doc else None)
+
+
+def _oracle_of(doc: Mapping[str, Any]) -> OraclePrice:
+    return OraclePrice(_dec_of(doc, "price"), _typed(doc, "as_of_ms", int), _str(doc, "source"))
 
 
 def _provenance_of(doc: Any) -> Provenance:
@@ -234,7 +249,9 @@ def market_json(market: Market) -> dict[str, Any]:
                          "liquidation_penalty": None if o.liquidation_penalty is None
                          else str(o.liquidation_penalty),
                          "held_as": None if o.held_as is None else o.held_as.unit,
-                         "venue_id": o.venue_id} for o in market.collaterals],
+                         "venue_id": o.venue_id,
+                         "oracle_price": _oracle_json(o.oracle_price)}
+                        for o in market.collaterals],
         "borrow_apr": str(market.borrow_apr), "supply_apy": str(market.supply_apy),
         "utilisation": str(market.utilisation),
         "available_liquidity": market.available_liquidity, "min_size": market.min_size,
@@ -255,6 +272,12 @@ def market_json(market: Market) -> dict[str, Any]:
         "loan_per_borrow": market.loan_per_borrow,
         "locks_receipts": market.locks_receipts,
     }
+
+
+def _oracle_json(oracle: OraclePrice | None) -> dict[str, Any] | None:
+    if oracle is None:
+        return None
+    return {"price": str(oracle.price), "as_of_ms": oracle.as_of_ms, "source": oracle.source}
 
 
 def _token_json(token: Token) -> dict[str, Any]:

@@ -36,6 +36,21 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class OraclePrice:
+    """The venue's own oracle price of a collateral: what its contracts value the
+    collateral at when they judge a loan's health and liquidation."""
+
+    #: Whole units of the market's borrow token per whole unit of the collateral (ADA per
+    #: token in a market that lends ADA), exact.
+    price: Decimal
+    as_of_ms: int  # when the price was true (the oracle's own time, never after its block)
+    source: str  # e.g. "surf oracle <txid>#<ix>"
+
+    def age_s(self, now_ms: int) -> float:
+        return max(0, now_ms - self.as_of_ms) / 1000
+
+
+@dataclass(frozen=True)
 class CollateralOption:
     token: Token
     max_ltv: Decimal  # what may be borrowed against it, as a fraction of its value
@@ -46,6 +61,9 @@ class CollateralOption:
     #: The venue's id for this collateral, in the form its builders want (Liqwid has
     #: three forms: see protocols/venues/liqwid/ids.py).
     venue_id: str = ""
+    #: The venue's oracle price of this collateral; None where the venue has no oracle of
+    #: its own or none has been seen yet (Surf: from chain, once its oracle UTxO is indexed).
+    oracle_price: OraclePrice | None = None
 
 
 @dataclass(frozen=True)

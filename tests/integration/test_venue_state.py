@@ -4,10 +4,12 @@ real block pipeline, rollbacks included) replacing the API's figures, and the be
 refresh task."""
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -306,6 +308,61 @@ def test_store_chain_view_answers_from_the_store(state, source):
     assert [u.ref for u in view.spent_by(tx_b)] == [f"{tx_a}#1"] and view.spent_by(tx_a) == []
     assert view.is_ours(tx_b) and not view.is_ours(tx_a)
     assert view.slot_time_ms(90_000) == (1_655_769_600 + 90_000 - 86_400) * 1000
+
+
+def test_surf_oracle_prices_come_from_the_stored_oracle_utxos(state):
+    """Surf's oracle UTxOs as the pipeline stores them (watcher_utxos), read back through
+    SurfSource: each collateral of the stored API snapshot gets its oracle's price, and loses
+    it once that UTxO is spent."""
+    from protocols.market_codec import market_to_dict
+    from protocols.model import OraclePrice
+    from protocols.venues.surf.datums import encode
+    from protocols.venues.surf.markets import parse_pool_infos
+    from protocols.venues.surf.source import SurfSource
+    from protocols.venues.surf.tokens import POOL_INFO_NFT, SurfBook
+    from stubs.surf import load_demo
+
+    settings, db = state
+    stub = load_demo(mainnet=False)
+    pools = list(stub.pools.values())
+    auth = bytes.fromhex("e1" * 28)
+    book = SurfBook("preprod").add("pool_auth_policies", [auth])
+    for pool in pools:
+        book = book.learn_pool_info(pool.info)
+    source = SurfSource(settings.cardano_network, book, None)
+    answer = json.loads(json.dumps(stub.get_all_pool_infos({})), parse_float=Decimal)
+    rows, problems = parse_pool_infos(answer["poolInfos"], 1_780_000_000_000, 2_000_000)
+    assert not problems
+    venue_markets.replace_venue(db, "surf", {r.market.market_id: market_to_dict(r.market)
+                                             for r in rows}, 1_780_000_000_000)
+
+    def created(ref: str, assets: dict[tuple[bytes, bytes], int], datum: bytes) -> CreatedUtxo:
+        return CreatedUtxo(ref, ref.split("#")[0],
+                           TxOut("addr_test1wz", b"", 2_000_000, assets, inline_datum=datum),
+                           None)
+
+    infos = [created(f"{'a1' * 32}#{i}", {(auth, POOL_INFO_NFT): 1}, encode(pool.info))
+             for i, pool in enumerate(pools)]
+    nfts = [pool.info.collateral_infos[0].oracle_nft for pool in pools]
+    oracles = [created(f"{'c1' * 32}#{i}", {(bytes.fromhex(nft.policy), bytes.fromhex(nft.name)):
+                                            1}, encode(pool.oracle))
+               for i, (pool, nft) in enumerate(zip(pools, nfts))]
+    slot = 125_000_000  # preprod, 2026-06-05: after the oracles' updated_at
+    utxos.create(db, "surf", [*infos, *oracles], slot=slot, height=5)
+    assert slot_to_ms("preprod", slot) > pools[0].oracle.updated_at
+
+    now = slot_to_ms("preprod", slot) + 60_000
+    views = {v.market.market_id: v.market for v in current_markets(db, source, settings, now)}
+    ada, usdm = views[pools[0].market_id], views[pools[1].market_id]
+    assert ada.collaterals[0].oracle_price == OraclePrice(
+        Decimal("0.5"), pools[0].oracle.updated_at, f"surf oracle {oracles[0].ref}")
+    assert usdm.collaterals[0].oracle_price == OraclePrice(
+        Decimal("0.454545"), pools[1].oracle.updated_at, f"surf oracle {oracles[1].ref}")
+
+    utxos.spend_all(db, "surf", [("d1" * 32, [oracles[0].ref])], slot=slot + 10, height=6)
+    views = {v.market.market_id: v.market for v in current_markets(db, source, settings, now)}
+    assert views[pools[0].market_id].collaterals[0].oracle_price is None
+    assert views[pools[1].market_id].collaterals[0].oracle_price == usdm.collaterals[0].oracle_price
 
 
 # --- the beat's task ---------------------------------------------------------------------------

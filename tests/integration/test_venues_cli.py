@@ -154,7 +154,7 @@ def test_markets_from_the_store_as_json_lines(env, stored):
     assert ada["collaterals"][0] == {"unit": SNEK.asset.unit, "ticker": "SNEK", "decimals": 0,
                                      "max_ltv": "0.6", "liquidation_threshold": "0.7",
                                      "liquidation_penalty": "0.1", "held_as": None,
-                                     "venue_id": ""}
+                                     "venue_id": "", "oracle_price": None}
     assert ada["stale"] is False and ada["source"] == "api"
     assert rows["FAKE-DJED-OLD"]["stale"] is True and rows["FAKE-DJED-OLD"]["age_s"] >= 3600
     assert rows["FAKE-SNEK"]["min_size"] == 1000

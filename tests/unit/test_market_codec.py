@@ -1,6 +1,7 @@
 """protocols/market_codec.py: a Market as a stored dict and back, exactly."""
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -9,8 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.units import ADA_TOKEN, Asset, ReceiptRate, Token
-from protocols.market_codec import MarketCodecError, market_from_dict, market_to_dict
-from protocols.model import CollateralOption, Fees, Market, MarketStatus, Provenance
+from protocols.market_codec import (MarketCodecError, market_from_dict, market_json,
+                                    market_to_dict)
+from protocols.model import (CollateralOption, Fees, Market, MarketStatus, OraclePrice,
+                             Provenance)
 from tests.support.markets import SNEK, market, option, rate
 
 hexes = st.binary(min_size=0, max_size=32).map(bytes.hex)
@@ -22,8 +25,11 @@ decimals = st.decimals(allow_nan=False, allow_infinity=False, places=None, min_v
 amounts = st.integers(0, 2**64 - 1)
 provenances = st.builds(Provenance, st.sampled_from(["chain", "api"]), st.integers(0, 2**53),
                         st.text(max_size=20))
+prices = st.decimals(allow_nan=False, allow_infinity=False, places=None, min_value=0,
+                     max_value=10**40)
+oracles = st.builds(OraclePrice, prices, st.integers(0, 2**53), st.text(max_size=30))
 options = st.builds(CollateralOption, tokens, decimals, decimals, st.none() | decimals,
-                    st.none() | assets, st.text(max_size=10))
+                    st.none() | assets, st.text(max_size=10), st.none() | oracles)
 markets = st.builds(
     Market, venue=st.text(min_size=1, max_size=8), market_id=st.text(min_size=1, max_size=70),
     borrow=tokens, collaterals=st.lists(options, max_size=3).map(tuple), borrow_apr=decimals,
@@ -69,6 +75,52 @@ def test_amounts_are_strings_and_times_are_ints():
     assert doc["borrow_apr"] == "0.05" and isinstance(doc["provenance"]["as_of_ms"], int)
     assert doc["receipt_rate"] == {"underlying_per_receipt": "3/2", "source": "api"}
     assert doc["collaterals"][0]["max_ltv"] == "0.7"
+
+
+def surf_option() -> CollateralOption:
+    return replace(option(SNEK, "0.5"), oracle_price=OraclePrice(
+        Decimal("0.003141592653589793238462643383279502884"), 1_727_453_227_635,
+        "surf oracle " + "ab" * 32 + "#0"))
+
+
+def test_an_oracle_price_is_a_decimal_string_with_its_time_and_source():
+    m = market("surf", "p#0", ADA_TOKEN, (surf_option(),))
+    doc = market_to_dict(m)
+    assert doc["collaterals"][0]["oracle_price"] == {
+        "price": "0.003141592653589793238462643383279502884", "as_of_ms": 1_727_453_227_635,
+        "source": "surf oracle " + "ab" * 32 + "#0"}
+    assert market_from_dict(doc) == m  # 40 digits, exactly
+    shown = market_json(m)["collaterals"][0]["oracle_price"]
+    assert shown == doc["collaterals"][0]["oracle_price"]
+
+
+def test_a_document_stored_before_oracle_prices_reads_as_none():
+    doc = market_to_dict(market("liqwid", "Ada", ADA_TOKEN, (option(SNEK, "0.7"),)))
+    assert "oracle_price" not in doc["collaterals"][0]  # absent, never null
+    assert market_from_dict(doc).collaterals[0].oracle_price is None
+    assert market_json(market_from_dict(doc))["collaterals"][0]["oracle_price"] is None
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda o: o.update(price="NaN"),
+    lambda o: o.update(price=0.003),
+    lambda o: o.update(price="0,003"),
+    lambda o: o.update(as_of_ms="1727453227635"),
+    lambda o: o.update(as_of_ms=True),
+    lambda o: o.pop("source"),
+    lambda o: o.pop("price"),
+])
+def test_a_spoilt_oracle_price_is_refused(spoil):
+    doc = market_to_dict(market("surf", "p#0", ADA_TOKEN, (surf_option(),)))
+    spoil(doc["collaterals"][0]["oracle_price"])
+    with pytest.raises(MarketCodecError):
+        market_from_dict(doc)
+
+
+def test_an_oracle_price_that_is_not_exact_is_not_stored():
+    bad = replace(surf_option(), oracle_price=OraclePrice(0.003, 1, "x"))  # type: ignore[arg-type]
+    with pytest.raises(MarketCodecError):
+        market_to_dict(market("surf", "p#0", ADA_TOKEN, (bad,)))
 
 
 @pytest.mark.parametrize("spoil", [

@@ -3,6 +3,7 @@ transactions into events, markets from chain state, a loan's debt now; and the A
 rows into markets with their units checked."""
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -10,14 +11,15 @@ import pytest
 
 from chain.ledger import Tx, TxOut
 from protocols.errors import DatumLayoutError, MalformedResponse
-from protocols.model import VenueRecord
+from core.units import Asset
+from protocols.model import Market, OraclePrice, VenueRecord
 from protocols.render import record_json, stored_record
 from protocols.venues.surf import chain, rates
 from protocols.venues.surf.datums import (OBorrow, ODeposit, OLiquidate, OracleDatum, ORepay,
-                                          PoolDatum, VaultDatum, encode)
+                                          PoolDatum, PoolInfoDatum, VaultDatum, encode)
 from protocols.venues.surf.markets import ltv_pair, parse_pool, parse_pool_infos
 from protocols.venues.surf.tokens import POOL_INFO_NFT, POOL_NFT, SurfBook, load_book
-from stubs.surf import load_demo
+from stubs.surf import DemoPool, load_demo
 from tests.venues.cases.surf import MemoryView, tx_hex, vault_utxo
 
 STUB = load_demo(mainnet=True)
@@ -166,6 +168,185 @@ def test_markets_from_chain_replace_the_apis_figures() -> None:
     fake = [(chain.read_output(BOOK, "aa#0", pool_out(pool, False), encode(pool)), 1),
             found[1]]
     assert chain.markets_from_chain(fake, [api_market]) == [api_market]  # type: ignore
+
+
+# --- each collateral's oracle price ------------------------------------------------------
+
+[ADA_POOL, USDM_POOL] = STUB.pools.values()
+BOTH = BOOK.learn_pool_info(USDM_POOL.info)
+
+
+def api_markets() -> list[Market]:
+    return [row.market for row in parse_pool_infos(
+        _decimals(STUB.get_all_pool_infos({})["poolInfos"]), 1_800_000_000_000, 2_000_000)[0]]
+
+
+def info_record(info: PoolInfoDatum, ref: str) -> VenueRecord:
+    record = chain.read_output(BOTH, ref, out(b"\x44" * 28, {(AUTH, POOL_INFO_NFT): 1},
+                                              encode(info)), encode(info))
+    assert record is not None and record.extra["authenticated"]
+    return record
+
+
+def oracle_out(oracle: OracleDatum, nft: Asset, quantity: int = 1) -> TxOut:
+    return out(b"\x45" * 28, {(bytes.fromhex(nft.policy), bytes.fromhex(nft.name)): quantity},
+               encode(oracle))
+
+
+def oracle_record(oracle: OracleDatum, nft: Asset, ref: str, quantity: int = 1) -> VenueRecord:
+    record = chain.read_output(BOTH, ref, oracle_out(oracle, nft, quantity), encode(oracle))
+    assert record is not None and record.kind == "oracle"
+    return record
+
+
+def nft_of(pool: DemoPool) -> Asset:
+    return pool.info.collateral_infos[0].oracle_nft
+
+
+def test_each_collateral_gets_its_oracle_price_in_the_borrow_token() -> None:
+    ada_market, usdm_market = api_markets()
+    assert ada_market.market_id == ADA_POOL.market_id
+    assert all(c.oracle_price is None for m in (ada_market, usdm_market) for c in m.collaterals)
+    block_ms = 1_780_000_100_000
+    found = [(info_record(ADA_POOL.info, "bb#0"), 1_780_000_000_000),
+             (info_record(USDM_POOL.info, "bb#1"), 1_780_000_000_000),
+             (oracle_record(ADA_POOL.oracle, nft_of(ADA_POOL), "cc#0"), block_ms),
+             (oracle_record(USDM_POOL.oracle, nft_of(USDM_POOL), "cc#1"), block_ms)]
+    [ada, usdm] = chain.markets_from_chain(found, [ada_market, usdm_market])
+    # 500 000 / 1 000 000 lovelace per base unit of a 6-decimal STRIKE: 0.5 ADA a STRIKE.
+    [strike] = ada.collaterals
+    assert strike.oracle_price == OraclePrice(Decimal("0.5"), ADA_POOL.oracle.updated_at,
+                                              "surf oracle cc#0")
+    # The USDM pool's oracle prices its ADA collateral in USDM: 0.454545 USDM an ADA,
+    # the inverse of the API's 2.2 ADA a USDM.
+    [ada_collateral] = usdm.collaterals
+    assert ada_collateral.token.asset.is_ada and usdm.borrow.ticker == "USDM"
+    assert ada_collateral.oracle_price is not None
+    assert ada_collateral.oracle_price.price == Decimal("0.454545")
+    assert abs(1 / ada_collateral.oracle_price.price - Decimal("2.2")) < Decimal("0.00001")
+    assert ada_collateral.oracle_price.source == "surf oracle cc#1"
+    assert ada_collateral.oracle_price.age_s(ADA_POOL.oracle.updated_at + 90_000) == 90
+    # Only the oracle changed: the pools' own UTxOs are not indexed, so the rest is the API's.
+    assert replace(ada, collaterals=ada_market.collaterals) == ada_market
+    # With the pool too (chain figures), the price stays.
+    pool = PoolDatum(ADA_POOL.info.pool_id, 1_000_000_000, 900_000_000, 0, 800_000_000)
+    pool_record = chain.read_output(BOTH, "aa#0", pool_out(pool), encode(pool))
+    assert pool_record is not None
+    with_pool = [*found, (pool_record, 1_780_000_000_000)]
+    chained = chain.markets_from_chain(with_pool, [ada_market])[0]
+    assert chained.provenance.source == "chain"
+    assert chained.collaterals[0].oracle_price == strike.oracle_price
+
+
+@pytest.mark.parametrize("pool", [ADA_POOL, USDM_POOL], ids=["ada-pool", "usdm-pool"])
+@pytest.mark.parametrize("collateral_decimals", [6, 0, 8])
+@pytest.mark.parametrize("debt, collateral", [(250_000_000, 1_000_000_000), (7, 3),
+                                              (123_456_789, 987_654_321)])
+def test_the_price_gives_the_validators_ltv(pool: DemoPool, collateral_decimals: int,
+                                            debt: int, collateral: int) -> None:
+    """LTV from the model's price in whole units is `cal_ltv`'s (base units), to the basis
+    point, whatever the collateral's decimals."""
+    api = {m.market_id: m for m in api_markets()}[pool.market_id]
+    [api_option] = api.collaterals
+    api = replace(api, collaterals=(replace(api_option, token=replace(
+        api_option.token, decimals=collateral_decimals)),))
+    found = [(info_record(pool.info, "bb#0"), 1), (oracle_record(pool.oracle, nft_of(pool),
+                                                                 "cc#0"), 2)]
+    [market] = chain.markets_from_chain(found, [api])
+    [option] = market.collaterals
+    assert option.oracle_price is not None
+    debt_whole = Decimal(debt).scaleb(-market.borrow.decimals)
+    collateral_whole = Decimal(collateral).scaleb(-option.token.decimals)
+    ltv = debt_whole / (collateral_whole * option.oracle_price.price)
+    assert int(ltv * rates.MULTIPLIER) == rates.ltv_bp(debt, collateral, pool.oracle)
+
+
+def test_an_oracle_prices_only_the_collateral_whose_nft_it_holds() -> None:
+    ada_market, usdm_market = api_markets()
+    info = (info_record(ADA_POOL.info, "bb#0"), 1)
+    nft = nft_of(ADA_POOL)
+    same_policy_other_name = Asset(nft.policy, "01")
+    two = oracle_record(ADA_POOL.oracle, nft, "cc#0", quantity=2)
+    assert two.extra["oracle_nfts"] == []  # the validator wants exactly one
+    for record in (oracle_record(ADA_POOL.oracle, same_policy_other_name, "cc#1"), two,
+                   oracle_record(USDM_POOL.oracle, nft_of(USDM_POOL), "cc#2")):
+        [market] = chain.markets_from_chain([info, (record, 2)], [ada_market])
+        assert market.collaterals[0].oracle_price is None
+    # No pool_info of the market: nothing says which NFT is its oracle.
+    oracle = (oracle_record(ADA_POOL.oracle, nft, "cc#3"), 2)
+    assert chain.markets_from_chain([oracle], [ada_market, usdm_market]) == [ada_market,
+                                                                              usdm_market]
+
+
+@pytest.mark.parametrize("updated_at, block_ms, as_of", [
+    (1_727_453_227_635, 1_727_453_300_000, 1_727_453_227_635),  # ms, before its block
+    (1_727_453_400_000, 1_727_453_300_000, 1_727_453_300_000),  # after its block: the block's
+    (1_727_453_227, 1_727_453_300_000, 1_727_453_300_000),  # seconds: the block's time
+    (0, 1_727_453_300_000, 1_727_453_300_000),
+])
+def test_the_oracle_time_is_its_updated_at_never_after_its_block(updated_at: int,
+                                                                 block_ms: int,
+                                                                 as_of: int) -> None:
+    oracle = OracleDatum(ADA_POOL.oracle.price, ADA_POOL.oracle.decimals, updated_at)
+    found = [(info_record(ADA_POOL.info, "bb#0"), 1),
+             (oracle_record(oracle, nft_of(ADA_POOL), "cc#0"), block_ms)]
+    [market] = chain.markets_from_chain(found, [api_markets()[0]])
+    assert market.collaterals[0].oracle_price is not None
+    assert market.collaterals[0].oracle_price.as_of_ms == as_of
+
+
+def test_the_newest_oracle_utxo_wins() -> None:
+    nft = nft_of(ADA_POOL)
+    old, new = OracleDatum(400_000, 1_000_000, 1), OracleDatum(600_000, 1_000_000, 1)
+    found = [(oracle_record(new, nft, "dd#0"), 1_780_000_200_000),
+             (info_record(ADA_POOL.info, "bb#0"), 1),
+             (oracle_record(old, nft, "cc#0"), 1_780_000_100_000)]
+    [market] = chain.markets_from_chain(found, [api_markets()[0]])
+    assert market.collaterals[0].oracle_price == OraclePrice(Decimal("0.6"), 1_780_000_200_000,
+                                                             "surf oracle dd#0")
+
+
+def test_the_contracts_own_oracle_datum_decodes_to_its_price() -> None:
+    """The OracleDatum of flow-lending-smart-contracts @ 110523b1 `validators/pool.ak`'s
+    tests (price 500_000, decimals 1_000_000, updated_at 1727453227635 = 2024-09-27
+    16:07:07.635 UTC, a Unix time in ms), CBOR written out by hand: constructor 0
+    (tag 121), an indefinite list of three unsigned integers."""
+    cbor = bytes.fromhex("d8799f" "1a0007a120" "1a000f4240" "1b" + f"{1727453227635:016x}" + "ff")
+    nft = nft_of(ADA_POOL)
+    record = chain.read_output(BOTH, "ee#0", out(b"\x45" * 28, {(bytes.fromhex(nft.policy),
+                                                                 bytes.fromhex(nft.name)): 1},
+                                                 cbor), cbor)
+    assert record is not None and record.fields == {"price": 500_000, "decimals": 1_000_000,
+                                                    "updated_at": 1_727_453_227_635}
+    assert record.extra["price"] == Fraction(1, 2) and record.extra["oracle_nfts"] == [str(nft)]
+    assert record_json(record)["oracle_nfts"] == [str(nft)]
+    [market] = chain.markets_from_chain([(info_record(ADA_POOL.info, "bb#0"), 1),
+                                         (record, 1_727_453_300_000)], [api_markets()[0]])
+    assert market.collaterals[0].oracle_price == OraclePrice(
+        Decimal("0.5"), 1_727_453_227_635, "surf oracle ee#0")
+
+
+@pytest.mark.parametrize("oracle, collateral_decimals, borrow_decimals, price", [
+    (OracleDatum(500_000, 1_000_000, 1), 6, 6, "0.5"),
+    (OracleDatum(3_000_000_000, 1_000_000, 1), 0, 6, "0.003"),  # a 0-decimal token, in ADA
+    (OracleDatum(454_545, 1_000_000, 1), 6, 6, "0.454545"),
+    (OracleDatum(7, 1, 1), 8, 6, "700"),
+    (OracleDatum(10**40 + 1, 10**6, 1), 6, 6, "1" + "0" * 33 + "0.000001"),  # 41 digits
+    (OracleDatum(1, 10**30, 1), 0, 6, "1E-36"),
+])
+def test_oracle_prices_are_exact(oracle: OracleDatum, collateral_decimals: int,
+                                 borrow_decimals: int, price: str) -> None:
+    found = chain.oracle_price_of(oracle, 2_000_000_000_000, "x#0",
+                                  collateral_decimals=collateral_decimals,
+                                  borrow_decimals=borrow_decimals)
+    assert found.price == Decimal(price)
+    assert Fraction(found.price) == (Fraction(oracle.price, oracle.decimals)
+                                     * Fraction(10) ** (collateral_decimals - borrow_decimals))
+
+
+def test_a_price_without_a_finite_decimal_form_is_rounded_to_34_digits() -> None:
+    found = chain.exact_decimal(Fraction(1, 3))
+    assert found == Decimal("0." + "3" * 34)
 
 
 def test_an_open_loans_debt_now() -> None:

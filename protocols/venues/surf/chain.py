@@ -18,7 +18,7 @@ Events of one transaction:
 from __future__ import annotations
 
 from dataclasses import replace
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any, Mapping, Sequence
 
@@ -26,8 +26,8 @@ from chain.ledger import Tx, TxOut
 from core.units import Asset, fraction_to_decimal
 from protocols.base import ChainView, StoredUtxo
 from protocols.errors import DatumLayoutError
-from protocols.model import (LoanFate, LoanState, Market, Provenance, VenueEvent,
-                             VenueRecord)
+from protocols.model import (LoanFate, LoanState, Market, OraclePrice, Provenance,
+                             VenueEvent, VenueRecord)
 from protocols.venues.surf import rates
 from protocols.venues.surf.datums import (ORDER_KIND, OracleDatum, OutRef, PoolDatum,
                                           PoolInfoDatum, VaultDatum, order_name, read_oracle,
@@ -95,6 +95,11 @@ def read_output(book: SurfBook, ref: str, out: TxOut,
         oracle = read_oracle(datum_cbor)
         market, fields = None, to_fields(oracle)
         extra["price"] = Fraction(oracle.price, oracle.decimals)
+        # Which collateral it prices: the pool validator takes the reference input that
+        # holds exactly one of the collateral's oracle NFT (policy and name).
+        extra["oracle_nfts"] = sorted(str(Asset(policy.hex(), name.hex()))
+                                      for (policy, name), quantity in out.assets.items()
+                                      if policy in book.oracle_policies and quantity == 1)
     return VenueRecord(VENUE, kind, market, ref, fields, extra)
 
 
@@ -179,11 +184,19 @@ def markets_from_chain(records: Sequence[tuple[VenueRecord, int]],
     """The API's markets with the chain's figures where an authenticated pool and its
     pool_info are known: utilisation, available liquidity, the borrow APR a new loan gets
     now, the suppliers' estimated rate, the cToken rate, and every collateral's max LTV and
-    liquidation threshold. Decimals and tickers stay the API's."""
+    liquidation threshold. Decimals and tickers stay the API's. Where the pool_info is
+    known, each collateral also gets the price of its oracle UTxO (`oracle_prices`)."""
     pools: dict[str, tuple[PoolDatum, int, str]] = {}
     infos: dict[str, tuple[PoolInfoDatum, int, str]] = {}
+    oracles: dict[str, tuple[OracleDatum, int, str]] = {}  # oracle NFT -> newest oracle
     for record, at_ms in records:
         if record.venue != VENUE or not record.extra.get("authenticated"):
+            continue
+        if record.kind == "oracle":
+            oracle = oracle_from_fields(record.fields)
+            for nft in record.extra.get("oracle_nfts", ()):
+                if nft not in oracles or oracles[nft][1] <= at_ms:
+                    oracles[nft] = (oracle, at_ms, record.ref)
             continue
         if record.kind == "pool":
             pool = pool_from_fields(record.fields)
@@ -197,10 +210,62 @@ def markets_from_chain(records: Sequence[tuple[VenueRecord, int]],
     for market in api_markets:
         key = market.market_id
         if key in pools and key in infos:
-            markets.append(chain_market(market, *pools[key], *infos[key]))
-        else:
-            markets.append(market)
+            market = chain_market(market, *pools[key], *infos[key])
+        if key in infos:
+            market = oracle_prices(market, infos[key][0], oracles)
+        markets.append(market)
     return markets
+
+
+#: An `updated_at` below this is not a Unix time in milliseconds (it would be before
+#: September 2001): the oracle's block time stands in for it.
+MIN_UPDATED_AT_MS = 10**12
+
+
+def oracle_prices(market: Market, info: PoolInfoDatum,
+                  oracles: Mapping[str, tuple[OracleDatum, int, str]]) -> Market:
+    """Each collateral with the price of the oracle UTxO holding its oracle NFT (as the
+    pool validator matches them), when one is indexed; the others as they were."""
+    collaterals = []
+    for option in market.collaterals:
+        found = info.collateral(option.token.asset)
+        seen = None if found is None else oracles.get(str(found.oracle_nft))
+        if seen is not None:
+            option = replace(option, oracle_price=oracle_price_of(
+                *seen, collateral_decimals=option.token.decimals,
+                borrow_decimals=market.borrow.decimals))
+        collaterals.append(option)
+    return replace(market, collaterals=tuple(collaterals))
+
+
+def oracle_price_of(oracle: OracleDatum, block_ms: int, ref: str, *, collateral_decimals: int,
+                    borrow_decimals: int) -> OraclePrice:
+    """An OracleDatum as the model's price: price / decimals is base units of the pool
+    asset per base unit of the collateral (`cal_ltv`), so whole units per whole unit is
+    that × 10^(collateral decimals − borrow decimals). Its time is the datum's
+    `updated_at` (Unix ms), never later than the block that holds it; the block's time
+    when `updated_at` is not a time in milliseconds."""
+    ratio = (Fraction(oracle.price, oracle.decimals)
+             * Fraction(10) ** (collateral_decimals - borrow_decimals))
+    updated = oracle.updated_at
+    as_of = min(updated, block_ms) if updated >= MIN_UPDATED_AT_MS else block_ms
+    return OraclePrice(exact_decimal(ratio), as_of, f"surf oracle {ref}")
+
+
+def exact_decimal(value: Fraction) -> Decimal:
+    """`value` as a Decimal: exact whenever it has a finite decimal expansion (Surf's
+    `decimals` is a power of ten), else rounded to 34 significant digits."""
+    denominator, twos, fives = value.denominator, 0, 0
+    while denominator % 2 == 0:
+        denominator, twos = denominator // 2, twos + 1
+    while denominator % 5 == 0:
+        denominator, fives = denominator // 5, fives + 1
+    if denominator == 1:
+        places = max(twos, fives)
+        return Decimal(f"{value.numerator * 10**places // value.denominator}E{-places}")
+    with localcontext() as context:
+        context.prec = 34
+        return Decimal(value.numerator) / Decimal(value.denominator)
 
 
 def chain_market(market: Market, pool: PoolDatum, pool_ms: int, pool_ref: str,
@@ -226,6 +291,10 @@ def chain_market(market: Market, pool: PoolDatum, pool_ms: int, pool_ref: str,
         provenance=Provenance("chain", min(pool_ms, info_ms),
                               f"PoolDatum {pool_ref}, PoolInfoDatum {info_ref}"),
         other_provenance=other)
+
+
+def oracle_from_fields(fields: Mapping[str, Any]) -> OracleDatum:
+    return OracleDatum(fields["price"], fields["decimals"], fields["updated_at"])
 
 
 def pool_from_fields(fields: Mapping[str, Any]) -> PoolDatum:
