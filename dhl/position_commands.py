@@ -210,7 +210,10 @@ def cmd_guards(args: argparse.Namespace) -> int:
         rules = GuardRules(tuple(rungs), optional(args.stop_loss, "--stop-loss"),
                            optional(args.trailing, "--trailing"),
                            optional(args.deleverage_below, "--deleverage-below"),
-                           optional(args.to, "--to"), optional(args.alert_below, "--alert-below"))
+                           optional(args.to, "--to"), optional(args.alert_below, "--alert-below"),
+                           optional(args.margin_call_below, "--margin-call-below"),
+                           optional(args.margin_call_to, "--margin-call-to"),
+                           optional(args.max_borrow_apr, "--max-borrow-apr"))
     except GuardError as error:
         raise BadInput(f"guards: {error}") from None
     print(json.dumps(apply_guards(_desk(_settings()), args.id, rules), sort_keys=True))
@@ -350,6 +353,13 @@ def add_position_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
                                                                 "health H (with --to)")
     guards.add_argument("--to", metavar="H", help="the health auto-deleverage aims at")
     guards.add_argument("--alert-below", metavar="H", help="alert below health H")
+    guards.add_argument("--margin-call-below", metavar="H", help="add collateral below health "
+                                                                 "H (with --margin-call-to)")
+    guards.add_argument("--margin-call-to", metavar="H", help="the health a margin call adds "
+                                                              "collateral up to")
+    guards.add_argument("--max-borrow-apr", metavar="R", help="alert when the loan's borrow "
+                                                              "rate is above R a year (0.12 "
+                                                              "= 12%%), naming cheaper markets")
     guards.set_defaults(func=_guarded(cmd_guards))
     collateral = psub.add_parser("collateral", help="add collateral to an open position")
     collateral.add_argument("id", metavar="ID")

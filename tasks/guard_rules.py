@@ -13,11 +13,12 @@ from store import kill_switches
 from store import positions as positions_store
 from store.mongo import Database
 from tasks.alerts import Alert
-from tasks.position_orders import Desk, OrderError, close_position, deleverage_position, \
-    position_health
+from core.units import Asset
+from tasks.position_orders import Desk, OrderError, add_collateral, book_of, close_position, \
+    collateral_to_reach, deleverage_position, oracle_mark, position_health
 from trading.guards import HEALTH_KINDS, GuardRules, canonical, crossed, fired, health_price, \
-    mark_spans, moved_trail, price_key, price_triggers, tick_spans, trigger_at, trigger_docs, \
-    version_of
+    mark_spans, moved_trail, price_key, price_triggers, rate_move, tick_spans, trigger_at, \
+    trigger_docs, version_of
 from trading.paper_market import PaperMarketError
 from trading.position_codec import position_from_dict
 from trading.positions import TERMINAL
@@ -294,6 +295,13 @@ def _execute_health(desk: Desk, found: Mapping[str, Any], doc: Mapping[str, Any]
     (the trigger's price is where it was expected to cross; a moved book re-prices it)."""
     position_id = str(found["position"])
     level = Decimal(str(found["health"]))
+    oracle = oracle_mark(desk, doc)
+    if oracle is not None:  # the venue judges health by its own oracle: so do we
+        price, source, as_of = oracle
+        age = max(0, int(seen["at_ms"]) - as_of)
+        seen.update(health_price=str(price), health_source=source, health_price_age_ms=age)
+        if age > desk.settings.price_max_age_seconds * 1000:
+            return f"the venue's oracle price ({source}) is {age // 1000} s old: no action"
     health_now, liquidation = position_health(desk, doc, price)
     if health_now is None or health_now >= level:
         reprice_health(desk.db, found, liquidation)
@@ -304,8 +312,9 @@ def _execute_health(desk: Desk, found: Mapping[str, Any], doc: Mapping[str, Any]
         return "executed before"
     _test_exit(desk, str(found["_id"]))
     version = found["version"]
-    what = (f"health {health_now:.4f} below {level} (guards version {version}) at the paper "
-            f"price {price} ({seen['source']}); liquidation at "
+    what = (f"health {health_now:.4f} below {level} (guards version {version}) at the "
+            f"{'oracle' if oracle else 'paper'} price {price} "
+            f"({seen.get('health_source', seen['source'])}); liquidation at "
             f"{'none' if liquidation is None else format(liquidation, '.10g')}")
     if found["kind"] == "health_alert":
         notify(Alert(f"{found['_id']}:{seen['at_ms']}", user_of(doc), "health", "warning",
@@ -314,6 +323,8 @@ def _execute_health(desk: Desk, found: Mapping[str, Any], doc: Mapping[str, Any]
         store.mark_acted(desk.db, str(found["_id"]), int(seen["at_ms"]))
         return f"alerted: {what}"
     target = Decimal(str(found["target"]))
+    if found["kind"] == "margin_call":
+        return _margin_call(desk, found, doc, price, target, what, seen, enqueue, notify)
     reason = f"auto-deleverage to health {target}: {what}"
     try:
         answer = deleverage_position(desk, position_id, target, enqueue, reason)
@@ -329,6 +340,119 @@ def _execute_health(desk: Desk, found: Mapping[str, Any], doc: Mapping[str, Any]
                  f"position {position_id}: {what}; could not deleverage: {why}",
                  int(seen["at_ms"]), position_id, {**seen, "refused": why}))
     return f"could not deleverage {position_id} ({why}): alerted"
+
+
+def _margin_call(desk: Desk, found: Mapping[str, Any], doc: Mapping[str, Any], price: Decimal,
+                 target: Decimal, what: str, seen: dict[str, Any], enqueue: Enqueue,
+                 notify: Notify) -> str:
+    """Add the collateral that brings the health to `target` (from the wallet); where it
+    cannot be added (Surf keeps each loan's collateral with it, nothing to add at this
+    price), alert the user to act before liquidation."""
+    position_id = str(found["position"])
+    at_ms = int(seen["at_ms"])
+    try:
+        amount = collateral_to_reach(desk, doc, price, target)
+        answer = add_collateral(desk, position_id, amount, enqueue)
+    except OrderError as error:
+        answer = {"ok": False, "error": str(error)}
+    store.mark_acted(desk.db, str(found["_id"]), desk.now_ms())
+    if answer.get("ok"):
+        facts = {**seen, "added": str(amount), "health_after_expected": str(target)}
+        store.note_execution(desk.db, str(found["_id"]), facts)
+        notify(Alert(f"{found['_id']}:{at_ms}", user_of(doc), "margin_call", "warning",
+                     f"position {position_id}: margin call: adding {amount} base units of "
+                     f"{answer.get('asset')} for health {target}; {what}", at_ms,
+                     position_id, facts))
+        return f"margin call on {position_id}: adding {amount} for health {target}"
+    notify(Alert(f"{found['_id']}:{at_ms}", user_of(doc), "margin_call", "critical",
+                 f"position {position_id}: margin call: {what}; could not add collateral "
+                 f"({answer.get('error')}): add collateral or reduce the position before "
+                 f"liquidation", at_ms, position_id, {**seen, "refused": answer.get("error")}))
+    return f"margin call on {position_id} could not add collateral: alerted"
+
+
+# --- the borrow rate ------------------------------------------------------------------------
+
+#: Days over which a cheaper rate must repay the cost of moving the loan.
+RATE_HORIZON_DAYS = Decimal(30)
+
+
+def watch_rates(desk: Desk, notify: Notify) -> int:
+    """Every position with a borrow-rate rule: its market's rate now against its bound;
+    above it (once per rise: re-armed when the rate is back under), an alert naming the
+    cheaper markets for the same loan and whether a move pays within RATE_HORIZON_DAYS
+    after its costs (closing here, opening there). Returns how many alerted."""
+    now = desk.now_ms()
+    markets = list(desk.markets(now))
+    alerted = 0
+    for trigger in store.by_kinds(desk.db, ("borrow_rate",)):
+        doc = positions_store.read(desk.db, str(trigger["position"]))
+        if doc is None or doc.get("state") != "open":
+            continue
+        position = position_from_dict(doc)
+        here = next((m for m in markets if m.venue == position.venue
+                     and m.market_id == doc["order"].get("market_id")), None)
+        if here is None:
+            continue
+        bound = Decimal(str(trigger["max_apr"]))
+        if here.borrow_apr <= bound:
+            store.release_execution(desk.db, str(trigger["_id"]))
+            continue
+        seen = {"kind": "borrow_rate", "apr": str(here.borrow_apr), "max_apr": str(bound),
+                "at_ms": now}
+        if not store.claim_execution(desk.db, trigger, seen, now):
+            continue
+        text, moves = _cheaper(desk, doc, here, markets, now)
+        store.mark_acted(desk.db, str(trigger["_id"]), now)
+        notify(Alert(f"{trigger['_id']}:{now}", user_of(doc), "borrow_rate", "warning",
+                     f"position {position.position_id}: the borrow rate at {here.venue} is "
+                     f"{here.borrow_apr} a year, above {bound}; {text}", now,
+                     position.position_id, {**seen, "moves": moves}))
+        alerted += 1
+    return alerted
+
+
+def _cheaper(desk: Desk, doc: Mapping[str, Any], here: Any, markets: list[Any],
+             now: int) -> tuple[str, list[dict[str, Any]]]:
+    """The markets lending the same asset against the same collateral for less, each with
+    whether moving there pays: the interest saved over the horizon against the swaps and
+    venue transactions of a close here and an open there."""
+    position = position_from_dict(doc)
+    try:
+        price, _ = desk.paper_market().priced(position.traded, now)
+    except PaperMarketError:
+        return "no price now to weigh a move", []
+    book_debt_value, exposure = _values(desk, doc, price)
+    cost_swaps = exposure * 2 * Decimal("0.003") * 2  # unwind and rebuild, each way
+    moves: list[dict[str, Any]] = []
+    for market in markets:
+        if market is here or market.borrow != here.borrow or market.borrow_apr >= here.borrow_apr \
+                or market.collateral_for(Asset.from_unit(position.collateral_asset)) is None:
+            continue
+        cost = cost_swaps + 4 * (here.fees.batcher_lovelace + market.fees.batcher_lovelace)
+        move = rate_move(book_debt_value, here.borrow_apr, market.venue, market.market_id,
+                         market.borrow_apr, RATE_HORIZON_DAYS, cost)
+        moves.append({"venue": move.venue, "market": move.market_id, "apr": str(move.apr),
+                      "saving_lovelace": int(move.saving_lovelace),
+                      "cost_lovelace": int(move.cost_lovelace), "pays": move.pays})
+    moves.sort(key=lambda m: Decimal(m["apr"]))
+    paying = [m for m in moves if m["pays"]]
+    if paying:
+        best = paying[0]
+        return (f"moving to {best['venue']}/{best['market']} at {best['apr']} saves "
+                f"{best['saving_lovelace']} lovelace in {RATE_HORIZON_DAYS} days for about "
+                f"{best['cost_lovelace']} of costs (close here, open there)"), moves
+    if moves:
+        return "cheaper markets exist, but no move pays its costs within 30 days", moves
+    return "no cheaper market lends it against this collateral", moves
+
+
+def _values(desk: Desk, doc: Mapping[str, Any], price: Decimal) -> tuple[Decimal, Decimal]:
+    """(debt value, exposure value) in lovelace at `price`."""
+    position = position_from_dict(doc)
+    book = book_of(doc, position)
+    collateral_value, debt_value = book.exposure_values(price)
+    return debt_value, collateral_value
 
 
 # --- a kill switch's emergency exit ---------------------------------------------------------

@@ -5,8 +5,9 @@
   against the current triggers: one `guards.execute` per trigger it fires.
 - `guards.execute`: one fired trigger re-checked now and, once for good, acted on.
 - `guards.exit`: a kill switch's emergency exit of one position, once per switch-on.
-- `guards.health` (the beat, every HEALTH_REFRESH_SECONDS): the health triggers re-priced
-  from the positions' books, re-armed where the health is back above their level.
+- `guards.health` (the beat, every HEALTH_REFRESH_SECONDS): the borrow rates watched, and
+  the health triggers re-priced from the positions' books, re-armed where the health is
+  back above their level.
 - `guards.on_block` (sent by the block pipeline when a watcher applied blocks: a venue's
   state, our legs or wallets moved): the health refresh, then a tick — the guards run on
   the chain's clock too, not only the beat's.
@@ -20,7 +21,8 @@ from celery import shared_task
 
 from tasks.alerts import Alert, raise_alert
 from tasks.celery_app import settings_of
-from tasks.guard_rules import execute_trigger, exit_position, refresh_health, tick
+from tasks.guard_rules import execute_trigger, exit_position, refresh_health, tick, \
+    watch_rates
 from tasks.position_orders import Desk
 from tasks.positions import ADVANCE_TASK, desk_for
 
@@ -78,7 +80,9 @@ def guards_exit(self, position_id: str, since_ms: int) -> str:
 
 @shared_task(name=HEALTH_TASK, bind=True, ignore_result=True)
 def guards_health(self) -> int:
-    return refresh_health(desk_for(settings_of(self.app)))
+    desk = desk_for(settings_of(self.app))
+    watch_rates(desk, _notify(self.app, desk))
+    return refresh_health(desk)
 
 
 @shared_task(name=ON_BLOCK_TASK, bind=True, ignore_result=True)

@@ -37,8 +37,8 @@ from trading.plan import ClosePlan, Plan, Posted, Refusal, plan_close, plan_dele
 from trading.pnl import FeeBill, IndexSpan, accrued, unrealised_pnl
 from trading.position_codec import position_from_dict, position_to_dict, transition_update
 from trading.positions import Position, PositionState, Side
-from trading.risk import CONTEXT, Book, RiskError, ceil_int, health, liquidation_price, \
-    lovelace_per_base_unit, realised_leverage
+from trading.risk import CONTEXT, Book, RiskError, ceil_int, collateral_for_health, health, \
+    liquidation_price, lovelace_per_base_unit, realised_leverage
 from trading.transitions import Event, EventKind, RefusalReason, event_key
 from tasks.live_legs import custody_of
 
@@ -465,6 +465,46 @@ def _quoted_swap_cost(desk: Desk, book: Book, plan: ClosePlan, price: Decimal) -
         value_in = sold * pc if book.side == "long" else Decimal(sold)
         value_out = quote.total_output * (1 if book.side == "long" else pd)
         return min(Decimal("0.5"), max(Decimal(0), 1 - value_out / value_in))
+
+
+def collateral_to_reach(desk: Desk, doc: Mapping[str, Any], price: Decimal,
+                        target: Decimal) -> int:
+    """Base units of the position's collateral asset a margin call adds so its health at
+    `price`, its debt grown to now, reaches `target`."""
+    position = position_from_dict(doc)
+    book = book_of(doc, position)
+    now = desk.now_ms()
+    market = _market_of(desk, position.venue, doc["order"]["market_id"], now)
+    if market is not None:
+        book = accrued(book, borrow=_borrow_index(market, position, now))
+    try:
+        return collateral_for_health(book, price, target)
+    except RiskError as error:
+        raise OrderError(str(error)) from None
+
+
+def oracle_mark(desk: Desk, doc: Mapping[str, Any]) -> tuple[Decimal, str, int] | None:
+    """The venue's own oracle price of the position's token now (ADA per whole token),
+    with its source and time, where the venue has one for this loan's collateral: what
+    the venue judges the loan's health and liquidation by. A long's collateral is the
+    token, priced in the ADA the market lends; a short's is ADA, priced in the token the
+    market lends (so the token's price is its inverse). None where there is none."""
+    position = position_from_dict(doc)
+    market = _market_of(desk, position.venue, doc["order"]["market_id"], desk.now_ms())
+    if market is None:
+        return None
+    option = market.collateral_for(Asset.from_unit(position.collateral_asset))
+    oracle = None if option is None else option.oracle_price
+    if oracle is None or oracle.price <= 0:
+        return None
+    if position.side is Side.LONG and market.borrow.asset.is_ada:
+        price = oracle.price
+    elif position.side is Side.SHORT and market.borrow.asset.unit == position.traded:
+        with localcontext(CONTEXT):
+            price = 1 / oracle.price
+    else:
+        return None
+    return price, oracle.source, oracle.as_of_ms
 
 
 def position_health(desk: Desk, doc: Mapping[str, Any], price: Decimal

@@ -48,6 +48,12 @@ class GuardRules:
     deleverage_below: Decimal | None = None
     deleverage_to: Decimal | None = None
     alert_below: Decimal | None = None
+    #: Add collateral (from the wallet) below this health, up to `margin_call_to`.
+    margin_call_below: Decimal | None = None
+    margin_call_to: Decimal | None = None
+    #: Alert when the loan's borrow rate (a yearly fraction) is above this, naming the
+    #: cheaper markets and whether moving there pays after costs.
+    max_borrow_apr: Decimal | None = None
 
     def __post_init__(self) -> None:
         for i, rung in enumerate(self.take_profit):
@@ -60,15 +66,22 @@ class GuardRules:
             _price("stop_loss", self.stop_loss)
         if self.trailing_pct is not None and not Decimal(0) < self.trailing_pct < 100:
             raise GuardError(f"trailing_pct: in (0, 100), got {self.trailing_pct}")
-        for name in ("deleverage_below", "deleverage_to", "alert_below"):
+        for name in ("deleverage_below", "deleverage_to", "alert_below", "margin_call_below",
+                     "margin_call_to"):
             value = getattr(self, name)
             if value is not None and not (value.is_finite() and value > 1):
                 raise GuardError(f"{name}: a health above 1, got {value}")
-        if (self.deleverage_below is None) != (self.deleverage_to is None):
-            raise GuardError("deleverage_to: set with deleverage_below, or neither")
-        if self.deleverage_below is not None and self.deleverage_to is not None \
-                and self.deleverage_to <= self.deleverage_below:
-            raise GuardError("deleverage_to: a health above deleverage_below")
+        for low, high in (("deleverage_below", "deleverage_to"),
+                          ("margin_call_below", "margin_call_to")):
+            below, to = getattr(self, low), getattr(self, high)
+            if (below is None) != (to is None):
+                raise GuardError(f"{high}: set with {low}, or neither")
+            if below is not None and to <= below:
+                raise GuardError(f"{high}: a health above {low}")
+        if self.max_borrow_apr is not None and not (self.max_borrow_apr.is_finite()
+                                                    and 0 < self.max_borrow_apr < 10):
+            raise GuardError(f"max_borrow_apr: a yearly rate in (0, 10), got "
+                             f"{self.max_borrow_apr}")
 
 
 def _price(name: str, value: Decimal) -> None:
@@ -86,7 +99,14 @@ def canonical(rules: GuardRules) -> dict[str, Any]:
                             for r in sorted(rules.take_profit, key=lambda r: r.price)],
             "stop_loss": text(rules.stop_loss), "trailing_pct": text(rules.trailing_pct),
             "deleverage_below": text(rules.deleverage_below),
-            "deleverage_to": text(rules.deleverage_to), "alert_below": text(rules.alert_below)}
+            "deleverage_to": text(rules.deleverage_to), "alert_below": text(rules.alert_below),
+            # Later rules only when set, so the versions of earlier rules keep their ids.
+            **{name: text(getattr(rules, name)) for name in LATER_FIELDS
+               if getattr(rules, name) is not None}}
+
+
+#: Rules added after versions were first stored (canonical only when set).
+LATER_FIELDS = ("margin_call_below", "margin_call_to", "max_borrow_apr")
 
 
 def rules_from(stored: Mapping[str, Any]) -> GuardRules:
@@ -102,9 +122,10 @@ def rules_from(stored: Mapping[str, Any]) -> GuardRules:
     rungs = tuple(TakeProfit(number(r["price"], "take_profit.price") or Decimal(0),
                              number(r["fraction"], "take_profit.fraction") or Decimal(0))
                   for r in stored.get("take_profit") or [])
-    return GuardRules(rungs, *(number(stored.get(name), name) for name in
-                               ("stop_loss", "trailing_pct", "deleverage_below",
-                                "deleverage_to", "alert_below")))
+    numbers = {name: number(stored.get(name), name) for name in
+               ("stop_loss", "trailing_pct", "deleverage_below", "deleverage_to",
+                "alert_below", *LATER_FIELDS)}
+    return GuardRules(rungs, **numbers)
 
 
 def version_of(position_id: str, rules: GuardRules) -> str:
@@ -115,12 +136,13 @@ def version_of(position_id: str, rules: GuardRules) -> str:
 
 
 #: Triggers on the position's health, placed at the price where it reaches their level.
-HEALTH_KINDS = ("health_alert", "deleverage")
+HEALTH_KINDS = ("health_alert", "deleverage", "margin_call")
 
 
 @dataclass(frozen=True)
 class Trigger:
-    kind: Literal["take_profit", "stop_loss", "trailing_stop", "health_alert", "deleverage"]
+    kind: Literal["take_profit", "stop_loss", "trailing_stop", "health_alert", "deleverage",
+                  "margin_call"]
     index: int  # the rung, for a ladder
     direction: Direction
     price: Decimal
@@ -166,6 +188,9 @@ def health_triggers(side: str, rules: GuardRules, liquidation: Decimal | None) -
     if rules.deleverage_below is not None:
         found.append(Trigger("deleverage", 0, direction,
                              health_price(side, liquidation, rules.deleverage_below)))
+    if rules.margin_call_below is not None:
+        found.append(Trigger("margin_call", 0, direction,
+                             health_price(side, liquidation, rules.margin_call_below)))
     return found
 
 
@@ -173,6 +198,8 @@ def health_fields(kind: str, rules: GuardRules) -> dict[str, str]:
     """What a health trigger's execution needs: its level and, to deleverage, the target."""
     if kind == "health_alert":
         return {"health": str(rules.alert_below)}
+    if kind == "margin_call":
+        return {"health": str(rules.margin_call_below), "target": str(rules.margin_call_to)}
     return {"health": str(rules.deleverage_below), "target": str(rules.deleverage_to)}
 
 
@@ -235,6 +262,9 @@ def trigger_docs(market: str, side: str, rules: GuardRules, mark: Decimal | None
     docs = [trigger_doc(market, t) for t in price_triggers(side, rules)]
     docs += [{**trigger_doc(market, t), **health_fields(t.kind, rules)}
              for t in health_triggers(side, rules, liquidation)]
+    if rules.max_borrow_apr is not None:  # watched by the health refresh, not by price
+        docs.append({"name": "borrow_rate-0", "market": market, "kind": "borrow_rate",
+                     "rung": 0, "max_apr": str(rules.max_borrow_apr)})
     if rules.trailing_pct is not None:
         if mark is None:
             raise GuardError("trailing_pct: a trailing stop starts from the price now")
@@ -273,3 +303,25 @@ def fired(candidates: Sequence[Mapping[str, Any]], price: Decimal) -> list[Mappi
     """Of the stored triggers the index pre-selected, those `price` really fires."""
     return [doc for doc in candidates
             if crossed(doc["direction"], Decimal(str(doc["price"])), price)]
+
+
+# --- the borrow rate ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RateMove:
+    """Moving a loan to a cheaper market: what it saves over the horizon and costs."""
+
+    venue: str
+    market_id: str
+    apr: Decimal
+    saving_lovelace: Decimal  # over the horizon, at the rates now
+    cost_lovelace: Decimal  # closing here and opening there
+    pays: bool
+
+
+def rate_move(debt_value: Decimal, apr_now: Decimal, venue: str, market_id: str,
+              apr_there: Decimal, horizon_days: Decimal, cost_lovelace: Decimal) -> RateMove:
+    """Whether moving a debt worth `debt_value` lovelace from `apr_now` to `apr_there`
+    pays within `horizon_days`: the simple interest saved against what the move costs."""
+    saving = debt_value * (apr_now - apr_there) * horizon_days / 365
+    return RateMove(venue, market_id, apr_there, saving, cost_lovelace, saving > cost_lovelace)

@@ -425,6 +425,24 @@ def deleverage(book: Book, price: Decimal, target: Decimal,
     return Adjustment(sell, repay, after, reached)
 
 
+def collateral_for_health(book: Book, price: Decimal, target: Decimal) -> int:
+    """Base units of collateral to add (a margin call) so the venue's health at `price`
+    reaches at least `target`: the health is proportional to the collateral,
+    (C + x) × p_c × LT = H × D × p_d  ⟹  x = H × D × p_d / (p_c × LT) − C, rounded up.
+    0 when it is there already, or with no debt."""
+    _target(target)
+    _positive(price, "price")
+    if book.liquidation_threshold is None:
+        raise RiskError("this venue liquidates by time, not price: no health to target")
+    if book.debt == 0:
+        return 0
+    pc, _ = book.unit_values(price)
+    _, dv = book.values(price)
+    with localcontext(CONTEXT):
+        needed = target * dv / (pc * book.liquidation_threshold)
+    return max(0, ceil_int(needed) - book.collateral)
+
+
 def boost(book: Book, price: Decimal, target: Decimal,
           *, swap_cost: Decimal = Decimal(0)) -> Adjustment:
     """Borrow more and buy collateral with it, as much as keeps the venue's health at

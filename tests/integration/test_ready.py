@@ -50,7 +50,7 @@ def test_all_up_is_ready(client):
     assert body["ready"] is True and body["down"] == []
     assert {"mongodb", "redis", "broker", "follower"} <= set(body["checks"])
     assert body["checks"]["broker"]["info"]["queues"] == \
-        {"chain": 0, "watchers": 0, "execution": 0, "guards": 0}
+        {"chain": 0, "watchers": 0, "execution": 0, "guards": 0, "notify": 0}
 
 
 @pytest.mark.parametrize("name", ["redis", "broker", "mongodb"])

@@ -14,8 +14,8 @@ from typing import Iterator
 import pytest
 
 from store import guards as guard_store
-from tasks.guards import TICK_TASK
-from tests.positions.support import STRIKE, Paper, dhl, one_json, paper_desk, start_stubs
+from tasks.guards import HEALTH_TASK, TICK_TASK
+from tests.positions.support import STRIKE, USDM, Paper, dhl, one_json, paper_desk, start_stubs
 from stack.processes import wait_until
 from tests.support.cli import run_dhl
 
@@ -83,7 +83,8 @@ def test_a_stop_jumped_through_closes_the_long_once_at_the_jumped_price(paper: P
 
 def test_health_alert_webhook_and_kill_switch(paper: Paper) -> None:
     """A paper long whose alert level is above its health: a tick alerts once (kept,
-    POSTed signed to the owner's webhook, retried by the worker after a 500); then the
+    POSTed signed to the owner's webhook, retried by the worker after a 500); a margin
+    call that Surf cannot take and a borrow rate above its bound alert too; then the
     owner's kill switch: the next ticks close it once, with the switch as the reason, and
     no position opens under it until it is off."""
     from core.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -117,6 +118,29 @@ def test_health_alert_webhook_and_kill_switch(paper: Paper) -> None:
                       delivered.headers[SIGNATURE_HEADER])
         assert wait_until(lambda: alert_store.read(paper.desk.db, alert["_id"])["webhook"]
                           == "delivered", 10)
+
+        # A margin call where Surf cannot add collateral to an open loan: a critical alert
+        # instead; and a borrow rate above its bound: an alert naming the alternatives.
+        one_json(dhl(paper, "guards", pid, "--margin-call-below", str(health_now + 1),
+                     "--margin-call-to", str(health_now + 2), "--max-borrow-apr", "0.0001"))
+        paper.app.send_task(TICK_TASK)
+        paper.app.send_task(HEALTH_TASK)
+
+        def kinds() -> dict[str, dict]:
+            return {a["kind"]: a for a in alert_store.recent(paper.desk.db, position=pid)}
+
+        assert wait_until(lambda: {"margin_call", "borrow_rate"} <= set(kinds()), 30), \
+            worker.log()[-3000:]
+        margin, rate = kinds()["margin_call"], kinds()["borrow_rate"]
+        assert margin["level"] == "critical" and "could not add collateral" in margin["message"]
+        assert "surf keeps each loan's collateral" in margin["message"]
+        assert "above 0.0001" in rate["message"] and "no cheaper market" in rate["message"]
+        ran = guard_store.last_runs(paper.desk.db)["health"]["at_ms"]
+        paper.app.send_task(HEALTH_TASK)  # still above: the rise was alerted once
+        assert wait_until(lambda: guard_store.last_runs(paper.desk.db)["health"]["at_ms"]
+                          != ran, 30)
+        assert [a["kind"] for a in alert_store.recent(paper.desk.db, position=pid)
+                ].count("borrow_rate") == 1
 
         switched = run(["kill-switch", "on", "--user", owner], paper.env)
         assert switched.returncode == 0, switched.stderr
@@ -187,3 +211,33 @@ def test_two_beats_two_workers_one_killed_after_its_claim_close_once(paper: Pape
     assert "taken_over_ms" in execution and "acted_ms" in execution
     assert_each_step_once(paper, pid)
     assert_one_build_per_attempt(paper, view)
+
+
+@pytest.mark.parametrize("side, asset, oracle, expected", [
+    ("long", STRIKE, "0.48", "0.48"),  # STRIKE priced in the ADA the market lends
+    ("short", USDM, "0.5", "2"),  # ADA priced in the USDM the market lends: its inverse
+])
+def test_the_venues_oracle_prices_the_positions_token(paper: Paper, side: str, asset: str,
+                                                     oracle: str, expected: str) -> None:
+    """Where the venue has an oracle for the loan's collateral (Surf, from chain), health
+    is judged by it: `oracle_mark` gives the token's price in ADA, its source and time."""
+    from dataclasses import replace
+
+    from core.units import ADA, Asset
+    from protocols.model import OraclePrice
+    from tasks.position_orders import OpenRequest, oracle_mark, open_position
+
+    desk = paper.desk
+    answer = open_position(desk, OpenRequest(side, Asset.from_unit(asset), ADA, 100_000_000,
+                                             Decimal("1.8")), lambda _pid: None)
+    doc = paper.doc(answer["position"])
+    assert oracle_mark(desk, doc) is None  # no oracle seen yet: the paper price stands
+    seen = OraclePrice(Decimal(oracle), 1_700_000_000_000, "surf oracle ab#0")
+
+    def with_oracle(now: int) -> list:
+        return [replace(m, collaterals=tuple(replace(o, oracle_price=seen)
+                                             for o in m.collaterals))
+                for m in desk.markets(now)]
+
+    assert oracle_mark(replace(desk, markets=with_oracle), doc) == (
+        Decimal(expected), "surf oracle ab#0", 1_700_000_000_000)

@@ -278,3 +278,44 @@ def test_auto_deleverage_sells_down_to_the_target_health(shared: tuple[Paper, Wo
     view = paper.wait_state(pid, "settled", 40, worker)
     assert [h["event"] for h in view["history"]].count("close") == 2, view["history"]
     assert stubs.paper_loans() == []
+
+
+def test_a_margin_call_adds_collateral_up_to_its_target(shared: tuple[Paper, WorkerProcess],
+                                                        stubs: LiqwidStubs) -> None:
+    """A paper long at Liqwid below its margin-call level: a guard tick adds the
+    collateral (supplied, then locked in the loan) that brings the health to the target,
+    and says so in an alert; the next tick does nothing more."""
+    from store import alerts as alert_store
+    from store import guards as guard_store
+    from tasks.guards import TICK_TASK
+
+    paper, worker = shared
+    opened = one_json(dhl(paper, "open", "--side", "long", "--asset", DJED,
+                          "--collateral", "ADA:100", "--leverage", "2", "--venue", "liqwid"))
+    pid = opened["position"]
+    paper.wait_state(pid, "open", 40, worker)
+    shown = one_json(dhl(paper, "show", pid))
+    before = Decimal(shown["health"])
+    below, target = before + Decimal("0.2"), before + Decimal("0.4")
+    one_json(dhl(paper, "guards", pid, "--margin-call-below", str(below),
+                 "--margin-call-to", str(target)))
+    paper.app.send_task(TICK_TASK)
+
+    def added() -> bool:
+        legs = [leg for leg in paper.view(pid)["legs"] if leg["leg"].startswith("add-")]
+        return len(legs) == 2 and all(leg["state"] == "confirmed" for leg in legs)
+
+    assert wait_until(added, 40, interval_s=0.2), worker.log()[-3000:]
+    grown = one_json(dhl(paper, "show", pid))
+    assert Decimal(grown["health"]) >= target - Decimal("0.001"), (before, grown["health"])
+    assert grown["collateral"][DJED] > shown["collateral"][DJED]
+    [execution] = guard_store.executions(paper.desk.db, pid)
+    assert int(execution["added"]) == grown["collateral"][DJED] - shown["collateral"][DJED]
+    [alert] = alert_store.recent(paper.desk.db, position=pid)
+    assert alert["kind"] == "margin_call" and "adding" in alert["message"]
+    paper.app.send_task(TICK_TASK)
+    closed = one_json(dhl(paper, "close", pid))
+    assert closed["ok"], closed
+    view = paper.wait_state(pid, "settled", 40, worker)
+    assert len([leg for leg in view["legs"] if leg["leg"].startswith("add-")]) == 2  # once
+    assert stubs.paper_loans() == []

@@ -48,3 +48,33 @@ def test_health_prices_from_the_liquidation_price() -> None:
     short = {t.kind: t for t in health_triggers("short", rules, D("0.9"))}
     assert short["deleverage"].price == D("0.75") and short["deleverage"].direction == "up"
     assert health_triggers("long", rules, None) == []  # no debt: no health to guard
+
+
+def test_margin_call_adds_what_brings_the_health_to_its_target() -> None:
+    from dataclasses import replace
+
+    from core.units import Asset, Token
+    from trading.risk import Book, collateral_for_health, health
+
+    tok = Token(Asset("ab" * 28, "544f4b"), 6, "TOK")
+    long_ = Book("long", tok, 400_000_000, 100_000_000, D("0.65"))  # health 1.3 at 0.5
+    short = Book("short", tok, 300_000_000, 300_000_000, D("0.65"))  # 1.3: ADA against TOK
+    for book, target in ((long_, D("1.6")), (short, D("1.5"))):
+        add = collateral_for_health(book, D("0.5"), target)
+        assert add > 0
+        reached = health(replace(book, collateral=book.collateral + add), D("0.5"))
+        short_of = health(replace(book, collateral=book.collateral + add - 2), D("0.5"))
+        assert reached is not None and short_of is not None
+        assert short_of < target <= reached  # the least that reaches it
+    assert collateral_for_health(long_, D("0.5"), D("1.2")) == 0  # healthy already
+
+
+def test_a_move_pays_when_the_saving_beats_the_cost() -> None:
+    from trading.guards import rate_move
+
+    move = rate_move(D(1_000_000_000), D("0.20"), "liqwid", "ada", D("0.05"), D(30),
+                     D(5_000_000))
+    assert move.saving_lovelace == D(1_000_000_000) * D("0.15") * 30 / 365
+    assert move.pays  # 12.3 ADA saved in 30 days against 5 ADA to move
+    assert not rate_move(D(100_000_000), D("0.20"), "liqwid", "ada", D("0.05"), D(30),
+                         D(5_000_000)).pays  # 1.2 ADA saved
