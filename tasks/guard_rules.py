@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Callable, Mapping
 
 from store import guards as store
@@ -19,7 +19,11 @@ from tasks.position_orders import Desk, OrderError, add_collateral, book_of, clo
 from trading.guards import HEALTH_KINDS, GuardRules, canonical, crossed, fired, health_price, \
     mark_spans, moved_trail, price_key, price_triggers, rate_move, tick_spans, trigger_at, \
     trigger_docs, version_of
+from execution.dex.reader import unreadable_dexes
+from execution.errors import DexHunterRefused, NotEnoughLiquidity
+from protocols.errors import MalformedResponse, VenueUnavailable
 from trading.paper_market import PaperMarketError
+from trading.risk import CONTEXT
 from trading.position_codec import position_from_dict
 from trading.positions import TERMINAL
 
@@ -64,16 +68,17 @@ def apply_guards(desk: Desk, position_id: str, rules: GuardRules) -> dict[str, A
     if doc.get("state") not in ("open", "closing") and not doc.get("pending"):
         raise OrderError(f"position {position_id} is {doc.get('state')}: nothing to guard")
     position = position_from_dict(doc)
+    market = guard_market(doc)
     try:
-        price, _ = desk.paper_market().priced(position.traded, desk.now_ms())
-    except PaperMarketError as error:
-        raise OrderError(f"no paper price for the position's token now: {error}") from None
+        price, _, _ = fresh_price(desk, market, desk.now_ms())
+    except NoPrice as error:
+        raise OrderError(f"no price for the position's token now: {error}") from None
     for trigger in price_triggers(position.side.value, rules):
         if crossed(trigger.direction, trigger.price, price):
             raise OrderError(f"--{trigger.kind.replace('_', '-')} {trigger.price}: the price is "
                              f"{price} now, so it would fire at once; not set")
     health_now, liquidation = position_health(desk, doc, price)
-    version = set_guards(desk.db, position_id, position.traded, position.side.value, rules,
+    version = set_guards(desk.db, position_id, market, position.side.value, rules,
                          desk.now_ms(), price, liquidation)
     triggers = [{k: t.get(k) for k in ("kind", "direction", "price", "fraction", "health")
                  if t.get(k) is not None}
@@ -104,10 +109,52 @@ def move_marks(db: Database, market: str, price: Decimal) -> int:
     return moved
 
 
+#: Live positions' triggers sit in markets of their own: their price is DexHunter's.
+LIVE_PREFIX = "live:"
+#: The buy DexHunter is asked to quote for a live market's price.
+PRICE_PROBE_LOVELACE = 100_000_000
+
+
+class NoPrice(Exception):
+    """No price for a market now (no paper price; DexHunter not quoting)."""
+
+
+def guard_market(doc: Mapping[str, Any]) -> str:
+    """Where a position's triggers sit: its token's paper market, or for a live position
+    the token's live market (priced by DexHunter's executable quote)."""
+    token = str(doc["traded"])
+    return f"{LIVE_PREFIX}{token}" if doc.get("paper") is False else token
+
+
 def fresh_price(desk: Desk, market: str, now: int) -> tuple[Decimal, str, int]:
-    """(price, source, age ms) of `market` now; PaperMarketError when there is none."""
-    price, source, as_of = desk.paper_market().priced_as_of(market, now)
+    """(price in ADA per whole token, source, age ms) of `market` now. A paper market's
+    from the paper market (a CSV row's time makes it old); a live market's from
+    DexHunter's quote now. NoPrice when there is none."""
+    if market.startswith(LIVE_PREFIX):
+        return quoted_price(desk, market[len(LIVE_PREFIX):]), "dexhunter quote", 0
+    try:
+        price, source, as_of = desk.paper_market().priced_as_of(market, now)
+    except PaperMarketError as error:
+        raise NoPrice(str(error)) from None
     return price, source, max(0, now - as_of)
+
+
+def quoted_price(desk: Desk, token: str) -> Decimal:
+    """The token's price in ADA from DexHunter's estimate of a PRICE_PROBE_LOVELACE buy:
+    its routes' initial (pre-impact) prices, weighted by what each takes."""
+    try:
+        quote = desk.dexhunter.estimate(Asset.from_unit(""), Asset.from_unit(token),
+                                        PRICE_PROBE_LOVELACE,
+                                        desk.settings.swap_slippage_percent,
+                                        blacklisted_dexes=unreadable_dexes())
+    except (NotEnoughLiquidity, DexHunterRefused, VenueUnavailable, MalformedResponse) as error:
+        raise NoPrice(f"DexHunter does not quote {token} now: {error}") from None
+    priced = [(split.initial_price, split.amount_in) for split in quote.splits
+              if split.initial_price > 0 and split.amount_in > 0]
+    if not priced:
+        raise NoPrice(f"DexHunter's quote for {token} names no price")
+    with localcontext(CONTEXT):
+        return sum((p * a for p, a in priced), Decimal(0)) / sum(a for _, a in priced)
 
 
 def stale_alert(market: str, source: str, age_ms: int, as_of_ms: int, now: int,
@@ -137,7 +184,7 @@ def tick(desk: Desk, execute: Callable[[str], None], notify: Notify,
     for market in store.markets(desk.db):
         try:
             price, source, age = fresh_price(desk, market, now)
-        except PaperMarketError as error:
+        except NoPrice as error:
             log.info("guards: no price for %s now (%s): its triggers wait", market, error)
             continue
         if age > bound_s * 1000:
@@ -185,7 +232,7 @@ def refresh_health(desk: Desk) -> int:
             continue
         try:
             price, _, _ = fresh_price(desk, str(trigger["market"]), now)
-        except PaperMarketError:
+        except NoPrice:
             continue
         health_now, liquidation = position_health(desk, doc, price)
         if reprice_health(desk.db, trigger, liquidation):
@@ -224,15 +271,16 @@ def execute_trigger(desk: Desk, trigger_id: str, enqueue: Enqueue, notify: Notif
     if doc is None or doc.get("state") in FINISHED:
         store.clear(desk.db, position_id)
         return f"position {position_id} is {doc.get('state') if doc else 'gone'}: guards cleared"
-    if doc.get("paper") is False:
-        return "live positions' guards are not acted on yet (docs/guards.md)"
     if doc.get("state") != "open":
         return f"position {position_id} is {doc.get('state')}: the trigger waits"
     switch = kill_switches.covering(desk.db, user_of(doc))
     if switch is not None:
         return f"kill switch {switch['_id']} is on: no automatic action but its exit"
     now = desk.now_ms()
-    price, source, age = fresh_price(desk, str(found["market"]), now)
+    try:
+        price, source, age = fresh_price(desk, str(found["market"]), now)
+    except NoPrice as error:
+        return f"no price now ({error}): the trigger waits"
     if age > desk.settings.price_max_age_seconds * 1000:
         return f"the {source} price is {age // 1000} s old: no automatic action on it"
     trigger_price = Decimal(str(found["price"]))
@@ -419,8 +467,8 @@ def _cheaper(desk: Desk, doc: Mapping[str, Any], here: Any, markets: list[Any],
     venue transactions of a close here and an open there."""
     position = position_from_dict(doc)
     try:
-        price, _ = desk.paper_market().priced(position.traded, now)
-    except PaperMarketError:
+        price, _, _ = fresh_price(desk, guard_market(doc), now)
+    except NoPrice:
         return "no price now to weigh a move", []
     book_debt_value, exposure = _values(desk, doc, price)
     cost_swaps = exposure * 2 * Decimal("0.003") * 2  # unwind and rebuild, each way

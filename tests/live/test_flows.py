@@ -10,6 +10,7 @@ refused nothing.
 """
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -117,3 +118,53 @@ def test_a_wallet_signed_live_position_opens_and_closes(
     assert sorted(sent) == sorted(leg_txs(view)), (sent, view["legs"])
     assert after["refused"] == before["refused"]
     app.extensions["dhl"].close()
+
+
+def test_a_live_positions_guards_alert_and_its_kill_switch_closes_it_once(
+        live: LiveStack, worker: WorkerProcess) -> None:
+    """Guards on a live position, priced by DexHunter's quote: a health alert fires (its
+    price's source the quote); the user's kill switch closes it, once, whatever the
+    duplicated ticks: the sandbox accepted each leg's transaction exactly once."""
+    from store import alerts as alert_store
+    from store import guards as guard_store
+    from stack.processes import wait_until
+    from tasks.guards import TICK_TASK
+    from tests.support.cli import run_dhl
+
+    stack = live
+    paper = stack.paper
+    before = stack.stats()
+    opened = one_json(dhl(paper, "open", "--side", "long", "--asset", STRIKE,
+                          "--collateral", "ADA:100", "--leverage", "1.5", "--venue", "surf",
+                          "--live", "--user", "carol"))
+    pid = opened["position"]
+    paper.wait_state(pid, "open", 180, worker)
+    health = Decimal(one_json(dhl(paper, "show", pid))["health"])
+    one_json(dhl(paper, "guards", pid, "--alert-below", str(health + 1),
+                 "--stop-loss", "0.3"))
+    assert {t["market"] for t in guard_store.current_triggers(paper.desk.db, pid)} == \
+        {f"live:{STRIKE}"}
+    for _ in range(2):
+        paper.app.send_task(TICK_TASK)
+
+    def alerts() -> list[dict[str, Any]]:
+        return alert_store.recent(paper.desk.db, position=pid)
+
+    assert wait_until(lambda: any(a["kind"] == "health" for a in alerts()), 60), \
+        worker.log()[-3000:]
+    [alert] = [a for a in alerts() if a["kind"] == "health"]
+    assert alert["facts"]["source"] == "dexhunter quote" and alert["user"] == "carol"
+    assert run_dhl(["kill-switch", "on", "--user", "carol"], paper.env).returncode == 0
+    try:
+        for _ in range(3):
+            paper.app.send_task(TICK_TASK)
+        view = paper.wait_state(pid, "settled", 240, worker)
+    finally:
+        assert run_dhl(["kill-switch", "off", "--user", "carol"], paper.env).returncode == 0
+    [close] = [h for h in view["history"] if h["event"] == "close"]
+    assert close["reason"].startswith("emergency exit: kill switch user:carol"), close
+    assert_confirmed_from_chain(stack, view)
+    after = stack.stats()
+    sent = after["accepted"][len(before["accepted"]):]
+    assert sorted(sent) == sorted(leg_txs(view)), (sent, view["legs"])
+    assert after["refused"] == before["refused"], after["refused"]
