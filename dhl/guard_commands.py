@@ -23,7 +23,8 @@ def cmd_guards_status(args: argparse.Namespace) -> int:
     settings = _settings()
     desk = _desk(settings)
     runs = store.last_runs(desk.db)
-    every = {"tick": settings.guard_tick_seconds, "health": settings.health_refresh_seconds}
+    every = {"tick": settings.guard_tick_seconds, "prices": settings.guard_tick_seconds,
+             "health": settings.health_refresh_seconds, "watchdog": 60}
     jobs = {name: {"every_s": seconds,
                    **({"last_ms": runs[name]["at_ms"],
                        "next_due_ms": int(runs[name]["at_ms"]) + seconds * 1000,
@@ -33,6 +34,7 @@ def cmd_guards_status(args: argparse.Namespace) -> int:
     status = {"jobs": jobs, "triggers": store.counts_by_kind(desk.db),
               "guarded_markets": store.markets(desk.db),
               "price_max_age_s": settings.price_max_age_seconds,
+              "live_prices": [_jsonable(d) for d in store.prices(desk.db)],
               "kill_switches": [_jsonable(d) for d in kill_switches.all_switches(desk.db)],
               "fired": [_jsonable(d) for d in store.recent_executions(desk.db, args.limit)]}
     print(json.dumps(status, indent=2, sort_keys=True, default=str))

@@ -203,3 +203,22 @@ def counts_by_kind(db: Database) -> dict[str, int]:
     for doc in db[TRIGGERS].find({}, {"kind": 1}):
         counts[str(doc.get("kind"))] = counts.get(str(doc.get("kind")), 0) + 1
     return counts
+
+
+PRICES = "guard_prices"
+
+
+def set_price(db: Database, market: str, price: str, source: str, as_of_ms: int) -> None:
+    """A guarded market's latest price (a live market's quote), with what gave it and
+    when: the guards read its age from `as_of_ms`."""
+    db[PRICES].update_one({"_id": market}, {"$set": {"price": price, "source": source,
+                                                     "as_of_ms": as_of_ms}}, upsert=True)
+
+
+def price_of(db: Database, market: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = db[PRICES].find_one({"_id": market})
+    return found
+
+
+def prices(db: Database) -> list[dict[str, Any]]:
+    return list(db[PRICES].find({}))

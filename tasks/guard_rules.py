@@ -9,7 +9,7 @@ from decimal import Decimal, localcontext
 from typing import Any, Callable, Mapping
 
 from store import guards as store
-from store import kill_switches
+from store import kill_switches, venue_markets
 from store import positions as positions_store
 from store.mongo import Database
 from tasks.alerts import Alert
@@ -69,6 +69,8 @@ def apply_guards(desk: Desk, position_id: str, rules: GuardRules) -> dict[str, A
         raise OrderError(f"position {position_id} is {doc.get('state')}: nothing to guard")
     position = position_from_dict(doc)
     market = guard_market(doc)
+    if market.startswith(LIVE_PREFIX):
+        refresh_prices(desk, [market])  # the price the rules are checked against: now
     try:
         price, _, _ = fresh_price(desk, market, desk.now_ms())
     except NoPrice as error:
@@ -131,12 +133,36 @@ def fresh_price(desk: Desk, market: str, now: int) -> tuple[Decimal, str, int]:
     from the paper market (a CSV row's time makes it old); a live market's from
     DexHunter's quote now. NoPrice when there is none."""
     if market.startswith(LIVE_PREFIX):
-        return quoted_price(desk, market[len(LIVE_PREFIX):]), "dexhunter quote", 0
+        stored = store.price_of(desk.db, market)
+        if stored is None:
+            raise NoPrice(f"{market} has not been quoted yet (guards.prices)")
+        return (Decimal(str(stored["price"])), str(stored["source"]),
+                max(0, now - int(stored["as_of_ms"])))
     try:
         price, source, as_of = desk.paper_market().priced_as_of(market, now)
     except PaperMarketError as error:
         raise NoPrice(str(error)) from None
     return price, source, max(0, now - as_of)
+
+
+def refresh_prices(desk: Desk, markets: list[str] | None = None) -> int:
+    """Every guarded live market's price quoted by DexHunter now and kept with its time
+    (the beat's `guards.prices`); a market DexHunter does not quote keeps its last price,
+    which ages until the guards stop acting on it and alert. Returns how many were kept."""
+    kept = 0
+    for market in markets if markets is not None else store.markets(desk.db):
+        if not market.startswith(LIVE_PREFIX):
+            continue
+        try:
+            price = quoted_price(desk, market[len(LIVE_PREFIX):])
+        except NoPrice as error:
+            log.warning("guards: %s not priced now: %s", market, error)
+            continue
+        store.set_price(desk.db, market, str(price), "dexhunter quote", desk.now_ms())
+        kept += 1
+    if markets is None:
+        store.note_run(desk.db, "prices", desk.now_ms(), {"quoted": kept})
+    return kept
 
 
 def quoted_price(desk: Desk, token: str) -> Decimal:
@@ -211,6 +237,39 @@ def covered_open_positions(db: Database) -> list[tuple[str, int]]:
         if switch is not None:
             found.append((str(doc["_id"]), int(switch["since_ms"])))
     return found
+
+
+# --- the stale-data watchdog ---------------------------------------------------------------
+
+def watchdog(desk: Desk, notify: Notify, venues: list[str]) -> list[str]:
+    """What the guards depend on, checked for age: every guarded market's price (older
+    than PRICE_MAX_AGE_SECONDS: its guards are not acting) and every venue's market
+    snapshot (older than MARKET_MAX_AGE_SECONDS: health and rates are old). Each stale
+    item alerts the operators once per stale value. Returns what is stale."""
+    now = desk.now_ms()
+    stale: list[str] = []
+    price_bound = desk.settings.price_max_age_seconds
+    for market in store.markets(desk.db):
+        try:
+            _, source, age = fresh_price(desk, market, now)
+        except NoPrice:
+            continue  # nothing to act on, nothing aging: the tick logs it
+        if age > price_bound * 1000:
+            stale.append(f"price {market}")
+            notify(stale_alert(market, source, age, now - age, now, price_bound))
+    market_bound = desk.settings.market_max_age_seconds
+    for venue, snapshot in venue_markets.read_all(desk.db, venues).items():
+        age = max(0, now - snapshot.fetched_ms)
+        if age > market_bound * 1000:
+            stale.append(f"markets {venue}")
+            notify(Alert(f"stale-markets:{venue}:{snapshot.fetched_ms}", SYSTEM_USER,
+                         "stale_markets", "warning",
+                         f"{venue}'s markets were fetched {age // 1000} s ago (bound "
+                         f"{market_bound} s): health, rates and new orders use old figures",
+                         now, facts={"venue": venue, "age_ms": age,
+                                     "fetched_ms": snapshot.fetched_ms}))
+    store.note_run(desk.db, "watchdog", now, {"stale": stale})
+    return stale
 
 
 # --- health triggers: re-priced as books move ------------------------------------------------

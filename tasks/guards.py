@@ -8,8 +8,11 @@
 - `guards.health` (the beat, every HEALTH_REFRESH_SECONDS): the borrow rates watched, and
   the health triggers re-priced from the positions' books, re-armed where the health is
   back above their level.
+- `guards.prices` (the beat, every GUARD_TICK_SECONDS): each guarded live market quoted
+  by DexHunter and kept with its time (the tick reads it, and its age).
+- `guards.watchdog` (the beat, every minute): stale prices and venue snapshots alerted.
 - `guards.on_block` (sent by the block pipeline when a watcher applied blocks: a venue's
-  state, our legs or wallets moved): the health refresh, then a tick — the guards run on
+  state, our legs or wallets moved): the live prices and the health refresh, then a tick — the guards run on
   the chain's clock too, not only the beat's.
 """
 from __future__ import annotations
@@ -21,8 +24,8 @@ from celery import shared_task
 
 from tasks.alerts import Alert, raise_alert
 from tasks.celery_app import settings_of
-from tasks.guard_rules import execute_trigger, exit_position, refresh_health, tick, \
-    watch_rates
+from tasks.guard_rules import execute_trigger, exit_position, refresh_health, \
+    refresh_prices, tick, watch_rates, watchdog
 from tasks.position_orders import Desk
 from tasks.positions import ADVANCE_TASK, desk_for
 
@@ -33,6 +36,8 @@ EXECUTE_TASK = "guards.execute"
 EXIT_TASK = "guards.exit"
 HEALTH_TASK = "guards.health"
 ON_BLOCK_TASK = "guards.on_block"
+PRICES_TASK = "guards.prices"
+WATCHDOG_TASK = "guards.watchdog"
 
 
 def _notify(app: Any, desk: Desk) -> Callable[[Alert], bool]:
@@ -88,5 +93,18 @@ def guards_health(self) -> int:
 @shared_task(name=ON_BLOCK_TASK, bind=True, ignore_result=True)
 def guards_on_block(self) -> int:
     desk = desk_for(settings_of(self.app))
+    refresh_prices(desk)
     refresh_health(desk)
     return _tick(self.app, desk)
+
+
+@shared_task(name=PRICES_TASK, bind=True, ignore_result=True)
+def guards_prices(self) -> int:
+    return refresh_prices(desk_for(settings_of(self.app)))
+
+
+@shared_task(name=WATCHDOG_TASK, bind=True, ignore_result=True)
+def guards_watchdog(self) -> list[str]:
+    settings = settings_of(self.app)
+    desk = desk_for(settings)
+    return watchdog(desk, _notify(self.app, desk), list(settings.venues))

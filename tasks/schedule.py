@@ -46,6 +46,19 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": float(settings.guard_tick_seconds),
             "options": {"expires": float(settings.guard_tick_seconds)},
         },
+        "guards-prices": {
+            # Each guarded live market's DexHunter quote, kept with its time: the tick
+            # reads it, and a price that stops refreshing ages until the guards stop.
+            "task": "guards.prices",
+            "schedule": float(settings.guard_tick_seconds),
+            "options": {"expires": float(settings.guard_tick_seconds)},
+        },
+        "guards-watchdog": {
+            # Stale prices and venue snapshots: an alert for the operators.
+            "task": "guards.watchdog",
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
+        },
         "guards-health": {
             # The health triggers re-priced from the positions' books (debt grows by
             # the hour) and re-armed where the health is back above their level.

@@ -118,3 +118,34 @@ def test_a_stale_price_fires_nothing_and_alerts_once(db, settings) -> None:  # t
     assert store.last_runs(db)["tick"]["stale_markets"] == [MARKET]
     assert tick(desk(fresh), fired.append, alerts.append) == 1  # fresh: the stop fires
     assert fired == [f"pos-1:{store.current_triggers(db, 'pos-1')[0]['version']}:stop_loss-0"]
+
+
+def test_the_watchdog_alerts_stale_prices_and_venue_snapshots_once_each(db, settings) -> None:  # type: ignore[no-untyped-def]
+    """A live market whose quote stopped refreshing and a venue whose markets were fetched
+    long ago: one alert each per stale value; fresh ones: none. The tick acts on no
+    trigger of the stale market (the price refresh job keeps it with its time)."""
+    from store import venue_markets
+    from tasks.guard_rules import LIVE_PREFIX, tick, watchdog
+    from tasks.position_orders import Desk
+    from trading.paper_market import PaperMarket, Walk
+
+    ensure_indexes(db)
+    live = LIVE_PREFIX + MARKET
+    now = 50_000_000
+    set_guards(db, "pos-live", live, "long", GuardRules(stop_loss=D("0.45")), now_ms=1)
+    store.set_price(db, live, "0.40", "dexhunter quote", now - 301_000)
+    venue_markets.replace_venue(db, "surf", {}, now - (settings.market_max_age_seconds + 1) * 1000)
+    venue_markets.replace_venue(db, "liqwid", {}, now - 1_000)
+    desk = Desk(db, settings, None, lambda _now: [],  # type: ignore[arg-type]
+                lambda: PaperMarket(Walk(1, D(0))), lambda: now)
+    alerts: list = []
+    for _ in range(2):
+        assert watchdog(desk, alerts.append, ["surf", "liqwid"]) == [f"price {live}",
+                                                                     "markets surf"]
+    assert len({a.alert_id for a in alerts}) == 2
+    assert {a.kind for a in alerts} == {"stale_price", "stale_markets"}
+    fired: list = []
+    assert tick(desk, fired.append, alerts.append) == 0 and fired == []
+    store.set_price(db, live, "0.40", "dexhunter quote", now - 1_000)  # quoted again
+    assert tick(desk, fired.append, alerts.append) == 1
+    assert store.last_runs(db)["watchdog"]["stale"] == [f"price {live}", "markets surf"]
