@@ -390,6 +390,9 @@ def _close(desk: Desk, found: Mapping[str, Any], position_id: str, fraction: Dec
         store.release_execution(desk.db, trigger_id)
         return f"the close was refused: {answer}"
     store.mark_acted(desk.db, trigger_id, desk.now_ms())
+    store.note_execution(desk.db, trigger_id, {
+        "health_after_expected": answer.get("health_after"),
+        "returned_lovelace_expected": answer.get("returned_lovelace")})
     if fraction == 1:
         store.clear(desk.db, position_id)
     return f"closing {fraction} of {position_id}: {reason}"
