@@ -213,7 +213,8 @@ def cmd_guards(args: argparse.Namespace) -> int:
                            optional(args.to, "--to"), optional(args.alert_below, "--alert-below"),
                            optional(args.margin_call_below, "--margin-call-below"),
                            optional(args.margin_call_to, "--margin-call-to"),
-                           optional(args.max_borrow_apr, "--max-borrow-apr"))
+                           optional(args.max_borrow_apr, "--max-borrow-apr"),
+                           move_when_cheaper=args.move_when_cheaper)
     except GuardError as error:
         raise BadInput(f"guards: {error}") from None
     print(json.dumps(apply_guards(_desk(_settings()), args.id, rules), sort_keys=True))
@@ -360,6 +361,10 @@ def add_position_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
     guards.add_argument("--max-borrow-apr", metavar="R", help="alert when the loan's borrow "
                                                               "rate is above R a year (0.12 "
                                                               "= 12%%), naming cheaper markets")
+    guards.add_argument("--move-when-cheaper", action="store_true",
+                        help="with --max-borrow-apr: move the loan to a cheaper market when "
+                             "that pays within 30 days after its costs (close here, reopen "
+                             "there with what comes back, the guards carried over)")
     guards.set_defaults(func=_guarded(cmd_guards))
     collateral = psub.add_parser("collateral", help="add collateral to an open position")
     collateral.add_argument("id", metavar="ID")

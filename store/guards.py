@@ -222,3 +222,31 @@ def price_of(db: Database, market: str) -> dict[str, Any] | None:
 
 def prices(db: Database) -> list[dict[str, Any]]:
     return list(db[PRICES].find({}))
+
+
+MOVES = "guard_moves"
+
+
+def start_move(db: Database, position_id: str, fields: Mapping[str, Any]) -> bool:
+    """A position's move to a cheaper market, begun once (`_id` the position): False
+    when one was begun before."""
+    try:
+        db[MOVES].insert_one({"_id": position_id, "state": "closing", **fields})
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+def drop_move(db: Database, position_id: str) -> None:
+    db[MOVES].delete_one({"_id": position_id, "state": "closing"})
+
+
+def moves_in(db: Database, states: Sequence[str]) -> list[dict[str, Any]]:
+    return list(db[MOVES].find({"state": {"$in": list(states)}}))
+
+
+def move_to(db: Database, position_id: str, was: str, state: str,
+            fields: Mapping[str, Any] | None = None) -> bool:
+    """A move's next state, if it is still `was` (compare-and-set: one runner moves it)."""
+    return db[MOVES].update_one({"_id": position_id, "state": was},
+                                {"$set": {"state": state, **(fields or {})}}).modified_count == 1

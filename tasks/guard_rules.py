@@ -13,12 +13,12 @@ from store import kill_switches, venue_markets
 from store import positions as positions_store
 from store.mongo import Database
 from tasks.alerts import Alert
-from core.units import Asset
+from core.units import ADA, Asset
 from tasks.position_orders import Desk, OrderError, add_collateral, book_of, close_position, \
     collateral_to_reach, deleverage_position, oracle_mark, position_health
-from trading.guards import HEALTH_KINDS, GuardRules, canonical, crossed, fired, health_price, \
+from trading.guards import HEALTH_KINDS, GuardError, GuardRules, canonical, crossed, fired, health_price, \
     mark_spans, moved_trail, price_key, price_triggers, rate_move, tick_spans, trigger_at, \
-    trigger_docs, version_of
+    rules_from, trigger_docs, version_of
 from execution.dex.reader import unreadable_dexes
 from execution.errors import DexHunterRefused, NotEnoughLiquidity
 from protocols.errors import MalformedResponse, VenueUnavailable
@@ -169,7 +169,7 @@ def quoted_price(desk: Desk, token: str) -> Decimal:
     """The token's price in ADA from DexHunter's estimate of a PRICE_PROBE_LOVELACE buy:
     its routes' initial (pre-impact) prices, weighted by what each takes."""
     try:
-        quote = desk.dexhunter.estimate(Asset.from_unit(""), Asset.from_unit(token),
+        quote = desk.dexhunter.estimate(ADA, Asset.from_unit(token),
                                         PRICE_PROBE_LOVELACE,
                                         desk.settings.swap_slippage_percent,
                                         blacklisted_dexes=unreadable_dexes())
@@ -487,7 +487,7 @@ def _margin_call(desk: Desk, found: Mapping[str, Any], doc: Mapping[str, Any], p
 RATE_HORIZON_DAYS = Decimal(30)
 
 
-def watch_rates(desk: Desk, notify: Notify) -> int:
+def watch_rates(desk: Desk, notify: Notify, enqueue: Enqueue | None = None) -> int:
     """Every position with a borrow-rate rule: its market's rate now against its bound;
     above it (once per rise: re-armed when the rate is back under), an alert naming the
     cheaper markets for the same loan and whether a move pays within RATE_HORIZON_DAYS
@@ -514,12 +514,107 @@ def watch_rates(desk: Desk, notify: Notify) -> int:
             continue
         text, moves = _cheaper(desk, doc, here, markets, now)
         store.mark_acted(desk.db, str(trigger["_id"]), now)
+        paying = [m for m in moves if m["pays"]]
+        if trigger.get("move") == "yes" and paying and enqueue is not None:
+            text += "; " + _begin_move(desk, doc, trigger, here, paying[0], enqueue)
         notify(Alert(f"{trigger['_id']}:{now}", user_of(doc), "borrow_rate", "warning",
                      f"position {position.position_id}: the borrow rate at {here.venue} is "
                      f"{here.borrow_apr} a year, above {bound}; {text}", now,
                      position.position_id, {**seen, "moves": moves}))
         alerted += 1
     return alerted
+
+
+def _begin_move(desk: Desk, doc: Mapping[str, Any], trigger: Mapping[str, Any], here: Any,
+                best: Mapping[str, Any], enqueue: Enqueue) -> str:
+    """Move the loan where it is cheaper: recorded once (`guard_moves`), then the
+    position closed here; `continue_moves` reopens it there once it is settled."""
+    position_id = str(doc["_id"])
+    if doc["order"].get("posted_asset") != ADA.unit:
+        return "not moved: only a position posted in ADA is moved (its ADA reopens it)"
+    reason = (f"moving to {best['venue']}/{best['market']}: the borrow rate {here.borrow_apr} "
+              f"is above {trigger['max_apr']}; {best['apr']} there saves "
+              f"{best['saving_lovelace']} lovelace in {RATE_HORIZON_DAYS} days for about "
+              f"{best['cost_lovelace']} of costs (guards version {trigger['version']})")
+    if not store.start_move(desk.db, position_id, {
+            "to_venue": best["venue"], "to_market": best["market"],
+            "version": trigger["version"], "reason": reason, "at_ms": desk.now_ms()}):
+        return "a move was begun before"
+    try:
+        answer = close_position(desk, position_id, Decimal(1), enqueue, reason=reason)
+    except OrderError as error:
+        answer = {"ok": False, "error": str(error)}
+    if not answer.get("ok"):
+        store.drop_move(desk.db, position_id)
+        return f"not moved now: {answer.get('error') or answer}"
+    store.clear(desk.db, position_id)
+    return f"closing it to move: {reason}"
+
+
+def continue_moves(desk: Desk, enqueue: Enqueue, notify: Notify) -> int:
+    """Moves whose close has settled: the position reopened at the cheaper venue with
+    what came back (its id derived from the old one, so asking twice opens once), same
+    side, token and leverage, its guards carried over. Returns how many moved on."""
+    moved = 0
+    for move in store.moves_in(desk.db, ("closing", "reopening")):
+        old_id = str(move["_id"])
+        doc = positions_store.read(desk.db, old_id)
+        if doc is None:
+            continue
+        if move["state"] == "closing":
+            back_open = doc.get("state") == "open" and not doc.get("pending") \
+                and desk.now_ms() - int(move.get("at_ms", 0)) > 60_000  # its close undone
+            if doc.get("state") in ("failed", "cancelled") or back_open:
+                store.move_to(desk.db, old_id, "closing", "abandoned")
+                notify(Alert(f"{old_id}:move:abandoned", user_of(doc), "move", "critical",
+                             f"position {old_id}: its close to move failed "
+                             f"({doc.get('state')}); it was not moved", desk.now_ms(),
+                             old_id, {"move": dict(move)}))
+                continue
+            if doc.get("state") != "settled" or not store.move_to(desk.db, old_id, "closing",
+                                                                  "reopening"):
+                continue
+        new_id = f"{old_id}.moved"
+        outcome = _reopen(desk, doc, move, new_id, enqueue)
+        store.move_to(desk.db, old_id, "reopening", "moved", {"position": new_id,
+                                                               "outcome": outcome})
+        notify(Alert(f"{old_id}:move:done", user_of(doc), "move", "warning",
+                     f"position {old_id} moved to {move['to_venue']}: {outcome}",
+                     desk.now_ms(), old_id, {"new_position": new_id}))
+        moved += 1
+    return moved
+
+
+def _reopen(desk: Desk, doc: Mapping[str, Any], move: Mapping[str, Any], new_id: str,
+            enqueue: Enqueue) -> str:
+    from tasks.position_orders import OpenRequest, open_position
+
+    if positions_store.read(desk.db, new_id) is None:
+        position = position_from_dict(doc)
+        order = doc["order"]
+        returned = int(order["equity"]) + position.figures.realised_pnl
+        if returned <= 0:
+            return "nothing came back to reopen with"
+        request = OpenRequest(position.side.value, Asset.from_unit(position.traded),
+                              ADA, returned, Decimal(str(order["leverage"])),
+                              venue=str(move["to_venue"]), owner=order.get("owner"),
+                              live=doc.get("paper") is False,
+                              signing=str(order.get("signing", "managed")),
+                              user=order.get("user"), position_id=new_id)
+        try:
+            answer = open_position(desk, request, enqueue)
+        except (OrderError, positions_store.PositionExists) as error:
+            return f"not reopened: {error}"
+        if answer.get("state") == "refused":
+            return f"reopening was refused: {answer.get('reasons')}"
+    stored = store.rules_version(desk.db, str(doc["_id"]), str(move["version"]))
+    if stored is None:
+        return f"reopened as {new_id}"
+    try:
+        guards = apply_guards(desk, new_id, rules_from(stored["rules"]))
+    except (OrderError, GuardError) as error:
+        return f"reopened as {new_id}, its guards not carried over: {error}"
+    return f"reopened as {new_id} with guards version {guards['version']}"
 
 
 def _cheaper(desk: Desk, doc: Mapping[str, Any], here: Any, markets: list[Any],

@@ -5,7 +5,8 @@
   against the current triggers: one `guards.execute` per trigger it fires.
 - `guards.execute`: one fired trigger re-checked now and, once for good, acted on.
 - `guards.exit`: a kill switch's emergency exit of one position, once per switch-on.
-- `guards.health` (the beat, every HEALTH_REFRESH_SECONDS): the borrow rates watched, and
+- `guards.health` (the beat, every HEALTH_REFRESH_SECONDS): the borrow rates watched (a
+  loan moved where it pays, when asked: closed here, reopened there once settled), and
   the health triggers re-priced from the positions' books, re-armed where the health is
   back above their level.
 - `guards.prices` (the beat, every GUARD_TICK_SECONDS): each guarded live market quoted
@@ -24,8 +25,8 @@ from celery import shared_task
 
 from tasks.alerts import Alert, raise_alert
 from tasks.celery_app import settings_of
-from tasks.guard_rules import execute_trigger, exit_position, refresh_health, \
-    refresh_prices, tick, watch_rates, watchdog
+from tasks.guard_rules import continue_moves, execute_trigger, exit_position, \
+    refresh_health, refresh_prices, tick, watch_rates, watchdog
 from tasks.position_orders import Desk
 from tasks.positions import ADVANCE_TASK, desk_for
 
@@ -86,7 +87,9 @@ def guards_exit(self, position_id: str, since_ms: int) -> str:
 @shared_task(name=HEALTH_TASK, bind=True, ignore_result=True)
 def guards_health(self) -> int:
     desk = desk_for(settings_of(self.app))
-    watch_rates(desk, _notify(self.app, desk))
+    notify = _notify(self.app, desk)
+    watch_rates(desk, notify, _enqueue(self.app))
+    continue_moves(desk, _enqueue(self.app), notify)
     return refresh_health(desk)
 
 

@@ -126,6 +126,8 @@ class OpenRequest:
     live: bool = False  # signed, sent and confirmed on chain (tasks/live_legs.py)
     signing: str = "managed"  # live: managed (the user's account) or wallet (`owner` signs)
     user: str | None = None  # live managed: whose account of the master key pays
+    #: The new position's id (a move's reopening names it, so asking twice opens once).
+    position_id: str | None = None
 
 
 def open_position(desk: Desk, request: OpenRequest, enqueue: Enqueue) -> dict[str, Any]:
@@ -159,7 +161,7 @@ def open_position(desk: Desk, request: OpenRequest, enqueue: Enqueue) -> dict[st
     answer = plan_json(plan)
     if request.plan_only:
         return answer
-    position_id = f"pos-{uuid.uuid4().hex[:16]}"
+    position_id = request.position_id or f"pos-{uuid.uuid4().hex[:16]}"
     if request.live and isinstance(plan, Plan) and plan.receipt:
         raise OrderError(f"live positions at {plan.venue} are not built yet (its collateral "
                          f"is locked as receipt tokens): open it in paper mode")

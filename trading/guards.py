@@ -52,8 +52,10 @@ class GuardRules:
     margin_call_below: Decimal | None = None
     margin_call_to: Decimal | None = None
     #: Alert when the loan's borrow rate (a yearly fraction) is above this, naming the
-    #: cheaper markets and whether moving there pays after costs.
+    #: cheaper markets and whether moving there pays after costs; with
+    #: `move_when_cheaper`, move there when it does (close here, reopen there).
     max_borrow_apr: Decimal | None = None
+    move_when_cheaper: bool = False
 
     def __post_init__(self) -> None:
         for i, rung in enumerate(self.take_profit):
@@ -82,6 +84,8 @@ class GuardRules:
                                                     and 0 < self.max_borrow_apr < 10):
             raise GuardError(f"max_borrow_apr: a yearly rate in (0, 10), got "
                              f"{self.max_borrow_apr}")
+        if self.move_when_cheaper and self.max_borrow_apr is None:
+            raise GuardError("move_when_cheaper: set with max_borrow_apr")
 
 
 def _price(name: str, value: Decimal) -> None:
@@ -102,7 +106,8 @@ def canonical(rules: GuardRules) -> dict[str, Any]:
             "deleverage_to": text(rules.deleverage_to), "alert_below": text(rules.alert_below),
             # Later rules only when set, so the versions of earlier rules keep their ids.
             **{name: text(getattr(rules, name)) for name in LATER_FIELDS
-               if getattr(rules, name) is not None}}
+               if getattr(rules, name) is not None},
+            **({"move_when_cheaper": True} if rules.move_when_cheaper else {})}
 
 
 #: Rules added after versions were first stored (canonical only when set).
@@ -125,7 +130,8 @@ def rules_from(stored: Mapping[str, Any]) -> GuardRules:
     numbers = {name: number(stored.get(name), name) for name in
                ("stop_loss", "trailing_pct", "deleverage_below", "deleverage_to",
                 "alert_below", *LATER_FIELDS)}
-    return GuardRules(rungs, **numbers)
+    return GuardRules(rungs, **numbers,
+                      move_when_cheaper=stored.get("move_when_cheaper") in (True, 1))
 
 
 def version_of(position_id: str, rules: GuardRules) -> str:
@@ -173,25 +179,24 @@ def health_price(side: str, liquidation: Decimal, level: Decimal) -> Decimal:
     return liquidation * level if side == "long" else liquidation / level
 
 
+def health_levels(rules: GuardRules) -> list[tuple[str, Decimal]]:
+    """(kind, health level) of each health rule set."""
+    return [(kind, level) for kind, level in (("health_alert", rules.alert_below),
+                                              ("deleverage", rules.deleverage_below),
+                                              ("margin_call", rules.margin_call_below))
+            if level is not None]
+
+
 def health_triggers(side: str, rules: GuardRules, liquidation: Decimal | None) -> list[Trigger]:
-    """An alert below `alert_below` and an auto-deleverage below `deleverage_below`, as
-    price triggers at the price where the health reaches them (a long's falling, a
-    short's rising); none without a liquidation price (no debt, or a venue that
-    liquidates by time)."""
+    """An alert below `alert_below`, an auto-deleverage below `deleverage_below` and a
+    margin call below `margin_call_below`, as price triggers at the price where the
+    health reaches them (a long's falling, a short's rising); none without a liquidation
+    price (no debt yet, or a venue that liquidates by time)."""
     if liquidation is None:
         return []
     direction: Direction = "down" if side == "long" else "up"
-    found = []
-    if rules.alert_below is not None:
-        found.append(Trigger("health_alert", 0, direction,
-                             health_price(side, liquidation, rules.alert_below)))
-    if rules.deleverage_below is not None:
-        found.append(Trigger("deleverage", 0, direction,
-                             health_price(side, liquidation, rules.deleverage_below)))
-    if rules.margin_call_below is not None:
-        found.append(Trigger("margin_call", 0, direction,
-                             health_price(side, liquidation, rules.margin_call_below)))
-    return found
+    return [Trigger(kind, 0, direction, health_price(side, liquidation, level))  # type: ignore[arg-type]
+            for kind, level in health_levels(rules)]
 
 
 def health_fields(kind: str, rules: GuardRules) -> dict[str, str]:
@@ -262,9 +267,16 @@ def trigger_docs(market: str, side: str, rules: GuardRules, mark: Decimal | None
     docs = [trigger_doc(market, t) for t in price_triggers(side, rules)]
     docs += [{**trigger_doc(market, t), **health_fields(t.kind, rules)}
              for t in health_triggers(side, rules, liquidation)]
+    if liquidation is None:  # no debt yet (opening): kept unpriced, out of the price
+        # index, until the health refresh prices them from the book
+        docs += [{"name": f"{kind}-0", "market": market, "kind": kind, "rung": 0,
+                  "direction": "down" if side == "long" else "up", "price": None,
+                  "fraction": "1", **health_fields(kind, rules)}
+                 for kind, _ in health_levels(rules)]
     if rules.max_borrow_apr is not None:  # watched by the health refresh, not by price
         docs.append({"name": "borrow_rate-0", "market": market, "kind": "borrow_rate",
-                     "rung": 0, "max_apr": str(rules.max_borrow_apr)})
+                     "rung": 0, "max_apr": str(rules.max_borrow_apr),
+                     "move": "yes" if rules.move_when_cheaper else "no"})
     if rules.trailing_pct is not None:
         if mark is None:
             raise GuardError("trailing_pct: a trailing stop starts from the price now")

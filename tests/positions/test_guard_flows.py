@@ -241,3 +241,59 @@ def test_the_venues_oracle_prices_the_positions_token(paper: Paper, side: str, a
 
     assert oracle_mark(replace(desk, markets=with_oracle), doc) == (
         Decimal(expected), "surf oracle ab#0", 1_700_000_000_000)
+
+
+def test_a_loan_is_moved_where_it_pays_once(paper: Paper) -> None:
+    """A paper long whose market's borrow rate is above its bound, with a cheaper market
+    for the same loan where the saving beats the costs: the rate watch closes it (its
+    reason naming the move), and once settled the move reopens it there with what came
+    back — same side, token and leverage, its guards carried over. Watched and continued
+    twice each: one close, one reopened position. (The cheaper market is a copy of the
+    Surf pool under another id, seen only by this process: the reopened position is
+    checked as asked, not run.)"""
+    from dataclasses import replace
+
+    from tasks.guard_rules import continue_moves, watch_rates
+
+    with ExitStack() as workers:
+        worker = paper.worker(workers, "move-worker")
+        opened = one_json(dhl(paper, "open", "--side", "long", "--asset", STRIKE,
+                              "--collateral", "ADA:100", "--leverage", "1.8"))
+        pid = opened["position"]
+        paper.wait_state(pid, "open", 60, worker)
+        guards = one_json(dhl(paper, "guards", pid, "--stop-loss", "0.3",
+                              "--max-borrow-apr", "0.5", "--move-when-cheaper"))
+        desk = paper.desk
+        market_id = paper.doc(pid)["order"]["market_id"]
+
+        def markets(now: int) -> list:
+            found = []
+            for m in paper.desk.markets(now):
+                if m.market_id == market_id:
+                    found += [replace(m, borrow_apr=Decimal("5")),
+                              replace(m, market_id="cheaper", borrow_apr=Decimal("0.01"))]
+                else:
+                    found.append(m)
+            return found
+
+        moving = replace(desk, markets=markets)
+        alerts: list = []
+        for _ in range(2):
+            watch_rates(moving, alerts.append, paper.enqueue)
+        assert len(alerts) == 1 and "closing it to move" in alerts[0].message, alerts
+        view = paper.wait_state(pid, "settled", 60, worker)
+        [close] = [h for h in view["history"] if h["event"] == "close"]
+        assert close["reason"].startswith("moving to surf/cheaper: the borrow rate 5 is "
+                                          "above 0.5"), close
+        for _ in range(2):
+            continue_moves(moving, lambda _pid: None, alerts.append)
+    moved = paper.doc(f"{pid}.moved")
+    old = paper.doc(pid)
+    assert moved["order"]["market_id"] == "cheaper" and moved["side"] == "long"
+    assert moved["order"]["leverage"] == "1.8" and moved["traded"] == STRIKE
+    returned = int(old["order"]["equity"]) + paper.view(pid)["realised_pnl"]
+    assert int(moved["order"]["posted"]) == returned
+    assert guard_store.current_triggers(desk.db, f"{pid}.moved")  # the guards came along
+    assert not guard_store.current_triggers(desk.db, pid)
+    assert [a.kind for a in alerts].count("move") == 1
+    assert guards["version"]

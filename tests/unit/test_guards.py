@@ -112,3 +112,21 @@ def test_a_trailing_stop_follows_the_best_price_since() -> None:
             inside = any(low <= mark_at("m", side, mark) <= high
                          for low, high in mark_spans("m", price))
             assert inside or not moves, (side, mark, price)
+
+
+def test_health_triggers_without_a_liquidation_price_wait_unpriced() -> None:
+    """Guards set while the position opens (no debt yet): the health triggers are kept
+    out of the price index until the refresh prices them from the book."""
+    from trading.guards import trigger_docs
+
+    rules = GuardRules(stop_loss=Decimal("0.4"), alert_below=Decimal("1.5"),
+                       margin_call_below=Decimal("1.3"), margin_call_to=Decimal("1.6"))
+    docs = {d["name"]: d for d in trigger_docs("m", "long", rules)}
+    assert set(docs) == {"stop_loss-0", "health_alert-0", "margin_call-0"}
+    assert "at" in docs["stop_loss-0"]
+    for name in ("health_alert-0", "margin_call-0"):
+        assert docs[name]["price"] is None and "at" not in docs[name]
+    assert docs["margin_call-0"]["target"] == "1.6"
+    priced = {d["name"]: d for d in trigger_docs("m", "long", rules,
+                                                 liquidation=Decimal("0.3"))}
+    assert priced["health_alert-0"]["price"] == "0.45" and "at" in priced["health_alert-0"]
