@@ -203,17 +203,24 @@ def run_live_demo(settings: Settings, environ: Mapping[str, str], sides: list[st
 def _one_position(settings: Settings, demo: DemoPosition,
                   tokens: Mapping[str, tuple[str, Decimal, int]],
                   out: Callable[[str], None]) -> bool:
-    from core.units import ADA, Asset
     from tasks.celery_app import make_celery
-    from tasks.position_orders import OpenRequest, close_position, describe, open_position
     from tasks.positions import ADVANCE_TASK, desk_for
-    from store import positions as store
 
     desk = desk_for(settings)
     app = make_celery(settings)
+    try:
+        return _open_and_close(desk, demo, tokens, out,
+                               lambda pid: app.send_task(ADVANCE_TASK, args=[pid]))
+    finally:
+        app.close()
 
-    def enqueue(position_id: str) -> None:
-        app.send_task(ADVANCE_TASK, args=[position_id])
+
+def _open_and_close(desk: Any, demo: DemoPosition,
+                    tokens: Mapping[str, tuple[str, Decimal, int]],
+                    out: Callable[[str], None], enqueue: Callable[[str], Any]) -> bool:
+    from core.units import ADA, Asset
+    from tasks.position_orders import OpenRequest, close_position, describe, open_position
+    from store import positions as store
 
     request = OpenRequest(demo.side, Asset.from_unit(tokens[demo.ticker][0]), ADA,
                           demo.collateral_ada * 1_000_000, demo.leverage, "surf",
@@ -260,7 +267,6 @@ def _one_position(settings: Settings, demo: DemoPosition,
     if ok:
         view = describe(desk, store.read(desk.db, pid) or {})
         out(f"  realised PnL {view['realised_pnl']} lovelace, fees {view['fees_paid']}")
-    app.close()
     return ok
 
 

@@ -361,18 +361,27 @@ def _bring_back(live: LiveChain, db: Database, doc: Mapping[str, Any], leg: Leg,
         raise ChainWait(why, pending=False)
     if verdict.move == "resubmit" and own_txs.resend_due(db, tx_id, now_ms(),
                                                          live.resend_after_ms):
-        try:
-            live.submit(bytes.fromhex(work["signed"]))
-        except SubmitRefused as refused:  # the chain decides, as for any resend
-            log.info("leg %s: the node refused a resend of %s (%s)", leg.leg_id, tx_id,
-                     refused.reason)
-        own_txs.note_sent(db, tx_id, now_ms())
-        log.info("leg %s: rolled back after it was confirmed; sent %s again", leg.leg_id, tx_id)
+        what = resend(live, db, tx_id, work["signed"], now_ms())
+        log.info("leg %s: rolled back after it was confirmed; sent %s again (%s)", leg.leg_id,
+                 tx_id, what)
         raise ChainWait(f"leg {leg.leg_id}: rolled back after it was confirmed: sent again")
     if verdict.move == "resubmit":
         raise ChainWait(f"leg {leg.leg_id}: rolled back after it was confirmed: sent again, "
                         f"waiting for a block to take it")
     raise ChainWait(f"leg {leg.leg_id}: rolled back after it was confirmed: {verdict.why}")
+
+
+def resend(live: LiveChain, db: Database, tx_id: str, signed_hex: str, now: int) -> str:
+    """The same signed transaction sent to the node again, its send noted whatever the
+    node answered (a refusal may mean it is on its way: the chain decides). Returns what
+    happened; NodeUnavailable: the node could not be reached, nothing noted."""
+    try:
+        live.submit(bytes.fromhex(signed_hex))
+        what = "sent again"
+    except SubmitRefused as refused:
+        what = f"the node refused a resend ({refused.reason})"
+    own_txs.note_sent(db, tx_id, now)
+    return what
 
 
 def now_ms() -> int:

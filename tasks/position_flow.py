@@ -50,13 +50,12 @@ from execution.errors import DexHunterRefused
 from execution.expectation import Expectation, ExpectedOrder
 from execution.loan_check import LoanLeg, loan_intent_problems
 from execution.order_reader import DexOrderReader
-from execution.submit import NodeUnavailable, SubmitRefused
+from execution.submit import NodeUnavailable
 from execution.addresses import key_hashes
 from chain.ledger import decode_transaction
 from protocols.base import LeverageSource
 from protocols.errors import MalformedResponse, VenueError, VenueUnavailable
 from protocols.model import Intent, Transfer, UnsignedTx, Wallet
-from store import own_txs
 from store import positions as store
 from store.mongo import Database
 from trading.flow import CONFIRM_EVENT, DriveLeg, GroupEvent, Idle, StartLeg, Step, \
@@ -475,13 +474,9 @@ def _judge_live(ctx: FlowContext, doc: Mapping[str, Any], position: Position,
         return Recorded(leg_event(move(leg, LegState.FAILED), now, reason=judged.why))
     if judged.move == "resend":
         try:
-            ctx.live.submit(bytes.fromhex(work["signed"]))
-            what = "sent again"
-        except SubmitRefused as refused:  # it may be on its way: the chain decides
-            what = f"the node refused a resend ({refused.reason})"
+            what = live.resend(ctx.live, ctx.db, leg.tx_id or "", work["signed"], ctx.now_ms())
         except NodeUnavailable as error:
             raise Blocked(f"node: {error}") from None
-        own_txs.note_sent(ctx.db, leg.tx_id or "", ctx.now_ms())
         raise live.ChainWait(f"leg {leg.leg_id}: not on chain and still valid: {what}")
     if leg.kind is LegKind.SWAP:
         base = Actual(tx_id=leg.tx_id or "", amount_in=leg.amount_in,

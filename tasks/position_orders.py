@@ -473,14 +473,8 @@ def collateral_to_reach(desk: Desk, doc: Mapping[str, Any], price: Decimal,
                         target: Decimal) -> int:
     """Base units of the position's collateral asset a margin call adds so its health at
     `price`, its debt grown to now, reaches `target`."""
-    position = position_from_dict(doc)
-    book = book_of(doc, position)
-    now = desk.now_ms()
-    market = _market_of(desk, position.venue, doc["order"]["market_id"], now)
-    if market is not None:
-        book = accrued(book, borrow=_borrow_index(market, position, now))
     try:
-        return collateral_for_health(book, price, target)
+        return collateral_for_health(_book_now(desk, doc)[1], price, target)
     except RiskError as error:
         raise OrderError(str(error)) from None
 
@@ -514,14 +508,21 @@ def position_health(desk: Desk, doc: Mapping[str, Any], price: Decimal
     """(health, liquidation price) of a position at `price`, its debt grown to now; of
     its weakest loan where each borrow is its own. None where there is no debt or the
     venue liquidates by time."""
+    position, book = _book_now(desk, doc)
+    risky = weakest_loan(book, position.figures.loans, price)
+    return health(risky, price), liquidation_price(risky)
+
+
+def _book_now(desk: Desk, doc: Mapping[str, Any]) -> tuple[Position, Book]:
+    """The position and its book from its confirmed legs, the debt grown to now at its
+    market's rate (as it stands where the market is not known now)."""
     position = position_from_dict(doc)
     book = book_of(doc, position)
     now = desk.now_ms()
     market = _market_of(desk, position.venue, doc["order"]["market_id"], now)
     if market is not None:
         book = accrued(book, borrow=_borrow_index(market, position, now))
-    risky = weakest_loan(book, position.figures.loans, price)
-    return health(risky, price), liquidation_price(risky)
+    return position, book
 
 
 def _append_group(desk: Desk, position_id: str, index: int, group: Group,
