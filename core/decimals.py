@@ -2,7 +2,7 @@
 command line and from stored documents, and an infinity or NaN is never one of them."""
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 
 class NotFinite(ValueError):
@@ -32,3 +32,16 @@ def decimal_option(text: str, what: str, *, positive: bool = False) -> Decimal:
     if positive and value <= 0:
         raise ValueError(f"{what} must be a positive number, got {text!r}")
     return value
+
+
+def significant(value: Decimal, digits: int = 10) -> Decimal:
+    """`value` rounded to `digits` significant digits (half even): a figure to show or
+    record (a health, a derived price), never an amount."""
+    with localcontext() as context:
+        context.prec = digits
+        return +value
+
+
+def significant_text(value: Decimal | None, digits: int = 10) -> str | None:
+    """`significant` as plain digits (no exponent); None stays None."""
+    return None if value is None else format(significant(value, digits), "f")

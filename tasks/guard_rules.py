@@ -13,6 +13,7 @@ from store import kill_switches, venue_markets
 from store import positions as positions_store
 from store.mongo import Database
 from tasks.alerts import Alert
+from core.decimals import significant_text
 from core.units import ADA, Asset
 from tasks.position_orders import Desk, OrderError, add_collateral, book_of, close_position, \
     collateral_to_reach, deleverage_position, oracle_mark, position_health
@@ -87,8 +88,8 @@ def apply_guards(desk: Desk, position_id: str, rules: GuardRules) -> dict[str, A
                 | {"name": str(t["_id"]).rsplit(":", 1)[-1]}
                 for t in store.current_triggers(desk.db, position_id)]
     return {"ok": True, "position": position_id, "version": version, "price_now": str(price),
-            "health_now": None if health_now is None else str(health_now),
-            "liquidation_price": None if liquidation is None else str(liquidation),
+            "health_now": significant_text(health_now),
+            "liquidation_price": significant_text(liquidation),
             "triggers": sorted(triggers, key=lambda t: str(t["name"]))}
 
 
@@ -351,7 +352,7 @@ def execute_trigger(desk: Desk, trigger_id: str, enqueue: Enqueue, notify: Notif
     if not crossed(found["direction"], trigger_price, price):
         return f"not crossed any more: {price} against {trigger_price}"
     health_now, _ = position_health(desk, doc, price)
-    seen["health_before"] = None if health_now is None else str(health_now)
+    seen["health_before"] = significant_text(health_now)
     if not store.claim_execution(desk.db, found, seen, now):
         return "executed before"
     _test_exit(desk, str(found["_id"]))
@@ -416,8 +417,8 @@ def _execute_health(desk: Desk, found: Mapping[str, Any], doc: Mapping[str, Any]
     if health_now is None or health_now >= level:
         reprice_health(desk.db, found, liquidation)
         return f"health {health_now} is not below {level}: the trigger is re-priced"
-    seen.update(health_before=str(health_now), health_level=str(level),
-                liquidation_price=None if liquidation is None else str(liquidation))
+    seen.update(health_before=significant_text(health_now), health_level=str(level),
+                liquidation_price=significant_text(liquidation))
     if not store.claim_execution(desk.db, found, seen, int(seen["at_ms"])):
         return "executed before"
     _test_exit(desk, str(found["_id"]))
@@ -425,7 +426,7 @@ def _execute_health(desk: Desk, found: Mapping[str, Any], doc: Mapping[str, Any]
     what = (f"health {health_now:.4f} below {level} (guards version {version}) at the "
             f"{'oracle' if oracle else 'paper'} price {price} "
             f"({seen.get('health_source', seen['source'])}); liquidation at "
-            f"{'none' if liquidation is None else format(liquidation, '.10g')}")
+            f"{significant_text(liquidation) or 'none'}")
     if found["kind"] == "health_alert":
         notify(Alert(f"{found['_id']}:{seen['at_ms']}", user_of(doc), "health", "warning",
                      f"position {position_id}: {what}", int(seen["at_ms"]), position_id,

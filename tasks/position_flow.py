@@ -67,6 +67,7 @@ from trading.positions import Position, open_loan_legs
 from trading.risk import CONTEXT, ceil_int
 from trading.transitions import Event, EventKind, IllegalTransition, event_key
 from tasks import live_legs as live
+from tasks.position_events import Publish, event_message, no_publish
 from tasks.receipt_legs import build_receipt_leg
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,8 @@ class FlowContext:
     venue_on: Callable[[str, str], LeverageSource | None] | None = None
     #: The node and the master key, for live positions (None: live positions wait).
     live: live.LiveChain | None = None
+    #: Each recorded event, to live views (tasks/position_events.py).
+    publish: Publish = no_publish
 
     def venue(self, name: str, network: str) -> LeverageSource | None:
         if self.venue_on is not None:
@@ -199,6 +202,7 @@ def record(ctx: FlowContext, position_id: str, result: Recorded) -> bool:
         log.info("position %s: %s was recorded before (seq %s)", position_id, key, outcome.seq)
         return False
     log.info("position %s: seq %s %s", position_id, outcome.seq, key)
+    ctx.publish(event_message(outcome.doc, outcome.seq))
     if outcome.seq in ctx.exit_after:  # tests: die here, as a kill would
         log.warning("TEST_EXIT_AFTER_EVENTS: exiting after seq %s", outcome.seq)
         logging.shutdown()

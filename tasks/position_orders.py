@@ -41,6 +41,7 @@ from trading.risk import CONTEXT, Book, RiskError, ceil_int, collateral_for_heal
     liquidation_price, lovelace_per_base_unit, realised_leverage
 from trading.transitions import Event, EventKind, RefusalReason, event_key
 from tasks.live_legs import custody_of
+from tasks.position_events import Publish, event_message, no_publish
 
 Enqueue = Callable[[str], None]
 #: The amount quoted to learn a token's price when the paper market has none (lovelace).
@@ -77,6 +78,8 @@ class Desk:
     markets: Callable[[int], Sequence[Market]]  # every venue's current markets at a time
     paper_market: Callable[[], Any]
     now_ms: Callable[[], int] = lambda: int(time.time() * 1000)
+    #: Each recorded event, to live views (tasks/position_events.py).
+    publish: Publish = no_publish
 
 
 # --- prices -------------------------------------------------------------------------------
@@ -288,7 +291,7 @@ def _insert_refused(desk: Desk, position_id: str, request: OpenRequest, token: T
     code = next((REFUSAL_CODES[r.code] for r in refusal.reasons if r.code in REFUSAL_CODES),
                 RefusalReason.MARKET_UNAVAILABLE)
     event = Event(EventKind.REFUSE, "open", 1, now, reason=code.value)
-    store.apply(desk.db, position_id, event_key(position_id, event), transition_update(event))
+    _apply(desk, position_id, event_key(position_id, event), transition_update(event))
 
 
 def _venue_fees(plan: Plan, market: Market | None, token: Token) -> dict[str, int]:
@@ -370,7 +373,7 @@ def close_position(desk: Desk, position_id: str, fraction: Decimal,
     if position.state is PositionState.FAILED and _nothing_moved(position):
         event = Event(EventKind.CANCEL, "unwind", 1, now, reason="failed while opening; "
                                                                   "nothing is held")
-        store.apply(desk.db, position_id, event_key(position_id, event),
+        _apply(desk, position_id, event_key(position_id, event),
                     transition_update(event))
         return {"ok": True, "position": position_id, "state": "cancelled"}
     if position.state is PositionState.FAILED:
@@ -537,7 +540,16 @@ def _append_group(desk: Desk, position_id: str, index: int, group: Group,
         fields, entry = decide(current)
         return {**fields, program_field(index): group_to_dict(group), "pending": True}, entry
 
-    return store.apply(desk.db, position_id, event_key(position_id, event), with_group)
+    return _apply(desk, position_id, event_key(position_id, event), with_group)
+
+
+def _apply(desk: Desk, position_id: str, key: str,
+           decide: Any) -> store.Applied | store.AlreadyTaken:
+    """Record one event once (store.apply) and, when it was recorded now, publish it."""
+    outcome = store.apply(desk.db, position_id, key, decide)
+    if isinstance(outcome, store.Applied):
+        desk.publish(event_message(outcome.doc, outcome.seq))
+    return outcome
 
 
 def _close_group(name: str, plan: ClosePlan, book: Book, fraction: Decimal,

@@ -34,6 +34,7 @@ from tasks.celery_app import settings_of
 from tasks.paper_market import load_paper_market
 from execution.submit import submit
 from tasks.live_legs import LiveChain, custody_of
+from tasks.position_events import publisher
 from tasks.position_flow import Blocked, FlowContext, advance
 from tasks.position_orders import Desk
 from tasks.venues import venue_sources
@@ -80,7 +81,7 @@ def flow_context(settings: Settings) -> FlowContext:
                        exit_after=settings.test_exit_after_events,
                        venues=venue_sources(settings),
                        venue_on=lambda name, network: sources_on(settings, network).get(name),
-                       live=live_chain(settings))
+                       live=live_chain(settings), publish=publisher(settings))
 
 
 @lru_cache(maxsize=8)
@@ -108,7 +109,8 @@ def desk_for(settings: Settings) -> Desk:
     db = database(settings)
     return Desk(db=db, settings=settings, dexhunter=dexhunter_for(settings),
                 markets=lambda now: all_markets(settings, now),
-                paper_market=lambda: load_paper_market(settings, db), now_ms=now_ms)
+                paper_market=lambda: load_paper_market(settings, db), now_ms=now_ms,
+                publish=publisher(settings))
 
 
 def retry_after_lock(redis: Any, name: str, lock_seconds: float) -> float:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from decimal import Decimal, ROUND_FLOOR
+from decimal import Decimal, ROUND_FLOOR, localcontext
 from typing import Any, Literal, Mapping, Sequence
 
 #: Trigger prices are indexed as integers of this many units per ADA (20 digits up to
@@ -176,7 +176,9 @@ def health_price(side: str, liquidation: Decimal, level: Decimal) -> Decimal:
     """The price at which the health is `level`, from the one (`liquidation`) at which
     it is 1: a long's health is proportional to the price (Q × P × LT / D), so it is
     `level` at P_liq × level; a short's is inversely so, at P_liq / level."""
-    return liquidation * level if side == "long" else liquidation / level
+    with localcontext() as context:  # a trigger's place: 12 digits (the health is
+        context.prec = 12              # checked exactly when it fires)
+        return +(liquidation * level if side == "long" else liquidation / level)
 
 
 def health_levels(rules: GuardRules) -> list[tuple[str, Decimal]]:

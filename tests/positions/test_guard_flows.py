@@ -32,7 +32,14 @@ def paper(mongo_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFacto
 
 
 def test_a_stop_jumped_through_closes_the_long_once_at_the_jumped_price(paper: Paper) -> None:
+    import redis as redis_lib
+
+    from tasks.position_events import channel
+
+    listener = redis_lib.Redis.from_url(paper.settings.redis_url).pubsub()
+    listener.subscribe(channel(paper.settings))  # every recorded event, live
     with ExitStack() as workers:
+        workers.callback(listener.close)
         worker = paper.worker(workers, "guards-worker")
         opened = one_json(dhl(paper, "open", "--side", "long", "--asset", STRIKE,
                               "--collateral", "ADA:100", "--leverage", "1.8"))
@@ -60,6 +67,16 @@ def test_a_stop_jumped_through_closes_the_long_once_at_the_jumped_price(paper: P
             paper.app.send_task(TICK_TASK)
         view = paper.wait_state(pid, "settled", 60, worker)
         log = worker.log_path.read_text(errors="replace")
+        published = []
+        while (message := listener.get_message(timeout=0.5)) is not None:
+            if message["type"] == "message":
+                published.append(json.loads(message["data"]))
+    # Every event of the position was published as it was recorded (open by the CLI,
+    # legs by the worker, the close by the guard), the last one leaving it settled.
+    mine = [m for m in published if m["position"] == pid]
+    assert sorted(m["seq"] for m in mine) == list(range(1, view["version"] + 1)), mine
+    assert mine[-1]["state"] == "settled" and mine[-1]["event"] == "settled"
+    assert {m["user"] for m in mine} == {paper.doc(pid)["order"]["owner"]}
     assert log.count(": closing 1 of ") == 1, log[-4000:]  # one execution acted
     assert "executed before" in log or "is closing: the trigger waits" in log  # the others
     closes = [h for h in view["history"] if h["event"] == "close"]
