@@ -149,3 +149,30 @@ def test_the_watchdog_alerts_stale_prices_and_venue_snapshots_once_each(db, sett
     store.set_price(db, live, "0.40", "dexhunter quote", now - 1_000)  # quoted again
     assert tick(desk, fired.append, alerts.append) == 1
     assert store.last_runs(db)["watchdog"]["stale"] == [f"price {live}", "markets surf"]
+
+
+def test_kill_switches_cover_a_user_or_everyone(db) -> None:  # type: ignore[no-untyped-def]
+    """A user's switch covers that user's open positions (named at open, else the owning
+    wallet); the global one covers all; turning one on again keeps its time (one exit
+    per switch-on), off uncovers."""
+    from store import kill_switches
+    from tasks.guard_rules import covered_open_positions
+
+    db["positions"].insert_many([
+        {"_id": "p-alice", "state": "open", "order": {"user": "alice", "owner": "addr_a"}},
+        {"_id": "p-wallet", "state": "open", "order": {"owner": "addr_b"}},
+        {"_id": "p-closed", "state": "settled", "order": {"user": "alice"}}])
+    assert covered_open_positions(db) == []
+    first = kill_switches.set_switch(db, "alice", True, 100)
+    assert kill_switches.set_switch(db, "alice", True, 200)["since_ms"] == first["since_ms"]
+    assert covered_open_positions(db) == [("p-alice", 100)]
+    kill_switches.set_switch(db, "addr_b", True, 300)
+    assert sorted(covered_open_positions(db)) == [("p-alice", 100), ("p-wallet", 300)]
+    kill_switches.set_switch(db, None, True, 400)  # global: everyone's, from its time
+    assert sorted(covered_open_positions(db)) == [("p-alice", 400), ("p-wallet", 400)]
+    kill_switches.set_switch(db, None, False, 500)
+    kill_switches.set_switch(db, "alice", False, 500)
+    assert covered_open_positions(db) == [("p-wallet", 300)]
+    assert kill_switches.covering(db, "alice") is None
+    again = kill_switches.set_switch(db, "alice", True, 600)
+    assert again["since_ms"] == 600  # a new switch-on: a new exit
