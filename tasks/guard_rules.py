@@ -575,7 +575,7 @@ def continue_moves(desk: Desk, enqueue: Enqueue, notify: Notify) -> int:
             if doc.get("state") != "settled" or not store.move_to(desk.db, old_id, "closing",
                                                                   "reopening"):
                 continue
-        new_id = f"{old_id}.moved"
+        new_id = f"{old_id}-moved"  # an id the event keys accept ([A-Za-z0-9_:-])
         outcome = _reopen(desk, doc, move, new_id, enqueue)
         store.move_to(desk.db, old_id, "reopening", "moved", {"position": new_id,
                                                                "outcome": outcome})

@@ -10,6 +10,7 @@ the quotes' floors speak of the same market.
 """
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -133,6 +134,10 @@ class OpenRequest:
     position_id: str | None = None
 
 
+#: A position id a caller may choose: what event keys accept (store/positions.py).
+_POSITION_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
 def open_position(desk: Desk, request: OpenRequest, enqueue: Enqueue) -> dict[str, Any]:
     """Plan the position; unless `plan_only`, store it (refused, with the reasons, when
     it cannot open) and hand it to the workers. Returns the plan as JSON, with
@@ -164,6 +169,9 @@ def open_position(desk: Desk, request: OpenRequest, enqueue: Enqueue) -> dict[st
     answer = plan_json(plan)
     if request.plan_only:
         return answer
+    if request.position_id is not None and not _POSITION_ID.fullmatch(request.position_id):
+        raise OrderError(f"a position id is 1 to 100 of [A-Za-z0-9_-], got "
+                         f"{request.position_id!r:.80}")
     position_id = request.position_id or f"pos-{uuid.uuid4().hex[:16]}"
     if request.live and isinstance(plan, Plan) and plan.receipt:
         raise OrderError(f"live positions at {plan.venue} are not built yet (its collateral "
@@ -649,8 +657,10 @@ def describe(desk: Desk, doc: Mapping[str, Any], *, detail: bool = False) -> dic
     if triggers:  # the current guards version's price triggers (docs/guards.md)
         out["guards"] = {"version": triggers[0]["version"],
                          "triggers": [{"name": t["_id"].rsplit(":", 1)[-1],
-                                       "direction": t["direction"], "price": t["price"],
-                                       "fraction": t["fraction"]}
+                                       **{k: t[k] for k in ("kind", "direction", "price",
+                                                            "fraction", "health", "target",
+                                                            "max_apr")
+                                          if t.get(k) is not None}}
                                       for t in sorted(triggers, key=lambda t: t["_id"])]}
     if order.get("loan_per_borrow"):  # each borrow its own loan: show them, and the wallet's
         out["loans"] = [{"collateral": c, "debt": d} for c, d in figures.loans]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from contextlib import ExitStack
 from decimal import Decimal
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -260,57 +261,68 @@ def test_the_venues_oracle_prices_the_positions_token(paper: Paper, side: str, a
         Decimal(expected), "surf oracle ab#0", 1_700_000_000_000)
 
 
-def test_a_loan_is_moved_where_it_pays_once(paper: Paper) -> None:
-    """A paper long whose market's borrow rate is above its bound, with a cheaper market
-    for the same loan where the saving beats the costs: the rate watch closes it (its
-    reason naming the move), and once settled the move reopens it there with what came
-    back — same side, token and leverage, its guards carried over. Watched and continued
-    twice each: one close, one reopened position. (The cheaper market is a copy of the
-    Surf pool under another id, seen only by this process: the reopened position is
-    checked as asked, not run.)"""
-    from dataclasses import replace
+def test_a_loan_is_moved_where_it_pays_once(mongo_url: str, redis_url: str,
+                                             tmp_path: Path) -> None:
+    """A paper long at a Surf pool whose borrow rate then jumps above its bound while
+    another pool lends the same for far less: the rate watch (`guards.health`, sent
+    three times) closes it — its reason naming the move — and once it is settled reopens
+    it at the cheaper pool with what came back, same side, token and leverage, its
+    guards carried over: one close, one new position, opened and confirmed."""
+    import copy
 
-    from tasks.guard_rules import continue_moves, watch_rates
+    from store import alerts as alert_store
+    from stubs.dexhunter import make_handler as dexhunter_handler
+    from stubs.server import StubServer
+    from stubs.surf import DATA_FILE, SurfStub
+    from tests.positions.support import Stubs, store_markets
+    from tests.support.fixtures import fixtures_dir
 
-    with ExitStack() as workers:
-        worker = paper.worker(workers, "move-worker")
+    data = json.loads(DATA_FILE.read_text())
+    [strike] = [p for p in data["pools"] if p["api"]["collateralAssets"][0]["asset"]
+                ["assetName"] == "535452494b45"]
+    cheaper = copy.deepcopy(strike)
+    cheaper["wire_id"] = "0" * 60 + "5a03:0"
+    cheaper["api"]["borrowApr"] = 0.01
+    surf = SurfStub(data, mainnet=True)
+    with ExitStack() as stack:
+        stubs = Stubs(stack.enter_context(StubServer(surf)),
+                      stack.enter_context(StubServer(dexhunter_handler(fixtures_dir()))))
+        paper = stack.enter_context(paper_desk(mongo_url, redis_url, tmp_path, stubs))
+        worker = paper.worker(stack, "move-worker")
         opened = one_json(dhl(paper, "open", "--side", "long", "--asset", STRIKE,
                               "--collateral", "ADA:100", "--leverage", "1.8"))
         pid = opened["position"]
         paper.wait_state(pid, "open", 60, worker)
-        guards = one_json(dhl(paper, "guards", pid, "--stop-loss", "0.3",
-                              "--max-borrow-apr", "0.5", "--move-when-cheaper"))
-        desk = paper.desk
-        market_id = paper.doc(pid)["order"]["market_id"]
-
-        def markets(now: int) -> list:
-            found = []
-            for m in paper.desk.markets(now):
-                if m.market_id == market_id:
-                    found += [replace(m, borrow_apr=Decimal("5")),
-                              replace(m, market_id="cheaper", borrow_apr=Decimal("0.01"))]
-                else:
-                    found.append(m)
-            return found
-
-        moving = replace(desk, markets=markets)
-        alerts: list = []
-        for _ in range(2):
-            watch_rates(moving, alerts.append, paper.enqueue)
-        assert len(alerts) == 1 and "closing it to move" in alerts[0].message, alerts
+        assert paper.doc(pid)["order"]["market_id"] == strike["wire_id"].replace(":", "#")
+        # The pool's rate jumps; another pool lends the same for 1 %.
+        surf.pools[strike["wire_id"]].row["borrowApr"] = 5
+        surf.pools[cheaper["wire_id"]] = surf._pool(cheaper)
+        store_markets(paper.settings)
+        one_json(dhl(paper, "guards", pid, "--stop-loss", "0.3", "--max-borrow-apr", "0.5",
+                     "--move-when-cheaper"))
+        for _ in range(3):
+            paper.app.send_task(HEALTH_TASK)
         view = paper.wait_state(pid, "settled", 60, worker)
         [close] = [h for h in view["history"] if h["event"] == "close"]
-        assert close["reason"].startswith("moving to surf/cheaper: the borrow rate 5 is "
-                                          "above 0.5"), close
-        for _ in range(2):
-            continue_moves(moving, lambda _pid: None, alerts.append)
-    moved = paper.doc(f"{pid}.moved")
-    old = paper.doc(pid)
-    assert moved["order"]["market_id"] == "cheaper" and moved["side"] == "long"
-    assert moved["order"]["leverage"] == "1.8" and moved["traded"] == STRIKE
-    returned = int(old["order"]["equity"]) + paper.view(pid)["realised_pnl"]
-    assert int(moved["order"]["posted"]) == returned
-    assert guard_store.current_triggers(desk.db, f"{pid}.moved")  # the guards came along
-    assert not guard_store.current_triggers(desk.db, pid)
-    assert [a.kind for a in alerts].count("move") == 1
-    assert guards["version"]
+        assert close["reason"].startswith("moving to surf/"), close
+        assert "the borrow rate 5 is above 0.5" in close["reason"]
+        moved_id = f"{pid}-moved"
+        assert wait_until(lambda: guard_store.last_runs(paper.desk.db)["health"]["at_ms"]
+                          > 0, 30)
+        for _ in range(3):
+            paper.app.send_task(HEALTH_TASK)
+        assert wait_until(lambda: paper.desk.db["positions"].find_one({"_id": moved_id})
+                          is not None, 30), worker.log()[-3000:]
+        moved = paper.wait_state(moved_id, "open", 60, worker)
+        old, new = paper.doc(pid), paper.doc(moved_id)
+        assert new["order"]["market_id"] != old["order"]["market_id"]
+        assert new["order"]["market_id"].startswith("0" * 60 + "5a03")
+        assert new["order"]["leverage"] == "1.8" and new["side"] == "long"
+        assert int(new["order"]["posted"]) == int(old["order"]["equity"]) + \
+            paper.view(pid)["realised_pnl"]
+        assert all(leg["state"] == "confirmed" for leg in moved["legs"])
+        kinds = [t["kind"] for t in guard_store.current_triggers(paper.desk.db, moved_id)]
+        assert sorted(kinds) == ["borrow_rate", "stop_loss"]  # carried over
+        alerts = [a["kind"] for a in alert_store.recent(paper.desk.db)]
+        assert alerts.count("move") == 1 and alerts.count("borrow_rate") == 1, alerts
+        assert paper.desk.db["positions"].count_documents({}) == 2  # one reopened, once
