@@ -76,6 +76,16 @@ def apply_guards(desk: Desk, position_id: str, rules: GuardRules) -> dict[str, A
         price, _, _ = fresh_price(desk, market, desk.now_ms())
     except NoPrice as error:
         raise OrderError(f"no price for the position's token now: {error}") from None
+    whole_only = bool(doc["order"].get("loan_per_borrow"))  # Surf: each loan repaid whole
+    if whole_only and any(rung.fraction < 1 for rung in rules.take_profit):
+        raise OrderError(f"--take-profit: {position.venue} repays each loan only in full: a "
+                         f"rung closes all of the position (no :FRACTION)")
+    if whole_only and rules.deleverage_below is not None:
+        raise OrderError(f"--deleverage-below: {position.venue} repays each loan only in full, "
+                         f"so nothing can be deleveraged; use --alert-below (or a stop-loss)")
+    if whole_only and rules.margin_call_below is not None:
+        raise OrderError(f"--margin-call-below: {position.venue} keeps each loan's collateral "
+                         f"with it, so none can be added; use --alert-below (or a stop-loss)")
     for trigger in price_triggers(position.side.value, rules):
         if crossed(trigger.direction, trigger.price, price):
             raise OrderError(f"--{trigger.kind.replace('_', '-')} {trigger.price}: the price is "

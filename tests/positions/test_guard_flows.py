@@ -51,8 +51,10 @@ def test_a_stop_jumped_through_closes_the_long_once_at_the_jumped_price(paper: P
         assert refused.returncode == 2 and "would fire at once" in refused.stderr
         bad = dhl(paper, "guards", pid, "--take-profit", "0.7:1.5")
         assert bad.returncode == 2 and "take_profit[0].fraction" in bad.stderr
+        partial = dhl(paper, "guards", pid, "--take-profit", "0.7:0.5")
+        assert partial.returncode == 2 and "repays each loan only in full" in partial.stderr
         first = one_json(dhl(paper, "guards", pid, "--take-profit", "0.8", "--stop-loss", "0.4"))
-        guards = one_json(dhl(paper, "guards", pid, "--take-profit", "0.7:0.5",
+        guards = one_json(dhl(paper, "guards", pid, "--take-profit", "0.7",
                               "--take-profit", "0.9", "--stop-loss", "0.45",
                               "--trailing", "25"))  # from 0.5: a stop at 0.375, not hit
         assert guards["version"] != first["version"]
@@ -102,7 +104,8 @@ def test_a_stop_jumped_through_closes_the_long_once_at_the_jumped_price(paper: P
 def test_health_alert_webhook_and_kill_switch(paper: Paper) -> None:
     """A paper long whose alert level is above its health: a tick alerts once (kept,
     POSTed signed to the owner's webhook, retried by the worker after a 500); a margin
-    call that Surf cannot take and a borrow rate above its bound alert too; then the
+    call Surf cannot take is refused when set; a borrow rate above its bound alerts;
+    then the
     owner's kill switch: the next ticks close it once, with the switch as the reason, and
     no position opens under it until it is off."""
     from core.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -137,21 +140,19 @@ def test_health_alert_webhook_and_kill_switch(paper: Paper) -> None:
         assert wait_until(lambda: alert_store.read(paper.desk.db, alert["_id"])["webhook"]
                           == "delivered", 10)
 
-        # A margin call where Surf cannot add collateral to an open loan: a critical alert
-        # instead; and a borrow rate above its bound: an alert naming the alternatives.
-        one_json(dhl(paper, "guards", pid, "--margin-call-below", str(health_now + 1),
-                     "--margin-call-to", str(health_now + 2), "--max-borrow-apr", "0.0001"))
-        paper.app.send_task(TICK_TASK)
+        # A margin call cannot be taken where Surf keeps each loan's collateral with it:
+        # refused when set; a borrow rate above its bound: an alert naming alternatives.
+        margin = dhl(paper, "guards", pid, "--margin-call-below", str(health_now + 1),
+                     "--margin-call-to", str(health_now + 2))
+        assert margin.returncode == 2 and "none can be added" in margin.stderr
+        one_json(dhl(paper, "guards", pid, "--max-borrow-apr", "0.0001"))
         paper.app.send_task(HEALTH_TASK)
 
         def kinds() -> dict[str, dict]:
             return {a["kind"]: a for a in alert_store.recent(paper.desk.db, position=pid)}
 
-        assert wait_until(lambda: {"margin_call", "borrow_rate"} <= set(kinds()), 30), \
-            worker.log()[-3000:]
-        margin, rate = kinds()["margin_call"], kinds()["borrow_rate"]
-        assert margin["level"] == "critical" and "could not add collateral" in margin["message"]
-        assert "surf keeps each loan's collateral" in margin["message"]
+        assert wait_until(lambda: "borrow_rate" in kinds(), 30), worker.log()[-3000:]
+        rate = kinds()["borrow_rate"]
         assert "above 0.0001" in rate["message"] and "no cheaper market" in rate["message"]
         ran = guard_store.last_runs(paper.desk.db)["health"]["at_ms"]
         paper.app.send_task(HEALTH_TASK)  # still above: the rise was alerted once
@@ -326,3 +327,35 @@ def test_a_loan_is_moved_where_it_pays_once(mongo_url: str, redis_url: str,
         alerts = [a["kind"] for a in alert_store.recent(paper.desk.db)]
         assert alerts.count("move") == 1 and alerts.count("borrow_rate") == 1, alerts
         assert paper.desk.db["positions"].count_documents({}) == 2  # one reopened, once
+
+
+def test_a_shorts_buy_back_above_its_threshold_closes_it_once(paper: Paper) -> None:
+    """A paper short: its take-profit sits below the price, its stop — the automatic
+    buy-back — above; the price jumps through the buy-back: one close, the debt bought
+    back at the jumped price, the history saying why."""
+    with ExitStack() as workers:
+        worker = paper.worker(workers, "short-worker")
+        opened = one_json(dhl(paper, "open", "--side", "short", "--asset", USDM,
+                              "--collateral", "ADA:100", "--leverage", "2"))
+        pid = opened["position"]
+        paper.wait_state(pid, "open", 60, worker)
+        price = Decimal(one_json(dhl(paper, "show", pid))["mark_price"])
+        above = dhl(paper, "guards", pid, "--take-profit", str(price * 2))
+        assert above.returncode == 2 and "would fire at once" in above.stderr  # a short's
+        guards = one_json(dhl(paper, "guards", pid, "--take-profit", str(price * 8 / 10),
+                              "--stop-loss", str(price * 12 / 10)))
+        assert {t["name"]: t["direction"] for t in guards["triggers"]} == {
+            "take_profit-0": "down", "stop_loss-0": "up"}
+        jumped = (price * 13 / 10).quantize(Decimal("0.0001"))
+        assert run_dhl(["paper", "set-price", USDM, str(jumped)], paper.env).returncode == 0
+        for _ in range(3):
+            paper.app.send_task(TICK_TASK)
+        view = paper.wait_state(pid, "settled", 60, worker)
+    [close] = [h for h in view["history"] if h["event"] == "close"]
+    assert close["reason"].startswith("stop-loss of guards version"), close
+    assert f"the paper price {jumped}" in close["reason"]
+    buy_backs = [leg for leg in view["legs"] if leg["leg"].startswith("close-")
+                 and leg["kind"] == "swap"]
+    doc = paper.doc(pid)
+    assert buy_backs and all(Decimal(doc["work"][leg["leg"]]["price"]) == jumped
+                             for leg in buy_backs)
