@@ -1,30 +1,28 @@
-"""Setting a position's guards and acting on them: trading/guards.py (the rules, their
-versions and triggers) over store/guards.py (kept and indexed), store/kill_switches.py
-and tasks/alerts.py. docs/guards.md says what each does."""
+"""Setting a position's guards and acting on them: the tick, the health refresh, one
+fired trigger's execution and a kill switch's exit — trading/guards.py (the rules, their
+versions and triggers) over store/guards.py (kept and indexed), store/kill_switches.py,
+tasks/guard_prices.py (prices, their age) and tasks/alerts.py. docs/guards.md says what
+each does; tasks/guard_moves.py moves loans where they are cheaper."""
 from __future__ import annotations
 
 import logging
 import os
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Any, Callable, Mapping
 
+from core.decimals import significant_text
 from store import guards as store
-from store import kill_switches, venue_markets
+from store import kill_switches
 from store import positions as positions_store
 from store.mongo import Database
 from tasks.alerts import Alert
-from core.decimals import significant_text
-from core.units import ADA, Asset
-from tasks.position_orders import Desk, OrderError, add_collateral, book_of, close_position, \
+from tasks.guard_prices import LIVE_PREFIX, NoPrice, Notify, fresh_price, guard_market, \
+    refresh_prices, stale_alert
+from tasks.position_orders import Desk, OrderError, add_collateral, close_position, \
     collateral_to_reach, deleverage_position, oracle_mark, position_health
-from trading.guards import HEALTH_KINDS, GuardError, GuardRules, canonical, crossed, fired, health_price, \
-    mark_spans, moved_trail, price_key, price_triggers, rate_move, tick_spans, trigger_at, \
-    rules_from, trigger_docs, version_of
-from execution.dex.reader import unreadable_dexes
-from execution.errors import DexHunterRefused, NotEnoughLiquidity
-from protocols.errors import MalformedResponse, VenueUnavailable
-from trading.paper_market import PaperMarketError
-from trading.risk import CONTEXT
+from trading.guards import HEALTH_KINDS, GuardRules, canonical, crossed, fired, health_price, \
+    mark_spans, moved_trail, price_key, price_triggers, tick_spans, trigger_at, trigger_docs, \
+    version_of
 from trading.position_codec import position_from_dict
 from trading.positions import TERMINAL
 
@@ -32,10 +30,6 @@ log = logging.getLogger(__name__)
 
 #: Position states with nothing left to guard.
 FINISHED = frozenset(state.value for state in TERMINAL)
-#: Who a market-wide alert (a stale price) is for: the operators.
-SYSTEM_USER = "system"
-
-Notify = Callable[[Alert], bool]
 Enqueue = Callable[[str], None]
 
 
@@ -122,88 +116,6 @@ def move_marks(db: Database, market: str, price: Decimal) -> int:
     return moved
 
 
-#: Live positions' triggers sit in markets of their own: their price is DexHunter's.
-LIVE_PREFIX = "live:"
-#: The buy DexHunter is asked to quote for a live market's price.
-PRICE_PROBE_LOVELACE = 100_000_000
-
-
-class NoPrice(Exception):
-    """No price for a market now (no paper price; DexHunter not quoting)."""
-
-
-def guard_market(doc: Mapping[str, Any]) -> str:
-    """Where a position's triggers sit: its token's paper market, or for a live position
-    the token's live market (priced by DexHunter's executable quote)."""
-    token = str(doc["traded"])
-    return f"{LIVE_PREFIX}{token}" if doc.get("paper") is False else token
-
-
-def fresh_price(desk: Desk, market: str, now: int) -> tuple[Decimal, str, int]:
-    """(price in ADA per whole token, source, age ms) of `market` now. A paper market's
-    from the paper market (a CSV row's time makes it old); a live market's from
-    DexHunter's quote now. NoPrice when there is none."""
-    if market.startswith(LIVE_PREFIX):
-        stored = store.price_of(desk.db, market)
-        if stored is None:
-            raise NoPrice(f"{market} has not been quoted yet (guards.prices)")
-        return (Decimal(str(stored["price"])), str(stored["source"]),
-                max(0, now - int(stored["as_of_ms"])))
-    try:
-        price, source, as_of = desk.paper_market().priced_as_of(market, now)
-    except PaperMarketError as error:
-        raise NoPrice(str(error)) from None
-    return price, source, max(0, now - as_of)
-
-
-def refresh_prices(desk: Desk, markets: list[str] | None = None) -> int:
-    """Every guarded live market's price quoted by DexHunter now and kept with its time
-    (the beat's `guards.prices`); a market DexHunter does not quote keeps its last price,
-    which ages until the guards stop acting on it and alert. Returns how many were kept."""
-    kept = 0
-    for market in markets if markets is not None else store.markets(desk.db):
-        if not market.startswith(LIVE_PREFIX):
-            continue
-        try:
-            price = quoted_price(desk, market[len(LIVE_PREFIX):])
-        except NoPrice as error:
-            log.warning("guards: %s not priced now: %s", market, error)
-            continue
-        store.set_price(desk.db, market, str(price), "dexhunter quote", desk.now_ms())
-        kept += 1
-    if markets is None:
-        store.note_run(desk.db, "prices", desk.now_ms(), {"quoted": kept})
-    return kept
-
-
-def quoted_price(desk: Desk, token: str) -> Decimal:
-    """The token's price in ADA from DexHunter's estimate of a PRICE_PROBE_LOVELACE buy:
-    its routes' initial (pre-impact) prices, weighted by what each takes."""
-    try:
-        quote = desk.dexhunter.estimate(ADA, Asset.from_unit(token),
-                                        PRICE_PROBE_LOVELACE,
-                                        desk.settings.swap_slippage_percent,
-                                        blacklisted_dexes=unreadable_dexes())
-    except (NotEnoughLiquidity, DexHunterRefused, VenueUnavailable, MalformedResponse) as error:
-        raise NoPrice(f"DexHunter does not quote {token} now: {error}") from None
-    priced = [(split.initial_price, split.amount_in) for split in quote.splits
-              if split.initial_price > 0 and split.amount_in > 0]
-    if not priced:
-        raise NoPrice(f"DexHunter's quote for {token} names no price")
-    with localcontext(CONTEXT):
-        return sum((p * a for p, a in priced), Decimal(0)) / sum(a for _, a in priced)
-
-
-def stale_alert(market: str, source: str, age_ms: int, as_of_ms: int, now: int,
-                bound_s: int) -> Alert:
-    """One alert per stale price (its id names the price's time), for the operators."""
-    return Alert(f"stale-price:{market}:{as_of_ms}", SYSTEM_USER, "stale_price", "critical",
-                 f"the {source} price of {market} is {age_ms // 1000} s old (bound "
-                 f"{bound_s} s): its guards take no automatic action until a fresh one",
-                 now, facts={"market": market, "source": source, "age_ms": age_ms,
-                             "as_of_ms": as_of_ms})
-
-
 def tick(desk: Desk, execute: Callable[[str], None], notify: Notify,
          exit_position: Callable[[str, int], None] | None = None) -> int:
     """The kill switches swept (`exit_position(id, since_ms)` per open position they
@@ -248,39 +160,6 @@ def covered_open_positions(db: Database) -> list[tuple[str, int]]:
         if switch is not None:
             found.append((str(doc["_id"]), int(switch["since_ms"])))
     return found
-
-
-# --- the stale-data watchdog ---------------------------------------------------------------
-
-def watchdog(desk: Desk, notify: Notify, venues: list[str]) -> list[str]:
-    """What the guards depend on, checked for age: every guarded market's price (older
-    than PRICE_MAX_AGE_SECONDS: its guards are not acting) and every venue's market
-    snapshot (older than MARKET_MAX_AGE_SECONDS: health and rates are old). Each stale
-    item alerts the operators once per stale value. Returns what is stale."""
-    now = desk.now_ms()
-    stale: list[str] = []
-    price_bound = desk.settings.price_max_age_seconds
-    for market in store.markets(desk.db):
-        try:
-            _, source, age = fresh_price(desk, market, now)
-        except NoPrice:
-            continue  # nothing to act on, nothing aging: the tick logs it
-        if age > price_bound * 1000:
-            stale.append(f"price {market}")
-            notify(stale_alert(market, source, age, now - age, now, price_bound))
-    market_bound = desk.settings.market_max_age_seconds
-    for venue, snapshot in venue_markets.read_all(desk.db, venues).items():
-        age = max(0, now - snapshot.fetched_ms)
-        if age > market_bound * 1000:
-            stale.append(f"markets {venue}")
-            notify(Alert(f"stale-markets:{venue}:{snapshot.fetched_ms}", SYSTEM_USER,
-                         "stale_markets", "warning",
-                         f"{venue}'s markets were fetched {age // 1000} s ago (bound "
-                         f"{market_bound} s): health, rates and new orders use old figures",
-                         now, facts={"venue": venue, "age_ms": age,
-                                     "fetched_ms": snapshot.fetched_ms}))
-    store.note_run(desk.db, "watchdog", now, {"stale": stale})
-    return stale
 
 
 # --- health triggers: re-priced as books move ------------------------------------------------
@@ -490,185 +369,6 @@ def _margin_call(desk: Desk, found: Mapping[str, Any], doc: Mapping[str, Any], p
                  f"({answer.get('error')}): add collateral or reduce the position before "
                  f"liquidation", at_ms, position_id, {**seen, "refused": answer.get("error")}))
     return f"margin call on {position_id} could not add collateral: alerted"
-
-
-# --- the borrow rate ------------------------------------------------------------------------
-
-#: Days over which a cheaper rate must repay the cost of moving the loan.
-RATE_HORIZON_DAYS = Decimal(30)
-
-
-def watch_rates(desk: Desk, notify: Notify, enqueue: Enqueue | None = None) -> int:
-    """Every position with a borrow-rate rule: its market's rate now against its bound;
-    above it (once per rise: re-armed when the rate is back under), an alert naming the
-    cheaper markets for the same loan and whether a move pays within RATE_HORIZON_DAYS
-    after its costs (closing here, opening there). Returns how many alerted."""
-    now = desk.now_ms()
-    markets = list(desk.markets(now))
-    alerted = 0
-    for trigger in store.by_kinds(desk.db, ("borrow_rate",)):
-        doc = positions_store.read(desk.db, str(trigger["position"]))
-        if doc is None or doc.get("state") != "open":
-            continue
-        position = position_from_dict(doc)
-        here = next((m for m in markets if m.venue == position.venue
-                     and m.market_id == doc["order"].get("market_id")), None)
-        if here is None:
-            continue
-        bound = Decimal(str(trigger["max_apr"]))
-        if here.borrow_apr <= bound:
-            store.release_execution(desk.db, str(trigger["_id"]))
-            continue
-        seen = {"kind": "borrow_rate", "apr": str(here.borrow_apr), "max_apr": str(bound),
-                "at_ms": now}
-        if not store.claim_execution(desk.db, trigger, seen, now):
-            continue
-        text, moves = _cheaper(desk, doc, here, markets, now)
-        store.mark_acted(desk.db, str(trigger["_id"]), now)
-        paying = [m for m in moves if m["pays"]]
-        if trigger.get("move") == "yes" and paying and enqueue is not None:
-            text += "; " + _begin_move(desk, doc, trigger, here, paying[0], enqueue)
-        notify(Alert(f"{trigger['_id']}:{now}", user_of(doc), "borrow_rate", "warning",
-                     f"position {position.position_id}: the borrow rate at {here.venue} is "
-                     f"{here.borrow_apr} a year, above {bound}; {text}", now,
-                     position.position_id, {**seen, "moves": moves}))
-        alerted += 1
-    return alerted
-
-
-def _begin_move(desk: Desk, doc: Mapping[str, Any], trigger: Mapping[str, Any], here: Any,
-                best: Mapping[str, Any], enqueue: Enqueue) -> str:
-    """Move the loan where it is cheaper: recorded once (`guard_moves`), then the
-    position closed here; `continue_moves` reopens it there once it is settled."""
-    position_id = str(doc["_id"])
-    if doc["order"].get("posted_asset") != ADA.unit:
-        return "not moved: only a position posted in ADA is moved (its ADA reopens it)"
-    reason = (f"moving to {best['venue']}/{best['market']}: the borrow rate {here.borrow_apr} "
-              f"is above {trigger['max_apr']}; {best['apr']} there saves "
-              f"{best['saving_lovelace']} lovelace in {RATE_HORIZON_DAYS} days for about "
-              f"{best['cost_lovelace']} of costs (guards version {trigger['version']})")
-    if not store.start_move(desk.db, position_id, {
-            "to_venue": best["venue"], "to_market": best["market"],
-            "version": trigger["version"], "reason": reason, "at_ms": desk.now_ms()}):
-        return "a move was begun before"
-    try:
-        answer = close_position(desk, position_id, Decimal(1), enqueue, reason=reason)
-    except OrderError as error:
-        answer = {"ok": False, "error": str(error)}
-    if not answer.get("ok"):
-        store.drop_move(desk.db, position_id)
-        return f"not moved now: {answer.get('error') or answer}"
-    store.clear(desk.db, position_id)
-    return f"closing it to move: {reason}"
-
-
-def continue_moves(desk: Desk, enqueue: Enqueue, notify: Notify) -> int:
-    """Moves whose close has settled: the position reopened at the cheaper venue with
-    what came back (its id derived from the old one, so asking twice opens once), same
-    side, token and leverage, its guards carried over. Returns how many moved on."""
-    moved = 0
-    for move in store.moves_in(desk.db, ("closing", "reopening")):
-        old_id = str(move["_id"])
-        doc = positions_store.read(desk.db, old_id)
-        if doc is None:
-            continue
-        if move["state"] == "closing":
-            back_open = doc.get("state") == "open" and not doc.get("pending") \
-                and desk.now_ms() - int(move.get("at_ms", 0)) > 60_000  # its close undone
-            if doc.get("state") in ("failed", "cancelled") or back_open:
-                store.move_to(desk.db, old_id, "closing", "abandoned")
-                notify(Alert(f"{old_id}:move:abandoned", user_of(doc), "move", "critical",
-                             f"position {old_id}: its close to move failed "
-                             f"({doc.get('state')}); it was not moved", desk.now_ms(),
-                             old_id, {"move": dict(move)}))
-                continue
-            if doc.get("state") != "settled" or not store.move_to(desk.db, old_id, "closing",
-                                                                  "reopening"):
-                continue
-        new_id = f"{old_id}-moved"  # an id the event keys accept ([A-Za-z0-9_:-])
-        outcome = _reopen(desk, doc, move, new_id, enqueue)
-        store.move_to(desk.db, old_id, "reopening", "moved", {"position": new_id,
-                                                               "outcome": outcome})
-        notify(Alert(f"{old_id}:move:done", user_of(doc), "move", "warning",
-                     f"position {old_id} moved to {move['to_venue']}: {outcome}",
-                     desk.now_ms(), old_id, {"new_position": new_id}))
-        moved += 1
-    return moved
-
-
-def _reopen(desk: Desk, doc: Mapping[str, Any], move: Mapping[str, Any], new_id: str,
-            enqueue: Enqueue) -> str:
-    from tasks.position_orders import OpenRequest, open_position
-
-    if positions_store.read(desk.db, new_id) is None:
-        position = position_from_dict(doc)
-        order = doc["order"]
-        returned = int(order["equity"]) + position.figures.realised_pnl
-        if returned <= 0:
-            return "nothing came back to reopen with"
-        request = OpenRequest(position.side.value, Asset.from_unit(position.traded),
-                              ADA, returned, Decimal(str(order["leverage"])),
-                              venue=str(move["to_venue"]), owner=order.get("owner"),
-                              live=doc.get("paper") is False,
-                              signing=str(order.get("signing", "managed")),
-                              user=order.get("user"), position_id=new_id)
-        try:
-            answer = open_position(desk, request, enqueue)
-        except (OrderError, positions_store.PositionExists) as error:
-            return f"not reopened: {error}"
-        if answer.get("state") == "refused":
-            return f"reopening was refused: {answer.get('reasons')}"
-    stored = store.rules_version(desk.db, str(doc["_id"]), str(move["version"]))
-    if stored is None:
-        return f"reopened as {new_id}"
-    try:
-        guards = apply_guards(desk, new_id, rules_from(stored["rules"]))
-    except (OrderError, GuardError) as error:
-        return f"reopened as {new_id}, its guards not carried over: {error}"
-    return f"reopened as {new_id} with guards version {guards['version']}"
-
-
-def _cheaper(desk: Desk, doc: Mapping[str, Any], here: Any, markets: list[Any],
-             now: int) -> tuple[str, list[dict[str, Any]]]:
-    """The markets lending the same asset against the same collateral for less, each with
-    whether moving there pays: the interest saved over the horizon against the swaps and
-    venue transactions of a close here and an open there."""
-    position = position_from_dict(doc)
-    try:
-        price, _, _ = fresh_price(desk, guard_market(doc), now)
-    except NoPrice:
-        return "no price now to weigh a move", []
-    book_debt_value, exposure = _values(desk, doc, price)
-    cost_swaps = exposure * 2 * Decimal("0.003") * 2  # unwind and rebuild, each way
-    moves: list[dict[str, Any]] = []
-    for market in markets:
-        if market is here or market.borrow != here.borrow or market.borrow_apr >= here.borrow_apr \
-                or market.collateral_for(Asset.from_unit(position.collateral_asset)) is None:
-            continue
-        cost = cost_swaps + 4 * (here.fees.batcher_lovelace + market.fees.batcher_lovelace)
-        move = rate_move(book_debt_value, here.borrow_apr, market.venue, market.market_id,
-                         market.borrow_apr, RATE_HORIZON_DAYS, cost)
-        moves.append({"venue": move.venue, "market": move.market_id, "apr": str(move.apr),
-                      "saving_lovelace": int(move.saving_lovelace),
-                      "cost_lovelace": int(move.cost_lovelace), "pays": move.pays})
-    moves.sort(key=lambda m: Decimal(m["apr"]))
-    paying = [m for m in moves if m["pays"]]
-    if paying:
-        best = paying[0]
-        return (f"moving to {best['venue']}/{best['market']} at {best['apr']} saves "
-                f"{best['saving_lovelace']} lovelace in {RATE_HORIZON_DAYS} days for about "
-                f"{best['cost_lovelace']} of costs (close here, open there)"), moves
-    if moves:
-        return "cheaper markets exist, but no move pays its costs within 30 days", moves
-    return "no cheaper market lends it against this collateral", moves
-
-
-def _values(desk: Desk, doc: Mapping[str, Any], price: Decimal) -> tuple[Decimal, Decimal]:
-    """(debt value, exposure value) in lovelace at `price`."""
-    position = position_from_dict(doc)
-    book = book_of(doc, position)
-    collateral_value, debt_value = book.exposure_values(price)
-    return debt_value, collateral_value
 
 
 # --- a kill switch's emergency exit ---------------------------------------------------------

@@ -25,8 +25,9 @@ from celery import shared_task
 
 from tasks.alerts import Alert, raise_alert
 from tasks.celery_app import settings_of
-from tasks.guard_rules import continue_moves, execute_trigger, exit_position, \
-    refresh_health, refresh_prices, tick, watch_rates, watchdog
+from tasks.guard_moves import continue_moves, watch_rates
+from tasks.guard_prices import refresh_prices, watchdog
+from tasks.guard_rules import execute_trigger, exit_position, refresh_health, tick
 from tasks.position_orders import Desk
 from tasks.positions import ADVANCE_TASK, desk_for
 

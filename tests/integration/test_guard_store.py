@@ -125,7 +125,8 @@ def test_the_watchdog_alerts_stale_prices_and_venue_snapshots_once_each(db, sett
     long ago: one alert each per stale value; fresh ones: none. The tick acts on no
     trigger of the stale market (the price refresh job keeps it with its time)."""
     from store import venue_markets
-    from tasks.guard_rules import LIVE_PREFIX, tick, watchdog
+    from tasks.guard_prices import LIVE_PREFIX, watchdog
+    from tasks.guard_rules import tick
     from tasks.position_orders import Desk
     from trading.paper_market import PaperMarket, Walk
 
