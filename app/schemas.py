@@ -47,3 +47,30 @@ class WitnessTakenSchema(Schema):
     position = fields.String(required=True)
     leg = fields.String(required=True)
     tx_id = fields.String(required=True)
+
+
+class PositionListSchema(Schema):
+    positions = fields.List(fields.Dict(keys=fields.String()), required=True,
+                            metadata={"description": "your positions, newest first (the "
+                                                     "fields of `dhl positions list`)"})
+
+
+class AlertQuerySchema(Schema):
+    position = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,100}$"))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class AlertSchema(Schema):
+    id = fields.String(required=True)
+    user = fields.String(required=True)
+    position = fields.String(allow_none=True)
+    kind = fields.String(required=True)
+    level = fields.String(required=True, validate=validate.OneOf(("info", "warning",
+                                                                   "critical")))
+    message = fields.String(required=True)
+    facts = fields.Dict(keys=fields.String())
+    at_ms = fields.Integer(required=True)
+
+
+class AlertListSchema(Schema):
+    alerts = fields.List(fields.Nested(AlertSchema), required=True)

@@ -128,9 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_paper_commands(sub)
     add_swap_commands(sub)
     add_position_commands(sub)
+    from dhl.apikey_commands import add_apikey_commands
     from dhl.guard_commands import add_guard_commands
 
     add_guard_commands(sub)
+    add_apikey_commands(sub)
     return parser
 
 

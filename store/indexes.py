@@ -38,14 +38,17 @@ INDEXES: dict[str, tuple[IndexSpec, ...]] = {
     "poison_blocks": (IndexSpec((("hash", 1),)),),
     # Venue market snapshots: a venue's generation is read and replaced whole.
     "venue_markets": (IndexSpec((("venue", 1), ("generation", 1))),),
-    # Positions: the guards and the command line list them by state.
-    "positions": (IndexSpec((("state", 1),)),),
+    # Positions: the guards and the command line list them by state; the API, a user's.
+    "positions": (IndexSpec((("state", 1),)), IndexSpec((("order.user", 1),)),
+                  IndexSpec((("order.owner", 1),))),
     # Guards: the current versions' price triggers, read by `at` (market, direction and
     # price key in one string: a tick reads only what it crossed); every version kept.
     "guard_triggers": (IndexSpec((("at", 1),)), IndexSpec((("position", 1),)),
                        IndexSpec((("mark_at", 1),)), IndexSpec((("kind", 1),))),
     "guard_rules": (IndexSpec((("position", 1),)),),
     "guard_executions": (IndexSpec((("position", 1),)), IndexSpec((("at_ms", 1),))),
+    # API keys: a user's (listing); a key is found by its id (`_id`).
+    "api_keys": (IndexSpec((("user", 1),)),),
     # Alerts: a user's and a position's, newest first.
     "alerts": (IndexSpec((("user", 1), ("at_ms", 1))), IndexSpec((("position", 1),)),
                IndexSpec((("at_ms", 1),))),

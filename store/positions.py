@@ -90,6 +90,21 @@ def find_by_state(db: Database, states: list[str]) -> list[dict[str, Any]]:
     return [dict(d) for d in db[COLLECTION].find({"state": {"$in": states}}).sort("_id", 1)]
 
 
+def user_of(doc: Mapping[str, Any]) -> str:
+    """Whose position it is: the user named at open, else the wallet that owns it."""
+    order = doc.get("order") or {}
+    return str(order.get("user") or order.get("owner") or "")
+
+
+def of_user(db: Database, user: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """A user's positions (as `user_of` says), newest first."""
+    found = db[COLLECTION].find({"$or": [{"order.user": user}, {"order.owner": user}]})
+    mine = [dict(doc) for doc in found if user_of(doc) == user]
+    mine.sort(key=lambda doc: (int(doc.get("requested_ms") or 0), str(doc["_id"])),
+              reverse=True)
+    return mine[:limit]
+
+
 def seq_field(seq: int) -> str:
     return str(seq).zfill(SEQ_WIDTH)
 

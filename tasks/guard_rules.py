@@ -33,10 +33,7 @@ FINISHED = frozenset(state.value for state in TERMINAL)
 Enqueue = Callable[[str], None]
 
 
-def user_of(doc: Mapping[str, Any]) -> str:
-    """Whose position it is: the user named at open, else the wallet that owns it."""
-    order = doc.get("order") or {}
-    return str(order.get("user") or order.get("owner") or "")
+user_of = positions_store.user_of  # whose position it is
 
 
 # --- setting guards ---------------------------------------------------------------------------

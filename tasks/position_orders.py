@@ -262,6 +262,8 @@ def _order(request: OpenRequest, token: Token, owner: str, plan: Plan | None,
         order["signing"] = request.signing
         if account is not None:
             order.update(user=request.user, account=account)
+    if request.user is not None:  # whose it is (the API's signed-in user, a managed live one)
+        order["user"] = request.user
     if plan is not None:
         order.update(market_id=plan.market_id, equity=str(plan.equity),
                      entry_quote=str(plan.price))

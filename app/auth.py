@@ -1,0 +1,54 @@
+"""Who is asking: `Authorization: Bearer <API key>` (core/api_keys.py; `dhl apikey
+create USER` makes one and shows it once). A view decorated with `user_required` runs
+with `current_user()` set, or the request is answered 401 (JSON) and nothing is done.
+Another user's resource is answered as if it did not exist (404), never 403, so ids
+cannot be probed.
+"""
+from __future__ import annotations
+
+import functools
+
+from typing import Any, Callable, TypeVar, cast
+
+from flask import g, request
+from flask_smorest import abort
+
+from app.services import services
+from core.api_keys import matches, parse
+from store import api_keys
+from store.mongo import database
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_from_request() -> str | None:
+    """The user of the request's API key, or None (no key, not a key, unknown, revoked)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    parsed = parse(presented.strip())
+    if parsed is None:
+        return None
+    key_id, secret = parsed
+    kept = api_keys.read(database(services().settings), key_id)
+    if kept is None or "revoked_ms" in kept or not matches(secret, str(kept["digest"])):
+        return None
+    return str(kept["user"])
+
+
+def user_required(view: F) -> F:
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        user = user_from_request()
+        if user is None:
+            abort(401, message="Authorization: Bearer <API key> (dhl apikey create USER)")
+        g.dhl_user = user
+        return view(*args, **kwargs)
+    return cast(F, checked)
+
+
+def current_user() -> str:
+    return str(g.dhl_user)
+
+

@@ -1,0 +1,106 @@
+"""The trader's API, first part (issue 12): API keys (made by `dhl apikey create`, kept
+hashed, shown once), and a user's positions and alerts — only their own: another user's
+position is 404, as if it did not exist. Through the real app over the test MongoDB."""
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from decimal import Decimal
+from typing import Any, Iterator
+
+import pytest
+
+from app import create_app
+from core.units import ADA, Asset
+from store import alerts as alert_store
+from store import api_keys
+from tasks.alerts import Alert
+from tasks.position_orders import OpenRequest, open_position
+from tasks.positions import desk_for
+from tests.positions.support import STRIKE, USDM, paper_settings, start_stubs, store_markets
+from tests.support.cli import run_dhl
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def world(test_env: dict[str, str], db) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Two users' paper positions (requested: no worker needed) and alerts, a key each."""
+    with ExitStack() as stack:
+        stubs = start_stubs(stack)
+        env = {**test_env, **stubs.env()}
+        settings = paper_settings(test_env, stubs)
+        store_markets(settings)
+        desk = desk_for(settings)
+        ids = {}
+        for user, token in (("alice", STRIKE), ("bob", USDM)):
+            answer = open_position(desk, OpenRequest("long", Asset.from_unit(token), ADA,
+                                                     100_000_000, Decimal("1.5"), user=user),
+                                   lambda _pid: None)
+            ids[user] = answer["position"]
+            alert_store.record(db, Alert(f"a-{user}", user, "health", "warning",
+                                         f"{user}'s alert", 1, ids[user]).doc())
+        keys = {}
+        for user in ("alice", "bob"):
+            made = run_dhl(["apikey", "create", user], env)
+            assert made.returncode == 0, made.stderr
+            keys[user] = json.loads(made.stdout)["key"]
+        app = create_app(settings)
+        stack.callback(app.extensions["dhl"].close)
+        yield {"client": app.test_client(), "ids": ids, "keys": keys, "env": env, "db": db}
+
+
+def get(world: dict[str, Any], path: str, user: str | None = None,
+        token: str | None = None) -> Any:
+    headers = {}
+    if user is not None or token is not None:
+        headers["Authorization"] = f"Bearer {token or world['keys'][user]}"
+    return world["client"].get(path, headers=headers)
+
+
+def test_a_key_is_shown_once_and_kept_hashed(world: dict[str, Any]) -> None:
+    key = world["keys"]["alice"]
+    assert key.startswith("dhl_") and len(key) == 4 + 16 + 1 + 64
+    [kept] = api_keys.of_user(world["db"], "alice")
+    stored = world["db"]["api_keys"].find_one({"_id": kept["_id"]})
+    assert key.split("_")[2] not in json.dumps(stored, default=str)  # the secret is not kept
+    listed = run_dhl(["apikey", "list", "--user", "alice"], world["env"])
+    assert listed.returncode == 0 and key.split("_")[2] not in listed.stdout
+    assert "digest" not in listed.stdout
+    bad = run_dhl(["apikey", "create", "-bad user-"], world["env"])
+    assert bad.returncode == 2 and "USER" in bad.stderr
+
+
+def test_without_a_valid_key_nothing_is_answered(world: dict[str, Any]) -> None:
+    for answer in (get(world, "/positions"), get(world, "/positions", token="nope"),
+                   get(world, "/positions", token="dhl_" + "0" * 16 + "_" + "0" * 64),
+                   get(world, "/alerts", token=world["keys"]["alice"][:-1] + "x")):
+        assert answer.status_code == 401 and answer.is_json, answer.data
+        assert "Bearer" in answer.get_json()["message"]
+    key_id = world["keys"]["bob"].split("_")[1]
+    revoked = run_dhl(["apikey", "revoke", key_id], world["env"])
+    assert revoked.returncode == 0, revoked.stderr
+    assert get(world, "/positions", "bob").status_code == 401
+
+
+def test_a_user_sees_only_their_own(world: dict[str, Any]) -> None:
+    ids = world["ids"]
+    mine = get(world, "/positions", "alice").get_json()["positions"]
+    assert [p["position"] for p in mine] == [ids["alice"]]
+    shown = get(world, f"/positions/{ids['alice']}", "alice")
+    assert shown.status_code == 200 and shown.get_json()["position"] == ids["alice"]
+    assert "history" in shown.get_json()
+    for other in (ids["bob"], "pos-nosuchthing", "../etc"):
+        answer = get(world, f"/positions/{other}", "alice")
+        assert answer.status_code == 404 and answer.is_json
+        assert ids["bob"] not in json.dumps(get(world, "/positions", "alice").get_json())
+    alerts = get(world, "/alerts", "alice").get_json()["alerts"]
+    assert [a["id"] for a in alerts] == ["a-alice"] and alerts[0]["message"] == "alice's alert"
+    bad = get(world, "/alerts?limit=0", "alice")
+    assert bad.status_code == 422 and "limit" in json.dumps(bad.get_json())
+
+
+def test_the_endpoints_are_in_the_openapi_document(world: dict[str, Any]) -> None:
+    spec = world["client"].get("/openapi.json").get_json()
+    assert {"/positions", "/positions/{position_id}", "/alerts"} <= set(spec["paths"])
+    assert spec["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
