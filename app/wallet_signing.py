@@ -3,8 +3,8 @@ leg for the trader's CIP-30 wallet, and the witness set it answers with.
 
 The witness set is merged without re-encoding the body (the tx id unchanged) and must
 hold valid signatures of it by every required signer, or nothing is kept
-(tasks/live_legs.py). Signatures cannot be forged, so a stranger can add nothing here;
-who may see a position is issue 12's authorisation, not yet in place.
+(tasks/live_legs.py). Only the position's user (its owning wallet, for a wallet-signed
+one) may ask: `Authorization: Bearer <API key>` (app/auth.py); another's is 404.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from flask_smorest import Blueprint, abort
 
+from app.auth import current_user, user_required
 from app.schemas import UnsignedLegsSchema, WitnessSetSchema, WitnessTakenSchema
 from app.services import services
 from core.settings import Settings
@@ -35,13 +36,14 @@ def _celery(settings: Settings) -> Any:
 
 def _position(position_id: str) -> dict[str, Any]:
     doc = store.read(database(services().settings), position_id)
-    if doc is None:
+    if doc is None or store.user_of(doc) != current_user():
         abort(404, message=f"no position {position_id}")
     return dict(doc)  # type: ignore[arg-type]
 
 
 @blp.route("/<string:position_id>/unsigned")
 @blp.response(200, UnsignedLegsSchema)
+@user_required
 def unsigned(position_id: str):  # type: ignore[no-untyped-def]
     """The position's built transactions waiting for the wallet's signature (CBOR hex,
     for CIP-30 `signTx(tx, partialSign=true)`)."""
@@ -54,6 +56,7 @@ def unsigned(position_id: str):  # type: ignore[no-untyped-def]
 @blp.route("/<string:position_id>/witnesses", methods=["POST"])
 @blp.arguments(WitnessSetSchema)
 @blp.response(200, WitnessTakenSchema)
+@user_required
 def witnesses(body: dict[str, Any], position_id: str):  # type: ignore[no-untyped-def]
     """The wallet's witness set for a pending leg: checked, kept, and the leg sent."""
     from tasks.live_legs import WitnessError, attach_witnesses

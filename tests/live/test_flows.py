@@ -66,10 +66,16 @@ def test_a_wallet_signed_live_position_opens_and_closes(
     from stack.processes import wait_until
     from tests.support.sandbox import BOB
 
+    from core.api_keys import new_key
+    from store import api_keys
+
     stack = live
     app = create_app(stack.paper.settings)
-    client = app.test_client()
     wallet = stack.extra["wallet"]
+    key_id, kept, key = new_key()  # the wallet's owner signs in with an API key
+    api_keys.add(stack.paper.desk.db, key_id, wallet, kept, 1)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     before = stack.stats()
     opened = one_json(dhl(stack.paper, "open", "--side", "long", "--asset", STRIKE,
                           "--collateral", "ADA:60", "--leverage", "1.5", "--venue", "surf",
@@ -92,6 +98,15 @@ def test_a_wallet_signed_live_position_opens_and_closes(
     assert client.post(f"/positions/{pid}/witnesses", json={"leg": first["leg"]}) \
         .status_code == 422  # a field missing: named
     assert client.get("/positions/pos-nope/unsigned").status_code == 404
+    stranger = app.test_client()  # no key: 401; another user's key: as if it did not exist
+    assert stranger.get(f"/positions/{pid}/unsigned").status_code == 401
+    other_id, other_kept, other_key = new_key()
+    api_keys.add(stack.paper.desk.db, other_id, "mallory", other_kept, 1)
+    assert stranger.get(f"/positions/{pid}/unsigned", headers={
+        "Authorization": f"Bearer {other_key}"}).status_code == 404
+    assert stranger.post(f"/positions/{pid}/witnesses", json={
+        "leg": first["leg"], "witness_set": "a0"},
+        headers={"Authorization": f"Bearer {other_key}"}).status_code == 404
 
     def sign_until(state: str, timeout_s: float) -> dict[str, Any]:
         def there() -> bool:
