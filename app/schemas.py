@@ -74,3 +74,31 @@ class AlertSchema(Schema):
 
 class AlertListSchema(Schema):
     alerts = fields.List(fields.Nested(AlertSchema), required=True)
+
+
+_DECIMAL = r"^[0-9]{1,15}(\.[0-9]{1,18})?$"
+
+
+class OrderSchema(Schema):
+    side = fields.String(required=True, validate=validate.OneOf(("long", "short")))
+    asset = fields.String(required=True, validate=validate.Regexp(
+        r"^[0-9a-f]{56}([0-9a-f]{2}){0,32}$", error="policy id + asset name, hex"),
+        metadata={"description": "the token (policy id + asset name, hex)"})
+    collateral = fields.String(load_default="ADA", validate=validate.OneOf(("ADA", "token")),
+                               metadata={"description": "what you post: ADA or the token"})
+    amount = fields.String(required=True, validate=validate.Regexp(
+        _DECIMAL, error="a positive decimal in display units, as a string"),
+        metadata={"description": "display units of the collateral ('100' = 100 ADA)"})
+    leverage = fields.String(required=True, validate=validate.Regexp(
+        _DECIMAL, error="a decimal above 1, as a string"))
+    venue = fields.String(load_default=None, allow_none=True,
+                          validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}$"),
+                          metadata={"description": "a venue, or auto (default)"})
+    mode = fields.String(load_default="paper", validate=validate.OneOf(("paper",)),
+                         metadata={"description": "paper (live orders over the API: not yet)"})
+
+
+class OrderAnswerSchema(Schema):
+    position = fields.String(required=True)
+    state = fields.String(required=True)
+    plan = fields.Dict(keys=fields.String(), required=True)

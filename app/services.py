@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import redis
 from flask import Flask, current_app
@@ -50,3 +52,11 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 def services() -> Services:
     return current_app.extensions["dhl"]
+
+
+@lru_cache(maxsize=2)
+def celery_for(settings: Settings) -> Any:
+    """The web process's Celery app (to send tasks; built once per settings)."""
+    from tasks.celery_app import make_celery
+
+    return make_celery(settings)

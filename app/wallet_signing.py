@@ -9,15 +9,13 @@ one) may ask: `Authorization: Bearer <API key>` (app/auth.py); another's is 404.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any
 
 from flask_smorest import Blueprint, abort
 
 from app.auth import current_user, user_required
 from app.schemas import UnsignedLegsSchema, WitnessSetSchema, WitnessTakenSchema
-from app.services import services
-from core.settings import Settings
+from app.services import celery_for, services
 from store import positions as store
 from store.mongo import database
 
@@ -25,13 +23,6 @@ log = logging.getLogger(__name__)
 
 blp = Blueprint("wallet-signing", __name__, url_prefix="/positions",
                 description="Live positions signed by the trader's wallet")
-
-
-@lru_cache(maxsize=2)
-def _celery(settings: Settings) -> Any:
-    from tasks.celery_app import make_celery
-
-    return make_celery(settings)
 
 
 def _position(position_id: str) -> dict[str, Any]:
@@ -73,7 +64,7 @@ def witnesses(body: dict[str, Any], position_id: str):  # type: ignore[no-untype
     except WitnessError as error:
         abort(422, errors={"json": {"witness_set": [str(error)]}})
     try:
-        _celery(settings).send_task(ADVANCE_TASK, args=[position_id])
+        celery_for(settings).send_task(ADVANCE_TASK, args=[position_id])
     except Exception as error:  # the broker down: the resume sweep will send it
         log.warning("position %s: workers not told now (%s)", position_id,
                     type(error).__name__)

@@ -104,3 +104,61 @@ def test_the_endpoints_are_in_the_openapi_document(world: dict[str, Any]) -> Non
     spec = world["client"].get("/openapi.json").get_json()
     assert {"/positions", "/positions/{position_id}", "/alerts"} <= set(spec["paths"])
     assert spec["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+
+
+def post(world: dict[str, Any], path: str, body: Any, user: str | None = "alice",
+         **headers: str) -> Any:
+    if user is not None:
+        headers["Authorization"] = f"Bearer {world['keys'][user]}"
+    return world["client"].post(path, json=body, headers=headers)
+
+
+ORDER = {"side": "long", "asset": STRIKE, "collateral": "ADA", "amount": "50",
+         "leverage": "1.5"}
+
+
+def count(world: dict[str, Any]) -> int:
+    return int(world["db"]["positions"].count_documents({}))
+
+
+def test_a_plan_places_nothing(world: dict[str, Any]) -> None:
+    before = count(world)
+    answer = post(world, "/plans", ORDER)
+    assert answer.status_code == 200, answer.get_json()
+    plan = answer.get_json()
+    assert plan["ok"] and plan["venue"] == "surf" and plan["legs"]
+    assert count(world) == before
+
+
+def test_bad_orders_are_refused_naming_the_field_and_store_nothing(world: dict[str, Any]) -> None:
+    before = count(world)
+    assert post(world, "/orders", ORDER, user=None).status_code == 401
+    for field, value in (("side", "sideways"), ("amount", "abc"), ("amount", "-5"),
+                         ("leverage", "1"), ("asset", "ADA"), ("collateral", "BTC"),
+                         ("mode", "live")):
+        answer = post(world, "/orders", {**ORDER, field: value})
+        assert answer.status_code == 422, (field, answer.get_json())
+        assert field in json.dumps(answer.get_json()), (field, answer.get_json())
+    missing = post(world, "/orders", {k: v for k, v in ORDER.items() if k != "leverage"})
+    assert missing.status_code == 422 and "leverage" in json.dumps(missing.get_json())
+    refused = post(world, "/orders", {**ORDER, "leverage": "40"})  # past the max LTV
+    assert refused.status_code == 422 and refused.get_json()["errors"]["plan"]["ok"] is False
+    assert count(world) == before
+
+
+def test_an_order_with_an_idempotency_key_is_placed_once(world: dict[str, Any]) -> None:
+    before = count(world)
+    first = post(world, "/orders", ORDER, **{"Idempotency-Key": "retry-1"})
+    assert first.status_code == 201, first.get_json()
+    pid = first.get_json()["position"]
+    again = post(world, "/orders", ORDER, **{"Idempotency-Key": "retry-1"})
+    assert again.status_code == 200 and again.get_json()["position"] == pid
+    assert count(world) == before + 1
+    other = post(world, "/orders", {**ORDER, "leverage": "1.8"},
+                 **{"Idempotency-Key": "retry-1"})
+    assert other.status_code == 422 and "Idempotency-Key" in json.dumps(other.get_json())
+    bobs = post(world, "/orders", ORDER, user="bob", **{"Idempotency-Key": "retry-1"})
+    assert bobs.status_code == 201 and bobs.get_json()["position"] != pid  # keys are per user
+    assert get(world, f"/orders/{pid}", "alice").get_json()["position"] == pid
+    assert get(world, f"/orders/{pid}", "bob").status_code == 404
+    assert world["db"]["positions"].find_one({"_id": pid})["order"]["user"] == "alice"

@@ -1,0 +1,146 @@
+"""Plans and orders (issue 12): the command line's `positions open` over HTTP, for the
+signed-in user. A plan places nothing; an order the plan refuses is answered 422 with
+the reasons and stores nothing; an order with an `Idempotency-Key` header is placed once
+however often it is sent (its position id derives from the user and the key)."""
+from __future__ import annotations
+
+import hashlib
+import re
+from decimal import Decimal
+from typing import Any
+
+from flask import request
+from flask_smorest import Blueprint, abort
+
+from app.auth import current_user, user_required
+from app.schemas import OrderAnswerSchema, OrderSchema
+from app.services import services
+from store import positions as store
+
+blp = Blueprint("orders", __name__, description="Plans and orders")
+
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _desk() -> Any:
+    from tasks.positions import desk_for
+
+    return desk_for(services().settings)
+
+
+def _request(desk: Any, body: dict[str, Any], *, plan_only: bool,
+             position_id: str | None = None) -> Any:
+    from core.decimals import decimal_option
+    from core.units import ADA, Asset, UnitError, to_base
+    from tasks.position_orders import OpenRequest
+
+    def field_error(field: str, why: str) -> None:
+        abort(422, errors={"json": {field: [why]}})
+
+    leverage = decimal_option(body["leverage"], "leverage")
+    if leverage <= 1:
+        field_error("leverage", "above 1")
+    token = Asset.from_unit(body["asset"])
+    posted = ADA if body["collateral"] == "ADA" else token
+    try:
+        decimals = 6 if posted.is_ada else desk.dexhunter.token(posted).decimals
+        amount = to_base(decimal_option(body["amount"], "amount"), decimals, what="amount")
+    except UnitError as error:
+        field_error("amount", str(error))
+    if amount <= 0:
+        field_error("amount", "above 0")
+    return OpenRequest(body["side"], token, posted, amount, leverage, body["venue"],
+                       plan_only=plan_only, user=current_user(), position_id=position_id)
+
+
+def _open(body: dict[str, Any], *, plan_only: bool, position_id: str | None = None
+          ) -> dict[str, Any]:
+    from execution.errors import DexHunterRefused
+    from protocols.errors import MalformedResponse, VenueUnavailable
+    from tasks.position_orders import OrderError, open_position
+    from tasks.positions import ADVANCE_TASK
+
+    desk = _desk()
+    try:
+        open_request = _request(desk, body, plan_only=plan_only, position_id=position_id)
+        if not plan_only:  # refused by the plan: nothing stored, the reasons answered
+            planned = open_position(desk, _request(desk, body, plan_only=True), _no_enqueue)
+            if not planned.get("ok"):
+                abort(422, message="the order is refused", errors={"plan": planned})
+        answer: dict[str, Any] = open_position(desk, open_request, lambda pid: _send(
+            ADVANCE_TASK, pid))
+    except OrderError as error:
+        abort(422, message=str(error))
+    except (DexHunterRefused, VenueUnavailable, MalformedResponse) as error:
+        abort(503, message=f"a service did not answer now, nothing was placed: "
+                           f"{type(error).__name__}")
+    return answer
+
+
+def _no_enqueue(_position_id: str) -> None:
+    """A plan enqueues nothing."""
+
+
+def _send(task: str, position_id: str) -> None:
+    from app.services import celery_for
+
+    try:
+        celery_for(services().settings).send_task(task, args=[position_id])
+    except Exception:  # the broker down: the resume sweep sends it
+        pass
+
+
+@blp.route("/plans", methods=["POST"])
+@blp.arguments(OrderSchema)
+@blp.response(200)
+@user_required
+def plan(body: dict[str, Any]) -> dict[str, Any]:
+    """The plan of an order — venue, legs, fees, health, liquidation price — placing nothing."""
+    return _open(body, plan_only=True)
+
+
+@blp.route("/orders", methods=["POST"])
+@blp.arguments(OrderSchema)
+@blp.response(201, OrderAnswerSchema)
+@user_required
+def place(body: dict[str, Any]) -> Any:
+    """Place an order: a paper position opened for you. With `Idempotency-Key`, sending it
+    again (a retry) answers the first one's position and places nothing more."""
+    key = request.headers.get("Idempotency-Key")
+    position_id = None
+    if key is not None:
+        if not _IDEMPOTENCY_KEY.fullmatch(key):
+            abort(422, errors={"headers": {"Idempotency-Key": ["1 to 64 of [A-Za-z0-9_-]"]}})
+        digest = hashlib.sha256(f"{current_user()}\n{key}".encode()).hexdigest()
+        position_id = f"ord-{digest[:24]}"
+        found = store.read(_desk().db, position_id)
+        if found is not None:
+            return _placed_before(found, body)
+    try:
+        answer = _open(body, plan_only=False, position_id=position_id)
+    except store.PositionExists:  # a concurrent retry placed it first
+        return _placed_before(store.read(_desk().db, position_id or "") or {}, body)
+    return {"position": answer["position"], "state": answer["state"], "plan": answer}
+
+
+def _placed_before(found: dict[str, Any], body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    order = found.get("order") or {}
+    if found.get("side") != body["side"] or order.get("token") != body["asset"] \
+            or Decimal(str(order.get("leverage"))) != Decimal(body["leverage"]):
+        abort(422, errors={"headers": {"Idempotency-Key": [
+            "used before for another order"]}})
+    return {"position": found["_id"], "state": found.get("state", ""), "plan": {}}, 200
+
+
+@blp.route("/orders/<string:position_id>")
+@blp.response(200)
+@user_required
+def show_order(position_id: str) -> dict[str, Any]:
+    """An order is its position: its state, legs and history."""
+    from tasks.position_orders import describe
+
+    desk = _desk()
+    doc = store.read(desk.db, position_id)
+    if doc is None or store.user_of(doc) != current_user():
+        abort(404, message=f"no order {position_id}")
+    return dict(describe(desk, doc, detail=True))
