@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     services.init_app(app, settings)
     _ensure_indexes(settings)
 
-    from app import docs, health, index, metrics, orders_api, positions_api, wallet_signing
+    from app import docs, health, index, metrics, orders_api, position_actions_api, \
+        positions_api, wallet_signing
     from app.errors import register_error_handlers
 
     api = Api(app)
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(wallet_signing.blp)
     api.register_blueprint(positions_api.blp)
     api.register_blueprint(orders_api.blp)
+    api.register_blueprint(position_actions_api.blp)
     api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer",
                                                    "description": "dhl apikey create USER"})
     app.register_blueprint(docs.bp)

@@ -102,3 +102,37 @@ class OrderAnswerSchema(Schema):
     position = fields.String(required=True)
     state = fields.String(required=True)
     plan = fields.Dict(keys=fields.String(), required=True)
+
+
+class CloseSchema(Schema):
+    fraction = fields.String(load_default="1", validate=validate.Regexp(
+        _DECIMAL, error="a fraction in (0, 1], as a string"),
+        metadata={"description": "the share to close, (0, 1]; default all"})
+
+
+class CollateralSchema(Schema):
+    amount = fields.String(required=True, validate=validate.Regexp(
+        _DECIMAL, error="a positive decimal in display units, as a string"))
+
+
+class TakeProfitSchema(Schema):
+    price = fields.String(required=True, validate=validate.Regexp(_DECIMAL))
+    fraction = fields.String(load_default="1", validate=validate.Regexp(_DECIMAL))
+
+
+class GuardsSchema(Schema):
+    take_profit = fields.List(fields.Nested(TakeProfitSchema), load_default=list,
+                              validate=validate.Length(max=10))
+    stop_loss = fields.String(validate=validate.Regexp(_DECIMAL))
+    trailing_pct = fields.String(validate=validate.Regexp(_DECIMAL))
+    deleverage_below = fields.String(validate=validate.Regexp(_DECIMAL))
+    deleverage_to = fields.String(validate=validate.Regexp(_DECIMAL))
+    alert_below = fields.String(validate=validate.Regexp(_DECIMAL))
+    margin_call_below = fields.String(validate=validate.Regexp(_DECIMAL))
+    margin_call_to = fields.String(validate=validate.Regexp(_DECIMAL))
+    max_borrow_apr = fields.String(validate=validate.Regexp(_DECIMAL))
+    move_when_cheaper = fields.Boolean(load_default=False)
+
+
+class KillSwitchSchema(Schema):
+    state = fields.String(required=True, validate=validate.OneOf(("on", "off")))

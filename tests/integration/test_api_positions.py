@@ -162,3 +162,42 @@ def test_an_order_with_an_idempotency_key_is_placed_once(world: dict[str, Any]) 
     assert get(world, f"/orders/{pid}", "alice").get_json()["position"] == pid
     assert get(world, f"/orders/{pid}", "bob").status_code == 404
     assert world["db"]["positions"].find_one({"_id": pid})["order"]["user"] == "alice"
+
+
+def put(world: dict[str, Any], path: str, body: Any, user: str = "alice") -> Any:
+    return world["client"].put(path, json=body,
+                               headers={"Authorization": f"Bearer {world['keys'][user]}"})
+
+
+def test_acting_on_a_position_is_yours_only_and_checked(world: dict[str, Any]) -> None:
+    """The positions here are requested (no worker runs them): guards may be set, a close
+    or collateral is refused (422, saying why); another user's is 404; a bad field 422."""
+    mine, bobs = world["ids"]["alice"], world["ids"]["bob"]
+    guards = put(world, f"/positions/{mine}/guards",
+                 {"take_profit": [{"price": "0.9"}], "stop_loss": "0.3", "alert_below": "1.5"})
+    assert guards.status_code == 200, guards.get_json()
+    assert {t["kind"] for t in guards.get_json()["triggers"]} == {
+        "take_profit", "stop_loss", "health_alert"}
+    assert put(world, f"/positions/{bobs}/guards", {"stop_loss": "0.3"}).status_code == 404
+    bad = put(world, f"/positions/{mine}/guards", {"stop_loss": "abc"})
+    assert bad.status_code == 422 and "stop_loss" in json.dumps(bad.get_json())
+    nonsense = put(world, f"/positions/{mine}/guards", {"trailing_pct": "150"})
+    assert nonsense.status_code == 422 and "trailing_pct" in nonsense.get_json()["message"]
+    closing = post(world, f"/positions/{mine}/close", {})
+    assert closing.status_code == 422 and "requested" in closing.get_json()["message"]
+    assert post(world, f"/positions/{bobs}/close", {}).status_code == 404
+    assert post(world, f"/positions/{mine}/close", {"fraction": "x"}).status_code == 422
+    added = post(world, f"/positions/{mine}/collateral", {"amount": "5"})
+    assert added.status_code == 422 and "open position" in added.get_json()["message"]
+    assert post(world, f"/positions/{bobs}/collateral", {"amount": "5"}).status_code == 404
+
+
+def test_your_kill_switch_stops_your_orders(world: dict[str, Any]) -> None:
+    on = put(world, "/kill-switch", {"state": "on"})
+    assert on.status_code == 200 and on.get_json()["state"] == "on"
+    refused = post(world, "/orders", ORDER)
+    assert refused.status_code == 422 and "kill switch" in refused.get_json()["message"]
+    assert post(world, "/orders", ORDER, user="bob").status_code == 201  # bob's is off
+    assert put(world, "/kill-switch", {"state": "maybe"}).status_code == 422
+    assert put(world, "/kill-switch", {"state": "off"}).get_json()["state"] == "off"
+    assert post(world, "/orders", ORDER).status_code == 201

@@ -1,0 +1,132 @@
+"""Acting on your positions (issue 12): close (all or a share), add collateral, set the
+guards, and your kill switch — the command line's, over the same functions. Another
+user's position is 404; a request the position cannot take now is 422 saying why."""
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any, Callable
+
+from flask_smorest import Blueprint, abort
+
+from app.auth import current_user, user_required
+from app.schemas import CloseSchema, CollateralSchema, GuardsSchema, KillSwitchSchema
+from app.services import celery_for, services
+from store import positions as store
+
+blp = Blueprint("position-actions", __name__, description="Acting on your positions")
+
+
+def _desk() -> Any:
+    from tasks.positions import desk_for
+
+    return desk_for(services().settings)
+
+
+def _own(desk: Any, position_id: str) -> dict[str, Any]:
+    doc = store.read(desk.db, position_id)
+    if doc is None or store.user_of(doc) != current_user():
+        abort(404, message=f"no position {position_id}")
+    return dict(doc)  # type: ignore[arg-type]
+
+
+def _enqueue() -> Callable[[str], None]:
+    from tasks.positions import ADVANCE_TASK
+
+    def send(position_id: str) -> None:
+        try:
+            celery_for(services().settings).send_task(ADVANCE_TASK, args=[position_id])
+        except Exception:  # the broker down: the resume sweep sends it
+            pass
+    return send
+
+
+def _acting(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    from tasks.position_orders import OrderError
+    from trading.guards import GuardError
+
+    try:
+        answer = action()
+    except (OrderError, GuardError) as error:
+        abort(422, message=str(error))
+    if answer.get("ok") is False:
+        abort(422, message="refused", errors={"plan": answer})
+    return answer
+
+
+@blp.route("/positions/<string:position_id>/close", methods=["POST"])
+@blp.arguments(CloseSchema)
+@blp.response(200)
+@user_required
+def close(body: dict[str, Any], position_id: str) -> dict[str, Any]:
+    """Close the position, or `fraction` of it."""
+    from tasks.position_orders import close_position
+
+    desk = _desk()
+    _own(desk, position_id)
+    return _acting(lambda: close_position(desk, position_id, Decimal(body["fraction"]),
+                                          _enqueue()))
+
+
+@blp.route("/positions/<string:position_id>/collateral", methods=["POST"])
+@blp.arguments(CollateralSchema)
+@blp.response(200)
+@user_required
+def collateral(body: dict[str, Any], position_id: str) -> dict[str, Any]:
+    """Add collateral (display units of the position's collateral asset)."""
+    from core.units import Asset, UnitError, to_base
+    from tasks.position_orders import add_collateral
+
+    desk = _desk()
+    doc = _own(desk, position_id)
+    asset = Asset.from_unit(str(doc["collateral_asset"]))
+    decimals = 6 if asset.is_ada else desk.dexhunter.token(asset).decimals
+    try:
+        amount = to_base(Decimal(body["amount"]), decimals, what="amount")
+    except UnitError as error:
+        abort(422, errors={"json": {"amount": [str(error)]}})
+    if amount <= 0:
+        abort(422, errors={"json": {"amount": ["above 0"]}})
+    return _acting(lambda: add_collateral(desk, position_id, amount, _enqueue()))
+
+
+@blp.route("/positions/<string:position_id>/guards", methods=["PUT"])
+@blp.arguments(GuardsSchema)
+@blp.response(200)
+@user_required
+def guards(body: dict[str, Any], position_id: str) -> dict[str, Any]:
+    """Set the guards: a new version replaces the current one (docs/guards.md)."""
+    from tasks.guard_rules import apply_guards
+    from trading.guards import GuardError, GuardRules, TakeProfit
+
+    desk = _desk()
+    _own(desk, position_id)
+
+    def number(name: str) -> Decimal | None:
+        return None if body.get(name) is None else Decimal(body[name])
+
+    try:
+        rules = GuardRules(
+            tuple(TakeProfit(Decimal(r["price"]), Decimal(r["fraction"]))
+                  for r in body["take_profit"]),
+            *(number(n) for n in ("stop_loss", "trailing_pct", "deleverage_below",
+                                  "deleverage_to", "alert_below", "margin_call_below",
+                                  "margin_call_to", "max_borrow_apr")),
+            move_when_cheaper=body["move_when_cheaper"])
+    except GuardError as error:
+        abort(422, message=str(error))
+    return _acting(lambda: apply_guards(desk, position_id, rules))
+
+
+@blp.route("/kill-switch", methods=["PUT"])
+@blp.arguments(KillSwitchSchema)
+@blp.response(200)
+@user_required
+def kill_switch(body: dict[str, Any]) -> dict[str, Any]:
+    """Your kill switch: on, every open position of yours is closed by the next guards
+    tick and none opens until it is off."""
+    from store import kill_switches
+
+    switch = kill_switches.set_switch(_desk().db, current_user(), body["state"] == "on",
+                                      int(time.time() * 1000))
+    return {"state": switch.get("state"), "since_ms": switch.get("since_ms")}
