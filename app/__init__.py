@@ -51,6 +51,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app import services
 
     services.init_app(app, settings)
+    from app import limits
+
+    limits.init_app(app, settings)
     _ensure_indexes(settings)
 
     from app import docs, health, index, metrics, orders_api, position_actions_api, \

@@ -13,6 +13,7 @@ from typing import Any, Callable, TypeVar, cast
 from flask import g, request
 from flask_smorest import abort
 
+from app.limits import check_rate
 from app.services import services
 from core.api_keys import matches, parse
 from store import api_keys
@@ -31,9 +32,11 @@ def user_from_request() -> str | None:
     if parsed is None:
         return None
     key_id, secret = parsed
-    kept = api_keys.read(database(services().settings), key_id)
+    settings = services().settings
+    kept = api_keys.read(database(settings), key_id)
     if kept is None or "revoked_ms" in kept or not matches(secret, str(kept["digest"])):
         return None
+    check_rate(settings, key_id)
     return str(kept["user"])
 
 

@@ -83,6 +83,9 @@ class Settings:
     market_refresh_seconds: int = 60
     guard_tick_seconds: int = 5
     price_max_age_seconds: int = 300
+    cors_origins: tuple[str, ...] = ()
+    api_max_body_bytes: int = 262_144
+    api_rate_per_minute: int = 120
     health_refresh_seconds: int = 60
     venue_api_timeout_seconds: int = 10
     levvy_config_file: Path | None = None
@@ -355,6 +358,21 @@ def parse_optional_http_url(variable: str, raw: str) -> str:
     return parse_http_url(variable, raw) if raw.strip() else ""
 
 
+def parse_origins(variable: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated web origins (scheme://host[:port], no path) allowed by CORS."""
+    found = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path \
+                or parts.query or "@" in parts.netloc:
+            raise ConfigError(variable, "comma-separated origins like https://app.example",
+                              repr(item[:80]))
+        found.append(f"{parts.scheme}://{parts.netloc}")
+    return tuple(found)
+
+
 def parse_optional_public_url(variable: str, raw: str) -> str:
     """A link the service shows to anyone (at `/`, in the banner): no credentials in it."""
     url = parse_optional_http_url(variable, raw)
@@ -558,6 +576,12 @@ SPECS: tuple[Spec, ...] = (
          "how often the beat fetches every venue's markets from its API"),
     Spec("GUARD_TICK_SECONDS", "guard_tick_seconds", parse_positive_int,
          "how often the beat checks the guards' take-profit and stop-loss triggers"),
+    Spec("CORS_ORIGINS", "cors_origins", parse_origins,
+         "web origins (comma-separated) whose pages may call the API; none by default"),
+    Spec("API_MAX_BODY_BYTES", "api_max_body_bytes", parse_positive_int,
+         "the largest request body the API reads (a larger one is 413)"),
+    Spec("API_RATE_PER_MINUTE", "api_rate_per_minute", parse_positive_int,
+         "requests per minute per API key (more are 429)"),
     Spec("PRICE_MAX_AGE_SECONDS", "price_max_age_seconds", parse_positive_int,
          "how old a price may be before the guards stop acting on it and alert instead"),
     Spec("HEALTH_REFRESH_SECONDS", "health_refresh_seconds", parse_positive_int,

@@ -4,6 +4,7 @@ position is 404, as if it did not exist. Through the real app over the test Mong
 from __future__ import annotations
 
 import json
+import time
 from contextlib import ExitStack
 from decimal import Decimal
 from typing import Any, Iterator
@@ -47,7 +48,8 @@ def world(test_env: dict[str, str], db) -> Iterator[dict[str, Any]]:  # type: ig
             keys[user] = json.loads(made.stdout)["key"]
         app = create_app(settings)
         stack.callback(app.extensions["dhl"].close)
-        yield {"client": app.test_client(), "ids": ids, "keys": keys, "env": env, "db": db}
+        yield {"client": app.test_client(), "ids": ids, "keys": keys, "env": env, "db": db,
+               "settings": settings, "stack": stack}
 
 
 def get(world: dict[str, Any], path: str, user: str | None = None,
@@ -201,3 +203,39 @@ def test_your_kill_switch_stops_your_orders(world: dict[str, Any]) -> None:
     assert put(world, "/kill-switch", {"state": "maybe"}).status_code == 422
     assert put(world, "/kill-switch", {"state": "off"}).get_json()["state"] == "off"
     assert post(world, "/orders", ORDER).status_code == 201
+
+
+def limited(world: dict[str, Any], **changes: Any) -> Any:
+    """A client of the app built with other settings (the same database and keys)."""
+    from dataclasses import replace
+
+    app = create_app(replace(world["settings"], **changes))
+    world["stack"].callback(app.extensions["dhl"].close)
+    return app.test_client()
+
+
+def test_bodies_cors_and_rates_are_limited(world: dict[str, Any]) -> None:
+    auth = {"Authorization": f"Bearer {world['keys']['alice']}"}
+    big = world["client"].post("/orders", data=b"x" * 300_000, headers={
+        **auth, "Content-Type": "application/json"})
+    assert big.status_code == 413 and big.is_json
+    client = limited(world, cors_origins=("https://app.example",), api_rate_per_minute=4)
+    while time.time() % 60 > 50:  # the window is a clock minute: not across its end
+        time.sleep(0.5)
+    ok = client.get("/alerts", headers={**auth, "Origin": "https://app.example"})
+    assert ok.status_code == 200
+    assert ok.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "Authorization" in ok.headers["Access-Control-Allow-Headers"]
+    evil = client.get("/alerts", headers={**auth, "Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in evil.headers
+    preflight = client.options("/orders", headers={"Origin": "https://app.example",
+                                                   "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    answers = [client.get("/alerts", headers=auth).status_code for _ in range(4)]
+    assert answers[:2] == [200, 200] and 429 in answers  # 4 a minute: 2 used above
+    limited_answer = client.get("/alerts", headers=auth)
+    assert limited_answer.status_code == 429 and limited_answer.is_json
+    assert 0 < int(limited_answer.headers["Retry-After"]) <= 60
+    bobs = client.get("/alerts", headers={"Authorization": f"Bearer {world['keys']['bob']}"})
+    assert bobs.status_code == 200  # per key
