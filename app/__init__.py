@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _ensure_indexes(settings)
 
     from app import docs, health, index, metrics, orders_api, position_actions_api, \
-        positions_api, wallet_signing
+        positions_api, sign_in, wallet_signing
     from app.errors import register_error_handlers
 
     api = Api(app)
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(positions_api.blp)
     api.register_blueprint(orders_api.blp)
     api.register_blueprint(position_actions_api.blp)
+    api.register_blueprint(sign_in.blp)
     api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer",
                                                    "description": "dhl apikey create USER"})
     app.register_blueprint(docs.bp)

@@ -1,5 +1,6 @@
 """Who is asking: `Authorization: Bearer <API key>` (core/api_keys.py; `dhl apikey
-create USER` makes one and shows it once). A view decorated with `user_required` runs
+create USER` makes one and shows it once) or `Bearer <session token>` from a wallet
+sign-in (app/sign_in.py). A view decorated with `user_required` runs
 with `current_user()` set, or the request is answered 401 (JSON) and nothing is done.
 Another user's resource is answered as if it did not exist (404), never 403, so ids
 cannot be probed.
@@ -7,6 +8,7 @@ cannot be probed.
 from __future__ import annotations
 
 import functools
+import time
 
 from typing import Any, Callable, TypeVar, cast
 
@@ -15,8 +17,8 @@ from flask_smorest import abort
 
 from app.limits import check_rate
 from app.services import services
-from core.api_keys import matches, parse
-from store import api_keys
+from core.api_keys import digest, matches, parse, session_secret
+from store import api_keys, sessions
 from store.mongo import database
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,11 +30,18 @@ def user_from_request() -> str | None:
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer":
         return None
+    settings = services().settings
+    session_secret_text = session_secret(presented.strip())
+    if session_secret_text is not None:  # a wallet sign-in's session (app/sign_in.py)
+        found = sessions.session(database(settings), digest(session_secret_text))
+        if found is None or int(found["expires_ms"]) < int(time.time() * 1000):
+            return None
+        check_rate(settings, "session-" + digest(session_secret_text)[:16])
+        return str(found["user"])
     parsed = parse(presented.strip())
     if parsed is None:
         return None
     key_id, secret = parsed
-    settings = services().settings
     kept = api_keys.read(database(settings), key_id)
     if kept is None or "revoked_ms" in kept or not matches(secret, str(kept["digest"])):
         return None

@@ -136,3 +136,28 @@ class GuardsSchema(Schema):
 
 class KillSwitchSchema(Schema):
     state = fields.String(required=True, validate=validate.OneOf(("on", "off")))
+
+
+class ChallengeAskSchema(Schema):
+    address = fields.String(required=True, validate=validate.Length(min=10, max=200),
+                            metadata={"description": "the wallet's address (bech32)"})
+
+
+class ChallengeSchema(Schema):
+    nonce = fields.String(required=True)
+    challenge = fields.String(required=True, metadata={"description": "the text to sign"})
+    expires_ms = fields.Integer(required=True)
+
+
+class SignedSchema(Schema):
+    nonce = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
+    signature = fields.String(required=True, validate=validate.Regexp(
+        r"^[0-9a-fA-F]{2,8000}$"), metadata={"description": "signData's signature (hex)"})
+    key = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+        r"^[0-9a-fA-F]{2,400}$"), metadata={"description": "signData's COSE key (hex)"})
+
+
+class SessionSchema(Schema):
+    token = fields.String(required=True, metadata={"description": "Authorization: Bearer"})
+    user = fields.String(required=True)
+    expires_ms = fields.Integer(required=True)

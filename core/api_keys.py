@@ -47,3 +47,19 @@ def user_id(value: object) -> str:
         raise ValueError(f"a user id is 1 to 128 of [A-Za-z0-9_.:@-], starting with a letter "
                          f"or digit, got {value!r:.80}")
     return value
+
+
+_SESSION = re.compile(r"dhs_([0-9a-f]{64})")
+
+
+def new_session_token() -> tuple[str, str]:
+    """(the digest to keep, the token to hand out once): a wallet sign-in's session."""
+    secret = secrets.token_hex(32)
+    return digest(secret), f"dhs_{secret}"
+
+
+def session_secret(presented: object) -> str | None:
+    if not isinstance(presented, str):
+        return None
+    found = _SESSION.fullmatch(presented)
+    return None if found is None else found.group(1)

@@ -47,6 +47,9 @@ INDEXES: dict[str, tuple[IndexSpec, ...]] = {
                        IndexSpec((("mark_at", 1),)), IndexSpec((("kind", 1),))),
     "guard_rules": (IndexSpec((("position", 1),)),),
     "guard_executions": (IndexSpec((("position", 1),)), IndexSpec((("at_ms", 1),))),
+    # Wallet sign-in: challenges and sessions found by `_id`, the expired swept by time.
+    "auth_challenges": (IndexSpec((("expires_ms", 1),)),),
+    "sessions": (IndexSpec((("expires_ms", 1),)),),
     # API keys: a user's (listing); a key is found by its id (`_id`).
     "api_keys": (IndexSpec((("user", 1),)),),
     # Alerts: a user's and a position's, newest first.
