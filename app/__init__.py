@@ -56,8 +56,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     limits.init_app(app, settings)
     _ensure_indexes(settings)
 
-    from app import docs, health, index, metrics, orders_api, position_actions_api, \
-        positions_api, sign_in, wallet_signing
+    from app import docs, health, index, markets_api, metrics, orders_api, \
+        position_actions_api, positions_api, sign_in, wallet_signing
     from app.errors import register_error_handlers
 
     api = Api(app)
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(orders_api.blp)
     api.register_blueprint(position_actions_api.blp)
     api.register_blueprint(sign_in.blp)
+    api.register_blueprint(markets_api.blp)
     api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer",
                                                    "description": "dhl apikey create USER"})
     app.register_blueprint(docs.bp)

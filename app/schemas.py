@@ -161,3 +161,15 @@ class SessionSchema(Schema):
     token = fields.String(required=True, metadata={"description": "Authorization: Bearer"})
     user = fields.String(required=True)
     expires_ms = fields.Integer(required=True)
+
+
+class QuoteAskSchema(Schema):
+    side = fields.String(required=True, validate=validate.OneOf(("long", "short")))
+    asset = fields.String(required=True, validate=validate.Regexp(
+        r"^[0-9a-f]{56}([0-9a-f]{2}){0,32}$", error="policy id + asset name, hex"))
+    size = fields.String(required=True, validate=validate.Regexp(
+        _DECIMAL, error="the notional in ADA, a positive decimal"))
+    leverage = fields.String(required=True, validate=validate.Regexp(_DECIMAL))
+    days = fields.String(load_default="30", validate=validate.Regexp(_DECIMAL))
+    price = fields.String(load_default=None, validate=validate.Regexp(_DECIMAL),
+                          metadata={"description": "ADA per whole token (a short needs it)"})

@@ -239,3 +239,27 @@ def test_bodies_cors_and_rates_are_limited(world: dict[str, Any]) -> None:
     assert 0 < int(limited_answer.headers["Retry-After"]) <= 60
     bobs = client.get("/alerts", headers={"Authorization": f"Bearer {world['keys']['bob']}"})
     assert bobs.status_code == 200  # per key
+
+
+def test_venues_markets_and_quotes(world: dict[str, Any]) -> None:
+    client = world["client"]
+    venues = {v["venue"]: v for v in client.get("/venues").get_json()["venues"]}
+    assert venues["surf"]["enabled"] is True and venues["levvy"]["enabled"] is False
+    assert venues["levvy"]["reason"]
+    markets = client.get("/markets").get_json()["markets"]
+    assert {m["venue"] for m in markets} == {"surf"} and len(markets) >= 2
+    assert all(isinstance(m["borrow_apr"], str) for m in markets)  # exact, not floats
+    quote = client.get(f"/quotes?side=long&asset={STRIKE}&size=100&leverage=1.8")
+    assert quote.status_code == 200, quote.get_json()
+    answer = quote.get_json()
+    assert answer["chosen"].startswith("surf/") and answer["candidates"][0]["chosen"]
+    assert any(c["reasons"] for c in answer["candidates"][1:])  # the others say why not
+    for bad, field in (("side=up", "side"), ("size=-1", "size"), ("asset=ab", "asset")):
+        query = {"side": "long", "asset": STRIKE, "size": "100", "leverage": "1.8"}
+        key, value = bad.split("=")
+        query[key] = value
+        answer = client.get("/quotes", query_string=query)
+        assert answer.status_code == 422 and field in json.dumps(answer.get_json()), bad
+    unknown = client.get("/quotes", query_string={"side": "long", "asset": "ab" * 28,
+                                                  "size": "100", "leverage": "1.8"})
+    assert unknown.status_code == 422 and "no venue" in json.dumps(unknown.get_json())
