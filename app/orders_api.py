@@ -55,9 +55,7 @@ def _request(desk: Any, body: dict[str, Any], *, plan_only: bool,
 
 def _open(body: dict[str, Any], *, plan_only: bool, position_id: str | None = None
           ) -> dict[str, Any]:
-    from execution.errors import DexHunterRefused
-    from protocols.errors import MalformedResponse, VenueUnavailable
-    from tasks.position_orders import OrderError, open_position
+    from tasks.position_orders import SERVICE_ERRORS, OrderError, open_position
     from tasks.positions import ADVANCE_TASK
 
     desk = _desk()
@@ -71,7 +69,7 @@ def _open(body: dict[str, Any], *, plan_only: bool, position_id: str | None = No
             ADVANCE_TASK, pid))
     except OrderError as error:
         abort(422, message=str(error))
-    except (DexHunterRefused, VenueUnavailable, MalformedResponse) as error:
+    except SERVICE_ERRORS as error:
         abort(503, message=f"a service did not answer now, nothing was placed: "
                            f"{type(error).__name__}")
     return answer

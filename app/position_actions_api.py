@@ -43,11 +43,10 @@ def _enqueue() -> Callable[[str], None]:
 
 def _acting(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     from tasks.position_orders import OrderError
-    from trading.guards import GuardError
 
     try:
         answer = action()
-    except (OrderError, GuardError) as error:
+    except OrderError as error:
         abort(422, message=str(error))
     if answer.get("ok") is False:
         abort(422, message="refused", errors={"plan": answer})
@@ -96,24 +95,14 @@ def collateral(body: dict[str, Any], position_id: str) -> dict[str, Any]:
 @user_required
 def guards(body: dict[str, Any], position_id: str) -> dict[str, Any]:
     """Set the guards: a new version replaces the current one (docs/guards.md)."""
-    from tasks.guard_rules import apply_guards
-    from trading.guards import GuardError, GuardRules, TakeProfit
+    from tasks.guard_rules import apply_guards, rules_of
+    from tasks.position_orders import OrderError
 
     desk = _desk()
     _own(desk, position_id)
-
-    def number(name: str) -> Decimal | None:
-        return None if body.get(name) is None else Decimal(body[name])
-
     try:
-        rules = GuardRules(
-            tuple(TakeProfit(Decimal(r["price"]), Decimal(r["fraction"]))
-                  for r in body["take_profit"]),
-            *(number(n) for n in ("stop_loss", "trailing_pct", "deleverage_below",
-                                  "deleverage_to", "alert_below", "margin_call_below",
-                                  "margin_call_to", "max_borrow_apr")),
-            move_when_cheaper=body["move_when_cheaper"])
-    except GuardError as error:
+        rules = rules_of(body)
+    except OrderError as error:
         abort(422, message=str(error))
     return _acting(lambda: apply_guards(desk, position_id, rules))
 

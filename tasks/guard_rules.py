@@ -20,9 +20,9 @@ from tasks.guard_prices import LIVE_PREFIX, NoPrice, Notify, fresh_price, guard_
     refresh_prices, stale_alert
 from tasks.position_orders import Desk, OrderError, add_collateral, close_position, \
     collateral_to_reach, deleverage_position, oracle_mark, position_health
-from trading.guards import HEALTH_KINDS, GuardRules, canonical, crossed, fired, health_price, \
+from trading.guards import HEALTH_KINDS, GuardError, GuardRules, canonical, crossed, fired, health_price, \
     mark_spans, moved_trail, price_key, price_triggers, tick_spans, trigger_at, trigger_docs, \
-    version_of
+    rules_from, version_of
 from trading.position_codec import position_from_dict
 from trading.positions import TERMINAL
 
@@ -49,6 +49,17 @@ def set_guards(db: Database, position_id: str, market: str, side: str, rules: Gu
                     {"market": market, "side": side, "rules": canonical(rules)},
                     trigger_docs(market, side, rules, price_now, liquidation), now_ms)
     return version
+
+
+def rules_of(fields: Mapping[str, Any]) -> GuardRules:
+    """Rules from plain fields (the API's JSON: decimals as strings, `take_profit` a list
+    of {price, fraction}); OrderError naming the field when they cannot be."""
+    try:
+        return rules_from({**fields, "take_profit": [
+            {"price": r["price"], "fraction": r.get("fraction", "1")}
+            for r in fields.get("take_profit") or ()]})
+    except (GuardError, ArithmeticError, KeyError, TypeError) as error:
+        raise OrderError(f"guards: {error}") from None
 
 
 def apply_guards(desk: Desk, position_id: str, rules: GuardRules) -> dict[str, Any]:

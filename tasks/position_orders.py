@@ -134,6 +134,9 @@ class OpenRequest:
     position_id: str | None = None
 
 
+#: What a service that did not answer now raises (DexHunter, a venue's API).
+SERVICE_ERRORS = (DexHunterRefused, VenueUnavailable, MalformedResponse)
+
 #: A position id a caller may choose: what event keys accept (store/positions.py).
 _POSITION_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
