@@ -142,3 +142,21 @@ def show_order(position_id: str) -> dict[str, Any]:
     if doc is None or store.user_of(doc) != current_user():
         abort(404, message=f"no order {position_id}")
     return dict(describe(desk, doc, detail=True))
+
+
+@blp.route("/orders/<string:position_id>", methods=["DELETE"])
+@blp.response(200)
+@user_required
+def withdraw(position_id: str) -> dict[str, Any]:
+    """Withdraw an order that has not started (no leg planned yet); a started one is 409
+    (close its position instead)."""
+    from tasks.position_orders import OrderError, cancel_order
+
+    desk = _desk()
+    doc = store.read(desk.db, position_id)
+    if doc is None or store.user_of(doc) != current_user():
+        abort(404, message=f"no order {position_id}")
+    try:
+        return cancel_order(desk, position_id)
+    except OrderError as error:
+        abort(409, message=str(error))

@@ -541,6 +541,31 @@ def _book_now(desk: Desk, doc: Mapping[str, Any]) -> tuple[Position, Book]:
     return position, book
 
 
+def cancel_order(desk: Desk, position_id: str) -> dict[str, Any]:
+    """Withdraw an order that has not started: requested, no leg planned. Recorded by a
+    compare-and-set on the position, so a worker that planned its first leg meanwhile
+    wins and the cancel is refused (close it instead)."""
+    doc, position = _load(desk, position_id)
+    if position.state is PositionState.CANCELLED:  # withdrawn before: the same answer
+        return {"ok": True, "position": position_id, "state": position.state.value}
+    if position.state is not PositionState.REQUESTED:
+        raise OrderError(f"order {position_id} is {position.state.value}: only an order not "
+                         f"started is withdrawn (close the position instead)")
+    event = Event(EventKind.CANCEL, "open", 1, desk.now_ms(), reason="withdrawn by the user")
+    decide = transition_update(event)
+
+    def unstarted(current: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        if position_from_dict(current).legs:
+            raise OrderError(f"order {position_id} has started: close the position instead")
+        fields, entry = decide(current)
+        return {**fields, "pending": False}, entry
+
+    outcome = _apply(desk, position_id, event_key(position_id, event), unstarted)
+    if isinstance(outcome, store.AlreadyTaken):
+        return {"ok": True, "position": position_id, "state": "cancelled"}
+    return {"ok": True, "position": position_id, "state": PositionState.CANCELLED.value}
+
+
 def _append_group(desk: Desk, position_id: str, index: int, group: Group,
                   event: Event) -> store.Applied | store.AlreadyTaken:
     """Record `event` and add `group` to the program as its `index`-th, in one

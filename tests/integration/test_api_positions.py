@@ -263,3 +263,35 @@ def test_venues_markets_and_quotes(world: dict[str, Any]) -> None:
     unknown = client.get("/quotes", query_string={"side": "long", "asset": "ab" * 28,
                                                   "size": "100", "leverage": "1.8"})
     assert unknown.status_code == 422 and "no venue" in json.dumps(unknown.get_json())
+
+
+def test_an_order_not_started_is_withdrawn(world: dict[str, Any]) -> None:
+    mine = world["ids"]["alice"]
+    client = world["client"]
+    auth = {"Authorization": f"Bearer {world['keys']['alice']}"}
+    assert client.delete(f"/orders/{mine}", headers={
+        "Authorization": f"Bearer {world['keys']['bob']}"}).status_code == 404
+    gone = client.delete(f"/orders/{mine}", headers=auth)
+    assert gone.status_code == 200 and gone.get_json()["state"] == "cancelled"
+    assert client.delete(f"/orders/{mine}", headers=auth).get_json()["state"] == "cancelled"
+    view = get(world, f"/positions/{mine}", "alice").get_json()
+    assert view["state"] == "cancelled"
+    assert [h["event"] for h in view["history"]][-1] == "cancel"
+    closing = post(world, f"/positions/{mine}/close", {})
+    assert closing.status_code == 422  # nothing to close
+
+
+def test_a_started_order_is_not_withdrawn(world: dict[str, Any]) -> None:
+    """A worker planned the first leg (recorded as the flow records it): withdrawing is
+    refused (409) — close the position instead — and nothing changes."""
+    from tasks.position_flow import advance
+    from tasks.positions import flow_context
+
+    mine = world["ids"]["alice"]
+    context = flow_context(world["settings"])
+    advance(context, mine)  # as a worker would: the open's legs, in paper
+    before = world["db"]["positions"].find_one({"_id": mine})["version"]
+    refused = world["client"].delete(f"/orders/{mine}", headers={
+        "Authorization": f"Bearer {world['keys']['alice']}"})
+    assert refused.status_code == 409 and "close" in refused.get_json()["message"]
+    assert world["db"]["positions"].find_one({"_id": mine})["version"] == before
