@@ -12,6 +12,7 @@ from typing import Any, Iterator
 import pytest
 
 from app import create_app
+from core.api_keys import new_key
 from core.units import ADA, Asset
 from store import alerts as alert_store
 from store import api_keys
@@ -42,10 +43,9 @@ def world(test_env: dict[str, str], db) -> Iterator[dict[str, Any]]:  # type: ig
             alert_store.record(db, Alert(f"a-{user}", user, "health", "warning",
                                          f"{user}'s alert", 1, ids[user]).doc())
         keys = {}
-        for user in ("alice", "bob"):
-            made = run_dhl(["apikey", "create", user], env)
-            assert made.returncode == 0, made.stderr
-            keys[user] = json.loads(made.stdout)["key"]
+        for user in ("alice", "bob"):  # as `dhl apikey create` makes them (tested below)
+            key_id, kept, keys[user] = new_key()
+            api_keys.add(db, key_id, user, kept, 1)
         app = create_app(settings)
         stack.callback(app.extensions["dhl"].close)
         yield {"client": app.test_client(), "ids": ids, "keys": keys, "env": env, "db": db,
@@ -61,12 +61,16 @@ def get(world: dict[str, Any], path: str, user: str | None = None,
 
 
 def test_a_key_is_shown_once_and_kept_hashed(world: dict[str, Any]) -> None:
-    key = world["keys"]["alice"]
+    made = run_dhl(["apikey", "create", "carol"], world["env"])
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)["key"]
     assert key.startswith("dhl_") and len(key) == 4 + 16 + 1 + 64
-    [kept] = api_keys.of_user(world["db"], "alice")
+    carols = world["client"].get("/alerts", headers={"Authorization": f"Bearer {key}"})
+    assert carols.status_code == 200 and carols.get_json()["alerts"] == []
+    [kept] = api_keys.of_user(world["db"], "carol")
     stored = world["db"]["api_keys"].find_one({"_id": kept["_id"]})
     assert key.split("_")[2] not in json.dumps(stored, default=str)  # the secret is not kept
-    listed = run_dhl(["apikey", "list", "--user", "alice"], world["env"])
+    listed = run_dhl(["apikey", "list", "--user", "carol"], world["env"])
     assert listed.returncode == 0 and key.split("_")[2] not in listed.stdout
     assert "digest" not in listed.stdout
     bad = run_dhl(["apikey", "create", "-bad user-"], world["env"])
