@@ -14,18 +14,13 @@ from flask_smorest import Blueprint, abort
 
 from app.auth import current_user, user_required
 from app.schemas import OrderAnswerSchema, OrderSchema
+from app.ownership import desk, own
 from app.services import services
 from store import positions as store
 
 blp = Blueprint("orders", __name__, description="Plans and orders")
 
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-def _desk() -> Any:
-    from tasks.positions import desk_for
-
-    return desk_for(services().settings)
 
 
 def _request(desk: Any, body: dict[str, Any], *, plan_only: bool,
@@ -58,14 +53,15 @@ def _open(body: dict[str, Any], *, plan_only: bool, position_id: str | None = No
     from tasks.position_orders import SERVICE_ERRORS, OrderError, open_position
     from tasks.positions import ADVANCE_TASK
 
-    desk = _desk()
+    desk_now = desk()
     try:
-        open_request = _request(desk, body, plan_only=plan_only, position_id=position_id)
+        open_request = _request(desk_now, body, plan_only=plan_only, position_id=position_id)
         if not plan_only:  # refused by the plan: nothing stored, the reasons answered
-            planned = open_position(desk, _request(desk, body, plan_only=True), _no_enqueue)
+            planned = open_position(desk_now, _request(desk_now, body, plan_only=True),
+                                    _no_enqueue)
             if not planned.get("ok"):
                 abort(422, message="the order is refused", errors={"plan": planned})
-        answer: dict[str, Any] = open_position(desk, open_request, lambda pid: _send(
+        answer: dict[str, Any] = open_position(desk_now, open_request, lambda pid: _send(
             ADVANCE_TASK, pid))
     except OrderError as error:
         abort(422, message=str(error))
@@ -111,13 +107,13 @@ def place(body: dict[str, Any]) -> Any:
             abort(422, errors={"headers": {"Idempotency-Key": ["1 to 64 of [A-Za-z0-9_-]"]}})
         digest = hashlib.sha256(f"{current_user()}\n{key}".encode()).hexdigest()
         position_id = f"ord-{digest[:24]}"
-        found = store.read(_desk().db, position_id)
+        found = store.read(desk().db, position_id)
         if found is not None:
             return _placed_before(found, body)
     try:
         answer = _open(body, plan_only=False, position_id=position_id)
     except store.PositionExists:  # a concurrent retry placed it first
-        return _placed_before(store.read(_desk().db, position_id or "") or {}, body)
+        return _placed_before(store.read(desk().db, position_id or "") or {}, body)
     return {"position": answer["position"], "state": answer["state"], "plan": answer}
 
 
@@ -137,11 +133,8 @@ def show_order(position_id: str) -> dict[str, Any]:
     """An order is its position: its state, legs and history."""
     from tasks.position_orders import describe
 
-    desk = _desk()
-    doc = store.read(desk.db, position_id)
-    if doc is None or store.user_of(doc) != current_user():
-        abort(404, message=f"no order {position_id}")
-    return dict(describe(desk, doc, detail=True))
+    desk_now = desk()
+    return dict(describe(desk_now, own(desk_now, position_id, "order"), detail=True))
 
 
 @blp.route("/orders/<string:position_id>", methods=["DELETE"])
@@ -152,11 +145,9 @@ def withdraw(position_id: str) -> dict[str, Any]:
     (close its position instead)."""
     from tasks.position_orders import OrderError, cancel_order
 
-    desk = _desk()
-    doc = store.read(desk.db, position_id)
-    if doc is None or store.user_of(doc) != current_user():
-        abort(404, message=f"no order {position_id}")
+    desk_now = desk()
+    own(desk_now, position_id, "order")
     try:
-        return cancel_order(desk, position_id)
+        return cancel_order(desk_now, position_id)
     except OrderError as error:
         abort(409, message=str(error))

@@ -11,23 +11,10 @@ from flask_smorest import Blueprint, abort
 
 from app.auth import current_user, user_required
 from app.schemas import CloseSchema, CollateralSchema, GuardsSchema, KillSwitchSchema
+from app.ownership import desk, own
 from app.services import celery_for, services
-from store import positions as store
 
 blp = Blueprint("position-actions", __name__, description="Acting on your positions")
-
-
-def _desk() -> Any:
-    from tasks.positions import desk_for
-
-    return desk_for(services().settings)
-
-
-def _own(desk: Any, position_id: str) -> dict[str, Any]:
-    doc = store.read(desk.db, position_id)
-    if doc is None or store.user_of(doc) != current_user():
-        abort(404, message=f"no position {position_id}")
-    return dict(doc)  # type: ignore[arg-type]
 
 
 def _enqueue() -> Callable[[str], None]:
@@ -61,9 +48,9 @@ def close(body: dict[str, Any], position_id: str) -> dict[str, Any]:
     """Close the position, or `fraction` of it."""
     from tasks.position_orders import close_position
 
-    desk = _desk()
-    _own(desk, position_id)
-    return _acting(lambda: close_position(desk, position_id, Decimal(body["fraction"]),
+    desk_now = desk()
+    own(desk_now, position_id)
+    return _acting(lambda: close_position(desk_now, position_id, Decimal(body["fraction"]),
                                           _enqueue()))
 
 
@@ -76,17 +63,17 @@ def collateral(body: dict[str, Any], position_id: str) -> dict[str, Any]:
     from core.units import Asset, UnitError, to_base
     from tasks.position_orders import add_collateral
 
-    desk = _desk()
-    doc = _own(desk, position_id)
+    desk_now = desk()
+    doc = own(desk_now, position_id)
     asset = Asset.from_unit(str(doc["collateral_asset"]))
-    decimals = 6 if asset.is_ada else desk.dexhunter.token(asset).decimals
+    decimals = 6 if asset.is_ada else desk_now.dexhunter.token(asset).decimals
     try:
         amount = to_base(Decimal(body["amount"]), decimals, what="amount")
     except UnitError as error:
         abort(422, errors={"json": {"amount": [str(error)]}})
     if amount <= 0:
         abort(422, errors={"json": {"amount": ["above 0"]}})
-    return _acting(lambda: add_collateral(desk, position_id, amount, _enqueue()))
+    return _acting(lambda: add_collateral(desk_now, position_id, amount, _enqueue()))
 
 
 @blp.route("/positions/<string:position_id>/guards", methods=["PUT"])
@@ -98,13 +85,13 @@ def guards(body: dict[str, Any], position_id: str) -> dict[str, Any]:
     from tasks.guard_rules import apply_guards, rules_of
     from tasks.position_orders import OrderError
 
-    desk = _desk()
-    _own(desk, position_id)
+    desk_now = desk()
+    own(desk_now, position_id)
     try:
         rules = rules_of(body)
     except OrderError as error:
         abort(422, message=str(error))
-    return _acting(lambda: apply_guards(desk, position_id, rules))
+    return _acting(lambda: apply_guards(desk_now, position_id, rules))
 
 
 @blp.route("/kill-switch", methods=["PUT"])
@@ -116,6 +103,6 @@ def kill_switch(body: dict[str, Any]) -> dict[str, Any]:
     tick and none opens until it is off."""
     from store import kill_switches
 
-    switch = kill_switches.set_switch(_desk().db, current_user(), body["state"] == "on",
+    switch = kill_switches.set_switch(desk().db, current_user(), body["state"] == "on",
                                       int(time.time() * 1000))
     return {"state": switch.get("state"), "since_ms": switch.get("since_ms")}

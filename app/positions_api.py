@@ -5,22 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
 from app.auth import current_user, user_required
 from app.schemas import AlertListSchema, AlertQuerySchema, PositionListSchema
-from app.services import services
+from app.ownership import desk, own
 from store import alerts as alert_store
 from store import positions as store
 from tasks.alerts import public
 
 blp = Blueprint("positions", __name__, description="Your positions and alerts")
-
-
-def _desk() -> Any:
-    from tasks.positions import desk_for
-
-    return desk_for(services().settings)
 
 
 @blp.route("/positions")
@@ -29,9 +23,9 @@ def _desk() -> Any:
 def list_positions() -> dict[str, Any]:
     from tasks.position_orders import describe
 
-    desk = _desk()
-    return {"positions": [describe(desk, doc) for doc in store.of_user(desk.db,
-                                                                       current_user())]}
+    desk_now = desk()
+    return {"positions": [describe(desk_now, doc)
+                          for doc in store.of_user(desk_now.db, current_user())]}
 
 
 @blp.route("/positions/<string:position_id>")
@@ -40,11 +34,8 @@ def list_positions() -> dict[str, Any]:
 def show_position(position_id: str) -> dict[str, Any]:
     from tasks.position_orders import describe
 
-    desk = _desk()
-    doc = store.read(desk.db, position_id)
-    if doc is None or store.user_of(doc) != current_user():
-        abort(404, message=f"no position {position_id}")
-    return dict(describe(desk, doc, detail=True))
+    desk_now = desk()
+    return dict(describe(desk_now, own(desk_now, position_id), detail=True))
 
 
 @blp.route("/alerts")
@@ -52,6 +43,6 @@ def show_position(position_id: str) -> dict[str, Any]:
 @blp.response(200, AlertListSchema)
 @user_required
 def list_alerts(query: dict[str, Any]) -> dict[str, Any]:
-    db = _desk().db
+    db = desk().db
     return {"alerts": [public(doc) for doc in alert_store.recent(
         db, user=current_user(), position=query.get("position"), limit=query["limit"])]}

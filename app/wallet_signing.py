@@ -13,10 +13,10 @@ from typing import Any
 
 from flask_smorest import Blueprint, abort
 
-from app.auth import current_user, user_required
+from app.auth import user_required
+from app.ownership import desk, own
 from app.schemas import UnsignedLegsSchema, WitnessSetSchema, WitnessTakenSchema
 from app.services import celery_for, services
-from store import positions as store
 from store.mongo import database
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,7 @@ blp = Blueprint("wallet-signing", __name__, url_prefix="/positions",
 
 
 def _position(position_id: str) -> dict[str, Any]:
-    doc = store.read(database(services().settings), position_id)
-    if doc is None or store.user_of(doc) != current_user():
-        abort(404, message=f"no position {position_id}")
-    return dict(doc)  # type: ignore[arg-type]
+    return own(desk(), position_id)
 
 
 @blp.route("/<string:position_id>/unsigned")
