@@ -15,7 +15,7 @@ from flask_smorest import Blueprint, abort
 from app.auth import current_user, user_required
 from app.schemas import OrderAnswerSchema, OrderSchema
 from app.ownership import desk, own
-from app.services import services
+from app.services import enqueue_advance
 from store import positions as store
 
 blp = Blueprint("orders", __name__, description="Plans and orders")
@@ -51,7 +51,6 @@ def _request(desk: Any, body: dict[str, Any], *, plan_only: bool,
 def _open(body: dict[str, Any], *, plan_only: bool, position_id: str | None = None
           ) -> dict[str, Any]:
     from tasks.position_orders import SERVICE_ERRORS, OrderError, open_position
-    from tasks.positions import ADVANCE_TASK
 
     desk_now = desk()
     try:
@@ -61,8 +60,7 @@ def _open(body: dict[str, Any], *, plan_only: bool, position_id: str | None = No
                                     _no_enqueue)
             if not planned.get("ok"):
                 abort(422, message="the order is refused", errors={"plan": planned})
-        answer: dict[str, Any] = open_position(desk_now, open_request, lambda pid: _send(
-            ADVANCE_TASK, pid))
+        answer: dict[str, Any] = open_position(desk_now, open_request, enqueue_advance)
     except OrderError as error:
         abort(422, message=str(error))
     except SERVICE_ERRORS as error:
@@ -73,15 +71,6 @@ def _open(body: dict[str, Any], *, plan_only: bool, position_id: str | None = No
 
 def _no_enqueue(_position_id: str) -> None:
     """A plan enqueues nothing."""
-
-
-def _send(task: str, position_id: str) -> None:
-    from app.services import celery_for
-
-    try:
-        celery_for(services().settings).send_task(task, args=[position_id])
-    except Exception:  # the broker down: the resume sweep sends it
-        pass
 
 
 @blp.route("/plans", methods=["POST"])

@@ -12,20 +12,9 @@ from flask_smorest import Blueprint, abort
 from app.auth import current_user, user_required
 from app.schemas import CloseSchema, CollateralSchema, GuardsSchema, KillSwitchSchema
 from app.ownership import desk, own
-from app.services import celery_for, services
+from app.services import enqueue_advance
 
 blp = Blueprint("position-actions", __name__, description="Acting on your positions")
-
-
-def _enqueue() -> Callable[[str], None]:
-    from tasks.positions import ADVANCE_TASK
-
-    def send(position_id: str) -> None:
-        try:
-            celery_for(services().settings).send_task(ADVANCE_TASK, args=[position_id])
-        except Exception:  # the broker down: the resume sweep sends it
-            pass
-    return send
 
 
 def _acting(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -51,7 +40,7 @@ def close(body: dict[str, Any], position_id: str) -> dict[str, Any]:
     desk_now = desk()
     own(desk_now, position_id)
     return _acting(lambda: close_position(desk_now, position_id, Decimal(body["fraction"]),
-                                          _enqueue()))
+                                          enqueue_advance))
 
 
 @blp.route("/positions/<string:position_id>/collateral", methods=["POST"])
@@ -73,7 +62,7 @@ def collateral(body: dict[str, Any], position_id: str) -> dict[str, Any]:
         abort(422, errors={"json": {"amount": [str(error)]}})
     if amount <= 0:
         abort(422, errors={"json": {"amount": ["above 0"]}})
-    return _acting(lambda: add_collateral(desk_now, position_id, amount, _enqueue()))
+    return _acting(lambda: add_collateral(desk_now, position_id, amount, enqueue_advance))
 
 
 @blp.route("/positions/<string:position_id>/guards", methods=["PUT"])

@@ -1,6 +1,8 @@
 """What the web process holds for its lifetime: settings and the clients of its services."""
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -16,6 +18,9 @@ from tasks.celeryconfig import QUEUES
 
 #: Readiness probes must answer fast when a service is gone, so their clients give up sooner.
 PROBE_TIMEOUT_S = 1.0
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,3 +65,14 @@ def celery_for(settings: Settings) -> Any:
     from tasks.celery_app import make_celery
 
     return make_celery(settings)
+
+
+def enqueue_advance(position_id: str) -> None:
+    """Hand a position to the workers; the broker down: the resume sweep sends it."""
+    from tasks.positions import ADVANCE_TASK
+
+    try:
+        celery_for(services().settings).send_task(ADVANCE_TASK, args=[position_id])
+    except Exception as error:
+        log.warning("position %s: workers not told now (%s); the resume sweep will",
+                    position_id, type(error).__name__)

@@ -16,7 +16,7 @@ from flask_smorest import Blueprint, abort
 from app.auth import user_required
 from app.ownership import desk, own
 from app.schemas import UnsignedLegsSchema, WitnessSetSchema, WitnessTakenSchema
-from app.services import celery_for, services
+from app.services import enqueue_advance, services
 from store.mongo import database
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,6 @@ def unsigned(position_id: str):  # type: ignore[no-untyped-def]
 def witnesses(body: dict[str, Any], position_id: str):  # type: ignore[no-untyped-def]
     """The wallet's witness set for a pending leg: checked, kept, and the leg sent."""
     from tasks.live_legs import WitnessError, attach_witnesses
-    from tasks.positions import ADVANCE_TASK
-
     _position(position_id)
     try:
         witness_set = bytes.fromhex(body["witness_set"])
@@ -60,9 +58,5 @@ def witnesses(body: dict[str, Any], position_id: str):  # type: ignore[no-untype
         tx_id = attach_witnesses(database(settings), position_id, body["leg"], witness_set)
     except WitnessError as error:
         abort(422, errors={"json": {"witness_set": [str(error)]}})
-    try:
-        celery_for(settings).send_task(ADVANCE_TASK, args=[position_id])
-    except Exception as error:  # the broker down: the resume sweep will send it
-        log.warning("position %s: workers not told now (%s)", position_id,
-                    type(error).__name__)
+    enqueue_advance(position_id)
     return {"position": position_id, "leg": body["leg"], "tx_id": tx_id}

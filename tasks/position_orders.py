@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from typing import Any, Callable, Mapping, Sequence
 
+from core.decimals import significant_text
 from core.errors import AppError, ConfigError
 from core.settings import Settings, parse_address
 from core.units import ADA, ADA_TOKEN, Asset, Token
@@ -405,6 +406,16 @@ def close_position(desk: Desk, position_id: str, fraction: Decimal,
     answer = plan_json(plan)
     if isinstance(plan, Refusal):
         return {**answer, "position": position_id, "state": position.state.value}
+    _ask_close(desk, doc, plan, book, fraction, market, now, reason, enqueue)
+    return {**answer, "position": position_id, "state": PositionState.CLOSING.value}
+
+
+def _ask_close(desk: Desk, doc: Mapping[str, Any], plan: ClosePlan, book: Book,
+               fraction: Decimal, market: Market, now: int, reason: str | None,
+               enqueue: Enqueue) -> None:
+    """Add the close group of `plan` to the program with its CLOSE event (one
+    compare-and-set: a close asked already is refused) and hand it to the workers."""
+    position_id = str(doc["_id"])
     index = len(program_from_doc(doc))
     name = f"close-{index}"
     group = _close_group(name, plan, book, fraction, market)
@@ -413,7 +424,6 @@ def close_position(desk: Desk, position_id: str, fraction: Decimal,
     if isinstance(outcome, store.AlreadyTaken):
         raise OrderError(f"a close of position {position_id} was asked already")
     enqueue(position_id)
-    return {**answer, "position": position_id, "state": PositionState.CLOSING.value}
 
 
 def deleverage_position(desk: Desk, position_id: str, target: Decimal, enqueue: Enqueue,
@@ -447,14 +457,7 @@ def deleverage_position(desk: Desk, position_id: str, target: Decimal, enqueue: 
               "health_before": None if before is None else _fmt(before)}
     if isinstance(plan, Refusal):
         return {**answer, "state": position.state.value}
-    index = len(program_from_doc(doc))
-    name = f"close-{index}"
-    group = _close_group(name, plan, book, plan.fraction, market)
-    event = Event(EventKind.CLOSE, name, 1, now, fraction=plan.fraction, reason=reason)
-    outcome = _append_group(desk, position_id, index, group, event)
-    if isinstance(outcome, store.AlreadyTaken):
-        raise OrderError(f"a close of position {position_id} was asked already")
-    enqueue(position_id)
+    _ask_close(desk, doc, plan, book, plan.fraction, market, now, reason, enqueue)
     return {**answer, "state": PositionState.CLOSING.value}
 
 
@@ -750,9 +753,7 @@ def _marked(desk: Desk, doc: Mapping[str, Any], position: Position) -> dict[str,
 
 
 def _fmt(value: Decimal) -> str:
-    with localcontext(CONTEXT) as ctx:
-        ctx.prec = 10
-        return format(+value, "f")
+    return str(significant_text(value))
 
 
 def _price_text(entry: Any, order: Mapping[str, Any]) -> str | None:
