@@ -74,6 +74,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(index.bp)
     app.register_blueprint(metrics.bp)
     register_error_handlers(app)
+    from app import live_ws
+
+    live_ws.init_app(app, settings)
     return app
 
 

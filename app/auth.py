@@ -30,6 +30,11 @@ def user_from_request() -> str | None:
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer":
         return None
+    return user_of_token(presented)
+
+
+def user_of_token(presented: str) -> str | None:
+    """The user of an API key or session token, or None; counted against its rate."""
     settings = services().settings
     session_secret_text = session_secret(presented.strip())
     if session_secret_text is not None:  # a wallet sign-in's session (app/sign_in.py)

@@ -86,6 +86,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     api_max_body_bytes: int = 262_144
     api_rate_per_minute: int = 120
+    ws_replay_events: int = 1000  # per user, what a reconnecting client can catch up on
+    ws_heartbeat_seconds: int = 15
+    ws_max_pending: int = 256  # messages waiting for one client before it is dropped
     health_refresh_seconds: int = 60
     venue_api_timeout_seconds: int = 10
     levvy_config_file: Path | None = None
@@ -582,6 +585,12 @@ SPECS: tuple[Spec, ...] = (
          "the largest request body the API reads (a larger one is 413)"),
     Spec("API_RATE_PER_MINUTE", "api_rate_per_minute", parse_positive_int,
          "requests per minute per API key (more are 429)"),
+    Spec("WS_REPLAY_EVENTS", "ws_replay_events", parse_positive_int,
+         "events kept per user for a reconnecting WebSocket client to catch up on"),
+    Spec("WS_HEARTBEAT_SECONDS", "ws_heartbeat_seconds", parse_positive_int,
+         "a WebSocket client hears at least this often (a heartbeat when nothing else)"),
+    Spec("WS_MAX_PENDING", "ws_max_pending", parse_positive_int,
+         "messages waiting for one WebSocket client before it is dropped as too slow"),
     Spec("PRICE_MAX_AGE_SECONDS", "price_max_age_seconds", parse_positive_int,
          "how old a price may be before the guards stop acting on it and alert instead"),
     Spec("HEALTH_REFRESH_SECONDS", "health_refresh_seconds", parse_positive_int,

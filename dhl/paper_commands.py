@@ -135,6 +135,10 @@ def cmd_set_price(args: argparse.Namespace) -> int:
         paper_prices.set_price(db, unit, at, price)
     finally:
         client.close()
+    from tasks.live_push import push_state
+
+    push_state(settings, "prices", {"unit": unit, "price": str(price),
+                                    "source": "paper (set)", "at_ms": at})
     _line({"token": unit, "ticker": ticker, "from_ms": at, "price": str(price)})
     return 0
 

@@ -25,6 +25,7 @@ from store import alerts as store
 from store.mongo import Database, database
 from store.redis import client_for, key
 from tasks.celery_app import settings_of
+from tasks.live_push import to_feed
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def raise_alert(db: Database, settings: Settings, alert: Alert,
         client_for(settings.redis_url).publish(channel(settings), json.dumps(public(doc)))
     except RedisError as error:
         log.warning("alert %s not published (Redis: %s); it is kept", alert.alert_id, error)
+    to_feed(settings, alert.user, {"type": "alert", **public(doc)})
     if webhook is not None:
         send(DELIVER_TASK, alert.alert_id)
     return True

@@ -23,6 +23,7 @@ from store.mongo import database
 from store.redis import client_for, key
 from store.transient import RETRYABLE
 from tasks.celery_app import settings_of
+from tasks.live_push import push_state
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,16 @@ def apply_watcher(self, watcher: str, seq: int) -> dict[str, object]:
         self.app.send_task(RESUME_POSITIONS, expires=30)
     if result.applied:
         guards_after_blocks(self.app, settings)
+        _push_tip(settings, watcher)
     return {"watcher": watcher, "applied": result.applied, "poisoned": result.poisoned}
+
+
+def _push_tip(settings: Settings, watcher: str) -> None:
+    """Tell live views a watcher applied blocks (its tip): they re-mark what they show."""
+    cursor = watcher_cursors.read(database(settings), watcher)
+    if cursor is not None:
+        push_state(settings, "blocks", {"watcher": watcher, "slot": cursor.slot,
+                                        "height": cursor.height, "hash": cursor.hash})
 
 
 #: The guards run once per this many ms of applied blocks at most (a replay's burst is one).

@@ -20,6 +20,7 @@ from protocols.errors import MalformedResponse, VenueUnavailable
 from store import guards as store
 from store import venue_markets
 from tasks.alerts import Alert
+from tasks.live_push import push_state
 from tasks.position_orders import Desk
 from trading.paper_market import PaperMarketError
 from trading.risk import CONTEXT
@@ -80,6 +81,9 @@ def refresh_prices(desk: Desk, markets: list[str] | None = None) -> int:
             log.warning("guards: %s not priced now: %s", market, error)
             continue
         store.set_price(desk.db, market, str(price), "dexhunter quote", desk.now_ms())
+        push_state(desk.settings, "prices", {"unit": market[len(LIVE_PREFIX):],
+                                             "price": str(price), "source": "dexhunter quote",
+                                             "at_ms": desk.now_ms()})
         kept += 1
     if markets is None:
         store.note_run(desk.db, "prices", desk.now_ms(), {"quoted": kept})

@@ -1,25 +1,16 @@
-"""Every recorded position event, published on Redis pub/sub (`<namespace>:events`) as it
-is recorded, for live views (the WebSocket): best effort — MongoDB's history is the
-record; Redis down costs the live view only, never the event."""
+"""Every recorded position event, appended to its user's live feed (store/live_feed.py:
+a Redis stream to replay, and pub/sub to push) as it is recorded, for the WebSocket:
+best effort — MongoDB's history is the record; Redis down costs the live view only,
+never the event."""
 from __future__ import annotations
 
-import json
-import logging
 from typing import Any, Callable, Mapping
-
-from redis.exceptions import RedisError
 
 from core.settings import Settings
 from store.positions import seq_field
-from store.redis import client_for, key
-
-log = logging.getLogger(__name__)
+from tasks.live_push import to_feed
 
 Publish = Callable[[Mapping[str, Any]], None]
-
-
-def channel(settings: Settings) -> str:
-    return key(settings, "events")
 
 
 def event_message(doc: Mapping[str, Any], seq: int) -> dict[str, Any]:
@@ -27,19 +18,22 @@ def event_message(doc: Mapping[str, Any], seq: int) -> dict[str, Any]:
     position after it): whose, which, what happened and the state it left."""
     entry = (doc.get("history") or {}).get(seq_field(seq)) or {}
     order = doc.get("order") or {}
-    return {"position": doc["_id"], "seq": seq,
-            "user": order.get("user") or order.get("owner"),
-            "event": entry.get("kind"), "step": entry.get("step"),
-            "state": doc.get("state"), "at_ms": entry.get("at_ms")}
+    message = {"type": "event", "position": doc["_id"], "seq": seq,
+               "user": order.get("user") or order.get("owner"),
+               "event": entry.get("kind"), "step": entry.get("step"),
+               "state": doc.get("state"), "at_ms": entry.get("at_ms")}
+    leg = entry.get("leg")
+    if isinstance(leg, Mapping):  # a leg transition: which leg, and where it is now
+        message["leg"] = {k: leg.get(k) for k in ("leg_id", "kind", "venue", "state", "tx_id")
+                          if leg.get(k) is not None}
+    if entry.get("reason"):
+        message["reason"] = entry["reason"]
+    return message
 
 
 def publisher(settings: Settings) -> Publish:
     def publish(message: Mapping[str, Any]) -> None:
-        try:
-            client_for(settings.redis_url).publish(channel(settings),
-                                                   json.dumps(dict(message), default=str))
-        except RedisError as error:
-            log.info("position event not published (Redis: %s)", error)
+        to_feed(settings, message.get("user"), message)
     return publish
 
 

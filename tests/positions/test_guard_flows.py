@@ -35,10 +35,11 @@ def paper(mongo_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFacto
 def test_a_stop_jumped_through_closes_the_long_once_at_the_jumped_price(paper: Paper) -> None:
     import redis as redis_lib
 
-    from tasks.position_events import channel
+    from store import live_feed
 
-    listener = redis_lib.Redis.from_url(paper.settings.redis_url).pubsub()
-    listener.subscribe(channel(paper.settings))  # every recorded event, live
+    client = redis_lib.Redis.from_url(paper.settings.redis_url)
+    listener = client.pubsub()  # every recorded event, live
+    listener.subscribe(live_feed.channel(paper.settings.redis_namespace))
     with ExitStack() as workers:
         workers.callback(listener.close)
         worker = paper.worker(workers, "guards-worker")
@@ -73,13 +74,18 @@ def test_a_stop_jumped_through_closes_the_long_once_at_the_jumped_price(paper: P
         published = []
         while (message := listener.get_message(timeout=0.5)) is not None:
             if message["type"] == "message":
-                published.append(json.loads(message["data"]))
+                published.append(live_feed.parse_published(message["data"]).message)
     # Every event of the position was published as it was recorded (open by the CLI,
     # legs by the worker, the close by the guard), the last one leaving it settled.
     mine = [m for m in published if m["position"] == pid]
     assert sorted(m["seq"] for m in mine) == list(range(1, view["version"] + 1)), mine
     assert mine[-1]["state"] == "settled" and mine[-1]["event"] == "settled"
-    assert {m["user"] for m in mine} == {paper.doc(pid)["order"]["owner"]}
+    owner = paper.doc(pid)["order"]["owner"]
+    assert {m["user"] for m in mine} == {owner}
+    # ... and kept in the owner's feed, in the same order, for a client that reconnects.
+    kept = live_feed.since(client, paper.settings.redis_namespace, owner, None, limit=1000)
+    assert [e.message for e in kept.entries if e.message.get("position") == pid] == mine
+    client.close()
     assert log.count(": closing 1 of ") == 1, log[-4000:]  # one execution acted
     assert "executed before" in log or "is closing: the trigger waits" in log  # the others
     closes = [h for h in view["history"] if h["event"] == "close"]
