@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     limits.init_app(app, settings)
     _ensure_indexes(settings)
 
-    from app import docs, health, index, markets_api, metrics, orders_api, \
+    from app import dashboard, docs, health, index, markets_api, metrics, orders_api, \
         position_actions_api, positions_api, sign_in, wallet_signing
     from app.errors import register_error_handlers
 
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer",
                                                    "description": "dhl apikey create USER"})
     app.register_blueprint(docs.bp)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(index.bp)
     app.register_blueprint(metrics.bp)
     register_error_handlers(app)

@@ -245,7 +245,8 @@ class LiveSession:
         for doc in docs.values():
             message: dict[str, Any] = {"type": "position", "view": self._view(doc)}
             if block is not None:
-                message["block"] = {k: block.get(k) for k in ("slot", "height", "hash")}
+                message["block"] = {k: block.get(k) for k in ("slot", "height", "hash",
+                                                              "applied_ms")}
             self.send(message)
 
     def _view(self, doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def _request(desk: Any, body: dict[str, Any], *, plan_only: bool,
              position_id: str | None = None) -> Any:
     from core.decimals import decimal_option
     from core.units import ADA, Asset, UnitError, to_base
-    from tasks.position_orders import OpenRequest
+    from tasks.position_orders import REFUSED_ERRORS, OpenRequest
 
     def field_error(field: str, why: str) -> None:
         abort(422, errors={"json": {field: [why]}})
@@ -39,6 +39,9 @@ def _request(desk: Any, body: dict[str, Any], *, plan_only: bool,
     posted = ADA if body["collateral"] == "ADA" else token
     try:
         decimals = 6 if posted.is_ada else desk.dexhunter.token(posted).decimals
+    except REFUSED_ERRORS as error:
+        field_error("asset", f"DexHunter does not know this token ({error})")
+    try:
         amount = to_base(decimal_option(body["amount"], "amount"), decimals, what="amount")
     except UnitError as error:
         field_error("amount", str(error))
@@ -50,7 +53,8 @@ def _request(desk: Any, body: dict[str, Any], *, plan_only: bool,
 
 def _open(body: dict[str, Any], *, plan_only: bool, position_id: str | None = None
           ) -> dict[str, Any]:
-    from tasks.position_orders import SERVICE_ERRORS, OrderError, open_position
+    from tasks.position_orders import REFUSED_ERRORS, SERVICE_ERRORS, OrderError, \
+        open_position
 
     desk_now = desk()
     try:
@@ -63,6 +67,8 @@ def _open(body: dict[str, Any], *, plan_only: bool, position_id: str | None = No
         answer: dict[str, Any] = open_position(desk_now, open_request, enqueue_advance)
     except OrderError as error:
         abort(422, message=str(error))
+    except REFUSED_ERRORS as error:
+        abort(422, message=f"DexHunter refuses the order as it stands: {error}")
     except SERVICE_ERRORS as error:
         abort(503, message=f"a service did not answer now, nothing was placed: "
                            f"{type(error).__name__}")

@@ -6,6 +6,7 @@ unexpired, once — and answers a session token good for SESSION_SECONDS (used a
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from typing import Any
@@ -33,13 +34,25 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _bech32(address: str) -> str:
+    """CIP-30 wallets hand their addresses as hex bytes: the bech32 form of one, else as is."""
+    if re.fullmatch(r"(?:[0-9a-fA-F]{2}){29,57}", address):
+        from pycardano import Address
+
+        try:
+            return str(Address.from_primitive(bytes.fromhex(address)))
+        except Exception:
+            return address
+    return address
+
+
 @blp.route("/challenge", methods=["POST"])
 @blp.arguments(ChallengeAskSchema)
 @blp.response(200, ChallengeSchema)
 def challenge(body: dict[str, Any]) -> dict[str, Any]:
     """A one-time text for the wallet of `address` to sign (CIP-30 signData)."""
     try:
-        address = parse_address("address", body["address"])
+        address = parse_address("address", _bech32(body["address"]))
     except ConfigError as error:
         abort(422, errors={"json": {"address": [str(error)]}})
     nonce = secrets.token_hex(16)

@@ -103,7 +103,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
     _stderr_logging()
     config = FollowerConfig(address=args.node, magic=args.network.magic, start=args.start,
-                            limit=args.limit, max_attempts=TAIL_ATTEMPTS, backoff_initial_s=0.5,
+                            limit=args.limit, max_attempts=args.attempts, backoff_initial_s=0.5,
                             backoff_max_s=8.0, stop_on_wrong_network=True)
     follower = Follower(config, PrintingSink(), MemoryCursor())
     try:
@@ -215,6 +215,8 @@ def add_chain_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                       metavar="origin|tip|SLOT.HASH")
     tail.add_argument("--limit", type=positive_int, metavar="N",
                       help="exit 0 after N roll forwards")
+    tail.add_argument("--attempts", type=positive_int, default=TAIL_ATTEMPTS, metavar="N",
+                      help=f"tries to reach the node before giving up (default {TAIL_ATTEMPTS})")
     tail.set_defaults(func=cmd_tail)
 
     sim = sub.add_parser("simulate", help="serve recorded blocks as a Cardano node would")

@@ -24,7 +24,7 @@ def announce_when_up(settings: Settings, stop: threading.Event) -> None:
 
     if wait_until(lambda: stop.is_set() or healthy(), timeout_s=120, interval_s=0.5) \
             and not stop.is_set():
-        say(f"API      {base}/   (links; health {base}/health, readiness {base}/ready)")
+        say(f"API      {base}/   (the dashboard; health {base}/health, readiness {base}/ready)")
         say(f"API docs {base}/docs   (OpenAPI {base}/openapi.json)")
         say(f"Flower   {settings.flower_url or f'http://{LOOPBACK}:{settings.flower_port}'}/")
         say(f"data     {settings.data_dir} (Redis keys under {settings.redis_namespace}:)")

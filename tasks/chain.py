@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from functools import lru_cache
 
 from celery import Celery, shared_task
@@ -97,7 +98,8 @@ def _push_tip(settings: Settings, watcher: str) -> None:
     cursor = watcher_cursors.read(database(settings), watcher)
     if cursor is not None:
         push_state(settings, "blocks", {"watcher": watcher, "slot": cursor.slot,
-                                        "height": cursor.height, "hash": cursor.hash})
+                                        "height": cursor.height, "hash": cursor.hash,
+                                        "applied_ms": int(time.time() * 1000)})
 
 
 #: The guards run once per this many ms of applied blocks at most (a replay's burst is one).

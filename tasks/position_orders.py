@@ -137,6 +137,8 @@ class OpenRequest:
 
 #: What a service that did not answer now raises (DexHunter, a venue's API).
 SERVICE_ERRORS = (DexHunterRefused, VenueUnavailable, MalformedResponse)
+#: Of those, the ones that refuse the request as it stands (not an outage): a caller's 4xx.
+REFUSED_ERRORS = (DexHunterRefused,)
 
 #: A position id a caller may choose: what event keys accept (store/positions.py).
 _POSITION_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")

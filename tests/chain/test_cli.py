@@ -73,9 +73,12 @@ def test_tail_bad_arguments_exit_2(args):
 
 
 def test_tail_unreachable_node_exits_1():
-    result = dhl("tail", "--node", f"tcp://127.0.0.1:{free_port()}", "--network", "preprod")
+    started = time.monotonic()
+    result = dhl("tail", "--node", f"tcp://127.0.0.1:{free_port()}", "--network", "preprod",
+                 "--attempts", "2")  # the default 5 back off for 7.5 s: the same, longer
     assert result.returncode == 1
     assert "cannot reach the node" in result.stderr and result.stdout == ""
+    assert time.monotonic() - started >= 0.5  # it waited once before the second try
 
 
 def test_tail_against_a_node_of_another_network_says_so_at_once(simulator):

@@ -49,9 +49,9 @@ def test_metrics_speak_prometheus(client):
     assert "dhl_store_up 1.0" in response.get_data(as_text=True)
 
 
-def test_root_lists_the_links_as_json_or_html(client):
-    expected = {"health": "/health", "ready": "/ready", "metrics": "/metrics", "docs": "/docs",
-                "openapi": "/openapi.json"}
+def test_root_lists_the_links_as_json_or_leads_a_browser_to_the_dashboard(client):
+    expected = {"health": "/health", "ready": "/ready", "metrics": "/metrics",
+                "dashboard": "/dashboard", "docs": "/docs", "openapi": "/openapi.json"}
     plain = client.get("/")  # no Accept header: JSON
     assert plain.status_code == 200 and plain.is_json and "Accept" in plain.vary
     assert plain.get_json() == {"service": "DH-Leverage", "mode": "paper", "links": expected}
@@ -59,10 +59,16 @@ def test_root_lists_the_links_as_json_or_html(client):
         assert client.get(path).status_code in (200, 503), path  # /ready: 503 without workers
 
     browser = client.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
-    assert browser.status_code == 200 and browser.mimetype == "text/html"
-    assert all(f'<a href="{path}">' in browser.get_data(as_text=True)
-               for path in expected.values())
-    assert "flower" not in browser.get_data(as_text=True).lower()  # none configured
+    assert browser.status_code == 302 and browser.location == "/dashboard"
+    page = client.get("/dashboard")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert '<script src="/dashboard/dashboard.js">' in page.get_data(as_text=True)
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]  # no inline code
+    for name, kind in (("dashboard.js", "javascript"), ("dashboard.css", "css")):
+        asset = client.get(f"/dashboard/{name}")
+        assert asset.status_code == 200 and kind in asset.mimetype, name
+    assert client.get("/dashboard/../app/__init__.py").status_code == 404
+    assert client.get("/dashboard/index.py").status_code == 404
 
 
 def test_root_links_flower_when_configured(test_env, redis_client):
@@ -70,7 +76,5 @@ def test_root_links_flower_when_configured(test_env, redis_client):
     try:
         client = app.test_client()
         assert client.get("/").get_json()["links"]["flower"] == "http://127.0.0.1:5599/"
-        page = client.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
-        assert '<a href="http://127.0.0.1:5599/">' in page
     finally:
         app.extensions["dhl"].close()

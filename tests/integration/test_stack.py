@@ -17,11 +17,12 @@ import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 import redis as redis_lib
 
+from core.api_keys import new_key
 from core.settings import PROJECT_ROOT, settings_from_mapping
 from stack import lock
 from stack import resolve as stack_module
@@ -29,8 +30,9 @@ from stack.namespace import claim_key, namespace_for
 from stack.processes import ServiceError, free_port, port_open, wait_until
 from stack.runtime_env import read_runtime_env
 from stack.services import MONGO_PID_FILE, redis_answers
-from store import chain_log
+from store import api_keys, chain_log, watcher_cursors
 from store.mongo import PyMongoError, connect
+from tests.support.browser import cell, chromium, opened, wait_for
 from tests.support.chainlog import effective_chain
 from tests.support.follower import FollowerProcess
 from tests.support.simulator import preprod_chain
@@ -218,15 +220,18 @@ def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack)
         assert shown.returncode == 0, shown.stderr
         return json.loads(shown.stdout)
 
+    runtime = read_runtime_env(first.data_dir)
+    client = connect(runtime["MONGO_URL"])
+    positions = client[settings_from_mapping(runtime).mongo_db]["positions"]
+
     def reaches(pid: str, wanted: str) -> dict:
-        seen: dict = {}
-
+        # Watched in MongoDB (a `dhl` per poll costs a second of start-up), then shown.
         def there() -> bool:
-            seen.update(state(pid))
-            return seen["state"] == wanted
+            return (positions.find_one({"_id": pid}) or {}).get("state") == wanted
 
-        assert wait_until(there, timeout_s=90, interval_s=1), (seen, first.log()[-4000:])
-        return seen
+        assert wait_until(there, timeout_s=90, interval_s=0.3), (state(pid),
+                                                                 first.log()[-4000:])
+        return state(pid)
 
     # The Surf markets come from the stack's stub at the worker's first refresh.
     opened: dict[tuple[str, str], str] = {}
@@ -240,7 +245,7 @@ def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack)
         def planned() -> bool:  # the markets are in (a plan stores nothing)
             return dhl("open", *order, "--plan-only").returncode == 0
 
-        assert wait_until(planned, timeout_s=90, interval_s=3), first.log()[-4000:]
+        assert wait_until(planned, timeout_s=90, interval_s=1), first.log()[-4000:]
         placed = dhl("open", *order)
         assert placed.returncode == 0, (placed.stdout, placed.stderr)
         opened[(side, venue)] = json.loads(placed.stdout)["position"]
@@ -267,10 +272,76 @@ def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack)
         loans = [leg for leg in shown["legs"] if leg["kind"] != "swap"
                  and leg["state"] == "confirmed"]
         assert all(len(leg["tx_id"]) == 64 for leg in loans), loans
+    client.close()
     listed = [json.loads(line) for line in dhl("list", "--json").stdout.splitlines()]
     assert {row["position"]: row["state"] for row in listed} == {
         pid: "settled" for pid in opened.values()}, [(r["position"], r.get("refusal"))
                                                    for r in listed]
+
+
+def test_the_dashboard_in_a_browser_opens_watches_guards_and_closes(first: Stack, tmp_path):
+    """The dashboard as a person uses it, in headless Chromium (tests/support/browser.py),
+    on `make run`'s stack (gunicorn, the workers, the follower on the replayed blocks):
+    sign in with an API key, see the markets, plan and open a paper long, watch it
+    re-marked by a block the pipeline applied after it opened, set a stop-loss (shown,
+    and drawn on the chart), close it."""
+    first.wait_ready()
+    runtime = read_runtime_env(first.data_dir)
+    client = connect(runtime["MONGO_URL"])
+    db = client[settings_from_mapping(runtime).mongo_db]
+    key_id, kept, key = new_key()
+    api_keys.add(db, key_id, "browser-trader", kept, 1)
+    with ExitStack() as stack:
+        stack.callback(client.close)
+        browser = stack.enter_context(chromium(tmp_path))
+
+        def by_id(name: str) -> Any:
+            return browser.find_element("id", name)
+
+        browser.get(first.base + "/")  # the root leads a browser to the dashboard
+        assert browser.current_url == first.base + "/dashboard"
+        by_id("api-key").send_keys(key)
+        by_id("signin-key").click()
+        wait_for(browser, "signed in, live", lambda: by_id("live").text == "live")
+        assert "browser-trader" in by_id("who").text
+        wait_for(browser, "the markets", lambda: browser.find_elements(
+            "css selector", "#markets tbody tr"))
+        for field, value in (("asset", STRIKE), ("amount", "100"), ("leverage", "1.8")):
+            by_id(field).clear()
+            by_id(field).send_keys(value)
+        by_id("plan").click()
+        chosen = wait_for(browser, "the chosen venue", lambda: by_id("chosen").text)
+        assert chosen.startswith("chosen: surf/"), chosen
+        assert "health" in by_id("plan-summary").text
+        by_id("open").click()
+        row = wait_for(browser, "the new position's row", lambda: browser.find_element(
+            "css selector", "#positions tbody tr[data-position]"))
+        position = row.get_attribute("data-position")
+        wait_for(browser, "the position open", lambda: opened(browser, position), 90)
+
+        # The simulator serves a block every 2 s; the follower logs it, a watcher applies
+        # it, and the page re-marks the position at that block over the WebSocket.
+        applied = max(c.height for c in watcher_cursors.read_all(db))
+        wait_for(browser, "a re-mark by a block applied after the open", lambda: int(
+            cell(browser, position, "as-of").removeprefix("block ")) > applied, 30)
+        assert cell(browser, position, "health") and cell(browser, position, "liquidation")
+
+        browser.find_element("css selector", f'tr[data-position="{position}"]').click()
+        wait_for(browser, "the detail", lambda: by_id("detail-id").text == position)
+        by_id("stop-loss").send_keys("0.3")
+        by_id("set-guards").click()
+        wait_for(browser, "the stop-loss shown", lambda: "stop_loss" in by_id("guards-now").text)
+        wait_for(browser, "the stop-loss on the chart", lambda: browser.find_elements(
+            "css selector", '#chart line[data-line="stop_loss-0"]'))
+        assert browser.find_elements("css selector", "#chart line.liquidation")
+
+        by_id("close-position").click()
+        wait_for(browser, "the position settled",
+                 lambda: cell(browser, position, "state") == "settled", 90)
+        doc = db["positions"].find_one({"_id": position})
+        assert doc["state"] == "settled" and doc["order"]["user"] == "browser-trader"
+        severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        assert not severe, severe
 
 
 def test_root_url_of_the_banner_lists_the_links(first: Stack):
@@ -282,7 +353,7 @@ def test_root_url_of_the_banner_lists_the_links(first: Stack):
     assert all(get(first.base + links[name])[0] == 200
                for name in ("health", "ready", "metrics", "docs", "openapi"))
     status, page = get(first.base + "/", accept="text/html")
-    assert status == 200 and b'<a href="/ready">' in page
+    assert status == 200 and b'<script src="/dashboard/dashboard.js">' in page  # the dashboard
 
 
 def test_the_stack_keeps_its_own_namespace_and_control_socket(first: Stack, redis_url: str):

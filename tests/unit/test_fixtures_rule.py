@@ -44,9 +44,18 @@ def test_missing_fixtures_skip_outside_ci(tmp_path):
     assert f"not found at {tmp_path / 'nowhere' / 'cardano'}" in result.stdout
 
 
-@pytest.mark.parametrize("ci", ["true", "TRUE", "1"])
-def test_missing_fixtures_fail_the_run_under_ci(tmp_path, ci):
-    result = run_tiny(tmp_path, ci=ci)
+@pytest.mark.parametrize("value, on", [("true", True), ("TRUE", True), ("1", True),
+                                       ("yes", True), ("false", False), ("", False),
+                                       ("0", False)])
+def test_ci_is_read_as_ci_systems_set_it(monkeypatch, value, on):
+    from tests.support.fixtures import on_ci
+
+    monkeypatch.setenv("CI", value)
+    assert on_ci() is on
+
+
+def test_missing_fixtures_fail_the_run_under_ci(tmp_path):
+    result = run_tiny(tmp_path, ci="true")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "2 failed" in result.stdout and "skipped" not in result.stdout
     assert (f"recorded fixtures not found at {tmp_path / 'nowhere' / 'cardano'} (set "
