@@ -133,8 +133,10 @@ class Hub:
                 if not found:
                     del self._by_user[connection.user]
 
-    def connections(self) -> int:
+    def connections(self, user: str | None = None) -> int:
         with self._lock:
+            if user is not None:
+                return len(self._by_user.get(user, ()))
             return sum(len(c) for c in self._by_user.values())
 
     def stop(self) -> None:

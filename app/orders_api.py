@@ -26,6 +26,7 @@ _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def _request(desk: Any, body: dict[str, Any], *, plan_only: bool,
              position_id: str | None = None) -> Any:
     from core.decimals import decimal_option
+    from core.settings import ConfigError, parse_address
     from core.units import ADA, Asset, UnitError, to_base
     from tasks.position_orders import REFUSED_ERRORS, OpenRequest
 
@@ -47,8 +48,17 @@ def _request(desk: Any, body: dict[str, Any], *, plan_only: bool,
         field_error("amount", str(error))
     if amount <= 0:
         field_error("amount", "above 0")
+    live = body["mode"] == "live"
+    owner = None
+    if live and body["signing"] == "wallet":  # the signed-in wallet signs each leg
+        try:
+            owner = parse_address("signing", current_user())
+        except ConfigError:
+            field_error("signing", "wallet signing needs a wallet sign-in (POST "
+                                   "/auth/challenge): the user is then the wallet's address")
     return OpenRequest(body["side"], token, posted, amount, leverage, body["venue"],
-                       plan_only=plan_only, user=current_user(), position_id=position_id)
+                       owner=owner, plan_only=plan_only, live=live, signing=body["signing"],
+                       user=current_user(), position_id=position_id)
 
 
 def _open(body: dict[str, Any], *, plan_only: bool, position_id: str | None = None

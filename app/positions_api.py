@@ -3,12 +3,14 @@ functions as the command line (tasks/position_orders.describe, store/alerts). A 
 only their own: another's position is 404."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 
 from app.auth import current_user, user_required
-from app.schemas import AlertListSchema, AlertQuerySchema, PositionListSchema
+from app.schemas import AlertListSchema, AlertQuerySchema, PositionListSchema, \
+    WebhookAskSchema, WebhookRemovedSchema, WebhookSchema
 from app.ownership import desk, own
 from store import alerts as alert_store
 from store import positions as store
@@ -46,3 +48,27 @@ def list_alerts(query: dict[str, Any]) -> dict[str, Any]:
     db = desk().db
     return {"alerts": [public(doc) for doc in alert_store.recent(
         db, user=current_user(), position=query.get("position"), limit=query["limit"])]}
+
+
+@blp.route("/alerts/webhook", methods=["PUT"])
+@blp.arguments(WebhookAskSchema)
+@blp.response(200, WebhookSchema)
+@user_required
+def set_webhook(body: dict[str, Any]) -> dict[str, Any]:
+    """Your alerts POSTed to `url` as they are raised, signed; the secret is shown once."""
+    from core.webhooks import WebhookError, new_secret, public_webhook_url
+
+    try:
+        url = public_webhook_url(body["url"])
+    except WebhookError as error:
+        abort(422, errors={"json": {"url": [str(error)]}})
+    secret = new_secret()
+    alert_store.set_webhook(desk().db, current_user(), url, secret, int(time.time() * 1000))
+    return {"url": url, "secret": secret}
+
+
+@blp.route("/alerts/webhook", methods=["DELETE"])
+@blp.response(200, WebhookRemovedSchema)
+@user_required
+def remove_webhook() -> dict[str, Any]:
+    return {"removed": alert_store.remove_webhook(desk().db, current_user())}

@@ -94,8 +94,15 @@ class OrderSchema(Schema):
     venue = fields.String(load_default=None, allow_none=True,
                           validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,31}$"),
                           metadata={"description": "a venue, or auto (default)"})
-    mode = fields.String(load_default="paper", validate=validate.OneOf(("paper",)),
-                         metadata={"description": "paper (live orders over the API: not yet)"})
+    mode = fields.String(load_default="paper", validate=validate.OneOf(("paper", "live")),
+                         metadata={"description": "paper, or live: signed, sent and confirmed "
+                                                  "on chain (docs/live.md)"})
+    signing = fields.String(load_default="managed",
+                            validate=validate.OneOf(("managed", "wallet")),
+                            metadata={"description": "live: your managed account signs, or "
+                                                     "your wallet (signed in with it) signs "
+                                                     "each leg: GET .../unsigned, POST "
+                                                     ".../witnesses"})
 
 
 class OrderAnswerSchema(Schema):
@@ -173,3 +180,20 @@ class QuoteAskSchema(Schema):
     days = fields.String(load_default="30", validate=validate.Regexp(_DECIMAL))
     price = fields.String(load_default=None, validate=validate.Regexp(_DECIMAL),
                           metadata={"description": "ADA per whole token (a short needs it)"})
+
+
+class WebhookAskSchema(Schema):
+    url = fields.String(required=True, validate=validate.Length(min=8, max=2048),
+                        metadata={"description": "where your alerts are POSTed (http or "
+                                                 "https; not a private or loopback host)"})
+
+
+class WebhookSchema(Schema):
+    url = fields.String(required=True)
+    secret = fields.String(required=True, metadata={
+        "description": "shown this once: the HMAC-SHA256 key of each delivery's signature "
+                       "(docs/guards.md)"})
+
+
+class WebhookRemovedSchema(Schema):
+    removed = fields.Boolean(required=True)

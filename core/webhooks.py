@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from urllib.parse import urlsplit
 
@@ -60,3 +61,22 @@ def webhook_url(value: object) -> str:
     if parts.username or parts.password:
         raise WebhookError("a webhook URL may not carry credentials: the secret signs instead")
     return value
+
+
+def public_webhook_url(value: object) -> str:
+    """A webhook a user may set over the API: as `webhook_url`, and not aimed at this
+    machine or a private network by its host (localhost, a loopback, private, link-local
+    or reserved address literal) — the service would POST there. (A name that resolves to
+    such an address is not caught here.)"""
+    url = webhook_url(value)
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        raise WebhookError("a webhook may not point at this machine")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return url
+    if (address.is_private or address.is_loopback or address.is_link_local
+            or address.is_reserved or address.is_multicast or address.is_unspecified):
+        raise WebhookError(f"a webhook may not point at a private or local address ({host})")
+    return url

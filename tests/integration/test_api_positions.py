@@ -141,10 +141,16 @@ def test_bad_orders_are_refused_naming_the_field_and_store_nothing(world: dict[s
     assert post(world, "/orders", ORDER, user=None).status_code == 401
     for field, value in (("side", "sideways"), ("amount", "abc"), ("amount", "-5"),
                          ("leverage", "1"), ("asset", "ADA"), ("collateral", "BTC"),
-                         ("mode", "live")):
+                         ("mode", "demo"), ("signing", "hardware")):
         answer = post(world, "/orders", {**ORDER, field: value})
         assert answer.status_code == 422, (field, answer.get_json())
         assert field in json.dumps(answer.get_json()), (field, answer.get_json())
+    # Live: a wallet-signed order needs a wallet sign-in (alice signed in with a key);
+    # a managed one, the master key file this web process was not given.
+    wallet = post(world, "/orders", {**ORDER, "mode": "live", "signing": "wallet"})
+    assert wallet.status_code == 422 and "wallet sign-in" in json.dumps(wallet.get_json())
+    managed = post(world, "/orders", {**ORDER, "mode": "live", "venue": "surf"})
+    assert managed.status_code == 422 and "MASTER_KEY_FILE" in json.dumps(managed.get_json())
     missing = post(world, "/orders", {k: v for k, v in ORDER.items() if k != "leverage"})
     assert missing.status_code == 422 and "leverage" in json.dumps(missing.get_json())
     refused = post(world, "/orders", {**ORDER, "leverage": "40"})  # past the max LTV
@@ -299,3 +305,29 @@ def test_a_started_order_is_not_withdrawn(world: dict[str, Any]) -> None:
         "Authorization": f"Bearer {world['keys']['alice']}"})
     assert refused.status_code == 409 and "close" in refused.get_json()["message"]
     assert world["db"]["positions"].find_one({"_id": mine})["version"] == before
+
+
+def test_a_user_sets_their_alert_webhook_shown_its_secret_once(world: dict[str, Any]) -> None:
+    from store import alerts as store_alerts
+
+    client = world["client"]
+    auth = {"Authorization": f"Bearer {world['keys']['alice']}"}
+    assert client.put("/alerts/webhook", json={"url": "https://hooks.example.com/a"}
+                      ).status_code == 401
+    for bad in ("ftp://hooks.example.com/a", "http://127.0.0.1:8000/x", "http://localhost/x",
+                "http://10.1.2.3/x", "http://169.254.169.254/latest", "http://[::1]/x",
+                "https://user:pw@hooks.example.com/a"):
+        refused = client.put("/alerts/webhook", json={"url": bad}, headers=auth)
+        assert refused.status_code == 422 and "url" in refused.get_json()["errors"]["json"], bad
+    assert store_alerts.webhook_of(world["db"], "alice") is None  # nothing set
+    answer = client.put("/alerts/webhook", json={"url": "https://hooks.example.com/a"},
+                        headers=auth)
+    assert answer.status_code == 200, answer.get_json()
+    secret = answer.get_json()["secret"]
+    kept = store_alerts.webhook_of(world["db"], "alice")
+    assert kept["url"] == "https://hooks.example.com/a" and kept["secret"] == secret
+    assert secret not in json.dumps(client.get("/alerts", headers=auth).get_json())
+    assert store_alerts.webhook_of(world["db"], "bob") is None  # alice's own only
+    gone = client.delete("/alerts/webhook", headers=auth)
+    assert gone.get_json() == {"removed": True}
+    assert store_alerts.webhook_of(world["db"], "alice") is None

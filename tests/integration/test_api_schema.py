@@ -8,27 +8,22 @@ app over the test MongoDB and Redis."""
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from contextlib import ExitStack
 from decimal import Decimal
 from typing import Any, Iterator
 
 import pytest
-import redis as redis_lib
 import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
 
 from app import create_app
 from core.api_keys import new_key
-from core.settings import settings_from_mapping
 from core.units import ADA, Asset
 from store import api_keys
-from store.mongo import connect
 from tasks.position_orders import OpenRequest, open_position
 from tasks.positions import desk_for
-from tests.positions.support import STRIKE, start_stubs, store_markets
-from tests.conftest import NAMESPACE_PREFIX, _namespaces, delete_keys, keys_of
+from tests.positions.support import STRIKE, paper_desk, start_stubs
 
 pytestmark = pytest.mark.integration
 
@@ -40,27 +35,18 @@ EXAMPLES = 20
 def served_api(mongo_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[dict[str, Any]]:
     """One app for every operation: a user with a paper position and a key."""
-    namespace = f"{NAMESPACE_PREFIX}{uuid.uuid4().hex[:12]}"
-    _namespaces.add(namespace)
     with ExitStack() as stack:
-        stubs = start_stubs(stack)
-        env = {"MONGO_URL": mongo_url, "MONGO_DB": namespace, "REDIS_URL": redis_url,
-               "REDIS_NAMESPACE": namespace, "DATA_DIR": str(tmp_path_factory.mktemp("api")),
-               **stubs.env()}
-        settings = dataclasses.replace(settings_from_mapping(env), api_rate_per_minute=100_000)
-        store_markets(settings)
-        db = connect(mongo_url)[namespace]
+        paper = stack.enter_context(paper_desk(mongo_url, redis_url,
+                                               tmp_path_factory.mktemp("api"),
+                                               start_stubs(stack)))
+        settings = dataclasses.replace(paper.settings, api_rate_per_minute=100_000)
         open_position(desk_for(settings), OpenRequest(
             "long", Asset.from_unit(STRIKE), ADA, 100_000_000, Decimal("1.5"), user="alice"),
             lambda _pid: None)
         key_id, kept, key = new_key()
-        api_keys.add(db, key_id, "alice", kept, 1)
+        api_keys.add(paper.desk.db, key_id, "alice", kept, 1)
         app = create_app(settings)
         stack.callback(app.extensions["dhl"].close)
-        stack.callback(db.client.drop_database, namespace)
-        client = redis_lib.Redis.from_url(redis_url)
-        stack.callback(lambda: (delete_keys(client, keys_of(client, {namespace})),
-                                client.close()))
         yield {"app": app, "key": key}
 
 

@@ -26,32 +26,43 @@ from tasks.alerts import Alert, raise_alert
 from tasks.live_push import push_state, to_feed
 from tasks.position_orders import OpenRequest, open_position
 from tasks.positions import desk_for
-from tests.positions.support import STRIKE, paper_settings, start_stubs, store_markets
+from tests.positions.support import STRIKE, paper_desk, start_stubs
 from tests.support.served import served
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def world(test_env: dict[str, str], db) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """The app served with small limits, alice's paper position (requested), keys."""
+@pytest.fixture(scope="module")
+def world(mongo_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[dict[str, Any]]:
+    """The app served with small limits (one for the module: each test its own users,
+    but for alice's paper position, requested), a key per user."""
     with ExitStack() as stack:
-        stubs = start_stubs(stack)
-        settings = dataclasses.replace(paper_settings(test_env, stubs), ws_max_pending=200,
+        paper = stack.enter_context(paper_desk(mongo_url, redis_url,
+                                               tmp_path_factory.mktemp("ws"),
+                                               start_stubs(stack)))
+        settings = dataclasses.replace(paper.settings, ws_max_pending=200,
                                        ws_heartbeat_seconds=1, ws_replay_events=50)
-        store_markets(settings)
         answer = open_position(desk_for(settings), OpenRequest(
             "long", Asset.from_unit(STRIKE), ADA, 100_000_000, Decimal("1.5"), user="alice"),
             lambda _pid: None)
         keys = {}
-        for user in ("alice", "bob"):
+        for user in ("alice", "bob", "idle", "replayer", "flooded"):
             key_id, kept, keys[user] = new_key()
-            api_keys.add(db, key_id, user, kept, 1)
+            api_keys.add(paper.desk.db, key_id, user, kept, 1)
         app = create_app(settings)
         stack.callback(app.extensions["dhl"].close)
         base = stack.enter_context(served(app))
-        yield {"url": "ws" + base[4:] + "/ws", "keys": keys, "settings": settings, "db": db,
-               "position": answer["position"], "app": app, "stack": stack}
+        world = {"url": "ws" + base[4:] + "/ws", "keys": keys, "settings": settings,
+                 "db": paper.desk.db, "position": answer["position"], "app": app}
+        yield world
+
+
+@pytest.fixture
+def ws_world(world: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The module's world with this test's clients, closed after it."""
+    with ExitStack() as stack:
+        yield {**world, "stack": stack}
 
 
 def connect(world: dict[str, Any], user: str, last_id: str | None = None) -> Client:
@@ -97,7 +108,8 @@ def event(world: dict[str, Any], user: str, n: int, pad: str = "") -> str | None
                                              "seq": n, "event": "test", "pad": pad})
 
 
-def test_a_client_signs_in_or_is_refused(world: dict[str, Any]) -> None:
+def test_a_client_signs_in_or_is_refused(ws_world: dict[str, Any]) -> None:
+    world = ws_world
     ws = Client.connect(world["url"])
     world["stack"].callback(close_quietly, ws)
     ws.send(json.dumps({"type": "auth", "token": "dhl_" + "0" * 16 + "_" + "1" * 64}))
@@ -124,7 +136,8 @@ def test_a_client_signs_in_or_is_refused(world: dict[str, Any]) -> None:
     assert [p["position"] for p in positions["positions"]] == [world["position"]]
 
 
-def test_events_alerts_prices_and_blocks_reach_their_user_only(world: dict[str, Any]) -> None:
+def test_events_alerts_prices_and_blocks_reach_their_user_only(ws_world: dict[str, Any]) -> None:
+    world = ws_world
     alice, bob = connect(world, "alice"), connect(world, "bob")
     for ws in (alice, bob):
         until(ws, of_type("positions"))
@@ -152,8 +165,9 @@ def test_events_alerts_prices_and_blocks_reach_their_user_only(world: dict[str, 
     assert {m["type"] for m in bobs} <= {"price", "heartbeat"}
 
 
-def test_an_idle_client_hears_heartbeats(world: dict[str, Any]) -> None:
-    alice = connect(world, "alice")
+def test_an_idle_client_hears_heartbeats(ws_world: dict[str, Any]) -> None:
+    world = ws_world
+    alice = connect(world, "idle")
     until(alice, of_type("positions"))
     started = time.monotonic()
     beat, _ = until(alice, of_type("heartbeat"), 5)
@@ -167,25 +181,26 @@ def test_an_idle_client_hears_heartbeats(world: dict[str, Any]) -> None:
     until(alice, of_type("pong"))
 
 
-def test_a_reconnecting_client_gets_what_it_missed(world: dict[str, Any]) -> None:
-    alice = connect(world, "alice")
+def test_a_reconnecting_client_gets_what_it_missed(ws_world: dict[str, Any]) -> None:
+    world = ws_world
+    alice = connect(world, "replayer")
     until(alice, of_type("positions"))
-    seen = event(world, "alice", 1)
+    seen = event(world, "replayer", 1)
     got, _ = until(alice, of_type("event"))
     assert got["id"] == seen
     alice.close()
-    missed = [event(world, "alice", n) for n in (2, 3, 4)]
-    again = connect(world, "alice", last_id=seen)
+    missed = [event(world, "replayer", n) for n in (2, 3, 4)]
+    again = connect(world, "replayer", last_id=seen)
     hello, _ = until(again, of_type("hello"))
     assert hello["last_event_id"] == seen
     replayed = [until(again, of_type("event"))[0] for _ in missed]
     assert [m["id"] for m in replayed] == missed and [m["seq"] for m in replayed] == [2, 3, 4]
     until(again, of_type("positions"))
-    live = event(world, "alice", 5)  # and live from there, once
+    live = event(world, "replayer", 5)  # and live from there, once
     got, before = until(again, of_type("event"))
     assert got["id"] == live and not [m for m in before if m.get("type") == "event"]
     # An id the feed no longer holds (trimmed or never ours): resync, then all it holds.
-    stale = connect(world, "alice", last_id="1-0")
+    stale = connect(world, "replayer", last_id="1-0")
     until(stale, of_type("resync"))
     kept = [until(stale, of_type("event"))[0]["seq"] for _ in range(5)]
     assert kept == [1, 2, 3, 4, 5]
@@ -206,7 +221,7 @@ def _stalled_client(world: dict[str, Any]) -> socket.socket:
     while b"\r\n\r\n" not in answer:
         answer += raw.recv(1)
     assert answer.startswith(b"HTTP/1.1 101"), answer
-    payload = json.dumps({"type": "auth", "token": world["keys"]["alice"]}).encode()
+    payload = json.dumps({"type": "auth", "token": world["keys"]["flooded"]}).encode()
     mask = os.urandom(4)
     assert len(payload) < 126
     frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(
@@ -215,20 +230,21 @@ def _stalled_client(world: dict[str, Any]) -> socket.socket:
     return raw
 
 
-def test_a_slow_client_is_dropped_and_never_slows_the_others(world: dict[str, Any]) -> None:
+def test_a_slow_client_is_dropped_and_never_slows_the_others(ws_world: dict[str, Any]) -> None:
+    world = ws_world
     hub = world["app"].extensions["dhl_hub"]
-    fast = connect(world, "alice")
+    fast = connect(world, "flooded")
     until(fast, of_type("positions"))
     stalled = _stalled_client(world)
-    assert wait_until(lambda: hub.connections() == 2, 10)  # the stalled one signed in
+    assert wait_until(lambda: hub.connections("flooded") == 2, 10)  # the stalled one signed in
     pad = "x" * 2000
     sent: list[str | None] = []
     for burst in range(20):  # 1,000 events of 2 kB in bursts of 50
-        sent += [event(world, "alice", burst * 50 + n, pad) for n in range(50)]
+        sent += [event(world, "flooded", burst * 50 + n, pad) for n in range(50)]
         time.sleep(0.05)
     got = [until(fast, of_type("event"))[0]["id"] for _ in sent]
     assert got == sent  # every one, in order, while the other stalls
-    assert wait_until(lambda: hub.connections() == 1, 10)  # the stalled one dropped
+    assert wait_until(lambda: hub.connections("flooded") == 1, 10)  # the stalled one dropped
     stalled.settimeout(5)
     drained = 0
     try:  # what the kernel buffered, then the end: the server closed it
@@ -237,5 +253,5 @@ def test_a_slow_client_is_dropped_and_never_slows_the_others(world: dict[str, An
     except ConnectionResetError:
         pass
     assert drained < 1000 * 2000
-    after = event(world, "alice", 1000)
+    after = event(world, "flooded", 1000)
     assert until(fast, of_type("event"))[0]["id"] == after

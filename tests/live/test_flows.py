@@ -77,10 +77,13 @@ def test_a_wallet_signed_live_position_opens_and_closes(
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     before = stack.stats()
-    opened = one_json(dhl(stack.paper, "open", "--side", "long", "--asset", STRIKE,
-                          "--collateral", "ADA:60", "--leverage", "1.5", "--venue", "surf",
-                          "--live", "--signing", "wallet", "--address", wallet))
-    pid = opened["position"]
+    # Ordered over the API, live, signed by the wallet its user is (issue 12).
+    ordered = client.post("/orders", json={
+        "side": "long", "asset": STRIKE, "collateral": "ADA", "amount": "60",
+        "leverage": "1.5", "venue": "surf", "mode": "live", "signing": "wallet"})
+    assert ordered.status_code == 201, ordered.get_json()
+    pid = ordered.get_json()["position"]
+    assert stack.paper.doc(pid)["order"]["owner"] == wallet
 
     def pending() -> list[dict[str, Any]]:
         answer = client.get(f"/positions/{pid}/unsigned")
@@ -125,7 +128,8 @@ def test_a_wallet_signed_live_position_opens_and_closes(
     view = sign_until("open", 180)
     assert view["signing"] == "wallet"
     assert_confirmed_from_chain(stack, view)
-    one_json(dhl(stack.paper, "close", pid))
+    closing = client.post(f"/positions/{pid}/close", json={})
+    assert closing.status_code == 200, closing.get_json()
     view = sign_until("settled", 240)
     assert_confirmed_from_chain(stack, view)
     after = stack.stats()
