@@ -21,7 +21,7 @@ from store import guards as store
 from store import venue_markets
 from tasks.alerts import Alert
 from tasks.live_push import push_state
-from tasks.position_orders import Desk
+from tasks.position_orders import LIVE_PRICE_PREFIX, Desk
 from trading.paper_market import PaperMarketError
 from trading.risk import CONTEXT
 
@@ -34,7 +34,7 @@ Notify = Callable[[Alert], bool]
 
 
 #: Live positions' triggers sit in markets of their own: their price is DexHunter's.
-LIVE_PREFIX = "live:"
+LIVE_PREFIX = LIVE_PRICE_PREFIX
 #: The buy DexHunter is asked to quote for a live market's price.
 PRICE_PROBE_LOVELACE = 100_000_000
 

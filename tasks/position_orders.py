@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from typing import Any, Callable, Mapping, Sequence
 
-from core.decimals import significant_text
+from core.decimals import finite_decimal, significant_text
 from core.errors import AppError, ConfigError
 from core.settings import Settings, parse_address
 from core.units import ADA, ADA_TOKEN, Asset, Token
@@ -134,6 +134,9 @@ class OpenRequest:
     #: The new position's id (a move's reopening names it, so asking twice opens once).
     position_id: str | None = None
 
+
+#: A live market's price in the guards' store (tasks/guard_prices.LIVE_PREFIX).
+LIVE_PRICE_PREFIX = "live:"
 
 #: What a service that did not answer now raises (DexHunter, a venue's API).
 SERVICE_ERRORS = (DexHunterRefused, VenueUnavailable, MalformedResponse)
@@ -705,6 +708,9 @@ def describe(desk: Desk, doc: Mapping[str, Any], *, detail: bool = False) -> dic
         out["loan"] = dict(doc["loan"])
     if position.state in (PositionState.OPEN, PositionState.CLOSING) and order.get("equity"):
         out.update(_marked(desk, doc, position))
+        if detail:
+            out.update(_quoted(desk, doc, position))
+            out.update(_carry(desk, doc, position))
     if detail:
         out["legs"] = [_leg_view(position, leg_id) for leg_id in _leg_order(position)]
         if not position.paper:  # what the chain showed of each leg
@@ -752,6 +758,33 @@ def _marked(desk: Desk, doc: Mapping[str, Any], position: Position) -> dict[str,
                   leverage=None if lev is None else _fmt(lev),
                   equity_now=int(pnl.equity), unrealised_pnl=int(pnl.pnl))
     return marked
+
+
+def _quoted(desk: Desk, doc: Mapping[str, Any], position: Position) -> dict[str, Any]:
+    """PnL at DexHunter's executable quote too, where the guards keep one (a live
+    position's market: docs/guards.md), with its source and time."""
+    book = book_of(doc, position)
+    kept = guard_store.price_of(desk.db, LIVE_PRICE_PREFIX + book.token.asset.unit)
+    if kept is None:
+        return {}
+    price = finite_decimal(kept["price"])
+    pnl = unrealised_pnl(book, price, equity_posted=int(doc["order"]["equity"]),
+                         fees=FeeBill(other=position.figures.fees_paid))
+    return {"quote": {"price": str(price), "source": kept.get("source"),
+                      "as_of_ms": kept.get("as_of_ms"), "unrealised_pnl": int(pnl.pnl)}}
+
+
+def _carry(desk: Desk, doc: Mapping[str, Any], position: Position) -> dict[str, Any]:
+    """What the debt costs a day at the market's borrow rate now (base units of each
+    borrowed asset, rounded down), and that rate."""
+    market = _market_of(desk, position.venue, str(doc["order"].get("market_id")),
+                        desk.now_ms())
+    if market is None:
+        return {}
+    with localcontext(CONTEXT):
+        per_day = {unit: int(Decimal(int(amount)) * market.borrow_apr / 365)
+                   for unit, amount in position.figures.debt.items()}
+    return {"borrow_apr": str(market.borrow_apr), "carry_per_day": per_day}
 
 
 def _fmt(value: Decimal) -> str:

@@ -195,16 +195,15 @@ def test_paper_stack_shows_liqwid_and_surf_markets(first: Stack):
 
 
 STRIKE = "51515151515151515151515151515151515151515151515151515151535452494b45"
-DEMO_USDM = "555555555555555555555555555555555555555555555555555555555553444d"
 DJED = "8db269c3ec630e06ae29f74bc39edd1f87c819f1056206e879a1cd61446a65644d6963726f555344"
 
 
 def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack):
-    """The positions issue's demo: with `dhl run` up, a paper long and a paper short open
-    and close through `dhl positions` (the stack's workers run the flows through its
-    DexHunter and Surf stubs), showing their legs, fees and PnL; and the same on Liqwid
-    (its stub's paper markets: DJED), built for the mainnet paper wallet while the stack
-    replays preprod."""
+    """The positions issue's demo: with `dhl run` up, a paper long at Surf and a paper
+    short at Liqwid (its stub's paper markets: DJED, built for the mainnet paper wallet
+    while the stack replays preprod) open and close through `dhl positions` (the stack's
+    workers run the flows through its DexHunter and venue stubs), showing their legs,
+    fees and PnL."""
     first.wait_ready()
     env = stack_env("", first.data_dir)
     env.pop("REDIS_URL")
@@ -235,9 +234,9 @@ def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack)
 
     # The Surf markets come from the stack's stub at the worker's first refresh.
     opened: dict[tuple[str, str], str] = {}
+    # A long at Surf and a short at Liqwid: both venues, both sides (the other two
+    # pairings run on a paper desk of their own: tests/positions/).
     for side, token, leverage, venue in (("long", STRIKE, "1.8", "surf"),
-                                         ("short", DEMO_USDM, "2", "surf"),
-                                         ("long", DJED, "2", "liqwid"),
                                          ("short", DJED, "2", "liqwid")):
         order = ("--side", side, "--asset", token, "--collateral", "ADA:100",
                  "--leverage", leverage, "--venue", venue)
@@ -342,6 +341,49 @@ def test_the_dashboard_in_a_browser_opens_watches_guards_and_closes(first: Stack
         assert doc["state"] == "settled" and doc["order"]["user"] == "browser-trader"
         severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
         assert not severe, severe
+
+
+#: A CIP-30 wallet for the browser: its signData hands the request to the test (which
+#: signs with pycardano, as a wallet would) and waits for the answer.
+FAKE_WALLET = """
+window.cardano = {testwallet: {name: "Test wallet", apiVersion: "0.1.0", enable: async () => ({
+  getUsedAddresses: async () => [ADDRESS_HEX],
+  getChangeAddress: async () => ADDRESS_HEX,
+  signData: (address, payload) => new Promise((resolve) => {
+    window.signRequest = {address, payload}; window.signResolve = resolve; }),
+})}};
+"""
+
+
+def test_the_dashboard_signs_in_with_a_cip30_wallet(first: Stack, tmp_path):
+    """The wallet button: the challenge is asked for the wallet's address (hex, as CIP-30
+    gives it), signData signs exactly its text, the session token signs the page in as
+    that address."""
+    from pycardano import Address, Network, PaymentSigningKey, PaymentVerificationKey
+    from pycardano.cip.cip8 import sign
+
+    first.wait_ready()
+    key = PaymentSigningKey.from_primitive(bytes([7]) * 32)
+    address = Address(PaymentVerificationKey.from_signing_key(key).hash(),
+                      network=Network.MAINNET)
+    with chromium(tmp_path) as browser:
+        browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
+            "source": FAKE_WALLET.replace("ADDRESS_HEX", repr(bytes(address).hex()))})
+        browser.get(first.base + "/dashboard")
+        wait_for(browser, "the wallet's button", lambda: browser.find_element(
+            "css selector", 'button[data-wallet="testwallet"]')).click()
+        request = wait_for(browser, "signData asked",
+                           lambda: browser.execute_script("return window.signRequest"))
+        assert request["address"] == bytes(address).hex()
+        text = bytes.fromhex(request["payload"]).decode()
+        assert text.startswith("DH-Leverage sign-in\naddress: " + str(address))
+        answer = sign(text, key, attach_cose_key=True, network=Network.MAINNET)
+        browser.execute_script("window.signResolve(arguments[0])",
+                               {"signature": answer["signature"], "key": answer["key"]})
+        wait_for(browser, "signed in as the wallet",
+                 lambda: str(address) in browser.find_element("id", "who").text)
+        assert browser.find_element("id", "live").text == "live"
+        assert not browser.find_element("id", "signin-error").text
 
 
 def test_root_url_of_the_banner_lists_the_links(first: Stack):

@@ -173,6 +173,10 @@ def test_a_live_positions_guards_alert_and_its_kill_switch_closes_it_once(
         worker.log()[-3000:]
     [alert] = [a for a in alerts() if a["kind"] == "health"]
     assert alert["facts"]["source"] == "dexhunter quote" and alert["user"] == "carol"
+    quoted = one_json(dhl(paper, "show", pid))["quote"]  # its PnL at the executable quote
+    kept = guard_store.price_of(paper.desk.db, f"live:{STRIKE}")
+    assert quoted["price"] == str(Decimal(kept["price"])) and quoted["source"] == "dexhunter quote"
+    assert isinstance(quoted["unrealised_pnl"], int)
     assert run_dhl(["kill-switch", "on", "--user", "carol"], paper.env).returncode == 0
     try:
         for _ in range(3):

@@ -135,6 +135,11 @@ def test_cli_open_show_close_list(shared: tuple[Paper, WorkerProcess], side: str
     assert shown["state"] == "open" and shown["fees_paid"] > 0 and shown["size"] > 0
     assert shown["legs"] and all(leg["state"] == "confirmed" for leg in shown["legs"]), shown
     assert_plan_legs_confirmed_once(shown, "open")
+    # Its carry: what the debt costs a day at the market's rate now, in base units.
+    apr = Decimal(shown["borrow_apr"])
+    assert shown["carry_per_day"] == {unit: int(Decimal(amount) * apr / 365)
+                                      for unit, amount in shown["debt"].items()}, shown
+    assert "quote" not in shown  # a paper position: no DexHunter quote is kept for it
 
     closed = one_json(dhl(paper, "close", pid))
     assert closed["ok"] and closed["state"] == "closing", closed
