@@ -28,7 +28,8 @@ def _request(desk: Any, body: dict[str, Any], *, plan_only: bool,
     from core.decimals import decimal_option
     from core.settings import ConfigError, parse_address
     from core.units import ADA, Asset, UnitError, to_base
-    from tasks.position_orders import REFUSED_ERRORS, OpenRequest
+    from tasks.guard_rules import rules_of
+    from tasks.position_orders import REFUSED_ERRORS, OpenRequest, OrderError
 
     def field_error(field: str, why: str) -> None:
         abort(422, errors={"json": {field: [why]}})
@@ -56,9 +57,15 @@ def _request(desk: Any, body: dict[str, Any], *, plan_only: bool,
         except ConfigError:
             field_error("signing", "wallet signing needs a wallet sign-in (POST "
                                    "/auth/challenge): the user is then the wallet's address")
+    guards = body.get("guards")
+    if guards is not None:
+        try:
+            rules_of(guards)  # checked now; set (against the price then) once it is open
+        except OrderError as error:
+            field_error("guards", str(error))
     return OpenRequest(body["side"], token, posted, amount, leverage, body["venue"],
                        owner=owner, plan_only=plan_only, live=live, signing=body["signing"],
-                       user=current_user(), position_id=position_id)
+                       user=current_user(), position_id=position_id, guards=guards)
 
 
 def _open(body: dict[str, Any], *, plan_only: bool, position_id: str | None = None

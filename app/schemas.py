@@ -97,6 +97,9 @@ class OrderSchema(Schema):
     mode = fields.String(load_default="paper", validate=validate.OneOf(("paper", "live")),
                          metadata={"description": "paper, or live: signed, sent and confirmed "
                                                   "on chain (docs/live.md)"})
+    guards = fields.Nested(lambda: GuardsSchema(), metadata={
+        "description": "set once the position is open, as PUT /positions/{id}/guards does "
+                       "(a stop the price has crossed by then is refused, with an alert)"})
     signing = fields.String(load_default="managed",
                             validate=validate.OneOf(("managed", "wallet")),
                             metadata={"description": "live: your managed account signs, or "

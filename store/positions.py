@@ -81,6 +81,17 @@ def insert(db: Database, doc: Mapping[str, Any]) -> None:
         raise PositionExists(f"position {doc['_id']} exists") from None
 
 
+#: An order's guards waiting for its position to open (`order_guards`), then what came of
+#: them: "armed <version>" or "refused: <why>".
+GUARDS_TO_ARM = "to arm"
+
+
+def note_order_guards(db: Database, position_id: str, outcome: str) -> bool:
+    """Record what came of the order's guards, once (a compare-and-set on the value)."""
+    return db[COLLECTION].update_one({"_id": position_id, "order_guards": GUARDS_TO_ARM},
+                                     {"$set": {"order_guards": outcome}}).modified_count == 1
+
+
 def read(db: Database, position_id: str) -> dict[str, Any] | None:
     found = db[COLLECTION].find_one({"_id": position_id})
     return None if found is None else dict(found)

@@ -105,6 +105,29 @@ def apply_guards(desk: Desk, position_id: str, rules: GuardRules) -> dict[str, A
             "triggers": sorted(triggers, key=lambda t: str(t["name"]))}
 
 
+def arm_on_open(desk: Desk, position_id: str, notify: Notify) -> str | None:
+    """An order's guards set once its position is open (checked against the price then:
+    a stop the price already crossed is refused, and the trader alerted). Applying twice
+    makes the same version, so a worker that dies before noting it does no harm; once
+    noted, a later change of guards is never undone. What came of them, or None."""
+    doc = positions_store.read(desk.db, position_id)
+    if doc is None or doc.get("order_guards") != positions_store.GUARDS_TO_ARM \
+            or doc.get("state") != "open":
+        return None
+    try:
+        outcome = "armed " + str(apply_guards(desk, position_id,
+                                              rules_of(doc["guards_on_open"]))["version"])
+    except OrderError as error:
+        outcome = f"refused: {error}"
+    if positions_store.note_order_guards(desk.db, position_id, outcome) \
+            and outcome.startswith("refused"):
+        notify(Alert(f"{position_id}:order-guards", str(positions_store.user_of(doc)),
+                     "guard", "warning", f"{position_id} is open, but the guards of its "
+                     f"order were not set: {outcome[len('refused: '):]}", desk.now_ms(),
+                     position_id))
+    return outcome
+
+
 # --- a tick ----------------------------------------------------------------------------------
 
 def fired_triggers(db: Database, market: str, price: Decimal) -> list[Mapping[str, Any]]:

@@ -133,6 +133,8 @@ class OpenRequest:
     user: str | None = None  # live managed: whose account of the master key pays
     #: The new position's id (a move's reopening names it, so asking twice opens once).
     position_id: str | None = None
+    #: Guards to set once it is open (the API's fields: tasks/guard_rules.rules_of).
+    guards: Mapping[str, Any] | None = None
 
 
 #: A live market's price in the guards' store (tasks/guard_prices.LIVE_PREFIX).
@@ -294,6 +296,8 @@ def _insert(desk: Desk, position_id: str, request: OpenRequest, token: Token, ow
     doc.update(order=_order(request, token, owner, plan, account),
                program={"000": group_to_dict(group)}, pending=True, blocked={},
                waiting="", work={})
+    if request.guards:  # set by the worker once it is open (tasks/guard_rules.arm_on_open)
+        doc.update(guards_on_open=dict(request.guards), order_guards=store.GUARDS_TO_ARM)
     store.insert(desk.db, doc)
 
 

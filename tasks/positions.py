@@ -148,8 +148,20 @@ def advance_position(self, position_id: str) -> dict[str, Any]:
             lock.release()
         except (LockError, RedisError):
             pass  # it lapsed: another worker may hold it now, and that is fine
+    if done.state == "open":
+        _arm_order_guards(self.app, settings, position_id)
     return {"position": done.position_id, "recorded": done.recorded, "state": done.state,
             "waiting": done.waiting}
+
+
+def _arm_order_guards(app: Any, settings: Settings, position_id: str) -> None:
+    """The order's guards, set now that the position is open (tasks/guard_rules.py)."""
+    from tasks.alerts import raise_alert
+    from tasks.guard_rules import arm_on_open
+
+    desk = desk_for(settings)
+    arm_on_open(desk, position_id, lambda alert: raise_alert(
+        desk.db, settings, alert, lambda name, alert_id: app.send_task(name, args=[alert_id])))
 
 
 @shared_task(name=RESUME_TASK, bind=True, ignore_result=True)

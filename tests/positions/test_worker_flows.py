@@ -154,6 +154,59 @@ def test_cli_open_show_close_list(shared: tuple[Paper, WorkerProcess], side: str
     assert all(leg["state"] == "confirmed" for leg in view["legs"]), view["legs"]
 
 
+def test_an_orders_guards_are_set_once_it_is_open(shared: tuple[Paper, WorkerProcess]) -> None:
+    """POST /orders with guards: checked when ordered (a bad one is 422 naming `guards`,
+    nothing stored), set by the worker once the position is open — or, when the price
+    has crossed one by then, refused with an alert to the trader — once."""
+    from app import create_app
+    from core.api_keys import new_key
+    from store import alerts as alert_store
+    from store import api_keys
+    from store import positions as positions_store
+
+    paper, worker = shared
+    key_id, kept, key = new_key()
+    api_keys.add(paper.desk.db, key_id, "guarded", kept, 1)
+    app = create_app(paper.settings)
+    try:
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+        order = {"side": "long", "asset": STRIKE, "collateral": "ADA", "amount": "100",
+                 "leverage": "1.8"}
+        before = paper.desk.db["positions"].count_documents({})
+        for bad in ({"stop_loss": "abc"}, {"deleverage_below": "1.2"}):
+            refused = client.post("/orders", json={**order, "guards": bad})
+            assert refused.status_code == 422, refused.get_json()
+            assert "guards" in json.dumps(refused.get_json())
+        assert paper.desk.db["positions"].count_documents({}) == before
+        placed = {}
+        for name, guards in (("set", {"stop_loss": "0.3", "take_profit": [{"price": "0.9"}]}),
+                             ("crossed", {"stop_loss": "0.6"})):  # the price is 0.5
+            answer = client.post("/orders", json={**order, "guards": guards})
+            assert answer.status_code == 201, answer.get_json()
+            placed[name] = answer.get_json()["position"]
+        for pid in placed.values():
+            paper.wait_state(pid, "open", 30, worker)
+            assert wait_until(lambda: paper.doc(pid)["order_guards"]
+                              != positions_store.GUARDS_TO_ARM, 15), paper.doc(pid)
+        armed = paper.doc(placed["set"])["order_guards"]
+        shown = client.get(f"/positions/{placed['set']}").get_json()
+        assert armed == "armed " + shown["guards"]["version"]
+        assert {t["name"] for t in shown["guards"]["triggers"]} == {"stop_loss-0",
+                                                                   "take_profit-0"}
+        assert paper.doc(placed["crossed"])["order_guards"].startswith(
+            "refused: --stop-loss 0.6: the price is")
+        assert "guards" not in client.get(f"/positions/{placed['crossed']}").get_json()
+        [alert] = [a for a in alert_store.recent(paper.desk.db, user="guarded")
+                   if a["kind"] == "guard"]
+        assert alert["position"] == placed["crossed"] and "were not set" in alert["message"]
+        for pid in placed.values():
+            client.post(f"/positions/{pid}/close", json={})
+            paper.wait_state(pid, "settled", 30, worker)
+    finally:
+        app.extensions["dhl"].close()
+
+
 # --- 3. the advance task 5 times at once, two workers -------------------------------------
 
 def test_duplicate_deliveries_to_two_workers_open_once(

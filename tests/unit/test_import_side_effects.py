@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 from core.settings import PROJECT_ROOT
 
@@ -32,16 +33,24 @@ def test_celery_dash_a_tasks_still_reads_the_environment():
         result.stderr.strip().startswith("config error: ")
 
 
-def test_apps_build_from_explicit_settings_in_any_environment():
+def test_apps_build_from_explicit_settings_in_any_environment(mongo_url: str):
+    # The test MongoDB (the web app creates its indexes at start: with none answering it
+    # would wait out the server selection, seconds, to no purpose here).
+    from store.mongo import connect
+
+    name = f"explicit_{uuid.uuid4().hex[:8]}"
     result = run("from core.settings import settings_from_mapping\n"
                  "from tasks.celery_app import make_celery, settings_of\n"
                  "from app import create_app\n"
-                 "s = settings_from_mapping({'MONGO_DB': 'explicit'})\n"
-                 "assert settings_of(make_celery(s)).mongo_db == 'explicit'\n"
+                 f"s = settings_from_mapping({{'MONGO_DB': {name!r}, 'MONGO_URL': {mongo_url!r}}})\n"
+                 f"assert settings_of(make_celery(s)).mongo_db == {name!r}\n"
                  "web = create_app(s)\n"
                  "print(web.extensions['dhl'].settings.mongo_db)")
+    client = connect(mongo_url)
+    client.drop_database(name)
+    client.close()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "explicit"
+    assert result.stdout.strip() == name
 
 
 def test_the_follower_learns_the_watchers_without_celery():
