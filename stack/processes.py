@@ -102,6 +102,9 @@ class LocalService:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    #: Where the service writes its pid; removed by `stop` if it still names the stopped
+    #: process (one stopped the hard way, SIGKILL after its grace, cannot remove it).
+    pid_file: Path | None = None
 
     @property
     def port(self) -> int:
@@ -112,6 +115,17 @@ class LocalService:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         stop_process(self.process, timeout_s)
+        self._forget_pid_file()
+
+    def _forget_pid_file(self) -> None:
+        if self.pid_file is None:
+            return
+        try:
+            named = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if named == self.process.pid:
+            self.pid_file.unlink(missing_ok=True)
 
     def kill(self) -> None:
         if self.process.poll() is None:

@@ -110,8 +110,8 @@ def start_mongo(data_dir: Path, port: int | None = None, in_memory: bool = False
     log_path = data_dir / MONGO_LOG
     url = f"mongodb://{LOOPBACK}:{port}/?directConnection=true"
     process, offset = spawn("mongodb", argv, log_path)
-    return started(LocalService("mongodb", url, process, log_path), lambda: mongo_answers(url),
-                   timeout_s, offset)
+    return started(LocalService("mongodb", url, process, log_path, pid_file),
+                   lambda: mongo_answers(url), timeout_s, offset)
 
 
 def clear_stale_pid_file(pid_file: Path) -> None:
