@@ -43,7 +43,17 @@ def cmd_live_demo(args: argparse.Namespace) -> int:
         check_data_dir(settings)
     except ConfigError as error:
         raise _config_error(error) from None
-    return run_demo(settings, args.side)
+    return run_demo(settings, args.side, args.block_seconds)
+
+
+def _block_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of seconds, got {text!r}") from None
+    if not 0.2 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"from 0.2 to 10 seconds, got {text}")
+    return value
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -93,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "confirmed from blocks (docs/live.md)")
     demo.add_argument("--side", choices=("long", "short", "both"), default="both",
                       help="which demo position(s): a long STRIKE, a short USDM (both)")
+    demo.add_argument("--block-seconds", type=_block_seconds, default=1.0, metavar="S",
+                      help="the sandbox forges a block every S seconds (0.2 to 10; default 1)")
     demo.set_defaults(func=cmd_live_demo)
 
     config = sub.add_parser("config", help="validate the settings and print them, secrets hidden")

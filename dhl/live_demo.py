@@ -78,13 +78,14 @@ def write_master_key(path: Path) -> Path:
     return path
 
 
-def sandbox_args(address: str, http_port: int) -> list[str]:
+def sandbox_args(address: str, http_port: int, block_seconds: float = BLOCK_SECONDS
+                 ) -> list[str]:
     tokens = demo_tokens()
     strike, usdm = tokens["STRIKE"][0], tokens["USDM"][0]
     args = ["--network", "mainnet", "--fund", f"{address}:{FUNDING}",
             "--pool", f"{POOL_LOVELACE}:{strike}={POOL_TOKENS},{usdm}={POOL_TOKENS // 10}",
             "--surf-pool", f"{SURF_POOL_LOVELACE}:{usdm}={SURF_POOL_TOKENS}",
-            "--block-seconds", str(BLOCK_SECONDS), "--http-port", str(http_port)]
+            "--block-seconds", str(block_seconds), "--http-port", str(http_port)]
     for unit, price, decimals in tokens.values():
         args += ["--price", f"{unit}={price}:{decimals}"]
     return args
@@ -117,8 +118,8 @@ def start_process(name: str, argv: list[str], env: Mapping[str, str], log: Path,
 
 
 def run_live_demo(settings: Settings, environ: Mapping[str, str], sides: list[str],
-                  out: Callable[[str], None] = lambda line: print(line, flush=True)
-                  ) -> int:
+                  out: Callable[[str], None] = lambda line: print(line, flush=True),
+                  block_seconds: float = BLOCK_SECONDS) -> int:
     from store import accounts
     from store.indexes import ensure_indexes
     from store.mongo import connect
@@ -152,13 +153,14 @@ def run_live_demo(settings: Settings, environ: Mapping[str, str], sides: list[st
             f"({key}, never printed), address {address}")
 
         http_port = free_port()
-        sandbox = start_sandbox(home, home / "sandbox.sock", sandbox_args(address, http_port))
+        sandbox = start_sandbox(home, home / "sandbox.sock", sandbox_args(address, http_port,
+                                                                           block_seconds))
         cleanup.callback(sandbox.stop)
         chain_utxos = f"http://127.0.0.1:{http_port}"
         if not wait_until(lambda: port_open(http_port), 30):
             out("the sandbox's HTTP endpoint did not come up: see its log")
             return 1
-        out(f"dhl sandbox: node-to-client at {sandbox.url}, a block every {BLOCK_SECONDS} s, "
+        out(f"dhl sandbox: node-to-client at {sandbox.url}, a block every {block_seconds:g} s, "
             f"{FUNDING // 1_000_000} ADA to the demo account in its first block")
         stubs = {}
         for name in ("dexhunter", "surf"):
@@ -305,11 +307,12 @@ def main_args(side: str) -> list[str]:
     return ["long", "short"] if side == "both" else [side]
 
 
-def cmd_live_demo(settings: Settings, side: str) -> int:
+def cmd_live_demo(settings: Settings, side: str, block_seconds: float = BLOCK_SECONDS) -> int:
     print("dhl live-demo: the live path against a local sandbox chain, offline", flush=True)
     started_at = time.monotonic()
     try:
-        code = run_live_demo(settings, os.environ, main_args(side))
+        code = run_live_demo(settings, os.environ, main_args(side),
+                             block_seconds=block_seconds)
     except ServiceError as error:
         print(f"dhl live-demo: {error}", file=sys.stderr, flush=True)
         code = 1

@@ -28,7 +28,7 @@ from tests.positions.support import STRIKE, paper_desk, start_stubs
 pytestmark = pytest.mark.integration
 
 #: Examples per operation: enough to reach every field's checks, within the suite's budget.
-EXAMPLES = 20
+EXAMPLES = 12
 
 
 @pytest.fixture(scope="module")

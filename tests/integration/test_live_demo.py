@@ -29,7 +29,8 @@ def test_the_live_demo_opens_and_closes_a_live_short(tmp_path: Path, redis_url: 
     fixtures = require(fixtures_dir() / "dexhunter", "DexHunter recordings").parent
     env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     env.update(DATA_DIR=str(tmp_path), REDIS_URL=redis_url, FIXTURES_DIR=str(fixtures))
-    result = subprocess.run([sys.executable, "-m", "dhl", "live-demo", "--side", "short"],
+    result = subprocess.run([sys.executable, "-m", "dhl", "live-demo", "--side", "short",
+                             "--block-seconds", "0.5"],
                             env=env, cwd=PROJECT_ROOT, capture_output=True, text=True,
                             timeout=420)
     out = result.stdout

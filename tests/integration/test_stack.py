@@ -278,12 +278,27 @@ def test_paper_long_and_short_open_and_close_through_dhl_positions(first: Stack)
                                                    for r in listed]
 
 
+#: A CIP-30 wallet for the browser: its signData hands the request to the test (which
+#: signs with pycardano, as a wallet would) and waits for the answer.
+FAKE_WALLET = """
+window.cardano = {testwallet: {name: "Test wallet", apiVersion: "0.1.0", enable: async () => ({
+  getUsedAddresses: async () => [ADDRESS_HEX],
+  getChangeAddress: async () => ADDRESS_HEX,
+  signData: (address, payload) => new Promise((resolve) => {
+    window.signRequest = {address, payload}; window.signResolve = resolve; }),
+})}};
+"""
+
+
 def test_the_dashboard_in_a_browser_opens_watches_guards_and_closes(first: Stack, tmp_path):
     """The dashboard as a person uses it, in headless Chromium (tests/support/browser.py),
     on `make run`'s stack (gunicorn, the workers, the follower on the replayed blocks):
     sign in with an API key, see the markets, plan and open a paper long, watch it
     re-marked by a block the pipeline applied after it opened, set a stop-loss (shown,
-    and drawn on the chart), close it."""
+    and drawn on the chart), close it; then sign in again with a CIP-30 wallet."""
+    from pycardano import Address, Network, PaymentSigningKey, PaymentVerificationKey
+    from pycardano.cip.cip8 import sign
+
     first.wait_ready()
     runtime = read_runtime_env(first.data_dir)
     client = connect(runtime["MONGO_URL"])
@@ -293,6 +308,11 @@ def test_the_dashboard_in_a_browser_opens_watches_guards_and_closes(first: Stack
     with ExitStack() as stack:
         stack.callback(client.close)
         browser = stack.enter_context(chromium(tmp_path))
+        wallet_key = PaymentSigningKey.from_primitive(bytes([7]) * 32)
+        wallet = Address(PaymentVerificationKey.from_signing_key(wallet_key).hash(),
+                         network=Network.MAINNET)
+        browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
+            "source": FAKE_WALLET.replace("ADDRESS_HEX", repr(bytes(wallet).hex()))})
 
         def by_id(name: str) -> Any:
             return browser.find_element("id", name)
@@ -339,51 +359,27 @@ def test_the_dashboard_in_a_browser_opens_watches_guards_and_closes(first: Stack
                  lambda: cell(browser, position, "state") == "settled", 90)
         doc = db["positions"].find_one({"_id": position})
         assert doc["state"] == "settled" and doc["order"]["user"] == "browser-trader"
-        severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
-        assert not severe, severe
 
-
-#: A CIP-30 wallet for the browser: its signData hands the request to the test (which
-#: signs with pycardano, as a wallet would) and waits for the answer.
-FAKE_WALLET = """
-window.cardano = {testwallet: {name: "Test wallet", apiVersion: "0.1.0", enable: async () => ({
-  getUsedAddresses: async () => [ADDRESS_HEX],
-  getChangeAddress: async () => ADDRESS_HEX,
-  signData: (address, payload) => new Promise((resolve) => {
-    window.signRequest = {address, payload}; window.signResolve = resolve; }),
-})}};
-"""
-
-
-def test_the_dashboard_signs_in_with_a_cip30_wallet(first: Stack, tmp_path):
-    """The wallet button: the challenge is asked for the wallet's address (hex, as CIP-30
-    gives it), signData signs exactly its text, the session token signs the page in as
-    that address."""
-    from pycardano import Address, Network, PaymentSigningKey, PaymentVerificationKey
-    from pycardano.cip.cip8 import sign
-
-    first.wait_ready()
-    key = PaymentSigningKey.from_primitive(bytes([7]) * 32)
-    address = Address(PaymentVerificationKey.from_signing_key(key).hash(),
-                      network=Network.MAINNET)
-    with chromium(tmp_path) as browser:
-        browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
-            "source": FAKE_WALLET.replace("ADDRESS_HEX", repr(bytes(address).hex()))})
+        # Signed out, then in again with a CIP-30 wallet: the challenge asked for its
+        # address (hex, as CIP-30 gives it), signData signs exactly its text (the test
+        # answers for the wallet, with pycardano), the session signs the page in as it.
+        browser.execute_script("sessionStorage.clear()")
         browser.get(first.base + "/dashboard")
         wait_for(browser, "the wallet's button", lambda: browser.find_element(
             "css selector", 'button[data-wallet="testwallet"]')).click()
         request = wait_for(browser, "signData asked",
                            lambda: browser.execute_script("return window.signRequest"))
-        assert request["address"] == bytes(address).hex()
+        assert request["address"] == bytes(wallet).hex()
         text = bytes.fromhex(request["payload"]).decode()
-        assert text.startswith("DH-Leverage sign-in\naddress: " + str(address))
-        answer = sign(text, key, attach_cose_key=True, network=Network.MAINNET)
+        assert text.startswith("DH-Leverage sign-in\naddress: " + str(wallet))
+        answer = sign(text, wallet_key, attach_cose_key=True, network=Network.MAINNET)
         browser.execute_script("window.signResolve(arguments[0])",
                                {"signature": answer["signature"], "key": answer["key"]})
         wait_for(browser, "signed in as the wallet",
-                 lambda: str(address) in browser.find_element("id", "who").text)
-        assert browser.find_element("id", "live").text == "live"
-        assert not browser.find_element("id", "signin-error").text
+                 lambda: str(wallet) in by_id("who").text)
+        assert by_id("live").text == "live" and not by_id("signin-error").text
+        severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        assert not severe, severe
 
 
 def test_root_url_of_the_banner_lists_the_links(first: Stack):
