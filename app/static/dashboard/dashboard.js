@@ -112,7 +112,7 @@ async function loadMarkets() {
   const assets = new Set();
   for (const m of markets.markets) {
     const row = el("tr");
-    for (const value of [m.venue, m.market, m.borrow_apr, m.max_leverage,
+    for (const value of [m.venue, m.market, m.borrow_apr, m.max_ltv,
       m.available_liquidity, (m.stale ? "stale " : "") + m.age_s + " s"]) {
       row.append(el("td", value));
     }
